@@ -1,0 +1,7 @@
+/* ferry-consumer entry point (replaced by the service skeleton in this session). */
+#include <stdio.h>
+int main(void)
+{
+    puts("ferry-consumer " FERRY_VERSION);
+    return 0;
+}

@@ -1,0 +1,7 @@
+/* ferry-producer entry point (replaced by the service skeleton in this session). */
+#include <stdio.h>
+int main(void)
+{
+    puts("ferry-producer " FERRY_VERSION);
+    return 0;
+}

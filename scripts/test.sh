@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds ferry with AddressSanitizer
+# and UndefinedBehaviorSanitizer, and runs every test through ctest.
+#   scripts/test.sh               all tests
+#   scripts/test.sh -L unit       only the unit tests (any ctest option works)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+BUILD=${FERRY_TEST_BUILD:-build-test}
+cmake -S . -B "$BUILD" -DFERRY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+cd "$BUILD"
+ctest --output-on-failure -j2 "$@"

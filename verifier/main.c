@@ -1,0 +1,7 @@
+/* ferry-verifier entry point (replaced by the service skeleton in this session). */
+#include <stdio.h>
+int main(void)
+{
+    puts("ferry-verifier " FERRY_VERSION);
+    return 0;
+}
