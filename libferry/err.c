@@ -9,18 +9,30 @@
 const char *ferry_err_str(int err)
 {
     switch (err) {
-    case FERRY_OK: return "success";
-    case FERRY_ERR_INVALID: return "invalid input";
-    case FERRY_ERR_NOMEM: return "out of memory";
-    case FERRY_ERR_IO: return "i/o error";
-    case FERRY_ERR_RETRIABLE: return "temporary failure";
-    case FERRY_ERR_FATAL: return "fatal error";
-    case FERRY_ERR_NOT_FOUND: return "not found";
-    case FERRY_ERR_TRUNCATED: return "input truncated";
-    case FERRY_ERR_UNSUPPORTED: return "unsupported";
-    case FERRY_ERR_TIMEOUT: return "timed out";
-    case FERRY_ERR_AUTH: return "authentication failed";
-    default: return "unknown error";
+    case FERRY_OK:
+        return "success";
+    case FERRY_ERR_INVALID:
+        return "invalid input";
+    case FERRY_ERR_NOMEM:
+        return "out of memory";
+    case FERRY_ERR_IO:
+        return "i/o error";
+    case FERRY_ERR_RETRIABLE:
+        return "temporary failure";
+    case FERRY_ERR_FATAL:
+        return "fatal error";
+    case FERRY_ERR_NOT_FOUND:
+        return "not found";
+    case FERRY_ERR_TRUNCATED:
+        return "input truncated";
+    case FERRY_ERR_UNSUPPORTED:
+        return "unsupported";
+    case FERRY_ERR_TIMEOUT:
+        return "timed out";
+    case FERRY_ERR_AUTH:
+        return "authentication failed";
+    default:
+        return "unknown error";
     }
 }
 

@@ -76,11 +76,11 @@ void ferry_log(ferry_log_level_t level, const char *msg, const char *fields_fmt,
     gmtime_r(&tv.tv_sec, &tm);
 
     char qmsg[1024];
-    int n = snprintf(line, sizeof(line),
-                     "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s svc=%s msg=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level], log_service,
-                     ferry_log_quote(msg, qmsg, sizeof(qmsg)));
+    int n =
+        snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s svc=%s msg=%s",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(tv.tv_usec / 1000), level_names[level], log_service,
+                 ferry_log_quote(msg, qmsg, sizeof(qmsg)));
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;

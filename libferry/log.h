@@ -44,8 +44,8 @@ void ferry_log(ferry_log_level_t level, const char *msg, const char *fields_fmt,
 char *ferry_log_quote(const char *s, char *buf, size_t buf_size);
 
 #define ferry_log_debug(msg, ...) ferry_log(FERRY_LOG_DEBUG, msg, __VA_ARGS__)
-#define ferry_log_info(msg, ...) ferry_log(FERRY_LOG_INFO, msg, __VA_ARGS__)
-#define ferry_log_warn(msg, ...) ferry_log(FERRY_LOG_WARN, msg, __VA_ARGS__)
+#define ferry_log_info(msg, ...)  ferry_log(FERRY_LOG_INFO, msg, __VA_ARGS__)
+#define ferry_log_warn(msg, ...)  ferry_log(FERRY_LOG_WARN, msg, __VA_ARGS__)
 #define ferry_log_error(msg, ...) ferry_log(FERRY_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

@@ -39,8 +39,8 @@ int ferry_wire_parse(const uint8_t *buf, size_t len, ferry_wire_info_t *out)
     }
     if (len >= FERRY_WIRE_CONFLUENT_HDR_LEN && buf[0] == 0x00) {
         out->format = FERRY_WIRE_CONFLUENT;
-        out->schema_id = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 |
-                         (uint32_t)buf[3] << 8 | (uint32_t)buf[4];
+        out->schema_id = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 |
+                         (uint32_t)buf[4];
         out->fingerprint = 0;
         out->body = buf + FERRY_WIRE_CONFLUENT_HDR_LEN;
         out->body_len = len - FERRY_WIRE_CONFLUENT_HDR_LEN;

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define FERRY_WIRE_CONFLUENT_HDR_LEN 5
-#define FERRY_WIRE_SOE_HDR_LEN 10
+#define FERRY_WIRE_SOE_HDR_LEN       10
 
 typedef enum {
     FERRY_WIRE_CONFLUENT = 1,
@@ -24,9 +24,9 @@ typedef enum {
 
 typedef struct {
     ferry_wire_format_t format;
-    uint32_t schema_id;    /* FERRY_WIRE_CONFLUENT only */
-    uint64_t fingerprint;  /* FERRY_WIRE_SINGLE_OBJECT only */
-    const uint8_t *body;   /* points into the parsed buffer */
+    uint32_t schema_id;   /* FERRY_WIRE_CONFLUENT only */
+    uint64_t fingerprint; /* FERRY_WIRE_SINGLE_OBJECT only */
+    const uint8_t *body;  /* points into the parsed buffer */
     size_t body_len;
 } ferry_wire_info_t;
 

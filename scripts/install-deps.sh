@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config git ca-certificates
             librdkafka-dev libavro-dev libmariadb-dev libpq-dev
             libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
-            libzstd-dev zlib1g-dev)
+            libzstd-dev zlib1g-dev libjansson-dev)
 SERVER_PKGS=(mariadb-server mariadb-client postgresql postgresql-client)
 TOOL_PKGS=(kcat curl procps iproute2 docker-compose)
 

@@ -1,7 +1,319 @@
-/* ferryctl entry point (replaced by the service skeleton in this session). */
+/*
+ * ferryctl - the operator's command: project file in, lifecycle out.
+ *
+ *   ferryctl check [--connect] <project file>   validate; print every problem
+ *   ferryctl status [--json] <project file>     ask each service's /status
+ *   ferryctl --help-config [--markdown]         the property table
+ *
+ * ferryctl finds a service's HTTP endpoint from the project file: the
+ * configured port when it is fixed, else the address file the service wrote
+ * into runtime.dir when it picked a free port.
+ */
+#include "conf.h"
+#include "db.h"
+#include "err.h"
+#include "kafka.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const services[] = {"producer", "consumer", "verifier"};
+#define N_SERVICES 3
+
+static void usage(FILE *out)
 {
-    puts("ferryctl " FERRY_VERSION);
+    fputs("usage: ferryctl <command> [options] <project file>\n"
+          "\n"
+          "Controls the ferry services of a migration project.\n"
+          "\n"
+          "commands:\n"
+          "  check [--connect] FILE   validate the project file and print every problem;\n"
+          "                           --connect also checks that Kafka and both databases\n"
+          "                           answer with the configured credentials\n"
+          "  status [--json] FILE     show the state of each service from its /status\n"
+          "\n"
+          "options:\n"
+          "  --help-config [--markdown]  print every project file key with its type,\n"
+          "                              default and meaning\n"
+          "  --help                      show this help and exit\n"
+          "  --version                   show the version and exit\n"
+          "\n"
+          "Exit status: 0 success, 1 a check or service failed, 2 bad usage or project file.\n",
+          out);
+}
+
+static ferry_conf_t *load_or_report(const char *path, int *bad)
+{
+    ferry_conf_t *conf = ferry_conf_load(path);
+    if (!conf) {
+        fputs("ferryctl: out of memory\n", stderr);
+        exit(1);
+    }
+    size_t n = ferry_conf_problem_count(conf);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s\n", ferry_conf_problem(conf, i));
+    *bad = n > 0;
+    return conf;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    int connect = 0;
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--connect") == 0)
+            connect = 1;
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else {
+            fprintf(stderr, "ferryctl check: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        fputs("ferryctl check: no project file given\n", stderr);
+        return 2;
+    }
+    int bad;
+    ferry_conf_t *conf = load_or_report(path, &bad);
+    if (bad) {
+        fprintf(stderr, "%s: %zu problem%s found\n", path, ferry_conf_problem_count(conf),
+                ferry_conf_problem_count(conf) == 1 ? "" : "s");
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    int failed = 0;
+    if (connect) {
+        char err[1024];
+        int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
+        if (ferry_kafka_probe(ferry_conf_kafka_props(conf), timeout, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s: %s\n", path, err);
+            failed = 1;
+        } else {
+            printf("kafka: ok (%s)\n", ferry_conf_get(conf, "kafka.bootstrap.servers"));
+        }
+        const char *roles[] = {"source", "destination"};
+        for (int i = 0; i < 2; i++) {
+            char key[32], shown[512];
+            snprintf(key, sizeof(key), "%s.url", roles[i]);
+            ferry_db_t *db;
+            if (ferry_db_connect(ferry_conf_get(conf, key), roles[i], timeout, &db, err,
+                                 sizeof(err)) != 0) {
+                fprintf(stderr, "%s: %s\n", path, err);
+                failed = 1;
+                continue;
+            }
+            printf("%s: ok (%s, server %s)\n", roles[i],
+                   ferry_conf_get_display(conf, key, shown, sizeof(shown)),
+                   ferry_db_server_version(db));
+            ferry_db_close(db);
+        }
+    }
+    if (!failed)
+        printf("%s: ok\n", path);
+    ferry_conf_destroy(conf);
+    return failed ? 1 : 0;
+}
+
+typedef struct {
+    char *data;
+    size_t len;
+} buf_t;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    buf_t *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > 4 * 1024 * 1024)
+        return 0; /* a /status page is small; refuse anything huge */
+    char *p = realloc(b->data, b->len + n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + b->len, ptr, n);
+    b->len += n;
+    p[b->len] = '\0';
+    b->data = p;
+    return n;
+}
+
+/* Where the service listens: fixed port from the file, else its address file. */
+static int service_url(const ferry_conf_t *conf, const char *svc, char *url, size_t n, char *why,
+                       size_t why_n)
+{
+    int port = ferry_conf_http_port(conf, svc);
+    if (port > 0) {
+        const char *bind = ferry_conf_get(conf, "http.bind");
+        if (strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0)
+            bind = "127.0.0.1";
+        snprintf(url, n, strchr(bind, ':') ? "http://[%s]:%d" : "http://%s:%d", bind, port);
+        return 0;
+    }
+    char dir[400], path[512];
+    ferry_conf_runtime_dir(conf, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/%s.addr", dir, svc);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, why_n, "not running (no address file %s)", path);
+        return -1;
+    }
+    if (!fgets(url, (int)n, f)) {
+        fclose(f);
+        snprintf(why, why_n, "not running (empty address file %s)", path);
+        return -1;
+    }
+    fclose(f);
+    url[strcspn(url, "\r\n")] = '\0';
     return 0;
+}
+
+static int fetch_status(const char *base, buf_t *body, char *why, size_t why_n)
+{
+    char url[600];
+    snprintf(url, sizeof(url), "%s/status", base);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(why, why_n, "out of memory");
+        return -1;
+    }
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode rc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK) {
+        snprintf(why, why_n, "unreachable at %s: %s", base, *cerr ? cerr : curl_easy_strerror(rc));
+        return -1;
+    }
+    if (code != 200) {
+        snprintf(why, why_n, "%s/status answered HTTP %ld", base, code);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_uptime(long s)
+{
+    if (s >= 86400)
+        printf("%ldd%02ldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        printf("%ldh%02ldm", s / 3600, s % 3600 / 60);
+    else
+        printf("%ldm%02lds", s / 60, s % 60);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    int as_json = 0;
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else {
+            fprintf(stderr, "ferryctl status: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        fputs("ferryctl status: no project file given\n", stderr);
+        return 2;
+    }
+    int bad;
+    ferry_conf_t *conf = load_or_report(path, &bad);
+    if (bad) {
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int all_ok = 1;
+    json_t *all = json_object();
+    if (!as_json)
+        printf("project %s\n", ferry_conf_get(conf, "project.name"));
+    for (int i = 0; i < N_SERVICES; i++) {
+        char url[512], why[700];
+        buf_t body = {NULL, 0};
+        int ok = service_url(conf, services[i], url, sizeof(url), why, sizeof(why)) == 0 &&
+                 fetch_status(url, &body, why, sizeof(why)) == 0;
+        json_t *doc = NULL;
+        if (ok) {
+            json_error_t jerr;
+            doc = json_loadb(body.data, body.len, 0, &jerr);
+            if (!doc) {
+                snprintf(why, sizeof(why), "%s/status is not JSON: %s", url, jerr.text);
+                ok = 0;
+            }
+        }
+        free(body.data);
+        if (!ok) {
+            all_ok = 0;
+            json_object_set_new(all, services[i], json_pack("{s:s}", "error", why));
+            if (!as_json)
+                printf("  %-9s %s\n", services[i], why);
+            continue;
+        }
+        int ready = json_is_true(json_object_get(doc, "ready"));
+        all_ok &= ready;
+        if (!as_json) {
+            printf("  %-9s %-9s up ", services[i], ready ? "ready" : "NOT READY");
+            print_uptime((long)json_integer_value(json_object_get(doc, "uptime_s")));
+            printf("  pid %lld  %s\n", (long long)json_integer_value(json_object_get(doc, "pid")),
+                   url);
+            const char *reason = json_string_value(json_object_get(doc, "not_ready_reason"));
+            if (reason)
+                printf("            %s\n", reason);
+        }
+        json_object_set_new(all, services[i], doc);
+    }
+    if (as_json) {
+        char *text = json_dumps(all, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            puts(text);
+        free(text);
+    }
+    json_decref(all);
+    curl_global_cleanup();
+    ferry_conf_destroy(conf);
+    return all_ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("ferryctl %s\n", FERRY_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help-config") == 0) {
+        int md = argc > 2 && strcmp(argv[2], "--markdown") == 0;
+        ferry_conf_print_table(stdout, md);
+        return 0;
+    }
+    if (strcmp(cmd, "check") == 0) {
+        ferry_db_global_init();
+        int rc = cmd_check(argc - 2, argv + 2);
+        ferry_db_global_cleanup();
+        return rc;
+    }
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(argc - 2, argv + 2);
+    fprintf(stderr, "ferryctl: unknown command \"%s\" (see ferryctl --help)\n", cmd);
+    return 2;
 }

@@ -1,0 +1,758 @@
+/*
+ * conf.c - the project file's property table, parser and validator.
+ *
+ * The table below is the one place a key is declared. Adding a key means
+ * adding a row here; `ferryctl --help-config` and docs/CONFIGURATION.md
+ * (generated from it, and checked by a test) follow by themselves.
+ */
+#include "conf.h"
+
+#include "url.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int validate_table_patterns(const char *value, char *err, size_t err_size);
+
+typedef int (*validate_fn)(const char *value, char *err, size_t err_size);
+
+/* Extra per-key validators, kept out of the public row type. */
+static const struct {
+    const char *name;
+    validate_fn fn;
+} validators[] = {
+    {"tables.include", validate_table_patterns},
+    {"tables.exclude", validate_table_patterns},
+};
+
+static const ferry_conf_prop_t props[] = {
+    {"project.name", FERRY_CONF_T_NAME, NULL, 1, 0, 0, NULL,
+     "Name of the migration project: letters, digits, '_' and '-'. Topics are named "
+     "ferry.<project.name>.*, so two projects on one Kafka must differ here."},
+    {"source.url", FERRY_CONF_T_URL, NULL, 1, 0, 0, NULL,
+     "Database to migrate from: mysql://, mariadb://, oceanbase://, tidb:// or postgresql:// "
+     "user:password@host:port. The password may be ${env:NAME}."},
+    {"destination.url", FERRY_CONF_T_URL, NULL, 1, 0, 0, NULL,
+     "Database to migrate to, in the same form as source.url."},
+    {"kafka.bootstrap.servers", FERRY_CONF_T_STRING, NULL, 1, 0, 0, NULL,
+     "Kafka brokers, host:port[,host:port...]. Every kafka.* key is passed to librdkafka "
+     "without the \"kafka.\" prefix (TLS, SASL, tuning)."},
+    {"schema.registry.url", FERRY_CONF_T_STRING, "", 0, 0, 0, NULL,
+     "Confluent Schema Registry URL. Set: messages use the Confluent wire format. Empty: Avro "
+     "single-object encoding with schemas kept in the ferry.<project>.schemas topic."},
+    {"schema.registry.user", FERRY_CONF_T_STRING, "", 0, 0, 0, NULL,
+     "User for HTTP basic authentication to the Schema Registry."},
+    {"schema.registry.password", FERRY_CONF_T_STRING, "", 0, 0, 0, NULL,
+     "Password for HTTP basic authentication to the Schema Registry (secret)."},
+    {"tables.include", FERRY_CONF_T_LIST, "*.*", 0, 0, 0, NULL,
+     "Tables to migrate: comma-separated db.table patterns; '*' matches any run of "
+     "characters."},
+    {"tables.exclude", FERRY_CONF_T_LIST, "", 0, 0, 0, NULL,
+     "Tables to leave out, in the same form as tables.include; applied after it."},
+    {"topics.partitions", FERRY_CONF_T_INT, "16", 0, 1, 100000, NULL,
+     "Partitions of each data topic ferry creates. ferry-devkafka keeps at most 5 MB per "
+     "partition, so more partitions hold more data in flight there."},
+    {"topics.replication.factor", FERRY_CONF_T_INT, "1", 0, -1, 32, NULL,
+     "Replication factor of the topics ferry creates (-1: the broker's default)."},
+    {"http.bind", FERRY_CONF_T_STRING, "127.0.0.1", 0, 0, 0, NULL,
+     "Address the services' HTTP endpoints listen on (0.0.0.0 for all)."},
+    {"http.port", FERRY_CONF_T_INT, "0", 0, 0, 65535, NULL,
+     "Port of the services' HTTP endpoints; 0 picks a free port, which the service logs and "
+     "writes to runtime.dir."},
+    {"producer.http.port", FERRY_CONF_T_INT, NULL, 0, 0, 65535, NULL,
+     "Port of ferry-producer's HTTP endpoints; unset: http.port."},
+    {"consumer.http.port", FERRY_CONF_T_INT, NULL, 0, 0, 65535, NULL,
+     "Port of ferry-consumer's HTTP endpoints; unset: http.port."},
+    {"verifier.http.port", FERRY_CONF_T_INT, NULL, 0, 0, 65535, NULL,
+     "Port of ferry-verifier's HTTP endpoints; unset: http.port."},
+    {"runtime.dir", FERRY_CONF_T_STRING, "", 0, 0, 0, NULL,
+     "Directory where services write their HTTP address and ferryctl keeps logs; empty: "
+     "/tmp/ferry-<project.name>."},
+    {"log.level", FERRY_CONF_T_ENUM, "info", 0, 0, 0, "debug|info|warn|error",
+     "Lowest level that is logged."},
+    {"connect.timeout.ms", FERRY_CONF_T_INT, "10000", 0, 100, 600000, NULL,
+     "How long a connection to a database, Kafka or the Schema Registry may take before it "
+     "counts as failed."},
+};
+
+#define N_PROPS (sizeof(props) / sizeof(props[0]))
+
+typedef struct {
+    char *key;
+    char *value; /* NULL when the line's value was rejected: the key counts as given */
+    int line;
+} entry_t;
+
+struct ferry_conf {
+    char *path;
+    entry_t *entries;
+    size_t n_entries, cap_entries;
+    char **problems;
+    size_t n_problems, cap_problems;
+    const char **kafka_props; /* alternating key, value, NULL-terminated */
+};
+
+static const char *const secret_suffixes[] = {
+    "password",    "sasl.jaas.config",      "basic.auth.user.info",
+    "ssl.key.pem", "ssl.keystore.password", "secret"};
+
+int ferry_conf_is_secret_key(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(secret_suffixes) / sizeof(secret_suffixes[0]); i++) {
+        size_t m = strlen(secret_suffixes[i]);
+        if (n >= m && strcmp(name + n - m, secret_suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static const ferry_conf_prop_t *find_prop(const char *name)
+{
+    for (size_t i = 0; i < N_PROPS; i++)
+        if (strcmp(props[i].name, name) == 0)
+            return &props[i];
+    return NULL;
+}
+
+static void add_problem(ferry_conf_t *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_problem(ferry_conf_t *c, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    char full[1200];
+    if (line > 0)
+        snprintf(full, sizeof(full), "%s:%d: %s", c->path, line, msg);
+    else
+        snprintf(full, sizeof(full), "%s: %s", c->path, msg);
+    if (c->n_problems == c->cap_problems) {
+        size_t cap = c->cap_problems ? c->cap_problems * 2 : 8;
+        char **p = realloc(c->problems, cap * sizeof(*p));
+        if (!p)
+            return;
+        c->problems = p;
+        c->cap_problems = cap;
+    }
+    char *copy = strdup(full);
+    if (copy)
+        c->problems[c->n_problems++] = copy;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Edit distance, for "did you mean" on unknown keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static const char *suggest(const char *key)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < N_PROPS; i++) {
+        size_t d = edit_distance(key, props[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = props[i].name;
+        }
+    }
+    return best;
+}
+
+/*
+ * Replaces each ${env:NAME} in value. Returns a malloc'd string, or NULL with
+ * a problem recorded when a variable is unset or the syntax is broken.
+ */
+static char *substitute_env(ferry_conf_t *c, const char *key, const char *value, int line)
+{
+    size_t cap = strlen(value) + 1, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    const char *p = value;
+    while (*p) {
+        const char *start = strstr(p, "${env:");
+        if (!start) {
+            start = p + strlen(p);
+        }
+        size_t lit = (size_t)(start - p);
+        size_t need = len + lit + 1;
+        if (need > cap) {
+            cap = need * 2;
+            char *n = realloc(out, cap);
+            if (!n) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+        }
+        memcpy(out + len, p, lit);
+        len += lit;
+        if (!*start)
+            break;
+        const char *name = start + 6;
+        const char *close = strchr(name, '}');
+        if (!close || close == name) {
+            add_problem(c, line, "unterminated or empty ${env:...} in the value of \"%s\"", key);
+            free(out);
+            return NULL;
+        }
+        char var[256];
+        size_t vn = (size_t)(close - name);
+        if (vn >= sizeof(var)) {
+            add_problem(c, line, "environment variable name too long in the value of \"%s\"", key);
+            free(out);
+            return NULL;
+        }
+        memcpy(var, name, vn);
+        var[vn] = '\0';
+        const char *env = getenv(var);
+        if (!env) {
+            add_problem(c, line, "environment variable \"%s\" used by \"%s\" is not set", var, key);
+            free(out);
+            return NULL;
+        }
+        size_t en = strlen(env);
+        if (len + en + 1 > cap) {
+            cap = (len + en + 1) * 2;
+            char *n = realloc(out, cap);
+            if (!n) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+        }
+        memcpy(out + len, env, en);
+        len += en;
+        p = close + 1;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_int(const char *v, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int validate_table_patterns(const char *value, char *err, size_t err_size)
+{
+    const char *p = value;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char item[512];
+        if (n >= sizeof(item)) {
+            snprintf(err, err_size, "a table pattern is longer than %zu characters",
+                     sizeof(item) - 1);
+            return -1;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *t = trim(item);
+        if (*t && (!strchr(t, '.') || t[0] == '.' || t[strlen(t) - 1] == '.')) {
+            snprintf(err, err_size, "table pattern \"%s\" is not of the form db.table", t);
+            return -1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Checks value against prop; records a problem and returns -1 when it is bad. */
+static int validate(ferry_conf_t *c, const ferry_conf_prop_t *prop, const char *value, int line)
+{
+    int secret = ferry_conf_is_secret_key(prop->name);
+    switch (prop->type) {
+    case FERRY_CONF_T_INT: {
+        int64_t n;
+        if (parse_int(value, &n) != 0 || n < prop->min || n > prop->max) {
+            add_problem(
+                c, line, "invalid value for \"%s\": \"%s\" is not an integer from %lld to %lld",
+                prop->name, secret ? "***" : value, (long long)prop->min, (long long)prop->max);
+            return -1;
+        }
+        break;
+    }
+    case FERRY_CONF_T_BOOL: {
+        int b;
+        if (parse_bool(value, &b) != 0) {
+            add_problem(c, line, "invalid value for \"%s\": \"%s\" is not true or false",
+                        prop->name, value);
+            return -1;
+        }
+        break;
+    }
+    case FERRY_CONF_T_ENUM: {
+        size_t vn = strlen(value);
+        const char *p = prop->enum_values;
+        int ok = 0;
+        while (*p && !ok) {
+            size_t n = strcspn(p, "|");
+            if (n == vn && strncmp(p, value, n) == 0)
+                ok = 1;
+            p += n;
+            if (*p == '|')
+                p++;
+        }
+        if (!ok) {
+            add_problem(c, line, "invalid value for \"%s\": \"%s\" is not one of %s", prop->name,
+                        value, prop->enum_values);
+            return -1;
+        }
+        break;
+    }
+    case FERRY_CONF_T_URL: {
+        ferry_url_t u;
+        char err[256];
+        if (ferry_url_parse(value, &u, err, sizeof(err)) != 0) {
+            /* the value is not echoed: it may hold a password */
+            add_problem(c, line, "invalid value for \"%s\": %s", prop->name, err);
+            return -1;
+        }
+        ferry_url_free(&u);
+        break;
+    }
+    case FERRY_CONF_T_NAME: {
+        if (!*value ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                          "0123456789_-") != strlen(value) ||
+            strlen(value) > 100) {
+            add_problem(c, line,
+                        "invalid value for \"%s\": \"%s\" must be 1-100 letters, digits, '_' "
+                        "or '-'",
+                        prop->name, value);
+            return -1;
+        }
+        break;
+    }
+    case FERRY_CONF_T_STRING:
+    case FERRY_CONF_T_LIST:
+        break;
+    }
+    for (size_t i = 0; i < sizeof(validators) / sizeof(validators[0]); i++) {
+        char err[512];
+        if (strcmp(validators[i].name, prop->name) == 0 &&
+            validators[i].fn(value, err, sizeof(err)) != 0) {
+            add_problem(c, line, "invalid value for \"%s\": %s", prop->name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static entry_t *find_entry(const ferry_conf_t *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_entries; i++)
+        if (strcmp(c->entries[i].key, key) == 0)
+            return &c->entries[i];
+    return NULL;
+}
+
+static void add_entry(ferry_conf_t *c, const char *key, char *value, int line)
+{
+    entry_t *old = find_entry(c, key);
+    if (old) {
+        add_problem(c, line, "key \"%s\" is set twice (first on line %d)", key, old->line);
+        free(value);
+        return;
+    }
+    if (c->n_entries == c->cap_entries) {
+        size_t cap = c->cap_entries ? c->cap_entries * 2 : 16;
+        entry_t *e = realloc(c->entries, cap * sizeof(*e));
+        if (!e) {
+            free(value);
+            return;
+        }
+        c->entries = e;
+        c->cap_entries = cap;
+    }
+    c->entries[c->n_entries].key = strdup(key);
+    c->entries[c->n_entries].value = value;
+    c->entries[c->n_entries].line = line;
+    c->n_entries++;
+}
+
+static void parse_line(ferry_conf_t *c, char *raw, int line)
+{
+    char *s = trim(raw);
+    if (!*s || *s == '#' || *s == '!')
+        return;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        add_problem(c, line, "expected key=value, found \"%.60s\"", s);
+        return;
+    }
+    *eq = '\0';
+    char *key = trim(s);
+    char *value = trim(eq + 1);
+    if (!*key) {
+        add_problem(c, line, "a line has a value but no key");
+        return;
+    }
+
+    const ferry_conf_prop_t *prop = find_prop(key);
+    int passthrough = !prop && strncmp(key, "kafka.", 6) == 0 && key[6];
+    if (!prop && !passthrough) {
+        const char *hint = suggest(key);
+        if (hint)
+            add_problem(c, line, "unknown key \"%s\" (did you mean \"%s\"?)", key, hint);
+        else
+            add_problem(c, line, "unknown key \"%s\"", key);
+        return;
+    }
+    char *v = substitute_env(c, key, value, line);
+    if (v && prop && validate(c, prop, v, line) != 0) {
+        free(v);
+        v = NULL;
+    }
+    /* a rejected value is recorded as NULL, so it is not also reported as missing */
+    add_entry(c, key, v, line);
+}
+
+static void build_kafka_props(ferry_conf_t *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_entries; i++)
+        if (strncmp(c->entries[i].key, "kafka.", 6) == 0 && c->entries[i].value)
+            n++;
+    c->kafka_props = calloc(2 * n + 1, sizeof(char *));
+    if (!c->kafka_props)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_entries; i++) {
+        if (strncmp(c->entries[i].key, "kafka.", 6) == 0 && c->entries[i].value) {
+            c->kafka_props[k++] = c->entries[i].key + 6;
+            c->kafka_props[k++] = c->entries[i].value;
+        }
+    }
+}
+
+ferry_conf_t *ferry_conf_load_string(const char *text, const char *path)
+{
+    ferry_conf_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->path = strdup(path ? path : "<string>");
+    char *copy = strdup(text);
+    if (!c->path || !copy) {
+        free(copy);
+        ferry_conf_destroy(c);
+        return NULL;
+    }
+    int line = 0;
+    /* strtok would merge empty lines and lose the numbering: split by hand */
+    char *p = copy;
+    while (p) {
+        line++;
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        size_t len = strlen(p);
+        if (len && p[len - 1] == '\r')
+            p[len - 1] = '\0';
+        parse_line(c, p, line);
+        p = nl ? nl + 1 : NULL;
+    }
+    free(copy);
+
+    for (size_t i = 0; i < N_PROPS; i++)
+        if (props[i].required && !find_entry(c, props[i].name))
+            add_problem(c, 0, "missing required key \"%s\"", props[i].name);
+    build_kafka_props(c);
+    return c;
+}
+
+ferry_conf_t *ferry_conf_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ferry_conf_t *c = calloc(1, sizeof(*c));
+        if (!c)
+            return NULL;
+        c->path = strdup(path);
+        if (!c->path) {
+            free(c);
+            return NULL;
+        }
+        add_problem(c, 0, "could not open project file: %s", strerror(errno));
+        build_kafka_props(c);
+        return c;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (len + 1 < cap)
+            break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (!buf)
+        return NULL;
+    buf[len] = '\0';
+    ferry_conf_t *c;
+    if (strlen(buf) != len) {
+        c = ferry_conf_load_string("", path);
+        if (c)
+            add_problem(c, 0, "the project file contains a NUL byte: not a text file");
+    } else {
+        c = ferry_conf_load_string(buf, path);
+    }
+    free(buf);
+    return c;
+}
+
+void ferry_conf_destroy(ferry_conf_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_entries; i++) {
+        free(c->entries[i].key);
+        free(c->entries[i].value);
+    }
+    for (size_t i = 0; i < c->n_problems; i++)
+        free(c->problems[i]);
+    free(c->entries);
+    free(c->problems);
+    free(c->kafka_props);
+    free(c->path);
+    free(c);
+}
+
+size_t ferry_conf_problem_count(const ferry_conf_t *c)
+{
+    return c->n_problems;
+}
+
+const char *ferry_conf_problem(const ferry_conf_t *c, size_t i)
+{
+    return i < c->n_problems ? c->problems[i] : NULL;
+}
+
+const char *ferry_conf_get(const ferry_conf_t *c, const char *name)
+{
+    const ferry_conf_prop_t *prop = find_prop(name);
+    if (!prop) {
+        fprintf(stderr, "ferry: internal error: configuration key \"%s\" is not declared\n", name);
+        abort();
+    }
+    const entry_t *e = find_entry(c, name);
+    return e && e->value ? e->value : prop->default_value;
+}
+
+int64_t ferry_conf_get_int(const ferry_conf_t *c, const char *name)
+{
+    const char *v = ferry_conf_get(c, name);
+    int64_t n = 0;
+    if (v)
+        parse_int(v, &n);
+    return n;
+}
+
+int ferry_conf_get_bool(const ferry_conf_t *c, const char *name)
+{
+    const char *v = ferry_conf_get(c, name);
+    int b = 0;
+    if (v)
+        parse_bool(v, &b);
+    return b;
+}
+
+const char *ferry_conf_get_display(const ferry_conf_t *c, const char *name, char *buf,
+                                   size_t buf_size)
+{
+    const char *v = ferry_conf_get(c, name);
+    if (!v)
+        v = "";
+    if (ferry_conf_is_secret_key(name))
+        snprintf(buf, buf_size, "%s", *v ? "***" : "");
+    else if (find_prop(name)->type == FERRY_CONF_T_URL)
+        ferry_url_redact_text(v, buf, buf_size);
+    else
+        snprintf(buf, buf_size, "%s", v);
+    return buf;
+}
+
+const char *ferry_conf_path(const ferry_conf_t *c)
+{
+    return c->path;
+}
+
+const char *const *ferry_conf_kafka_props(const ferry_conf_t *c)
+{
+    static const char *const empty[] = {NULL};
+    return c->kafka_props ? c->kafka_props : empty;
+}
+
+const ferry_conf_prop_t *ferry_conf_props(size_t *count)
+{
+    *count = N_PROPS;
+    return props;
+}
+
+int ferry_conf_http_port(const ferry_conf_t *c, const char *service)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s.http.port", service);
+    const entry_t *e = find_prop(key) ? find_entry(c, key) : NULL;
+    if (e && e->value)
+        return (int)ferry_conf_get_int(c, key);
+    return (int)ferry_conf_get_int(c, "http.port");
+}
+
+static const char *type_name(const ferry_conf_prop_t *p)
+{
+    switch (p->type) {
+    case FERRY_CONF_T_STRING:
+        return "string";
+    case FERRY_CONF_T_INT:
+        return "integer";
+    case FERRY_CONF_T_BOOL:
+        return "boolean";
+    case FERRY_CONF_T_ENUM:
+        return "enum";
+    case FERRY_CONF_T_URL:
+        return "database URL";
+    case FERRY_CONF_T_LIST:
+        return "list";
+    case FERRY_CONF_T_NAME:
+        return "name";
+    }
+    return "?";
+}
+
+static void range_text(const ferry_conf_prop_t *p, char *buf, size_t n)
+{
+    if (p->type == FERRY_CONF_T_INT)
+        snprintf(buf, n, "%lld .. %lld", (long long)p->min, (long long)p->max);
+    else if (p->type == FERRY_CONF_T_ENUM)
+        snprintf(buf, n, "%s", p->enum_values);
+    else
+        buf[0] = '\0';
+}
+
+void ferry_conf_print_table(FILE *out, int markdown)
+{
+    char range[128];
+    if (markdown) {
+        fputs("# ferry configuration\n\n"
+              "Generated by `ferryctl --help-config --markdown` from the property table in\n"
+              "libferry/conf.c; do not edit by hand (a test checks that this file is current).\n\n"
+              "A project file holds `key = value` lines; `#` starts a comment; `${env:NAME}`\n"
+              "is replaced by the environment variable NAME (use it for passwords). Unknown\n"
+              "keys, bad values and missing required keys are errors naming the key and line.\n"
+              "Every `kafka.*` key is passed to librdkafka without the `kafka.` prefix.\n"
+              "Keys ending in `password` (and other secrets) never appear in logs, errors or\n"
+              "`/status`.\n\n"
+              "| key | type | default | range | required | description |\n"
+              "|---|---|---|---|---|---|\n",
+              out);
+        for (size_t i = 0; i < N_PROPS; i++) {
+            const ferry_conf_prop_t *p = &props[i];
+            range_text(p, range, sizeof(range));
+            const char *def = p->default_value ? p->default_value : "";
+            fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", p->name, type_name(p),
+                    *def ? "`" : "", def, *def ? "`" : "", range, p->required ? "yes" : "",
+                    p->help);
+        }
+        fputs("| `kafka.*` | string |  |  |  | Passed to librdkafka as it is, without the "
+              "prefix. |\n",
+              out);
+        return;
+    }
+    for (size_t i = 0; i < N_PROPS; i++) {
+        const ferry_conf_prop_t *p = &props[i];
+        range_text(p, range, sizeof(range));
+        fprintf(out, "%s (%s%s%s%s%s%s%s)\n    %s\n\n", p->name, type_name(p),
+                p->required ? ", required" : "", p->default_value ? ", default \"" : "",
+                p->default_value ? p->default_value : "", p->default_value ? "\"" : "",
+                *range ? (p->type == FERRY_CONF_T_INT ? ", range " : ", one of ") : "", range,
+                p->help);
+    }
+    fputs("kafka.* (string)\n    Passed to librdkafka as it is, without the \"kafka.\" "
+          "prefix.\n",
+          out);
+}
+
+void ferry_conf_runtime_dir(const ferry_conf_t *c, char *buf, size_t buf_size)
+{
+    const char *dir = ferry_conf_get(c, "runtime.dir");
+    if (dir && *dir)
+        snprintf(buf, buf_size, "%s", dir);
+    else
+        snprintf(buf, buf_size, "/tmp/ferry-%s", ferry_conf_get(c, "project.name"));
+}

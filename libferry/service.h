@@ -1,0 +1,66 @@
+/*
+ * service.h - what every ferry service process has in common.
+ *
+ * ferry-producer, ferry-consumer and ferry-verifier are each a main() that
+ * fills a ferry_service_def_t and calls ferry_service_main(). That function:
+ *   1. parses the command line (--help, --version, --log-level, the project file),
+ *   2. loads and validates the project file (exit 2 with the first problem),
+ *   3. checks that Kafka and the databases the service needs answer, with the
+ *      right credentials (exit 1 with a one-line error naming what failed),
+ *   4. starts the HTTP endpoints (/healthz, /readyz, /metrics, /status) and
+ *      writes their address to runtime.dir/<service>.addr,
+ *   5. runs the service's loop until SIGTERM or SIGINT, then lets the loop
+ *      flush and commit, and exits 0.
+ * A watcher thread re-checks Kafka and the databases every few seconds so
+ * /readyz reports what is usable now, not what was usable at start.
+ */
+#ifndef FERRY_SERVICE_H
+#define FERRY_SERVICE_H
+
+#include "conf.h"
+#include "json.h"
+#include "metrics.h"
+
+typedef struct ferry_service ferry_service_t;
+
+typedef struct {
+    const char *name;    /* "producer": binary ferry-producer, keys producer.* */
+    const char *summary; /* one line for --help */
+    int needs_source;
+    int needs_destination;
+    /*
+     * The service's loop. Called once the start-up checks passed; must return
+     * soon after ferry_service_stopping() turns true, having flushed and
+     * committed its work. Returns 0, or non-zero to make the process exit 1.
+     */
+    int (*run)(ferry_service_t *svc);
+    /*
+     * Adds the service's own fields to the /status JSON object (called from
+     * the HTTP thread: read only atomics or take the service's own lock).
+     * May be NULL.
+     */
+    void (*status)(ferry_service_t *svc, ferry_json_t *j);
+    void *opaque; /* the service's state, for run and status */
+} ferry_service_def_t;
+
+/* Runs a service process; returns the process exit status. */
+int ferry_service_main(int argc, char **argv, ferry_service_def_t *def);
+
+const ferry_conf_t *ferry_service_conf(const ferry_service_t *svc);
+ferry_metrics_t *ferry_service_metrics(ferry_service_t *svc);
+void *ferry_service_opaque(const ferry_service_t *svc);
+
+/* True once SIGTERM or SIGINT arrived. Safe from any thread. */
+int ferry_service_stopping(const ferry_service_t *svc);
+
+/*
+ * Sleeps up to ms milliseconds, returning early when the service is asked to
+ * stop. Returns 1 if stopping.
+ */
+int ferry_service_sleep(ferry_service_t *svc, int ms);
+
+/* The link's topic prefix, "ferry.<project>.<link>" (link: "fwd" or "rev"). */
+void ferry_service_topic_prefix(const ferry_service_t *svc, const char *link, char *buf,
+                                size_t buf_size);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's quick start command works: it starts its own servers and the
+# three services, prints their health endpoints, and those answer; `stop`
+# takes everything down again. It reuses the test build rather than building.
+. "$FERRY_SRC/tests/harness/lib.sh"
+ferry_test_init quickstart
+
+demo=$FERRY_TEST_TMP/demo
+export FERRY_DEMO_DIR=$demo FERRY_DEMO_BUILD=$FERRY_BUILD FERRY_DEMO_SKIP_BUILD=1
+ferry_cleanup_add "$FERRY_SRC/scripts/quickstart.sh stop"
+
+out=$("$FERRY_SRC/scripts/quickstart.sh" 2>&1) || fail "quickstart failed: $out"
+for svc in producer consumer verifier; do
+    line=$(grep -E "^  ferry-$svc +http://" <<<"$out") || fail "no endpoints printed for $svc: $out"
+    url=$(awk '{print $2}' <<<"$line")
+    [ "$(curl -fsS "$url")" = ok ] || fail "$url does not answer ok"
+    grep -Eq "^  $svc +ready " <<<"$out" || fail "ferryctl status in the quickstart output does not show $svc ready: $out"
+done
+if grep -q ":ferry@" <<<"$out"; then fail "quickstart printed a password: $out"; fi
+
+"$FERRY_SRC/scripts/quickstart.sh" status >/dev/null || fail "quickstart status"
+"$FERRY_SRC/scripts/quickstart.sh" stop >/dev/null || fail "quickstart stop"
+if "$FERRY_SRC/scripts/quickstart.sh" status >/dev/null 2>&1; then
+    fail "services still answer after quickstart stop"
+fi
+pass "quick start starts the demo, prints live endpoints, and stops it"
