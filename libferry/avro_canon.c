@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "strbuf.h"
 
 /* ---- CRC-64-AVRO ------------------------------------------------------- */
 
@@ -82,24 +83,13 @@ static void jskip_ws(jparser_t *jp)
         jp->p++;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int read_hex4(jparser_t *jp, uint32_t *out)
 {
     if (jp->end - jp->p < 4)
         return jfail(jp, "short \\u escape");
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(jp->p[i]);
+        int h = ferry_hex_digit(jp->p[i]);
         if (h < 0)
             return jfail(jp, "bad \\u escape");
         v = v << 4 | (uint32_t)h;
@@ -831,40 +821,21 @@ int ferry_avro_field_index(const ferry_avro_node_t *rec, const char *name)
 /* ---- Parsing Canonical Form -------------------------------------------- */
 
 typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
+    ferry_strbuf_t text;
     const ferry_avro_node_t **seen; /* named types already written out */
     size_t n_seen, cap_seen;
 } cbuf_t;
 
 static void cput(cbuf_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
+    ferry_strbuf_put(&b->text, s, n);
 }
 
 static void cputs(cbuf_t *b, const char *s)
 {
-    cput(b, s, strlen(s));
+    ferry_strbuf_puts(&b->text, s);
 }
 
-/* Names and symbols are plain ASCII after validation, so quoting is enough. */
 static void cquoted(cbuf_t *b, const char *s)
 {
     cput(b, "\"", 1);
@@ -881,7 +852,7 @@ static bool mark_seen(cbuf_t *b, const ferry_avro_node_t *n)
         size_t cap = b->cap_seen ? b->cap_seen * 2 : 16;
         const ferry_avro_node_t **ns = realloc(b->seen, cap * sizeof(*ns));
         if (!ns) {
-            b->oom = true;
+            b->text.oom = true;
             return true;
         }
         b->seen = ns;
@@ -977,12 +948,12 @@ int ferry_avro_canonical_form(const char *schema_json, char **out, char *errstr,
     canon(&b, root);
     free(b.seen);
     ferry_arena_destroy(arena);
-    if (b.oom || !b.buf) {
-        free(b.buf);
+    if (b.text.oom || !b.text.buf) {
+        ferry_strbuf_free(&b.text);
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM,
                              "could not build canonical form: out of memory");
     }
-    *out = b.buf;
+    *out = b.text.buf;
     return 0;
 }
 

@@ -3,6 +3,8 @@
  */
 #include "avro_schema.h"
 
+#include "strbuf.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,76 +63,26 @@ const char *ferry_avro_schema_source(void)
     return SOURCE_AVSC;
 }
 
-/* ---- string builder --------------------------------------------------- */
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} sb_t;
-
-static void sb_put(sb_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_puts(sb_t *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sb_t *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        b->oom = true; /* only used for short numeric pieces */
-        return;
-    }
-    sb_put(b, tmp, (size_t)n);
-}
-
 /* A JSON string literal of arbitrary text (UTF-8 passes through). */
-static void sb_json_str(sb_t *b, const char *s)
+static void sb_json_str(ferry_strbuf_t *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    ferry_strbuf_put(b, "\"", 1);
     const char *run = s;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\' || c < 0x20) {
-            sb_put(b, run, (size_t)(p - run));
+            ferry_strbuf_put(b, run, (size_t)(p - run));
             char esc[8];
             if (c == '"' || c == '\\')
                 snprintf(esc, sizeof(esc), "\\%c", c);
             else
                 snprintf(esc, sizeof(esc), "\\u%04x", c);
-            sb_puts(b, esc);
+            ferry_strbuf_puts(b, esc);
             run = p + 1;
         }
     }
-    sb_puts(b, run);
-    sb_put(b, "\"", 1);
+    ferry_strbuf_puts(b, run);
+    ferry_strbuf_put(b, "\"", 1);
 }
 
 /* ---- names ------------------------------------------------------------ */
@@ -181,7 +133,7 @@ int ferry_avro_schema_name(const char *in, char *out, size_t out_size)
 }
 
 /* Sanitises every dot-separated part of a dotted name (a namespace). */
-static int dotted_name(const char *in, sb_t *b)
+static int dotted_name(const char *in, ferry_strbuf_t *b)
 {
     const char *part = in;
     for (const char *q = in;; q++) {
@@ -196,8 +148,8 @@ static int dotted_name(const char *in, sb_t *b)
         }
         ferry_avro_schema_name(raw, clean, n + 12);
         if (part != in)
-            sb_put(b, ".", 1);
-        sb_puts(b, clean);
+            ferry_strbuf_put(b, ".", 1);
+        ferry_strbuf_puts(b, clean);
         free(raw);
         free(clean);
         if (!*q)
@@ -223,59 +175,61 @@ static bool may_need_raw(const ferry_column_t *c)
     }
 }
 
-static void put_logical(sb_t *b, const char *base, const char *logical, const char *connect)
+static void put_logical(ferry_strbuf_t *b, const char *base, const char *logical,
+                        const char *connect)
 {
-    sb_puts(b, "{\"type\":\"");
-    sb_puts(b, base);
-    sb_puts(b, "\"");
+    ferry_strbuf_puts(b, "{\"type\":\"");
+    ferry_strbuf_puts(b, base);
+    ferry_strbuf_puts(b, "\"");
     if (logical) {
-        sb_puts(b, ",\"logicalType\":\"");
-        sb_puts(b, logical);
-        sb_puts(b, "\"");
+        ferry_strbuf_puts(b, ",\"logicalType\":\"");
+        ferry_strbuf_puts(b, logical);
+        ferry_strbuf_puts(b, "\"");
     }
     if (connect) {
-        sb_puts(b, ",\"connect.name\":\"");
-        sb_puts(b, connect);
-        sb_puts(b, "\"");
+        ferry_strbuf_puts(b, ",\"connect.name\":\"");
+        ferry_strbuf_puts(b, connect);
+        ferry_strbuf_puts(b, "\"");
     }
-    sb_puts(b, "}");
+    ferry_strbuf_puts(b, "}");
 }
 
-static void put_decimal(sb_t *b, unsigned precision, int scale)
+static void put_decimal(ferry_strbuf_t *b, unsigned precision, int scale)
 {
-    sb_printf(b, "{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":%u,\"scale\":%d}",
-              precision, scale);
+    ferry_strbuf_printf(
+        b, "{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":%u,\"scale\":%d}",
+        precision, scale);
 }
 
 /* The Avro type of a column, without the null branch. */
-static void put_column_type(sb_t *b, const ferry_column_t *c, bool *geometry_defined)
+static void put_column_type(ferry_strbuf_t *b, const ferry_column_t *c, bool *geometry_defined)
 {
     switch (c->type) {
     case FERRY_TYPE_BOOL:
-        sb_puts(b, "\"boolean\"");
+        ferry_strbuf_puts(b, "\"boolean\"");
         break;
     case FERRY_TYPE_INT:
-        sb_puts(b, c->length >= 1 && c->length <= 4 ? "\"int\"" : "\"long\"");
+        ferry_strbuf_puts(b, c->length >= 1 && c->length <= 4 ? "\"int\"" : "\"long\"");
         break;
     case FERRY_TYPE_UINT:
         if (c->length >= 1 && c->length <= 3)
-            sb_puts(b, "\"int\"");
+            ferry_strbuf_puts(b, "\"int\"");
         else if (c->length == 4)
-            sb_puts(b, "\"long\"");
+            ferry_strbuf_puts(b, "\"long\"");
         else
             put_decimal(b, 20, 0);
         break;
     case FERRY_TYPE_FLOAT:
-        sb_puts(b, "\"float\"");
+        ferry_strbuf_puts(b, "\"float\"");
         break;
     case FERRY_TYPE_DOUBLE:
-        sb_puts(b, "\"double\"");
+        ferry_strbuf_puts(b, "\"double\"");
         break;
     case FERRY_TYPE_DECIMAL:
         if (c->precision > 0)
             put_decimal(b, c->precision, c->scale);
         else
-            sb_puts(b, "\"string\"");
+            ferry_strbuf_puts(b, "\"string\"");
         break;
     case FERRY_TYPE_DATE:
         put_logical(b, "int", "date", "io.debezium.time.Date");
@@ -294,14 +248,14 @@ static void put_column_type(sb_t *b, const ferry_column_t *c, bool *geometry_def
         break;
     case FERRY_TYPE_STRING:
     case FERRY_TYPE_ARRAY:
-        sb_puts(b, "\"string\"");
+        ferry_strbuf_puts(b, "\"string\"");
         break;
     case FERRY_TYPE_BYTES:
-        sb_puts(b, "\"bytes\"");
+        ferry_strbuf_puts(b, "\"bytes\"");
         break;
     case FERRY_TYPE_BIT:
         if (c->length == 1)
-            sb_puts(b, "\"boolean\"");
+            ferry_strbuf_puts(b, "\"boolean\"");
         else
             put_logical(b, "bytes", NULL, "io.debezium.data.Bits");
         break;
@@ -316,9 +270,9 @@ static void put_column_type(sb_t *b, const ferry_column_t *c, bool *geometry_def
         break;
     case FERRY_TYPE_GEOMETRY:
         if (*geometry_defined) {
-            sb_puts(b, "\"" GEOMETRY_NAME "\"");
+            ferry_strbuf_puts(b, "\"" GEOMETRY_NAME "\"");
         } else {
-            sb_puts(b, GEOMETRY_RECORD);
+            ferry_strbuf_puts(b, GEOMETRY_RECORD);
             *geometry_defined = true;
         }
         break;
@@ -331,53 +285,54 @@ static void put_column_type(sb_t *b, const ferry_column_t *c, bool *geometry_def
     }
 }
 
-static void put_field(sb_t *b, const ferry_column_t *c, const char *avro_name, size_t ordinal,
-                      bool *geometry_defined)
+static void put_field(ferry_strbuf_t *b, const ferry_column_t *c, const char *avro_name,
+                      size_t ordinal, bool *geometry_defined)
 {
     bool nullable = (c->flags & FERRY_COL_NULLABLE) || may_need_raw(c);
-    sb_puts(b, "{\"name\":\"");
-    sb_puts(b, avro_name);
-    sb_puts(b, "\",\"type\":");
+    ferry_strbuf_puts(b, "{\"name\":\"");
+    ferry_strbuf_puts(b, avro_name);
+    ferry_strbuf_puts(b, "\",\"type\":");
     if (nullable)
-        sb_puts(b, "[\"null\",");
+        ferry_strbuf_puts(b, "[\"null\",");
     put_column_type(b, c, geometry_defined);
     if (nullable)
-        sb_puts(b, "],\"default\":null");
-    sb_puts(b, ",\"ferry.column\":");
+        ferry_strbuf_puts(b, "],\"default\":null");
+    ferry_strbuf_puts(b, ",\"ferry.column\":");
     sb_json_str(b, c->name);
-    sb_printf(b, ",\"ferry.type\":\"%s\"", ferry_type_name(c->type));
+    ferry_strbuf_printf(b, ",\"ferry.type\":\"%s\"", ferry_type_name(c->type));
     if (c->source_type) {
-        sb_puts(b, ",\"ferry.source_type\":");
+        ferry_strbuf_puts(b, ",\"ferry.source_type\":");
         sb_json_str(b, c->source_type);
     }
-    sb_printf(b, ",\"ferry.ordinal\":%zu", ordinal);
+    ferry_strbuf_printf(b, ",\"ferry.ordinal\":%zu", ordinal);
     if (c->flags & FERRY_COL_NULLABLE)
-        sb_puts(b, ",\"ferry.nullable\":true");
+        ferry_strbuf_puts(b, ",\"ferry.nullable\":true");
     if (c->flags & FERRY_COL_UNSIGNED)
-        sb_puts(b, ",\"ferry.unsigned\":true");
+        ferry_strbuf_puts(b, ",\"ferry.unsigned\":true");
     if (c->length)
-        sb_printf(b, ",\"ferry.length\":%u", c->length);
+        ferry_strbuf_printf(b, ",\"ferry.length\":%u", c->length);
     if (c->type == FERRY_TYPE_DECIMAL)
-        sb_printf(b, ",\"ferry.precision\":%u,\"ferry.scale\":%d", c->precision, c->scale);
+        ferry_strbuf_printf(b, ",\"ferry.precision\":%u,\"ferry.scale\":%d", c->precision,
+                            c->scale);
     if (c->type == FERRY_TYPE_TIME || c->type == FERRY_TYPE_DATETIME ||
         c->type == FERRY_TYPE_TIMESTAMP)
-        sb_printf(b, ",\"ferry.fsp\":%d", c->fsp);
+        ferry_strbuf_printf(b, ",\"ferry.fsp\":%d", c->fsp);
     if (c->charset) {
-        sb_puts(b, ",\"ferry.charset\":");
+        ferry_strbuf_puts(b, ",\"ferry.charset\":");
         sb_json_str(b, c->charset);
     }
     if (c->n_members) {
-        sb_puts(b, ",\"ferry.members\":[");
+        ferry_strbuf_puts(b, ",\"ferry.members\":[");
         for (uint32_t i = 0; i < c->n_members; i++) {
             if (i)
-                sb_put(b, ",", 1);
+                ferry_strbuf_put(b, ",", 1);
             sb_json_str(b, c->members[i]);
         }
-        sb_puts(b, "]");
+        ferry_strbuf_puts(b, "]");
     }
     if (c->pk_pos)
-        sb_printf(b, ",\"ferry.pk\":%u", c->pk_pos);
-    sb_puts(b, "}");
+        ferry_strbuf_printf(b, ",\"ferry.pk\":%u", c->pk_pos);
+    ferry_strbuf_puts(b, "}");
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -424,34 +379,35 @@ static int assign_names(gen_t *g)
     return 0;
 }
 
-static void put_record_props(sb_t *b, const gen_t *g, const char *rec)
+static void put_record_props(ferry_strbuf_t *b, const gen_t *g, const char *rec)
 {
-    sb_puts(b, ",\"connect.name\":\"");
-    sb_puts(b, g->ns);
-    sb_puts(b, ".");
-    sb_puts(b, rec);
-    sb_puts(b, "\",\"ferry.db\":");
+    ferry_strbuf_puts(b, ",\"connect.name\":\"");
+    ferry_strbuf_puts(b, g->ns);
+    ferry_strbuf_puts(b, ".");
+    ferry_strbuf_puts(b, rec);
+    ferry_strbuf_puts(b, "\",\"ferry.db\":");
     sb_json_str(b, ferry_table_db(g->t));
-    sb_puts(b, ",\"ferry.table\":");
+    ferry_strbuf_puts(b, ",\"ferry.table\":");
     sb_json_str(b, ferry_table_name(g->t));
 }
 
-static void put_raw_field(sb_t *b)
+static void put_raw_field(ferry_strbuf_t *b)
 {
-    sb_puts(b, ",{\"name\":\"" FERRY_AVRO_RAW_FIELD "\",\"type\":{\"type\":\"map\",\"values\":"
-               "\"string\"},\"default\":{},\"ferry.raw\":true}");
+    ferry_strbuf_puts(b, ",{\"name\":\"" FERRY_AVRO_RAW_FIELD
+                         "\",\"type\":{\"type\":\"map\",\"values\":"
+                         "\"string\"},\"default\":{},\"ferry.raw\":true}");
 }
 
 /* Writes the Value record (all columns) or the Key record (key columns). */
-static void put_record(sb_t *b, const gen_t *g, bool key)
+static void put_record(ferry_strbuf_t *b, const gen_t *g, bool key)
 {
     size_t n = ferry_table_ncolumns(g->t);
     bool geometry_defined = false, raw = false, first = true;
-    sb_puts(b, "{\"type\":\"record\",\"name\":\"");
-    sb_puts(b, key ? "Key" : "Value");
-    sb_puts(b, "\",\"namespace\":\"");
-    sb_puts(b, g->ns);
-    sb_puts(b, "\",\"fields\":[");
+    ferry_strbuf_puts(b, "{\"type\":\"record\",\"name\":\"");
+    ferry_strbuf_puts(b, key ? "Key" : "Value");
+    ferry_strbuf_puts(b, "\",\"namespace\":\"");
+    ferry_strbuf_puts(b, g->ns);
+    ferry_strbuf_puts(b, "\",\"fields\":[");
     if (key) {
         /* key columns in key order; pk_pos values need not be dense */
         unsigned last = 0;
@@ -472,7 +428,7 @@ static void put_record(sb_t *b, const gen_t *g, bool key)
                 if (c->pk_pos != best)
                     continue;
                 if (!first)
-                    sb_put(b, ",", 1);
+                    ferry_strbuf_put(b, ",", 1);
                 first = false;
                 put_field(b, c, g->names[i], i, &geometry_defined);
                 raw |= may_need_raw(c);
@@ -483,7 +439,7 @@ static void put_record(sb_t *b, const gen_t *g, bool key)
         for (size_t i = 0; i < n; i++) {
             const ferry_column_t *c = ferry_table_column(g->t, i);
             if (!first)
-                sb_put(b, ",", 1);
+                ferry_strbuf_put(b, ",", 1);
             first = false;
             put_field(b, c, g->names[i], i, &geometry_defined);
             raw |= may_need_raw(c);
@@ -491,28 +447,28 @@ static void put_record(sb_t *b, const gen_t *g, bool key)
     }
     if (raw)
         put_raw_field(b);
-    sb_puts(b, "]");
+    ferry_strbuf_puts(b, "]");
     put_record_props(b, g, key ? "Key" : "Value");
-    sb_puts(b, "}");
+    ferry_strbuf_puts(b, "}");
 }
 
-static void put_envelope(sb_t *b, const gen_t *g, const char *value_json)
+static void put_envelope(ferry_strbuf_t *b, const gen_t *g, const char *value_json)
 {
-    sb_puts(b, "{\"type\":\"record\",\"name\":\"Envelope\",\"namespace\":\"");
-    sb_puts(b, g->ns);
-    sb_puts(b, "\",\"fields\":[{\"name\":\"before\",\"type\":[\"null\",");
-    sb_puts(b, value_json);
-    sb_puts(b, "],\"default\":null},{\"name\":\"after\",\"type\":[\"null\",\"");
-    sb_puts(b, g->ns);
-    sb_puts(b, ".Value\"],\"default\":null},{\"name\":\"source\",\"type\":");
-    sb_puts(b, SOURCE_AVSC);
-    sb_puts(b, "},{\"name\":\"op\",\"type\":\"string\"},"
-               "{\"name\":\"ts_ms\",\"type\":[\"null\",\"long\"],\"default\":null},"
-               "{\"name\":\"transaction\",\"type\":[\"null\",");
-    sb_puts(b, TXN_BLOCK);
-    sb_puts(b, "],\"default\":null}],\"connect.name\":\"");
-    sb_puts(b, g->ns);
-    sb_puts(b, ".Envelope\",\"connect.version\":1}");
+    ferry_strbuf_puts(b, "{\"type\":\"record\",\"name\":\"Envelope\",\"namespace\":\"");
+    ferry_strbuf_puts(b, g->ns);
+    ferry_strbuf_puts(b, "\",\"fields\":[{\"name\":\"before\",\"type\":[\"null\",");
+    ferry_strbuf_puts(b, value_json);
+    ferry_strbuf_puts(b, "],\"default\":null},{\"name\":\"after\",\"type\":[\"null\",\"");
+    ferry_strbuf_puts(b, g->ns);
+    ferry_strbuf_puts(b, ".Value\"],\"default\":null},{\"name\":\"source\",\"type\":");
+    ferry_strbuf_puts(b, SOURCE_AVSC);
+    ferry_strbuf_puts(b, "},{\"name\":\"op\",\"type\":\"string\"},"
+                         "{\"name\":\"ts_ms\",\"type\":[\"null\",\"long\"],\"default\":null},"
+                         "{\"name\":\"transaction\",\"type\":[\"null\",");
+    ferry_strbuf_puts(b, TXN_BLOCK);
+    ferry_strbuf_puts(b, "],\"default\":null}],\"connect.name\":\"");
+    ferry_strbuf_puts(b, g->ns);
+    ferry_strbuf_puts(b, ".Envelope\",\"connect.version\":1}");
 }
 
 void ferry_avro_schema_release(ferry_avro_schemas_t *s)
@@ -551,19 +507,19 @@ int ferry_avro_schema_generate(const ferry_table_t *t, const char *prefix,
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
                              "could not generate schema for \"%s\": table has no columns", what);
     gen_t g = {.t = t};
-    sb_t ns = {0}, key = {0}, val = {0}, env = {0};
+    ferry_strbuf_t ns = {0}, key = {0}, val = {0}, env = {0};
     int rc = FERRY_ERR_NOMEM;
     if (dotted_name(prefix && *prefix ? prefix : "ferry", &ns))
         goto fail;
-    sb_put(&ns, ".", 1);
+    ferry_strbuf_put(&ns, ".", 1);
     if (dotted_name(ferry_table_db(t), &ns))
         goto fail;
-    sb_put(&ns, ".", 1);
+    ferry_strbuf_put(&ns, ".", 1);
     char *tn = malloc(strlen(what) + 12);
     if (!tn)
         goto fail;
     ferry_avro_schema_name(what, tn, strlen(what) + 12);
-    sb_puts(&ns, tn);
+    ferry_strbuf_puts(&ns, tn);
     free(tn);
     if (ns.oom)
         goto fail;

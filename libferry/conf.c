@@ -7,6 +7,7 @@
  */
 #include "conf.h"
 
+#include "strbuf.h"
 #include "url.h"
 
 #include <ctype.h>
@@ -206,69 +207,40 @@ static const char *suggest(const char *key)
  */
 static char *substitute_env(ferry_conf_t *c, const char *key, const char *value, int line)
 {
-    size_t cap = strlen(value) + 1, len = 0;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
+    ferry_strbuf_t out = FERRY_STRBUF_INIT;
     const char *p = value;
+    ferry_strbuf_put(&out, "", 0);
     while (*p) {
         const char *start = strstr(p, "${env:");
-        if (!start) {
+        if (!start)
             start = p + strlen(p);
-        }
-        size_t lit = (size_t)(start - p);
-        size_t need = len + lit + 1;
-        if (need > cap) {
-            cap = need * 2;
-            char *n = realloc(out, cap);
-            if (!n) {
-                free(out);
-                return NULL;
-            }
-            out = n;
-        }
-        memcpy(out + len, p, lit);
-        len += lit;
+        ferry_strbuf_put(&out, p, (size_t)(start - p));
         if (!*start)
             break;
         const char *name = start + 6;
         const char *close = strchr(name, '}');
-        if (!close || close == name) {
-            add_problem(c, line, "unterminated or empty ${env:...} in the value of \"%s\"", key);
-            free(out);
-            return NULL;
-        }
         char var[256];
-        size_t vn = (size_t)(close - name);
-        if (vn >= sizeof(var)) {
-            add_problem(c, line, "environment variable name too long in the value of \"%s\"", key);
-            free(out);
-            return NULL;
+        size_t vn = close ? (size_t)(close - name) : 0;
+        if (vn == 0 || vn >= sizeof(var)) {
+            add_problem(c, line,
+                        "unterminated, empty or too long ${env:...} in the value of \"%s\"", key);
+            goto fail;
         }
         memcpy(var, name, vn);
         var[vn] = '\0';
         const char *env = getenv(var);
         if (!env) {
             add_problem(c, line, "environment variable \"%s\" used by \"%s\" is not set", var, key);
-            free(out);
-            return NULL;
+            goto fail;
         }
-        size_t en = strlen(env);
-        if (len + en + 1 > cap) {
-            cap = (len + en + 1) * 2;
-            char *n = realloc(out, cap);
-            if (!n) {
-                free(out);
-                return NULL;
-            }
-            out = n;
-        }
-        memcpy(out + len, env, en);
-        len += en;
+        ferry_strbuf_puts(&out, env);
         p = close + 1;
     }
-    out[len] = '\0';
-    return out;
+    if (!out.oom)
+        return out.buf;
+fail:
+    ferry_strbuf_free(&out);
+    return NULL;
 }
 
 static int parse_bool(const char *v, int *out)

@@ -156,6 +156,23 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
               ferry_log_quote(rd_kafka_name(rk), client, sizeof(client)), fac);
 }
 
+/* For probes: their verdict is the return value, so the client stays silent. */
+static void quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
+}
+
+static void quiet_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)err;
+    (void)reason;
+    (void)opaque;
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)opaque;
@@ -211,14 +228,22 @@ static const char *bootstrap_of(const char *const *props)
     return servers ? servers : "(bootstrap.servers not set)";
 }
 
-/* A plain client for metadata and admin requests; NULL with errstr on failure. */
-static rd_kafka_t *admin_client_new(const char *const *props, char *errstr, size_t errstr_size)
+/*
+ * A plain client for metadata and admin requests; NULL with errstr on
+ * failure. A quiet client logs nothing (a probe reports through its result).
+ */
+static rd_kafka_t *admin_client_new(const char *const *props, int quiet, char *errstr,
+                                    size_t errstr_size)
 {
     /* the admin client needs none of the producer's delivery defaults */
     static const char *const none[] = {NULL};
     rd_kafka_conf_t *conf = conf_build(none, props, errstr, errstr_size);
     if (!conf)
         return NULL;
+    if (quiet) {
+        rd_kafka_conf_set_log_cb(conf, quiet_log_cb);
+        rd_kafka_conf_set_error_cb(conf, quiet_error_cb);
+    }
     char why[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!rk) {
@@ -233,7 +258,7 @@ static rd_kafka_t *admin_client_new(const char *const *props, char *errstr, size
 
 int ferry_kafka_probe(const char *const *props, int timeout_ms, char *errstr, size_t errstr_size)
 {
-    rd_kafka_t *rk = admin_client_new(props, errstr, errstr_size);
+    rd_kafka_t *rk = admin_client_new(props, 1, errstr, errstr_size);
     if (!rk)
         return FERRY_ERR_INVALID;
     const struct rd_kafka_metadata *md = NULL;
@@ -299,7 +324,7 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
                                  configs[i]);
         }
     }
-    rd_kafka_t *rk = admin_client_new(props, errstr, errstr_size);
+    rd_kafka_t *rk = admin_client_new(props, 0, errstr, errstr_size);
     if (!rk) {
         rd_kafka_NewTopic_destroy(nt);
         return FERRY_ERR_INVALID;
@@ -331,7 +356,7 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
 int ferry_kafka_topic_partitions(const char *const *props, const char *topic, int timeout_ms,
                                  int *partitions, char *errstr, size_t errstr_size)
 {
-    rd_kafka_t *rk = admin_client_new(props, errstr, errstr_size);
+    rd_kafka_t *rk = admin_client_new(props, 0, errstr, errstr_size);
     if (!rk)
         return FERRY_ERR_INVALID;
     /*
@@ -518,11 +543,8 @@ int ferry_kafka_produce(ferry_kafka_producer_t *p, const ferry_kafka_record_t *r
             break;
         rd_kafka_poll(p->rk, 100); /* let deliveries make room */
     }
-    int code = ferry_kafka_err_class(err);
-    if (err == RD_KAFKA_RESP_ERR__FATAL)
-        code = FERRY_ERR_FATAL;
-    else if (err == RD_KAFKA_RESP_ERR__STATE || err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
-        code = err == RD_KAFKA_RESP_ERR__STATE ? FERRY_ERR_INVALID : FERRY_ERR_FATAL;
+    /* _STATE: produce outside a transaction of a transactional producer, a caller bug */
+    int code = err == RD_KAFKA_RESP_ERR__STATE ? FERRY_ERR_INVALID : ferry_kafka_err_class(err);
     return ferry_err_set(errstr, errstr_size, code, "could not produce to \"%s\": %s", rec->topic,
                          rd_kafka_err2str(err));
 }
@@ -703,6 +725,12 @@ static int consume_error(const rd_kafka_message_t *m, rd_kafka_t *rk, char *errs
                          size_t errstr_size)
 {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
+    /* the same error code also means "no committed offset to start from": offset is logical */
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->offset < 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not start reading \"%s\" [%d]: the group has no committed "
+                             "offset and auto.offset.reset is \"error\"; give a start offset (%s)",
+                             topic ? topic : "?", (int)m->partition, rd_kafka_message_errstr(m));
     if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
         m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,

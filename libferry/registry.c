@@ -19,6 +19,7 @@
  * reading they need live here rather than pulling in a JSON library.
  */
 #include "registry.h"
+#include "strbuf.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -619,25 +620,15 @@ static int hdr_insert(ferry_registry_t *r, const char *subject, const char *sche
 /* ------------------------------------------------------------------ */
 /* Confluent Schema Registry over HTTP                                 */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *percent_decode(const char *s, size_t len)
 {
     char *out = malloc(len + 1), *o = out;
     if (!out)
         return NULL;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < len && ferry_hex_digit(s[i + 1]) >= 0 &&
+            ferry_hex_digit(s[i + 2]) >= 0) {
+            *o++ = (char)(ferry_hex_digit(s[i + 1]) * 16 + ferry_hex_digit(s[i + 2]));
             i += 2;
         } else {
             *o++ = s[i];
@@ -1203,7 +1194,7 @@ static int parse_fp_hex(const void *key, size_t len, uint64_t *fp)
         return FERRY_ERR_INVALID;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
-        int d = hexval(k[i]);
+        int d = ferry_hex_digit(k[i]);
         if (d < 0)
             return FERRY_ERR_INVALID;
         v = v << 4 | (uint64_t)d;
@@ -1557,7 +1548,7 @@ int ferry_registry_header_for(ferry_registry_t *r, const char *topic, int is_key
     uint8_t out[FERRY_WIRE_SOE_HDR_LEN];
     size_t out_len;
     if (r->url) {
-        uint32_t id;
+        uint32_t id = 0;
         if ((rc = confluent_register(r, subject, schema_json, &id, errstr, errstr_size)) != 0)
             goto out;
         ferry_log_info("schema registered", "registry=%s subject=%s id=%" PRIu32, r->url, subject,

@@ -2,6 +2,7 @@
  * row.c - tables, rows and the value conversions they need (see row.h).
  */
 #include "row.h"
+#include "strbuf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -653,17 +654,6 @@ void ferry_value_format_uuid(const uint8_t uuid[16], char buf[37])
     buf[o] = '\0';
 }
 
-static int hexdig(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int ferry_value_parse_uuid(const char *s, size_t len, uint8_t uuid[16])
 {
     if (len != 36)
@@ -676,7 +666,7 @@ int ferry_value_parse_uuid(const char *s, size_t len, uint8_t uuid[16])
             i++;
             continue;
         }
-        int hi = hexdig(s[i]), lo = hexdig(s[i + 1]);
+        int hi = ferry_hex_digit(s[i]), lo = ferry_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0)
             return FERRY_ERR_INVALID;
         uuid[o++] = (uint8_t)(hi << 4 | lo);

@@ -2,6 +2,7 @@
  * url.c - parsing and redacting database URLs (see url.h).
  */
 #include "url.h"
+#include "strbuf.h"
 
 #include "err.h"
 
@@ -44,16 +45,6 @@ const char *ferry_engine_name(ferry_engine_t engine)
     return "unknown";
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Copies [s, s+n) with %XX sequences decoded; NULL on a bad escape. */
 static char *pct_decode(const char *s, size_t n)
 {
@@ -66,8 +57,8 @@ static char *pct_decode(const char *s, size_t n)
             out[o++] = s[i];
             continue;
         }
-        int hi = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+        int hi = i + 1 < n ? ferry_hex_digit((unsigned char)s[i + 1]) : -1;
+        int lo = i + 2 < n ? ferry_hex_digit((unsigned char)s[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
             free(out);
             return NULL;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks docker/ without a Docker engine: docker-compose.yml must parse, hold
-# every service of the production setup, and run each ferry service from the
-# project file with a /healthz healthcheck, after the databases and Kafka are
-# healthy; the project file and Dockerfile must match it.
+# every service of the production setup with OceanBase (the destination)
+# starting by default, and run each ferry service from the project file with
+# a /healthz healthcheck, after the databases and Kafka are healthy; the
+# project file (MySQL into OceanBase) and Dockerfile must match it.
 # shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init compose
@@ -61,13 +62,33 @@ $hc"
     section "$f" build | grep -q 'dockerfile: docker/Dockerfile' ||
         fail "$s is not built from docker/Dockerfile"
     deps=$(section "$f" depends_on)
-    for d in kafka mysql postgres; do
+    for d in kafka mysql postgres oceanbase; do
         awk -v d="      $d:" 'index($0, d) == 1 { getline; print; exit }' <<<"$deps" |
             grep -q 'condition: service_healthy' ||
             fail "$s does not wait for $d to be healthy (depends_on: $deps)"
     done
-    pass "$s: built from docker/Dockerfile, /healthz healthcheck, waits for healthy kafka/mysql/postgres"
+    pass "$s: built from docker/Dockerfile, /healthz healthcheck, waits for healthy kafka/mysql/postgres/oceanbase"
 done
+
+# OceanBase is the destination of the default project, so it must come up
+# with a plain "up": no profile, neither in the file nor after normalising.
+ob=$FERRY_TEST_TMP/svc/oceanbase
+[ -z "$(section "$ob" profiles)" ] || fail "oceanbase has a profile: $(section "$ob" profiles)"
+awk '/^  oceanbase:/ { on = 1; next } on && /^  [^ ]/ { on = 0 } on && /^    profiles:/ { found = 1 } END { exit !found }' \
+    "$compose" && fail "oceanbase in $compose still has a profiles: key"
+grep -q "MODE: mini" "$ob" || fail "oceanbase does not run in mini mode (MODE: mini)"
+# The tenant password the image sets must be the one ferry logs in with.
+ob_pw=$(sed -n 's/^      OB_TENANT_PASSWORD: //p' "$ob")
+ferry_pw=$(sed -n 's/^      FERRY_DESTINATION_PASSWORD: //p' "$FERRY_TEST_TMP/svc/ferry-consumer")
+if [ -z "$ob_pw" ] || [ "$ob_pw" != "$ferry_pw" ]; then
+    fail "oceanbase's OB_TENANT_PASSWORD ($ob_pw) differs from the ferry services' FERRY_DESTINATION_PASSWORD ($ferry_pw)"
+fi
+ob_start=$(section "$ob" healthcheck | sed -n 's/^ *start_period: *//p')
+case $ob_start in
+    [0-9]*m*s | [0-9]*m | [1-9][0-9][0-9]s | [1-9][0-9][0-9][0-9]*s) ;;
+    *) fail "oceanbase's healthcheck start_period ($ob_start) leaves it no time to boot (minutes are needed)" ;;
+esac
+pass "oceanbase starts with the stack (no profile), mini mode, tenant password = FERRY_DESTINATION_PASSWORD, start_period $ob_start"
 
 for d in kafka schema-registry mysql postgres oceanbase; do
     [ -n "$(section "$FERRY_TEST_TMP/svc/$d" healthcheck)" ] || fail "$d has no healthcheck"
@@ -102,6 +123,13 @@ grep -v '^ *#' "$props" | grep -oE "$env_ref" | sed -E "s/$env_ref/\\1/" | sort 
             fail "$s does not set $var, which $props needs"
     done
 done
+# The default demo migrates MySQL into OceanBase's MySQL tenant.
+grep -q '^source\.url=mysql://' "$props" || fail "$props does not take MySQL as the source"
+grep -q '^destination\.url=oceanbase://' "$props" || fail "$props does not have an oceanbase:// destination"
+grep -q '^destination\.url=oceanbase://[^:@/]*%40test:[^@]*@oceanbase:2881' "$props" ||
+    fail "$props: destination.url is not root%40test@oceanbase:2881 (the image's tenant \"test\")"
+grep -q '^# *source\.url=postgresql://' "$props" ||
+    fail "$props lacks the commented-out PostgreSQL source.url alternative"
 http_port=$(sed -n 's/^http\.port=//p' "$props")
 grep -q "localhost:$http_port/healthz" "$FERRY_TEST_TMP/svc/ferry-producer" ||
     fail "healthchecks do not use http.port $http_port from $props"

@@ -164,3 +164,29 @@ if "$BIN/tools/ferryctl" status "$good" >"$FERRY_TEST_TMP/st" 2>&1; then
 fi
 grep -q "not running" "$FERRY_TEST_TMP/st" || fail "ferryctl status: $(cat "$FERRY_TEST_TMP/st")"
 pass "SIGTERM stops every service with exit 0"
+
+# --- /readyz follows its dependencies --------------------------------------
+# A verifier on a private broker turns not-ready, with the reason, once that
+# broker is gone, while /healthz (the process is alive) stays ok.
+start_devkafka "$FERRY_TEST_TMP/kafka2"
+ready_conf=$FERRY_TEST_TMP/ready.properties
+write_project_with "$ready_conf" kafka.bootstrap.servers "$DEVKAFKA_BOOTSTRAP"
+sed -i "s|^runtime.dir = .*|runtime.dir = $FERRY_TEST_TMP/run2|" "$ready_conf"
+"$BIN/verifier/ferry-verifier" "$ready_conf" >"$FERRY_TEST_TMP/verifier2.log" 2>&1 &
+vpid=$!
+ferry_cleanup_add "kill -9 $vpid 2>/dev/null"
+wait_for "test -s $FERRY_TEST_TMP/run2/verifier.addr" 60 "the second verifier to start"
+url=$(cat "$FERRY_TEST_TMP/run2/verifier.addr")
+curl -fsS "$url/readyz" | grep -q ready || fail "verifier not ready with its broker up"
+ferry_stop_pid "$DEVKAFKA_PID" TERM 10
+# the watcher probes every 5 s with connect.timeout.ms = 3000
+wait_for "[ \$(curl -s -o /dev/null -w '%{http_code}' $url/readyz) = 503 ]" 30 "/readyz to turn 503"
+curl -s "$url/readyz" | grep -q "could not reach Kafka at \"$DEVKAFKA_BOOTSTRAP\"" ||
+    fail "/readyz reason: $(curl -s "$url/readyz")"
+[ "$(curl -fsS "$url/healthz")" = ok ] || fail "/healthz while Kafka is down"
+curl -fsS "$url/metrics" | grep -q '^ferry_verifier_ready 0$' || fail "ferry_verifier_ready should be 0"
+kill -TERM "$vpid"
+rc=0
+wait "$vpid" || rc=$?
+[ "$rc" -eq 0 ] || fail "the verifier exited $rc on SIGTERM while Kafka was down"
+pass "/readyz turns 503 naming Kafka when the broker goes away; /healthz stays ok"

@@ -43,7 +43,8 @@ static const char *props[3];
 /*
  * Consumers use a short session: on the mock a member that joins after
  * another left waits for the group's session timeout, even after a clean
- * LeaveGroup (found by experiment: 9 s of a 10 s timeout).
+ * LeaveGroup (found by experiment: 9 s of a 10 s timeout). It cannot be
+ * shorter than the mock's 3 s wait for a first join, or nobody ever joins.
  */
 static const char *consumer_props[7];
 
@@ -65,7 +66,7 @@ static int cluster_up(void **state)
     const char *quick[] = {"bootstrap.servers",
                            props[1],
                            "session.timeout.ms",
-                           "2000",
+                           "4500",
                            "heartbeat.interval.ms",
                            "500",
                            NULL};
@@ -575,6 +576,20 @@ static void offset_beyond_end_is_fatal(void **state)
     ferry_kafka_consumer_destroy(c);
 }
 
+/* A partition without a committed offset is not "expired data": the message says so. */
+static void no_committed_offset_is_not_called_expiry(void **state)
+{
+    (void)state;
+    topic_new("t.nocommit", 1);
+    ferry_kafka_consumer_t *c =
+        consumer_at("g.nocommit", "t.nocommit", 0, FERRY_KAFKA_OFFSET_STORED);
+    char errstr[512];
+    assert_int_equal(next_error(c, errstr, sizeof(errstr)), FERRY_ERR_FATAL);
+    assert_non_null(strstr(errstr, "could not start reading \"t.nocommit\" [0]"));
+    assert_null(strstr(errstr, "expired"));
+    ferry_kafka_consumer_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +606,9 @@ int main(void)
         cmocka_unit_test(group_commit_and_seek),
         cmocka_unit_test(expired_data_is_fatal_and_named),
         cmocka_unit_test(offset_beyond_end_is_fatal),
+        cmocka_unit_test(no_committed_offset_is_not_called_expiry),
     };
+    if (getenv("FERRY_TEST_FILTER")) /* e.g. FERRY_TEST_FILTER='group*' */
+        cmocka_set_test_filter(getenv("FERRY_TEST_FILTER"));
     return cmocka_run_group_tests(tests, cluster_up, cluster_down);
 }
