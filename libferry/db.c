@@ -36,8 +36,8 @@ static void one_line(const char *msg, char *buf, size_t n)
     buf[o] = '\0';
 }
 
-static int connect_mysql(ferry_db_t *db, const ferry_url_t *u, int timeout_ms, char *errstr,
-                         size_t errstr_size)
+static int connect_mysql(ferry_db_t *db, const ferry_url_t *u, int timeout_ms, unsigned flags,
+                         char *errstr, size_t errstr_size)
 {
     db->my = mysql_init(NULL);
     if (!db->my)
@@ -51,6 +51,8 @@ static int connect_mysql(ferry_db_t *db, const ferry_url_t *u, int timeout_ms, c
     mysql_options(db->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
     unsigned int proto = MYSQL_PROTOCOL_TCP;
     mysql_options(db->my, MYSQL_OPT_PROTOCOL, &proto);
+    unsigned int local_infile = (flags & FERRY_DB_LOCAL_INFILE) ? 1 : 0;
+    mysql_options(db->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
 
     if (!mysql_real_connect(db->my, u->host, u->user, u->password,
                             *u->database ? u->database : NULL, (unsigned int)u->port, NULL,
@@ -121,6 +123,12 @@ void ferry_db_global_cleanup(void)
 int ferry_db_connect(const char *url_text, const char *role, int timeout_ms, ferry_db_t **out,
                      char *errstr, size_t errstr_size)
 {
+    return ferry_db_connect_flags(url_text, role, timeout_ms, 0, out, errstr, errstr_size);
+}
+
+int ferry_db_connect_flags(const char *url_text, const char *role, int timeout_ms, unsigned flags,
+                           ferry_db_t **out, char *errstr, size_t errstr_size)
+{
     *out = NULL;
     ferry_url_t u;
     char err[256];
@@ -138,7 +146,7 @@ int ferry_db_connect(const char *url_text, const char *role, int timeout_ms, fer
     int rc = db->role ? 0 : FERRY_ERR_NOMEM;
     if (rc == 0)
         rc = ferry_engine_is_mysql_family(u.engine)
-                 ? connect_mysql(db, &u, timeout_ms, errstr, errstr_size)
+                 ? connect_mysql(db, &u, timeout_ms, flags, errstr, errstr_size)
                  : connect_pg(db, &u, timeout_ms, errstr, errstr_size);
     ferry_url_free(&u);
     if (rc != 0) {

@@ -39,6 +39,18 @@ void ferry_db_global_cleanup(void);
 int ferry_db_connect(const char *url_text, const char *role, int timeout_ms, ferry_db_t **out,
                      char *errstr, size_t errstr_size);
 
+/*
+ * Allow LOAD DATA LOCAL INFILE on a MySQL-family connection. Only for
+ * connections that install their own local-infile handler (the server then
+ * reads what the handler feeds it, never a client file); ignored for
+ * PostgreSQL.
+ */
+#define FERRY_DB_LOCAL_INFILE 0x1u
+
+/* ferry_db_connect with FERRY_DB_* flags. */
+int ferry_db_connect_flags(const char *url_text, const char *role, int timeout_ms, unsigned flags,
+                           ferry_db_t **out, char *errstr, size_t errstr_size);
+
 /* Closes the connection; NULL is a no-op. */
 void ferry_db_close(ferry_db_t *db);
 
