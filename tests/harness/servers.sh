@@ -282,6 +282,14 @@ mariadb_start() {
 pg_home() {
     local h=$DIR/pg
     mkdir -p "$h"
+    # PostgreSQL runs as postgres, which must be able to walk from "/". A
+    # root directory closed to other users (seen in chroots made with
+    # mktemp -d, mode 0700) blocks every program it runs: open "/" for
+    # traversal, as any ordinary system has it, and say so.
+    if is_root && ! runuser -u postgres -- test -x / 2>/dev/null; then
+        echo "servers.sh: '/' is closed to the postgres user (mode $(stat -c %a /)); adding o+x" >&2
+        chmod o+x /
+    fi
     if is_root; then
         chown postgres: "$h"
         if ! runuser -u postgres -- test -w "$h" 2>/dev/null ||
