@@ -19,6 +19,8 @@
 #include <strings.h>
 
 static int validate_table_patterns(const char *value, char *err, size_t err_size);
+static int validate_db_renames(const char *value, char *err, size_t err_size);
+static int validate_table_renames(const char *value, char *err, size_t err_size);
 
 typedef int (*validate_fn)(const char *value, char *err, size_t err_size);
 
@@ -29,6 +31,8 @@ static const struct {
 } validators[] = {
     {"tables.include", validate_table_patterns},
     {"tables.exclude", validate_table_patterns},
+    {"rename.databases", validate_db_renames},
+    {"rename.tables", validate_table_renames},
 };
 
 static const ferry_conf_prop_t props[] = {
@@ -79,6 +83,28 @@ static const ferry_conf_prop_t props[] = {
     {"connect.timeout.ms", FERRY_CONF_T_INT, "10000", 0, 100, 600000, NULL,
      "How long a connection to a database, Kafka or the Schema Registry may take before it "
      "counts as failed."},
+    {"rename.databases", FERRY_CONF_T_LIST, "", 0, 0, 0, NULL,
+     "Databases renamed on the way: comma-separated src:dst pairs, e.g. shop:shop_v2. Applies "
+     "to the schema, full and incremental data of every selected table in src."},
+    {"rename.tables", FERRY_CONF_T_LIST, "", 0, 0, 0, NULL,
+     "Tables renamed on the way: comma-separated src_db.table:dst_db.table pairs; wins over "
+     "rename.databases for that table."},
+    {"columns.include.*", FERRY_CONF_T_LIST, NULL, 0, 0, 0, NULL,
+     "columns.include.<db>.<table> = c1, c2: migrate only these columns of that source table "
+     "(the key columns must be among them)."},
+    {"columns.exclude.*", FERRY_CONF_T_LIST, NULL, 0, 0, 0, NULL,
+     "columns.exclude.<db>.<table> = c1, c2: leave these columns of that source table out."},
+    {"where.*", FERRY_CONF_T_STRING, NULL, 0, 0, 0, NULL,
+     "where.<db>.<table> = SQL condition: migrate only the rows of that source table for which "
+     "it holds, in the full load and in every later change."},
+    {"source.server.id", FERRY_CONF_T_INT, "0", 0, 0, 4294967295LL, NULL,
+     "Replica server id ferry presents when it reads the binlog; must differ from every server "
+     "and replica of the source. 0: derived from project.name."},
+    {"destination.keep.rows", FERRY_CONF_T_BOOL, "false", 0, 0, 0, NULL,
+     "Allow destination tables that already hold rows (else the precheck refuses them)."},
+    {"apply.on.error", FERRY_CONF_T_ENUM, "dlq", 0, 0, 0, "dlq|stop",
+     "What the consumer does with an event the destination rejects: send it to the link's "
+     "dead-letter topic and go on, or stop the link."},
 };
 
 #define N_PROPS (sizeof(props) / sizeof(props[0]))
@@ -113,11 +139,29 @@ int ferry_conf_is_secret_key(const char *name)
     return 0;
 }
 
+/* A row whose name ends in ".*" declares a family: "where.*" covers "where.db.t". */
+static int is_family(const ferry_conf_prop_t *p)
+{
+    size_t n = strlen(p->name);
+    return n > 2 && strcmp(p->name + n - 2, ".*") == 0;
+}
+
 static const ferry_conf_prop_t *find_prop(const char *name)
 {
     for (size_t i = 0; i < N_PROPS; i++)
         if (strcmp(props[i].name, name) == 0)
             return &props[i];
+    return NULL;
+}
+
+/* The family row covering key ("where.shop.orders" -> "where.*"), or NULL. */
+static const ferry_conf_prop_t *find_family(const char *key)
+{
+    for (size_t i = 0; i < N_PROPS; i++) {
+        size_t n = strlen(props[i].name) - 1; /* keep the '.' */
+        if (is_family(&props[i]) && strncmp(key, props[i].name, n) == 0 && key[n])
+            return &props[i];
+    }
     return NULL;
 }
 
@@ -296,6 +340,55 @@ static int validate_table_patterns(const char *value, char *err, size_t err_size
     return 0;
 }
 
+/*
+ * Checks each comma-separated "src:dst" item; with qualified set, both sides
+ * must be db.table.
+ */
+static int validate_renames(const char *value, int qualified, char *err, size_t err_size)
+{
+    const char *p = value;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char item[512];
+        if (n >= sizeof(item)) {
+            snprintf(err, err_size, "a rename is longer than %zu characters", sizeof(item) - 1);
+            return -1;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *t = trim(item);
+        if (*t) {
+            char *colon = strchr(t, ':');
+            const char *want = qualified ? "src_db.table:dst_db.table" : "src_db:dst_db";
+            if (!colon || colon == t || !colon[1] || strchr(colon + 1, ':')) {
+                snprintf(err, err_size, "rename \"%s\" is not of the form %s", t, want);
+                return -1;
+            }
+            *colon = '\0';
+            char *src = trim(t), *dst = trim(colon + 1);
+            int src_dot = strchr(src, '.') != NULL, dst_dot = strchr(dst, '.') != NULL;
+            if (!*src || !*dst || src_dot != qualified || dst_dot != qualified) {
+                snprintf(err, err_size, "rename \"%s:%s\" is not of the form %s", src, dst, want);
+                return -1;
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int validate_db_renames(const char *value, char *err, size_t err_size)
+{
+    return validate_renames(value, 0, err, err_size);
+}
+
+static int validate_table_renames(const char *value, char *err, size_t err_size)
+{
+    return validate_renames(value, 1, err, err_size);
+}
+
 /* Checks value against prop; records a problem and returns -1 when it is bad. */
 static int validate(ferry_conf_t *c, const ferry_conf_prop_t *prop, const char *value, int line)
 {
@@ -429,6 +522,17 @@ static void parse_line(ferry_conf_t *c, char *raw, int line)
     }
 
     const ferry_conf_prop_t *prop = find_prop(key);
+    if (prop && is_family(prop))
+        prop = NULL; /* "where.*" itself is not a key */
+    if (!prop && (prop = find_family(key)) != NULL) {
+        const char *suffix = key + strlen(prop->name) - 1;
+        const char *dot = strchr(suffix, '.');
+        if (!dot || dot == suffix || !dot[1]) {
+            add_problem(c, line, "key \"%s\" must name a table: %.*s<db>.<table>", key,
+                        (int)(strlen(prop->name) - 1), prop->name);
+            return;
+        }
+    }
     int passthrough = !prop && strncmp(key, "kafka.", 6) == 0 && key[6];
     if (!prop && !passthrough) {
         const char *hint = suggest(key);
@@ -573,6 +677,19 @@ size_t ferry_conf_problem_count(const ferry_conf_t *c)
 const char *ferry_conf_problem(const ferry_conf_t *c, size_t i)
 {
     return i < c->n_problems ? c->problems[i] : NULL;
+}
+
+const char *ferry_conf_get_table(const ferry_conf_t *c, const char *family, const char *db,
+                                 const char *table)
+{
+    char key[1024];
+    snprintf(key, sizeof(key), "%s.%s.%s", family, db, table);
+    if (!find_family(key)) {
+        fprintf(stderr, "ferry: internal error: \"%s\" is not a declared key family\n", family);
+        abort();
+    }
+    const entry_t *e = find_entry(c, key);
+    return e ? e->value : NULL;
 }
 
 const char *ferry_conf_get(const ferry_conf_t *c, const char *name)

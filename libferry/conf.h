@@ -75,6 +75,14 @@ const char *ferry_conf_get(const ferry_conf_t *conf, const char *name);
 int64_t ferry_conf_get_int(const ferry_conf_t *conf, const char *name);
 int ferry_conf_get_bool(const ferry_conf_t *conf, const char *name);
 
+/*
+ * Value of a per-table key of a family declared as "<family>.*", e.g.
+ * ferry_conf_get_table(conf, "where", "shop", "orders") reads
+ * "where.shop.orders". NULL when the file does not set it.
+ */
+const char *ferry_conf_get_table(const ferry_conf_t *conf, const char *family, const char *db,
+                                 const char *table);
+
 /* Value safe to show a person: secrets as "***", URL passwords masked. */
 const char *ferry_conf_get_display(const ferry_conf_t *conf, const char *name, char *buf,
                                    size_t buf_size);

@@ -164,7 +164,6 @@ typedef struct {
     const char *definition;   /* VIEW_DEFINITION, canonical with `db`.`table` names */
     const char *check_option; /* "NONE", "CASCADED", "LOCAL" */
     const char *security;     /* "DEFINER" or "INVOKER" */
-    const char *algorithm;    /* MariaDB's ALGORITHM, else NULL */
 } ferry_viewdef_t;
 
 /* A list of views, owning its strings. */

@@ -13,6 +13,8 @@
 #include "db.h"
 #include "err.h"
 #include "kafka.h"
+#include "precheck.h"
+#include "url.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -34,6 +36,8 @@ static void usage(FILE *out)
           "                           --connect also checks that Kafka and both databases\n"
           "                           answer with the configured credentials\n"
           "  status [--json] FILE     show the state of each service from its /status\n"
+          "  precheck FILE            check that the source can be captured: binlog\n"
+          "                           settings and the user's replication rights\n"
           "\n"
           "options:\n"
           "  --help-config [--markdown]  print every project file key with its type,\n"
@@ -286,6 +290,52 @@ static int cmd_status(int argc, char **argv)
     return all_ok ? 0 : 1;
 }
 
+/* source.server.id, or a stable id derived from the project name. */
+static uint32_t replica_server_id(const ferry_conf_t *conf)
+{
+    int64_t id = ferry_conf_get_int(conf, "source.server.id");
+    if (id > 0)
+        return (uint32_t)id;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = ferry_conf_get(conf, "project.name"); *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return 1000000000u + h % 1000000000u;
+}
+
+static int cmd_precheck(int argc, char **argv)
+{
+    if (argc != 1) {
+        fputs("ferryctl precheck: expected one project file\n", stderr);
+        return 2;
+    }
+    int bad;
+    ferry_conf_t *conf = load_or_report(argv[0], &bad);
+    if (bad) {
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    ferry_precheck_t *p = ferry_precheck_new();
+    ferry_url_t u;
+    const char *src = ferry_conf_get(conf, "source.url");
+    if (ferry_url_parse(src, &u, NULL, 0) == 0 && ferry_engine_is_mysql_family(u.engine))
+        ferry_precheck_mysql_source(src, replica_server_id(conf),
+                                    (int)ferry_conf_get_int(conf, "connect.timeout.ms"), p);
+    else
+        ferry_precheck_add(p, FERRY_PRECHECK_WARNING,
+                           "source: only MySQL-family sources have prechecks so far");
+    ferry_url_free(&u);
+    for (size_t i = 0; i < ferry_precheck_count(p); i++)
+        printf("%s: %s\n",
+               ferry_precheck_severity(p, i) == FERRY_PRECHECK_ERROR ? "error" : "warning",
+               ferry_precheck_text(p, i));
+    size_t errors = ferry_precheck_errors(p);
+    printf("%s: %zu error%s, %zu warning%s\n", argv[0], errors, errors == 1 ? "" : "s",
+           ferry_precheck_count(p) - errors, ferry_precheck_count(p) - errors == 1 ? "" : "s");
+    ferry_precheck_destroy(p);
+    ferry_conf_destroy(conf);
+    return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -314,6 +364,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc - 2, argv + 2);
+    if (strcmp(cmd, "precheck") == 0) {
+        ferry_db_global_init();
+        int rc = cmd_precheck(argc - 2, argv + 2);
+        ferry_db_global_cleanup();
+        return rc;
+    }
     fprintf(stderr, "ferryctl: unknown command \"%s\" (see ferryctl --help)\n", cmd);
     return 2;
 }

@@ -160,6 +160,43 @@ static void table_patterns_and_names(void **state)
     ferry_conf_destroy(c);
 }
 
+static void per_table_keys_and_renames(void **state)
+{
+    (void)state;
+    ferry_conf_t *c =
+        ferry_conf_load_string(BASE "where.shop.orders = amount > 0 AND id < 9\n"
+                                    "columns.exclude.shop.users = password_hash\n"
+                                    "rename.databases = shop:shop_v2\n"
+                                    "rename.tables = shop.orders:archive.orders_2024\n",
+                               "t.properties");
+    assert_int_equal(ferry_conf_problem_count(c), 0);
+    assert_string_equal(ferry_conf_get_table(c, "where", "shop", "orders"),
+                        "amount > 0 AND id < 9");
+    assert_null(ferry_conf_get_table(c, "where", "shop", "users"));
+    assert_string_equal(ferry_conf_get_table(c, "columns.exclude", "shop", "users"),
+                        "password_hash");
+    assert_null(ferry_conf_get_table(c, "columns.include", "shop", "users"));
+    assert_string_equal(ferry_conf_get(c, "rename.databases"), "shop:shop_v2");
+    ferry_conf_destroy(c);
+
+    c = ferry_conf_load_string(BASE "where.orders = x > 1\n"
+                                    "where.* = 1\n"
+                                    "rename.databases = shop\n"
+                                    "rename.tables = shop.orders:orders2\n"
+                                    "rename.databases = a:b:c\n",
+                               "r.properties");
+    assert_true(has_problem(c, "r.properties:5: key \"where.orders\" must name a table: "
+                               "where.<db>.<table>"));
+    assert_true(has_problem(c, "r.properties:6: key \"where.*\" must name a table"));
+    assert_true(has_problem(c, "r.properties:7: invalid value for \"rename.databases\": rename "
+                               "\"shop\" is not of the form src_db:dst_db"));
+    assert_true(has_problem(c, "r.properties:8: invalid value for \"rename.tables\": rename "
+                               "\"shop.orders:orders2\" is not of the form "
+                               "src_db.table:dst_db.table"));
+    assert_true(has_problem(c, "r.properties:9: key \"rename.databases\" is set twice"));
+    ferry_conf_destroy(c);
+}
+
 static void missing_file(void **state)
 {
     (void)state;
@@ -251,6 +288,7 @@ int main(void)
         cmocka_unit_test(env_substitution),
         cmocka_unit_test(bad_url_problem_hides_password),
         cmocka_unit_test(table_patterns_and_names),
+        cmocka_unit_test(per_table_keys_and_renames),
         cmocka_unit_test(missing_file),
         cmocka_unit_test(service_ports),
         cmocka_unit_test(url_forms),
