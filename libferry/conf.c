@@ -845,3 +845,14 @@ void ferry_conf_runtime_dir(const ferry_conf_t *c, char *buf, size_t buf_size)
     else
         snprintf(buf, buf_size, "/tmp/ferry-%s", ferry_conf_get(c, "project.name"));
 }
+
+uint32_t ferry_conf_replica_server_id(const ferry_conf_t *c)
+{
+    int64_t id = ferry_conf_get_int(c, "source.server.id");
+    if (id > 0)
+        return (uint32_t)id;
+    uint32_t h = 2166136261u; /* FNV-1a of the project name */
+    for (const char *p = ferry_conf_get(c, "project.name"); *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return 1000000000u + h % 1000000000u;
+}

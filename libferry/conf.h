@@ -108,6 +108,13 @@ void ferry_conf_print_table(FILE *out, int markdown);
 /* The service's HTTP port: "<service>.http.port" if set, else "http.port". */
 int ferry_conf_http_port(const ferry_conf_t *conf, const char *service);
 
+/*
+ * The replica server id ferry presents to a MySQL-family source:
+ * source.server.id, or when 0 a stable id derived from project.name (in
+ * 1,000,000,000..1,999,999,999, away from ids people usually give servers).
+ */
+uint32_t ferry_conf_replica_server_id(const ferry_conf_t *conf);
+
 /* Runtime directory: runtime.dir, or /tmp/ferry-<project.name> when empty. */
 void ferry_conf_runtime_dir(const ferry_conf_t *conf, char *buf, size_t buf_size);
 

@@ -18,20 +18,9 @@ DEMO=${FERRY_DEMO_DIR:-/tmp/ferry-demo}
 BUILD=${FERRY_DEMO_BUILD:-$ROOT/build}
 SERVERS=$DEMO/servers
 PROJECT=$DEMO/demo.properties
-SERVICES=(producer consumer verifier)
 
 stop_services() {
-    local svc pid
-    for svc in "${SERVICES[@]}"; do
-        [ -f "$DEMO/$svc.pid" ] || continue
-        pid=$(cat "$DEMO/$svc.pid")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-        fi
-        rm -f "$DEMO/$svc.pid"
-    done
+    [ -f "$PROJECT" ] && [ -x "$BUILD/tools/ferryctl" ] && "$BUILD/tools/ferryctl" down "$PROJECT" || true
 }
 
 case "${1:-start}" in
@@ -78,31 +67,14 @@ tables.include = demo.*
 runtime.dir = $DEMO/run
 PROPS
 
-echo "==> starting the ferry services (logs in $DEMO/logs)"
-mkdir -p "$DEMO/logs"
-for svc in "${SERVICES[@]}"; do
-    rm -f "$DEMO/run/$svc.addr"
-    nohup "$BUILD/$svc/ferry-$svc" "$PROJECT" >"$DEMO/logs/$svc.log" 2>&1 &
-    echo $! >"$DEMO/$svc.pid"
-done
-for svc in "${SERVICES[@]}"; do
-    for _ in $(seq 300); do
-        [ -s "$DEMO/run/$svc.addr" ] && break
-        if ! kill -0 "$(cat "$DEMO/$svc.pid")" 2>/dev/null; then
-            echo "ferry-$svc did not start:" >&2
-            tail -5 "$DEMO/logs/$svc.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    [ -s "$DEMO/run/$svc.addr" ] || { echo "ferry-$svc wrote no address in 30 s" >&2; exit 1; }
-done
+echo "==> starting the ferry services (logs in $DEMO/run/logs)"
+"$BUILD/tools/ferryctl" up "$PROJECT"
 
 echo
 echo "ferry demo is running. Kafka (ferry-devkafka): $FERRY_KAFKA_BOOTSTRAP"
 echo "  source      $(sed 's/:ferry@/:***@/' <<<"$FERRY_MARIADB1_URL")"
 echo "  destination $(sed 's/:ferry@/:***@/' <<<"$FERRY_MARIADB2_URL")"
-for svc in "${SERVICES[@]}"; do
+for svc in producer consumer verifier; do
     url=$(cat "$DEMO/run/$svc.addr")
     printf '  ferry-%-9s %s/healthz  %s/readyz  %s/metrics  %s/status\n' "$svc" "$url" "$url" "$url" "$url"
 done

@@ -9,6 +9,8 @@
  * configured port when it is fixed, else the address file the service wrote
  * into runtime.dir when it picked a free port.
  */
+#include "ferryctl.h"
+
 #include "conf.h"
 #include "db.h"
 #include "err.h"
@@ -22,8 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const services[] = {"producer", "consumer", "verifier"};
-#define N_SERVICES 3
+const char *const ferryctl_services[] = {"producer", "consumer", "verifier"};
 
 static void usage(FILE *out)
 {
@@ -38,6 +39,10 @@ static void usage(FILE *out)
           "  status [--json] FILE     show the state of each service from its /status\n"
           "  precheck FILE            check that the source can be captured: binlog\n"
           "                           settings and the user's replication rights\n"
+          "  up FILE                  start the project's services in the background\n"
+          "                           (logs and pid files under runtime.dir)\n"
+          "  down FILE                stop them gracefully (SIGTERM, then SIGKILL after\n"
+          "                           --timeout seconds, default 30)\n"
           "\n"
           "options:\n"
           "  --help-config [--markdown]  print every project file key with its type,\n"
@@ -49,7 +54,7 @@ static void usage(FILE *out)
           out);
 }
 
-static ferry_conf_t *load_or_report(const char *path, int *bad)
+ferry_conf_t *ferryctl_load(const char *path, int *bad)
 {
     ferry_conf_t *conf = ferry_conf_load(path);
     if (!conf) {
@@ -82,7 +87,7 @@ static int cmd_check(int argc, char **argv)
         return 2;
     }
     int bad;
-    ferry_conf_t *conf = load_or_report(path, &bad);
+    ferry_conf_t *conf = ferryctl_load(path, &bad);
     if (bad) {
         fprintf(stderr, "%s: %zu problem%s found\n", path, ferry_conf_problem_count(conf),
                 ferry_conf_problem_count(conf) == 1 ? "" : "s");
@@ -233,7 +238,7 @@ static int cmd_status(int argc, char **argv)
         return 2;
     }
     int bad;
-    ferry_conf_t *conf = load_or_report(path, &bad);
+    ferry_conf_t *conf = ferryctl_load(path, &bad);
     if (bad) {
         ferry_conf_destroy(conf);
         return 2;
@@ -243,10 +248,10 @@ static int cmd_status(int argc, char **argv)
     json_t *all = json_object();
     if (!as_json)
         printf("project %s\n", ferry_conf_get(conf, "project.name"));
-    for (int i = 0; i < N_SERVICES; i++) {
+    for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
         char url[512], why[700];
         buf_t body = {NULL, 0};
-        int ok = service_url(conf, services[i], url, sizeof(url), why, sizeof(why)) == 0 &&
+        int ok = service_url(conf, ferryctl_services[i], url, sizeof(url), why, sizeof(why)) == 0 &&
                  fetch_status(url, &body, why, sizeof(why)) == 0;
         json_t *doc = NULL;
         if (ok) {
@@ -260,15 +265,15 @@ static int cmd_status(int argc, char **argv)
         free(body.data);
         if (!ok) {
             all_ok = 0;
-            json_object_set_new(all, services[i], json_pack("{s:s}", "error", why));
+            json_object_set_new(all, ferryctl_services[i], json_pack("{s:s}", "error", why));
             if (!as_json)
-                printf("  %-9s %s\n", services[i], why);
+                printf("  %-9s %s\n", ferryctl_services[i], why);
             continue;
         }
         int ready = json_is_true(json_object_get(doc, "ready"));
         all_ok &= ready;
         if (!as_json) {
-            printf("  %-9s %-9s up ", services[i], ready ? "ready" : "NOT READY");
+            printf("  %-9s %-9s up ", ferryctl_services[i], ready ? "ready" : "NOT READY");
             print_uptime((long)json_integer_value(json_object_get(doc, "uptime_s")));
             printf("  pid %lld  %s\n", (long long)json_integer_value(json_object_get(doc, "pid")),
                    url);
@@ -276,7 +281,7 @@ static int cmd_status(int argc, char **argv)
             if (reason)
                 printf("            %s\n", reason);
         }
-        json_object_set_new(all, services[i], doc);
+        json_object_set_new(all, ferryctl_services[i], doc);
     }
     if (as_json) {
         char *text = json_dumps(all, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -290,18 +295,6 @@ static int cmd_status(int argc, char **argv)
     return all_ok ? 0 : 1;
 }
 
-/* source.server.id, or a stable id derived from the project name. */
-static uint32_t replica_server_id(const ferry_conf_t *conf)
-{
-    int64_t id = ferry_conf_get_int(conf, "source.server.id");
-    if (id > 0)
-        return (uint32_t)id;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = ferry_conf_get(conf, "project.name"); *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return 1000000000u + h % 1000000000u;
-}
-
 static int cmd_precheck(int argc, char **argv)
 {
     if (argc != 1) {
@@ -309,7 +302,7 @@ static int cmd_precheck(int argc, char **argv)
         return 2;
     }
     int bad;
-    ferry_conf_t *conf = load_or_report(argv[0], &bad);
+    ferry_conf_t *conf = ferryctl_load(argv[0], &bad);
     if (bad) {
         ferry_conf_destroy(conf);
         return 2;
@@ -318,7 +311,7 @@ static int cmd_precheck(int argc, char **argv)
     ferry_url_t u;
     const char *src = ferry_conf_get(conf, "source.url");
     if (ferry_url_parse(src, &u, NULL, 0) == 0 && ferry_engine_is_mysql_family(u.engine))
-        ferry_precheck_mysql_source(src, replica_server_id(conf),
+        ferry_precheck_mysql_source(src, ferry_conf_replica_server_id(conf),
                                     (int)ferry_conf_get_int(conf, "connect.timeout.ms"), p);
     else
         ferry_precheck_add(p, FERRY_PRECHECK_WARNING,
@@ -364,6 +357,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc - 2, argv + 2);
+    if (strcmp(cmd, "up") == 0)
+        return ferryctl_cmd_up(argc - 2, argv + 2);
+    if (strcmp(cmd, "down") == 0)
+        return ferryctl_cmd_down(argc - 2, argv + 2);
     if (strcmp(cmd, "precheck") == 0) {
         ferry_db_global_init();
         int rc = cmd_precheck(argc - 2, argv + 2);

@@ -19,7 +19,17 @@ done
 if grep -q ":ferry@" <<<"$out"; then fail "quickstart printed a password: $out"; fi
 
 "$FERRY_SRC/scripts/quickstart.sh" status >/dev/null || fail "quickstart status"
+# ferryctl up on a running project leaves it alone
+again=$("$FERRY_BUILD/tools/ferryctl" up "$demo/demo.properties" 2>&1) || fail "second ferryctl up: $again"
+[ "$(grep -c 'is already running (pid ' <<<"$again")" -eq 3 ] || fail "second ferryctl up: $again"
+for svc in producer consumer verifier; do
+    [ -s "$demo/run/logs/$svc.log" ] || fail "no log for $svc under runtime.dir/logs"
+done
 "$FERRY_SRC/scripts/quickstart.sh" stop >/dev/null || fail "quickstart stop"
+for svc in producer consumer verifier; do
+    [ ! -e "$demo/run/$svc.pid" ] || fail "ferryctl down left $svc.pid behind"
+    grep -q 'msg="stopped" status=0' "$demo/run/logs/$svc.log" || fail "$svc did not stop cleanly: $(tail -3 "$demo/run/logs/$svc.log")"
+done
 if "$FERRY_SRC/scripts/quickstart.sh" status >/dev/null 2>&1; then
     fail "services still answer after quickstart stop"
 fi

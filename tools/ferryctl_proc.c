@@ -1,0 +1,291 @@
+/*
+ * ferryctl_proc.c - `ferryctl up` and `ferryctl down`: the project's
+ * services as background processes on this machine.
+ *
+ * up starts ferry-producer, ferry-consumer and ferry-verifier detached from
+ * the terminal (own session), stdout and stderr appended to
+ * runtime.dir/logs/<service>.log, pid in runtime.dir/<service>.pid, and
+ * waits until each has written its HTTP address (it is past its start-up
+ * checks) or has died, in which case the end of its log is shown.
+ * down sends SIGTERM (the services flush, commit and exit 0) and waits, then
+ * SIGKILL with a warning after the timeout.
+ *
+ * The service binaries are looked for next to ferryctl, then in the build
+ * tree's layout (../<service>/ferry-<service>), then on PATH.
+ */
+#include "ferryctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_WAIT_S 60
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Finds ferry-<svc>; writes a path or the bare name (PATH lookup) to out. */
+static void find_binary(const char *svc, char *out, size_t n)
+{
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len > 0) {
+        self[len] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, n, "%s/ferry-%s", self, svc);
+            if (access(out, X_OK) == 0)
+                return;
+            snprintf(out, n, "%s/../%s/ferry-%s", self, svc, svc);
+            if (access(out, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(out, n, "ferry-%s", svc);
+}
+
+static void path_of(const ferry_conf_t *conf, const char *svc, const char *ext, char *out, size_t n)
+{
+    char dir[400];
+    ferry_conf_runtime_dir(conf, dir, sizeof(dir));
+    if (strcmp(ext, "log") == 0)
+        snprintf(out, n, "%s/logs/%s.log", dir, svc);
+    else
+        snprintf(out, n, "%s/%s.%s", dir, svc, ext);
+}
+
+/* The pid in the service's pid file if that process still runs ferry-<svc>. */
+static pid_t running_pid(const ferry_conf_t *conf, const char *svc)
+{
+    char path[512];
+    path_of(conf, svc, "pid", path, sizeof(path));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long pid = 0;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    if (pid <= 0 || kill((pid_t)pid, 0) != 0)
+        return 0;
+    /* a recycled pid belongs to some other program: check its name */
+    char proc[64], cmd[256] = "";
+    snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
+    FILE *c = fopen(proc, "r");
+    if (c) {
+        size_t got = fread(cmd, 1, sizeof(cmd) - 1, c);
+        cmd[got] = '\0';
+        fclose(c);
+    }
+    char want[32];
+    snprintf(want, sizeof(want), "ferry-%s", svc);
+    return strstr(cmd, want) ? (pid_t)pid : 0;
+}
+
+static int mkdirs(const char *dir)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void show_log_tail(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return;
+    char lines[8][512];
+    int n = 0;
+    while (fgets(lines[n % 8], sizeof(lines[0]), f))
+        n++;
+    fclose(f);
+    for (int i = n > 8 ? n - 8 : 0; i < n; i++)
+        fprintf(stderr, "    %s", lines[i % 8]);
+}
+
+static pid_t spawn(const char *bin, const char *project, const char *log)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* child: own session, so a Ctrl-C at the shell does not reach it */
+    setsid();
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0)
+        _exit(127);
+    dup2(in, STDIN_FILENO);
+    dup2(out, STDOUT_FILENO);
+    dup2(out, STDERR_FILENO);
+    close(in);
+    close(out);
+    execlp(bin, bin, project, (char *)NULL);
+    fprintf(stderr, "ferryctl: could not run \"%s\": %s\n", bin, strerror(errno));
+    _exit(127);
+}
+
+/* Waits for the address file; 0 when it appeared, -1 when the process died. */
+static int wait_started(const ferry_conf_t *conf, const char *svc, pid_t pid)
+{
+    char addr[512];
+    path_of(conf, svc, "addr", addr, sizeof(addr));
+    for (int i = 0; i < START_WAIT_S * 10; i++) {
+        struct stat st;
+        if (stat(addr, &st) == 0 && st.st_size > 0)
+            return 0;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return -1;
+        sleep_ms(100);
+    }
+    return -1;
+}
+
+int ferryctl_cmd_up(int argc, char **argv)
+{
+    if (argc != 1) {
+        fputs("ferryctl up: expected one project file\n", stderr);
+        return 2;
+    }
+    int bad;
+    ferry_conf_t *conf = ferryctl_load(argv[0], &bad);
+    if (bad) {
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    char project[PATH_MAX], dir[400], logs[512];
+    if (!realpath(argv[0], project))
+        snprintf(project, sizeof(project), "%s", argv[0]);
+    ferry_conf_runtime_dir(conf, dir, sizeof(dir));
+    snprintf(logs, sizeof(logs), "%s/logs", dir);
+    if (mkdirs(logs) != 0) {
+        fprintf(stderr, "ferryctl up: could not create \"%s\": %s\n", logs, strerror(errno));
+        ferry_conf_destroy(conf);
+        return 1;
+    }
+    int failed = 0;
+    for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
+        const char *svc = ferryctl_services[i];
+        pid_t old = running_pid(conf, svc);
+        if (old) {
+            printf("ferry-%s is already running (pid %ld)\n", svc, (long)old);
+            continue;
+        }
+        char bin[PATH_MAX + 32], log[512], pidfile[512], addr[512];
+        find_binary(svc, bin, sizeof(bin));
+        path_of(conf, svc, "log", log, sizeof(log));
+        path_of(conf, svc, "pid", pidfile, sizeof(pidfile));
+        path_of(conf, svc, "addr", addr, sizeof(addr));
+        unlink(addr); /* a stale address would look like a started service */
+        pid_t pid = spawn(bin, project, log);
+        if (pid < 0) {
+            fprintf(stderr, "ferryctl up: could not start ferry-%s: %s\n", svc, strerror(errno));
+            failed = 1;
+            continue;
+        }
+        FILE *f = fopen(pidfile, "w");
+        if (f) {
+            fprintf(f, "%ld\n", (long)pid);
+            fclose(f);
+        }
+        if (wait_started(conf, svc, pid) != 0) {
+            fprintf(stderr, "ferryctl up: ferry-%s did not start; the end of %s:\n", svc, log);
+            show_log_tail(log);
+            unlink(pidfile);
+            failed = 1;
+            continue;
+        }
+        char url[256] = "";
+        FILE *a = fopen(addr, "r");
+        if (a) {
+            if (fgets(url, sizeof(url), a))
+                url[strcspn(url, "\r\n")] = '\0';
+            fclose(a);
+        }
+        printf("ferry-%-9s pid %-7ld %s  log %s\n", svc, (long)pid, url, log);
+    }
+    ferry_conf_destroy(conf);
+    return failed ? 1 : 0;
+}
+
+int ferryctl_cmd_down(int argc, char **argv)
+{
+    const char *path = NULL;
+    long timeout = 30;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            timeout = strtol(argv[++i], &end, 10);
+            if (*end || timeout < 0) {
+                fprintf(stderr, "ferryctl down: bad --timeout \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "ferryctl down: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        fputs("ferryctl down: no project file given\n", stderr);
+        return 2;
+    }
+    int bad;
+    ferry_conf_t *conf = ferryctl_load(path, &bad);
+    if (bad) {
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    int forced = 0;
+    /* stop in reverse order: the producer is the last to go */
+    for (int i = FERRYCTL_N_SERVICES - 1; i >= 0; i--) {
+        const char *svc = ferryctl_services[i];
+        pid_t pid = running_pid(conf, svc);
+        char pidfile[512];
+        path_of(conf, svc, "pid", pidfile, sizeof(pidfile));
+        if (!pid) {
+            unlink(pidfile);
+            continue;
+        }
+        kill(pid, SIGTERM);
+        long waited = 0;
+        while (kill(pid, 0) == 0 && waited < timeout * 10) {
+            /* reap it if it is our child (not the case after `up`, harmless) */
+            waitpid(pid, NULL, WNOHANG);
+            sleep_ms(100);
+            waited++;
+        }
+        if (kill(pid, 0) == 0 && running_pid(conf, svc) == pid) {
+            fprintf(stderr, "ferry-%s (pid %ld) did not stop within %ld s; killing it\n", svc,
+                    (long)pid, timeout);
+            kill(pid, SIGKILL);
+            forced = 1;
+        } else {
+            printf("ferry-%s stopped\n", svc);
+        }
+        unlink(pidfile);
+    }
+    ferry_conf_destroy(conf);
+    return forced ? 1 : 0;
+}
