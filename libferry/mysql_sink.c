@@ -1,0 +1,424 @@
+/*
+ * mysql_sink.c - the MySQL-family destination writer: set-up, tables, the
+ * meta tables (offsets, progress) and the apply loop (see mysql_sink.h).
+ *
+ * The apply loop keeps one transaction per batch. It sends the batch's
+ * items in packets; each packet starts with "SAVEPOINT ferry_sp", so when a
+ * statement fails because of its data (or affects fewer rows than strict
+ * mode requires) the loop rolls back to the savepoint and sends the packet
+ * again, with the failing statement's items one statement each; once a
+ * failing statement covers a single item, that item is set aside as failed
+ * and the rest goes on. A batch with k bad events thus costs about 2k extra
+ * round trips, not a bisection's k log n re-applies. Errors that are not
+ * about the data end the transaction (ROLLBACK) and the batch.
+ */
+#include "mysql_sink.h"
+
+#include "err.h"
+#include "log.h"
+#include "mysql_sink_int.h"
+
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_BYTES ((size_t)4 << 20)
+#define SESSION_SQL_MODE                                                                           \
+    "STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+void ferry_mysql_sink_capture(MYSQL *my, sink_sqlerr_t *e)
+{
+    e->no = mysql_errno(my);
+    snprintf(e->state, sizeof(e->state), "%s", mysql_sqlstate(my));
+    const char *m = mysql_error(my);
+    size_t o = 0;
+    for (; *m && o + 1 < sizeof(e->msg); m++)
+        e->msg[o++] = (*m == '\n' || *m == '\r') ? ' ' : *m;
+    e->msg[o] = '\0';
+}
+
+/*
+ * Lost connections, timeouts and deadlocks are worth a retry of the whole
+ * batch; classes 22 (data exception) and 23 (integrity constraint) and the
+ * HY000 errors listed here are about one event's data; anything else
+ * (missing table, syntax, privileges) is fatal for the batch.
+ */
+sink_errclass_t ferry_mysql_sink_classify(const sink_sqlerr_t *e)
+{
+    static const unsigned int retry[] = {
+        CR_SERVER_GONE_ERROR, CR_SERVER_LOST,          CR_CONNECTION_ERROR,
+        CR_CONN_HOST_ERROR,   CR_SERVER_LOST_EXTENDED, ER_LOCK_WAIT_TIMEOUT,
+        ER_LOCK_DEADLOCK,     ER_CON_COUNT_ERROR,      ER_SERVER_SHUTDOWN,
+        ER_QUERY_INTERRUPTED, ER_CONNECTION_KILLED,    ER_OPTION_PREVENTS_STATEMENT,
+    };
+    static const unsigned int data[] = {
+        ER_DUP_ENTRY,
+        ER_DATA_TOO_LONG,
+        ER_WARN_DATA_OUT_OF_RANGE,
+        WARN_DATA_TRUNCATED,
+        ER_TRUNCATED_WRONG_VALUE_FOR_FIELD,
+        ER_TRUNCATED_WRONG_VALUE,
+        ER_BAD_NULL_ERROR,
+        ER_NO_DEFAULT_FOR_FIELD,
+        ER_NO_REFERENCED_ROW_2,
+        ER_ROW_IS_REFERENCED_2,
+        ER_NO_REFERENCED_ROW,
+        ER_ROW_IS_REFERENCED,
+        ER_DATA_OUT_OF_RANGE,
+        ER_CANT_CREATE_GEOMETRY_OBJECT,
+        ER_ILLEGAL_VALUE_FOR_TYPE,
+        ER_WRONG_VALUE,
+        ER_CONSTRAINT_FAILED,
+        ER_WARN_NULL_TO_NOTNULL,
+        ER_DUP_ENTRY_WITH_KEY_NAME,
+        ER_FOREIGN_DUPLICATE_KEY_WITH_CHILD_INFO,
+        ER_INVALID_CHARACTER_STRING,
+        ER_DIVISION_BY_ZERO,
+        ER_WRONG_VALUE_FOR_TYPE,
+    };
+    for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
+        if (e->no == retry[i])
+            return SINK_ERR_RETRY;
+    if (e->state[0] == '2' && (e->state[1] == '2' || e->state[1] == '3'))
+        return SINK_ERR_DATA;
+    for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++)
+        if (e->no == data[i])
+            return SINK_ERR_DATA;
+    return SINK_ERR_FATAL;
+}
+
+/* Runs one statement and discards its result; 0 or -1 with *e filled. */
+static int run(ferry_mysql_sink_t *s, const char *sql, sink_sqlerr_t *e)
+{
+    if (mysql_query(s->my, sql) != 0) {
+        ferry_mysql_sink_capture(s->my, e);
+        return -1;
+    }
+    mysql_free_result(mysql_store_result(s->my));
+    return 0;
+}
+
+long ferry_mysql_sink_run_multi(ferry_mysql_sink_t *s, const char *sql, size_t len,
+                                int64_t *affected, size_t max, sink_sqlerr_t *e)
+{
+    size_t k = 0;
+    if (mysql_real_query(s->my, sql, (unsigned long)len) != 0) {
+        ferry_mysql_sink_capture(s->my, e);
+        return 0;
+    }
+    for (;;) {
+        MYSQL_RES *res = mysql_store_result(s->my);
+        if (k < max)
+            affected[k] = res ? 0 : (int64_t)mysql_affected_rows(s->my);
+        mysql_free_result(res);
+        int nr = mysql_next_result(s->my);
+        if (nr < 0)
+            return -1;
+        k++;
+        if (nr > 0) {
+            ferry_mysql_sink_capture(s->my, e);
+            return (long)k;
+        }
+    }
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static void table_free(sink_table_t *t)
+{
+    for (size_t c = 0; c < t->ncols; c++) {
+        free(t->cols[c].name);
+        free(t->cols[c].quoted);
+    }
+    free(t->cols);
+    free(t->key);
+    free(t->db);
+    free(t->name);
+    free(t->display);
+    free(t->quoted);
+}
+
+void ferry_mysql_sink_destroy(ferry_mysql_sink_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->ntables; i++)
+        table_free(&s->tables[i]);
+    free(s->tables);
+    free(s->failed);
+    free(s->link);
+    free(s->worker);
+    free(s->meta_quoted);
+    ferry_arena_destroy(s->arena);
+    free(s);
+}
+
+static char *quoted(const char *name)
+{
+    ferry_strbuf_t b = FERRY_STRBUF_INIT;
+    ferry_mysql_sink_put_ident(&b, name);
+    if (b.oom) {
+        ferry_strbuf_free(&b);
+        return NULL;
+    }
+    return b.buf;
+}
+
+static int create_meta(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&q, "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4",
+                        s->meta_quoted);
+    ferry_strbuf_printf(&q,
+                        ";\nCREATE TABLE IF NOT EXISTS %s.`ferry_offsets` ("
+                        "`link` VARCHAR(255) NOT NULL, `topic` VARCHAR(255) NOT NULL, "
+                        "`partition` INT NOT NULL, `next_offset` BIGINT NOT NULL, "
+                        "`updated_at` DATETIME(6) NOT NULL, "
+                        "PRIMARY KEY (`link`, `topic`, `partition`)) "
+                        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                        s->meta_quoted);
+    ferry_strbuf_printf(&q,
+                        ";\nCREATE TABLE IF NOT EXISTS %s.`ferry_progress` ("
+                        "`link` VARCHAR(255) NOT NULL, `worker` VARCHAR(255) NOT NULL, "
+                        "`db` VARCHAR(64) NOT NULL, `tbl` VARCHAR(64) NOT NULL, "
+                        "`phase` VARCHAR(16) NOT NULL, `rows_applied` BIGINT UNSIGNED NOT NULL, "
+                        "`updated_at` DATETIME(6) NOT NULL, "
+                        "PRIMARY KEY (`link`, `worker`, `db`, `tbl`, `phase`)) "
+                        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                        s->meta_quoted);
+    if (q.oom) {
+        ferry_strbuf_free(&q);
+        return FERRY_ERR_NOMEM;
+    }
+    sink_sqlerr_t e;
+    int64_t aff[3];
+    long at = ferry_mysql_sink_run_multi(s, q.buf, q.len, aff, 3, &e);
+    ferry_strbuf_free(&q);
+    if (at >= 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not create the offsets table in database %s: %s",
+                             s->meta_quoted, e.msg);
+    return 0;
+}
+
+static int setup_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
+{
+    sink_sqlerr_t e;
+    if (!(s->my->client_flag & CLIENT_FOUND_ROWS))
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not set up destination session: the connection was opened "
+                             "without CLIENT_FOUND_ROWS");
+    if (mysql_set_server_option(s->my, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0 ||
+        run(s, "SET SESSION sql_mode = '" SESSION_SQL_MODE "', time_zone = '+00:00'", &e) != 0) {
+        ferry_mysql_sink_capture(s->my, &e);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not set up destination session: %s", e.msg);
+    }
+    if (mysql_query(s->my, "SELECT @@max_allowed_packet") != 0) {
+        ferry_mysql_sink_capture(s->my, &e);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not read max_allowed_packet: %s", e.msg);
+    }
+    MYSQL_RES *res = mysql_store_result(s->my);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    size_t map = row && row[0] ? (size_t)strtoull(row[0], NULL, 10) : 0;
+    mysql_free_result(res);
+    /* leave room for the statement around the rows and for one oversized row */
+    if (map > ((size_t)128 << 10) && s->max_bytes > map / 2)
+        s->max_bytes = map / 2;
+    return 0;
+}
+
+int ferry_mysql_sink_new(MYSQL *my, const ferry_mysql_sink_conf_t *conf, ferry_mysql_sink_t **out,
+                         char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    if (!my || !conf || !conf->link || !*conf->link)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not create destination sink: no connection or no link id");
+    ferry_mysql_sink_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return FERRY_ERR_NOMEM;
+    s->my = my;
+    s->link = strdup(conf->link);
+    s->worker = strdup(conf->worker ? conf->worker : "default");
+    s->meta_quoted = quoted(conf->meta_db ? conf->meta_db : "ferry_meta");
+    s->arena = ferry_arena_new(0);
+    s->stop_on_data_error = conf->stop_on_data_error;
+    s->max_bytes = conf->max_statement_bytes ? conf->max_statement_bytes : DEFAULT_MAX_BYTES;
+    s->before_commit = conf->before_commit;
+    s->before_commit_arg = conf->before_commit_arg;
+    int rc = (s->link && s->worker && s->meta_quoted && s->arena) ? 0 : FERRY_ERR_NOMEM;
+    if (rc == 0)
+        rc = setup_session(s, errstr, errstr_size);
+    if (rc == 0)
+        rc = create_meta(s, errstr, errstr_size);
+    if (rc != 0) {
+        ferry_mysql_sink_destroy(s);
+        return rc;
+    }
+    /* read the handshake's flag before installing the handler */
+    s->load_data = !conf->disable_load_data && (my->client_flag & CLIENT_LOCAL_FILES);
+    ferry_mysql_sink_load_install(s);
+    if (!conf->disable_load_data && !s->load_data)
+        ferry_log_info("snapshot rows go in as multi-row INSERT: the destination connection does "
+                       "not allow LOAD DATA LOCAL (connect with FERRY_DB_LOCAL_INFILE)",
+                       "link=%s", s->link);
+    *out = s;
+    return 0;
+}
+
+bool ferry_mysql_sink_load_data_enabled(const ferry_mysql_sink_t *s)
+{
+    return s->load_data;
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+static int pick_key(sink_table_t *st, const ferry_mysql_sink_table_t *t)
+{
+    size_t n = ferry_table_ncolumns(t->columns);
+    st->key = calloc(n, sizeof(size_t));
+    if (!st->key)
+        return FERRY_ERR_NOMEM;
+    if (t->key_cols) {
+        for (size_t k = 0; k < t->n_key_cols; k++) {
+            if (t->key_cols[k] >= n || t->n_key_cols > n)
+                return FERRY_ERR_INVALID;
+            st->key[k] = t->key_cols[k];
+        }
+        st->nkey = t->n_key_cols;
+        return 0;
+    }
+    /* the pk_pos columns, in key order */
+    for (size_t pos = 1; pos <= n; pos++)
+        for (size_t c = 0; c < n; c++)
+            if (ferry_table_column(t->columns, c)->pk_pos == pos)
+                st->key[st->nkey++] = c;
+    return 0;
+}
+
+static int fill_table(sink_table_t *st, const ferry_mysql_sink_table_t *t)
+{
+    size_t n = ferry_table_ncolumns(t->columns);
+    st->db = strdup(t->db);
+    st->name = strdup(t->table);
+    st->quoted = NULL;
+    ferry_strbuf_t b = FERRY_STRBUF_INIT;
+    ferry_mysql_sink_put_ident(&b, t->db);
+    ferry_strbuf_puts(&b, ".");
+    ferry_mysql_sink_put_ident(&b, t->table);
+    st->quoted = b.oom ? NULL : b.buf;
+    ferry_strbuf_t d = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&d, "%s.%s", t->db, t->table);
+    st->display = d.oom ? NULL : d.buf;
+    st->cols = calloc(n, sizeof(*st->cols));
+    if (!st->db || !st->name || !st->quoted || !st->display || !st->cols)
+        return FERRY_ERR_NOMEM;
+    st->ncols = n;
+    for (size_t c = 0; c < n; c++) {
+        const ferry_column_t *col = ferry_table_column(t->columns, c);
+        if (col->type < FERRY_TYPE_BOOL || col->type > FERRY_TYPE_MAX)
+            return FERRY_ERR_INVALID;
+        st->cols[c].type = col->type;
+        st->cols[c].name = strdup(col->name);
+        st->cols[c].quoted = quoted(col->name);
+        if (!st->cols[c].name || !st->cols[c].quoted)
+            return FERRY_ERR_NOMEM;
+    }
+    return pick_key(st, t);
+}
+
+int ferry_mysql_sink_add_table(ferry_mysql_sink_t *s, const ferry_mysql_sink_table_t *t,
+                               char *errstr, size_t errstr_size)
+{
+    if (!t || !t->db || !t->table || !t->columns || ferry_table_ncolumns(t->columns) == 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not register destination table: no name or no columns");
+    if (s->ntables == s->tables_cap) {
+        size_t cap = s->tables_cap ? s->tables_cap * 2 : 8;
+        sink_table_t *nt = realloc(s->tables, cap * sizeof(*nt));
+        if (!nt)
+            return FERRY_ERR_NOMEM;
+        s->tables = nt;
+        s->tables_cap = cap;
+    }
+    sink_table_t *st = &s->tables[s->ntables];
+    memset(st, 0, sizeof(*st));
+    int rc = fill_table(st, t);
+    if (rc != 0) {
+        table_free(st);
+        return ferry_err_set(errstr, errstr_size, rc,
+                             "could not register destination table \"%s.%s\": %s", t->db, t->table,
+                             rc == FERRY_ERR_NOMEM ? "out of memory"
+                                                   : "a key column or a column type is invalid");
+    }
+    return (int)s->ntables++;
+}
+
+/* ---- reading the meta tables -------------------------------------------- */
+
+static int select_rows(ferry_mysql_sink_t *s, const ferry_strbuf_t *q, MYSQL_RES **res,
+                       char *errstr, size_t errstr_size)
+{
+    sink_sqlerr_t e;
+    if (q->oom)
+        return FERRY_ERR_NOMEM;
+    if (mysql_real_query(s->my, q->buf, (unsigned long)q->len) != 0 ||
+        !(*res = mysql_store_result(s->my))) {
+        ferry_mysql_sink_capture(s->my, &e);
+        return ferry_err_set(errstr, errstr_size,
+                             ferry_mysql_sink_classify(&e) == SINK_ERR_RETRY ? FERRY_ERR_RETRIABLE
+                                                                             : FERRY_ERR_FATAL,
+                             "could not read %s.ferry_offsets: %s", s->meta_quoted, e.msg);
+    }
+    return 0;
+}
+
+int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
+                                  int (*fn)(void *arg, const char *topic, int32_t partition,
+                                            int64_t next_offset),
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&q,
+                        "SELECT `topic`, `partition`, `next_offset` FROM %s.`ferry_offsets` "
+                        "WHERE `link` = ",
+                        s->meta_quoted);
+    ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
+    ferry_strbuf_puts(&q, " ORDER BY `topic`, `partition`");
+    MYSQL_RES *res = NULL;
+    int rc = select_rows(s, &q, &res, errstr, errstr_size);
+    ferry_strbuf_free(&q);
+    MYSQL_ROW row;
+    while (rc == 0 && (row = mysql_fetch_row(res)))
+        rc = fn(arg, row[0], (int32_t)strtol(row[1], NULL, 10), strtoll(row[2], NULL, 10));
+    mysql_free_result(res);
+    return rc;
+}
+
+int ferry_mysql_sink_read_progress(ferry_mysql_sink_t *s,
+                                   int (*fn)(void *arg, const char *db, const char *table,
+                                             const char *phase, uint64_t rows),
+                                   void *arg, char *errstr, size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&q,
+                        "SELECT `db`, `tbl`, `phase`, CAST(SUM(`rows_applied`) AS UNSIGNED) "
+                        "FROM %s.`ferry_progress` WHERE `link` = ",
+                        s->meta_quoted);
+    ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
+    ferry_strbuf_puts(&q, " GROUP BY `db`, `tbl`, `phase` ORDER BY `db`, `tbl`, `phase`");
+    MYSQL_RES *res = NULL;
+    int rc = select_rows(s, &q, &res, errstr, errstr_size);
+    ferry_strbuf_free(&q);
+    MYSQL_ROW row;
+    while (rc == 0 && (row = mysql_fetch_row(res)))
+        rc = fn(arg, row[0], row[1], row[2], strtoull(row[3], NULL, 10));
+    mysql_free_result(res);
+    return rc;
+}

@@ -1,0 +1,232 @@
+/*
+ * mysql_sink_plan.c - SQL statements for runs of items.
+ *
+ * Only consecutive items of one table and one kind share a statement, so
+ * the order of events is the order of statements and of the rows inside a
+ * multi-row statement: per-key order holds without reasoning about which
+ * events commute. Grouped deletes use "(key) IN (...)", which cannot match
+ * NULL, so a delete whose key holds a NULL goes alone with "<=>".
+ */
+#include "mysql_sink_int.h"
+
+#include <string.h>
+
+static bool key_has_null(const sink_table_t *t, const ferry_row_t *r)
+{
+    for (size_t k = 0; k < t->nkey; k++)
+        if (r->values[t->key[k]].is_null)
+            return true;
+    return false;
+}
+
+/* The row whose key identifies what an update or delete touches. */
+static const ferry_row_t *match_row(const ferry_change_t *ev)
+{
+    return ev->before ? ev->before : ev->after;
+}
+
+bool ferry_mysql_sink_kind_groups(const sink_item_t *it)
+{
+    if (it->single)
+        return false;
+    switch (it->kind) {
+    case SINK_INSERT:
+    case SINK_UPSERT:
+    case SINK_LOAD:
+        return true;
+    case SINK_DELETE_KEY:
+        return !key_has_null(it->t, match_row(it->ev));
+    default:
+        return false;
+    }
+}
+
+bool ferry_mysql_sink_groupable(const sink_item_t *a, const sink_item_t *b)
+{
+    return a->t == b->t && a->kind == b->kind && a->safe == b->safe &&
+           ferry_mysql_sink_kind_groups(a) && ferry_mysql_sink_kind_groups(b);
+}
+
+static void put_columns(ferry_strbuf_t *b, const sink_table_t *t)
+{
+    ferry_strbuf_puts(b, " (");
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c)
+            ferry_strbuf_puts(b, ", ");
+        ferry_strbuf_puts(b, t->cols[c].quoted);
+    }
+    ferry_strbuf_puts(b, ")");
+}
+
+static void put_values(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
+{
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c)
+            ferry_strbuf_puts(b, ", ");
+        ferry_mysql_sink_put_literal(b, t->cols[c].type, &r->values[c]);
+    }
+}
+
+static bool is_text(ferry_type_t t)
+{
+    return t == FERRY_TYPE_STRING || t == FERRY_TYPE_ENUM || t == FERRY_TYPE_SET;
+}
+
+/*
+ * "c1 <=> v1 AND c2 <=> v2": the key, or every column when the table has
+ * none. Full-image matches compare text byte for byte (utf8mb4_bin), so a
+ * case-insensitive collation cannot pick a different row.
+ */
+static void put_match(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
+{
+    size_t n = t->nkey ? t->nkey : t->ncols;
+    for (size_t k = 0; k < n; k++) {
+        size_t c = t->nkey ? t->key[k] : k;
+        if (k)
+            ferry_strbuf_puts(b, " AND ");
+        ferry_strbuf_puts(b, t->cols[c].quoted);
+        ferry_strbuf_puts(b, " <=> ");
+        ferry_mysql_sink_put_literal(b, t->cols[c].type, &r->values[c]);
+        if (!t->nkey && is_text(t->cols[c].type) && !r->values[c].is_null)
+            ferry_strbuf_puts(b, " COLLATE utf8mb4_bin");
+    }
+}
+
+static void put_key_tuple(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
+{
+    if (t->nkey > 1)
+        ferry_strbuf_puts(b, "(");
+    for (size_t k = 0; k < t->nkey; k++) {
+        if (k)
+            ferry_strbuf_puts(b, ", ");
+        ferry_mysql_sink_put_literal(b, t->cols[t->key[k]].type, &r->values[t->key[k]]);
+    }
+    if (t->nkey > 1)
+        ferry_strbuf_puts(b, ")");
+}
+
+static void build_insert(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last,
+                         bool upsert)
+{
+    const sink_table_t *t = items[first].t;
+    ferry_strbuf_puts(b, "INSERT INTO ");
+    ferry_strbuf_puts(b, t->quoted);
+    put_columns(b, t);
+    ferry_strbuf_puts(b, " VALUES ");
+    bool any = false;
+    for (size_t i = first; i <= last; i++) {
+        if (items[i].excluded)
+            continue;
+        ferry_strbuf_puts(b, any ? ", (" : "(");
+        put_values(b, t, items[i].ev->after);
+        ferry_strbuf_puts(b, ")");
+        any = true;
+    }
+    if (!upsert)
+        return;
+    ferry_strbuf_puts(b, " ON DUPLICATE KEY UPDATE ");
+    for (size_t c = 0; c < t->ncols; c++) {
+        ferry_strbuf_printf(b, "%s%s = VALUES(%s)", c ? ", " : "", t->cols[c].quoted,
+                            t->cols[c].quoted);
+    }
+}
+
+static void build_delete_in(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last)
+{
+    const sink_table_t *t = items[first].t;
+    ferry_strbuf_printf(b, "DELETE FROM %s WHERE ", t->quoted);
+    if (t->nkey > 1)
+        ferry_strbuf_puts(b, "(");
+    for (size_t k = 0; k < t->nkey; k++)
+        ferry_strbuf_printf(b, "%s%s", k ? ", " : "", t->cols[t->key[k]].quoted);
+    ferry_strbuf_puts(b, t->nkey > 1 ? ") IN (" : " IN (");
+    bool any = false;
+    for (size_t i = first; i <= last; i++) {
+        if (items[i].excluded)
+            continue;
+        if (any)
+            ferry_strbuf_puts(b, ", ");
+        put_key_tuple(b, t, match_row(items[i].ev));
+        any = true;
+    }
+    ferry_strbuf_puts(b, ")");
+}
+
+static void build_delete_one(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
+{
+    ferry_strbuf_printf(b, "DELETE FROM %s WHERE ", t->quoted);
+    put_match(b, t, r);
+    if (!t->nkey)
+        ferry_strbuf_puts(b, " LIMIT 1");
+}
+
+static void build_update(ferry_strbuf_t *b, const sink_table_t *t, const ferry_change_t *ev)
+{
+    ferry_strbuf_printf(b, "UPDATE %s SET ", t->quoted);
+    for (size_t c = 0; c < t->ncols; c++) {
+        ferry_strbuf_printf(b, "%s%s = ", c ? ", " : "", t->cols[c].quoted);
+        ferry_mysql_sink_put_literal(b, t->cols[c].type, &ev->after->values[c]);
+    }
+    ferry_strbuf_puts(b, " WHERE ");
+    put_match(b, t, match_row(ev));
+    if (!t->nkey)
+        ferry_strbuf_puts(b, " LIMIT 1");
+}
+
+static void build_insert_absent(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
+{
+    ferry_strbuf_printf(b, "INSERT INTO %s", t->quoted);
+    put_columns(b, t);
+    ferry_strbuf_puts(b, " SELECT ");
+    put_values(b, t, r);
+    ferry_strbuf_printf(b, " FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM %s WHERE ", t->quoted);
+    put_match(b, t, r);
+    ferry_strbuf_puts(b, ")");
+}
+
+size_t ferry_mysql_sink_build(ferry_strbuf_t *b, const sink_item_t *items, size_t first,
+                              size_t last, sink_stmt_t st[2])
+{
+    const sink_item_t *it = &items[first];
+    size_t n = 0;
+    for (size_t i = first; i <= last; i++)
+        n += !items[i].excluded;
+    st[0] = (sink_stmt_t){.first = first, .last = last, .n_items = n, .expect = -1};
+    bool check = !it->safe;
+    switch (it->kind) {
+    case SINK_INSERT:
+    case SINK_LOAD: /* LOAD DATA that fell back */
+        build_insert(b, items, first, last, it->safe);
+        st[0].expect = it->safe ? -1 : (int64_t)n;
+        return 1;
+    case SINK_UPSERT:
+        build_insert(b, items, first, last, true);
+        return 1;
+    case SINK_DELETE_KEY:
+        if (first == last && key_has_null(it->t, match_row(it->ev)))
+            build_delete_one(b, it->t, match_row(it->ev));
+        else
+            build_delete_in(b, items, first, last);
+        st[0].expect = check ? (int64_t)n : -1;
+        return 1;
+    case SINK_UPDATE_KEY:
+    case SINK_UPDATE_ROW:
+        build_update(b, it->t, it->ev);
+        st[0].expect = check ? 1 : -1;
+        return 1;
+    case SINK_DELETE_ROW:
+        build_delete_one(b, it->t, it->ev->before);
+        st[0].expect = check ? 1 : -1;
+        return 1;
+    case SINK_INSERT_ABSENT:
+        build_insert_absent(b, it->t, it->ev->after);
+        return 1;
+    case SINK_REKEY_SAFE:
+        build_delete_one(b, it->t, it->ev->before);
+        ferry_strbuf_puts(b, ";\n");
+        build_insert(b, items, first, first, true);
+        st[1] = st[0];
+        return 2;
+    }
+    return 0;
+}
