@@ -1,0 +1,279 @@
+/*
+ * fullload.h - copying existing rows through Kafka: the planner driver that
+ * writes chunk tasks and the worker that turns each into snapshot events.
+ *
+ * Topics (project P, link prefix ferry.P.fwd):
+ *   ferry.P.tasks                 chunk tasks (chunk.h), key = task id; the
+ *                                 worker group "ferry.P.fullload" shares them
+ *   ferry.P.tasks.done            done-markers, key = task id, compacted,
+ *                                 one partition (written by workers only)
+ *   <prefix>.snapshot.<db>.<tbl>  the rows: key = the row's key (Avro Key
+ *                                 schema; no key for keyless tables), value
+ *                                 = Envelope with op 'r'
+ *
+ * ---- the chunk contract, for every consumer of snapshot topics ----------
+ *
+ * A worker copies a chunk in an attempt: one Kafka transaction holding the
+ * chunk's rows and then its done-marker. An attempt may die at any point
+ * (worker killed, broker error) and the chunk is then copied again by a new
+ * attempt, possibly on another worker. Rows of failed attempts can be
+ * visible: ferry-devkafka (librdkafka's mock) shows aborted and unfinished
+ * transactions to read_committed readers, and a real Kafka shows them to
+ * read_uncommitted ones. So a consumer MUST apply these rules and not rely
+ * on Kafka hiding aborts:
+ *
+ *  1. Every snapshot message carries these headers (values are text):
+ *       ferry.chunk    the task id (chunk.h: "<db>.<table>#<n>@<generation>")
+ *       ferry.attempt  the attempt id, unique across all workers and retries
+ *       ferry.row      the message's 0-based ordinal within the attempt
+ *     and the attempt's final message also
+ *       ferry.last     the attempt's row count (= ferry.row + 1)
+ *     The envelope's source.snapshot is "last" on that message and "true"
+ *     on the others (per chunk, not per table: chunks finish in any order).
+ *  2. All messages of one attempt go to one partition of the snapshot topic
+ *     (chosen from the table and chunk number), in ordinal order, so a
+ *     reader of that partition sees 0, 1, ..., n-1 (last). Messages of other
+ *     attempts and chunks may be interleaved with them.
+ *  3. A chunk counts as copied only by its done-marker: a message on
+ *     ferry.P.tasks.done keyed by the task id whose JSON value names the
+ *     attempt and its row count (ferry_fullload_done_parse). A worker
+ *     produces it after every row of the attempt was acknowledged by the
+ *     brokers and inside the same transaction, so a marker that a reader
+ *     sees always has all of its attempt's rows before it in the snapshot
+ *     topic (with a committed transaction on a real Kafka; delivered, on the
+ *     mock broker, even if the commit then failed).
+ *  4. The FIRST marker a reader sees for a task id decides: apply exactly
+ *     the messages whose ferry.chunk is that task id and whose ferry.attempt
+ *     is the marker's attempt (ordinals 0 .. rows-1; rows = 0 means an
+ *     empty chunk), and ignore every message of any other attempt of that
+ *     chunk, before or after, and every later marker of that task id. (More
+ *     than one marker can exist: a worker whose commit failed after the
+ *     marker was delivered retries, and two workers can both finish a task
+ *     during a group rebalance. Each marker's attempt is complete.)
+ *  5. Messages of an attempt without a marker are never applied; a reader
+ *     may buffer them until the marker comes or discard them once another
+ *     attempt's marker decided the chunk. A consumer that records applied
+ *     chunks (task id, attempt) in the destination's own table, in the same
+ *     transaction as the rows, is exactly-once across its own restarts.
+ *
+ * Done-marker JSON (one line): {"task":"<id>","db":..,"table":..,
+ * "chunk":n,"generation":g,"attempt":"<id>","rows":n,"topic":"<snapshot
+ * topic>","partition":p,"chunks_total":n|null,"worker":"<id>","ts_ms":t}.
+ *
+ * ---- pacing ----------------------------------------------------------------
+ *
+ * ferry-devkafka keeps only about 5 MB per partition, so nothing may run far
+ * ahead of the consumers: a worker takes its next task only after the
+ * previous one's transaction committed (every row acknowledged), and the
+ * planner keeps at most max_outstanding tasks written but not yet done,
+ * reading the done topic to see progress. Whoever consumes the snapshot
+ * topics must still keep up; a real Kafka lifts the limit.
+ *
+ * @locality a planner or a worker is used by one thread at a time.
+ */
+#ifndef FERRY_FULLLOAD_H
+#define FERRY_FULLLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "row.h"
+
+#define FERRY_FULLLOAD_HDR_CHUNK   "ferry.chunk"
+#define FERRY_FULLLOAD_HDR_ATTEMPT "ferry.attempt"
+#define FERRY_FULLLOAD_HDR_ROW     "ferry.row"
+#define FERRY_FULLLOAD_HDR_LAST    "ferry.last"
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* "ferry.<project>.tasks"; returns snprintf's result. */
+int ferry_fullload_tasks_topic(const char *project, char *buf, size_t size);
+
+/* "ferry.<project>.tasks.done". */
+int ferry_fullload_done_topic(const char *project, char *buf, size_t size);
+
+/* "<prefix>.snapshot.<db>.<table>". */
+int ferry_fullload_snapshot_topic(const char *prefix, const char *db, const char *table, char *buf,
+                                  size_t size);
+
+/* ---- done-markers -------------------------------------------------------- */
+
+typedef struct {
+    char *task_id, *db, *table, *attempt, *topic, *worker; /* malloc'd */
+    int64_t chunk_id;
+    int32_t generation;
+    int64_t rows;
+    int32_t partition;
+    int64_t chunks_total; /* -1 when the chunk was not the table's last */
+    int64_t ts_ms;
+} ferry_fullload_done_t;
+
+/*
+ * Parses a done-marker's JSON value into *out (free with
+ * ferry_fullload_done_clear). Returns 0, FERRY_ERR_INVALID with the reason,
+ * or FERRY_ERR_NOMEM. *out is zeroed on failure.
+ */
+int ferry_fullload_done_parse(const void *value, size_t len, ferry_fullload_done_t *out,
+                              char *errstr, size_t errstr_size);
+
+/* Frees the strings of d and zeroes it. NULL is a no-op. */
+void ferry_fullload_done_clear(ferry_fullload_done_t *d);
+
+/*
+ * The done topic, read from its beginning and kept up to date: the first
+ * marker of every task id (rule 4 above). Used by workers (skip done tasks),
+ * the planner (progress and pacing) and checkers.
+ */
+typedef struct ferry_fullload_donelog ferry_fullload_donelog_t;
+
+/*
+ * Opens a reader of ferry.<project>.tasks.done with kafka_props (a
+ * NULL-terminated name, value array, as kafka.h). Nothing is read yet.
+ */
+int ferry_fullload_donelog_new(const char *project, const char *const *kafka_props,
+                               ferry_fullload_donelog_t **out, char *errstr, size_t errstr_size);
+
+void ferry_fullload_donelog_destroy(ferry_fullload_donelog_t *d);
+
+/*
+ * Reads every marker up to the topic's end as of this call (its high
+ * watermark, or last stable offset for read_committed). Returns 0,
+ * FERRY_ERR_TIMEOUT after timeout_ms, FERRY_ERR_RETRIABLE/FATAL for Kafka
+ * errors. A marker that does not parse is skipped with a count
+ * (ferry_fullload_donelog_invalid).
+ */
+int ferry_fullload_donelog_catch_up(ferry_fullload_donelog_t *d, int timeout_ms, char *errstr,
+                                    size_t errstr_size);
+
+/* The first marker read for task_id, or NULL. Owned by d. */
+const ferry_fullload_done_t *ferry_fullload_donelog_get(const ferry_fullload_donelog_t *d,
+                                                        const char *task_id);
+
+/* Calls fn for every first marker (in the order they were read). */
+void ferry_fullload_donelog_each(const ferry_fullload_donelog_t *d,
+                                 void (*fn)(void *opaque, const ferry_fullload_done_t *m),
+                                 void *opaque);
+
+/* Number of task ids with a marker; markers that did not parse. */
+size_t ferry_fullload_donelog_count(const ferry_fullload_donelog_t *d);
+size_t ferry_fullload_donelog_invalid(const ferry_fullload_donelog_t *d);
+
+/* ---- planner driver ------------------------------------------------------ */
+
+typedef struct {
+    const char *project;            /* required */
+    const char *const *kafka_props; /* required: at least bootstrap.servers */
+    const char *source_url;         /* the source database (mysql:// ...) */
+    uint64_t chunk_rows;            /* rows per chunk; 0 = 10000 */
+    int max_outstanding;            /* tasks written and not done; 0 = 16 */
+    int32_t generation;             /* plan generation; 0 for a first copy */
+    int tasks_partitions;           /* when creating the tasks topic; 0 = 8 */
+    int replication_factor;         /* for topics it creates; 0 = broker default */
+    int timeout_ms;                 /* Kafka and database operations; 0 = 30000 */
+} ferry_fullload_planner_conf_t;
+
+typedef struct {
+    const char *db, *table; /* owned by the planner */
+    int64_t chunks_planned; /* tasks written so far (this generation) */
+    int64_t chunks_total;   /* -1 until the table is fully planned */
+    int64_t chunks_done;    /* tasks with a done-marker */
+    int64_t rows_copied;    /* sum of the done-markers' rows */
+    int64_t rows_estimate;  /* planned rows once fully planned, else the server's estimate */
+    bool finished;          /* fully planned and every chunk done */
+} ferry_fullload_progress_t;
+
+typedef struct ferry_fullload_planner ferry_fullload_planner_t;
+
+/*
+ * A planner driver for tables (n of them; not copied: they must outlive the
+ * planner; each with pk_pos set on its key columns, as
+ * ferry_tabledef_to_table does). Connects to the source, creates the tasks
+ * and done topics if missing, and reads back what an earlier run of the
+ * same generation already wrote (tasks topic) and finished (done topic), so
+ * a restarted planner goes on where it stopped.
+ */
+int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
+                               const ferry_table_t *const *tables, size_t n,
+                               ferry_fullload_planner_t **out, char *errstr, size_t errstr_size);
+
+void ferry_fullload_planner_destroy(ferry_fullload_planner_t *p);
+
+/*
+ * One round: reads new done-markers, then plans and writes tasks (flushed)
+ * while fewer than max_outstanding are open, waiting for progress for up
+ * to wait_ms when there is nothing it may write. Returns 1 when every
+ * table is planned and every chunk done, 0 when there is more to do, or a
+ * negative ferry_err_t naming the table. After an error the planner's
+ * position may be ahead of what reached Kafka: destroy it and create a new
+ * one, which resumes from the tasks topic.
+ */
+int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *errstr,
+                                size_t errstr_size);
+
+/* Progress per table, in the order given; returns the table count. */
+size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,
+                                       ferry_fullload_progress_t *out, size_t cap);
+
+/* ---- worker ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *project;            /* required */
+    const char *prefix;             /* link topic prefix, e.g. ferry.<project>.fwd; required */
+    const char *worker_id;          /* unique and stable per worker slot; required (see below) */
+    const char *const *kafka_props; /* required: at least bootstrap.servers */
+    const char *source_url;         /* required */
+    ferry_registry_t *registry;     /* where snapshot schemas are stored; required, not owned */
+    const char *connector;          /* source.connector; NULL = "mysql" */
+    const char *version;            /* source.version; NULL = "ferry" */
+    int snapshot_partitions;        /* partitions of snapshot topics it creates; 0 = 8 */
+    int replication_factor;         /* 0 = broker default */
+    int max_attempts;               /* per task before giving up; 0 = 5 */
+    int timeout_ms;                 /* Kafka and database operations; 0 = 30000 */
+} ferry_fullload_worker_conf_t;
+
+/* What one ferry_fullload_worker_poll did. */
+typedef struct {
+    bool ran;     /* a task was taken from the topic */
+    bool skipped; /* ... and it already had a done-marker */
+    char task_id[512];
+    int64_t rows;  /* rows produced by the committed attempt */
+    int64_t bytes; /* key + value bytes produced */
+    int attempts;  /* attempts it took (failed ones included) */
+} ferry_fullload_result_t;
+
+/* Counts since the worker started, for the service's metrics. */
+typedef struct {
+    uint64_t tasks_done, tasks_skipped, attempts_failed, rows, bytes;
+} ferry_fullload_stats_t;
+
+typedef struct ferry_fullload_worker ferry_fullload_worker_t;
+
+/*
+ * Creates a worker: connects to the source, opens a transactional producer
+ * with transactional.id "ferry.<project>.fullload.<worker_id>" (a worker
+ * that restarts with the same id fences its dead predecessor's open
+ * transaction on a real Kafka, so keep ids stable per slot, e.g. host and
+ * index) and joins the group "ferry.<project>.fullload" on the tasks topic.
+ */
+int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
+                              ferry_fullload_worker_t **out, char *errstr, size_t errstr_size);
+
+/* Leaves the group and frees everything. NULL is a no-op. */
+void ferry_fullload_worker_destroy(ferry_fullload_worker_t *w);
+
+/*
+ * Waits up to timeout_ms for a task and runs it to the end: skips it when
+ * the done topic has it, else copies it in attempts (retriable failures are
+ * aborted and retried, up to max_attempts), then commits the task's offset
+ * to the group. Returns 0 (see *res), or a negative ferry_err_t naming
+ * table and chunk when the task could not be copied (the offset is not
+ * committed, so the group hands it out again).
+ */
+int ferry_fullload_worker_poll(ferry_fullload_worker_t *w, int timeout_ms,
+                               ferry_fullload_result_t *res, char *errstr, size_t errstr_size);
+
+void ferry_fullload_worker_stats(const ferry_fullload_worker_t *w, ferry_fullload_stats_t *out);
+
+#endif
