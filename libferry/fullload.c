@@ -7,6 +7,7 @@
  * partition-EOF events, which kafka.h's group consumer does not expose.
  */
 #include "fullload.h"
+#include "topics.h"
 
 #include "avro_codec.h"
 #include "avro_schema.h"
@@ -63,7 +64,7 @@ int ferry_fullload_done_topic(const char *project, char *buf, size_t size)
 int ferry_fullload_snapshot_topic(const char *prefix, const char *db, const char *table, char *buf,
                                   size_t size)
 {
-    return snprintf(buf, size, "%s.snapshot.%s.%s", prefix, db, table);
+    return ferry_topic_snapshot(prefix, db, table, buf, size) == 0 ? (int)strlen(buf) : -1;
 }
 
 /* ---- done-markers -------------------------------------------------------- */
@@ -876,7 +877,12 @@ static int work_table_load(ferry_fullload_worker_t *w, const char *db, const cha
                                   errstr_size);
     if (!rc && s.key_json)
         rc = ferry_avro_codec_new(s.key_json, strlen(s.key_json), &e->kcodec, errstr, errstr_size);
-    ferry_fullload_snapshot_topic(w->conf.prefix, db, table, e->topic, sizeof(e->topic));
+    if (!rc &&
+        ferry_fullload_snapshot_topic(w->conf.prefix, db, table, e->topic, sizeof(e->topic)) < 0)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_UNSUPPORTED,
+                           "could not name the snapshot topic of `%s`.`%s`: the name is longer "
+                           "than Kafka's 249 characters",
+                           db, table);
     if (!rc) {
         const char *del[] = {"cleanup.policy", "delete", NULL};
         rc = ferry_kafka_topic_create((const char *const *)w->props, e->topic,

@@ -94,7 +94,7 @@ int ferry_fullload_tasks_topic(const char *project, char *buf, size_t size);
 /* "ferry.<project>.tasks.done". */
 int ferry_fullload_done_topic(const char *project, char *buf, size_t size);
 
-/* "<prefix>.snapshot.<db>.<table>". */
+/* "<prefix>.snapshot.<db>.<table>", names made safe by topics.h; -1 when too long. */
 int ferry_fullload_snapshot_topic(const char *prefix, const char *db, const char *table, char *buf,
                                   size_t size);
 
