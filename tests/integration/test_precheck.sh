@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ferry-test: serial
 # ferryctl precheck on MySQL-family sources: a well-set server passes; a
 # user without replication rights, and a server with the wrong binlog
 # settings, get one line per problem naming the setting or right to fix.
