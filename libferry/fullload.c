@@ -7,6 +7,7 @@
  * partition-EOF events, which kafka.h's group consumer does not expose.
  */
 #include "fullload.h"
+#include "link_map.h"
 #include "topics.h"
 
 #include "avro_codec.h"
@@ -863,6 +864,9 @@ static int work_table_load(ferry_fullload_worker_t *w, const char *db, const cha
     ferry_avro_schemas_t s = {0};
     int rc = ferry_mysql_schema_read_table(ferry_db_mysql(w->db), w->flavor, db, table, &def,
                                            errstr, errstr_size);
+    /* filtered columns never reach Kafka: drop them before the schema is made */
+    if (!rc && w->conf.filters)
+        rc = ferry_link_filter_columns(def, w->conf.filters, errstr, errstr_size);
     if (!rc)
         rc = ferry_tabledef_to_table(def, &e->t, errstr, errstr_size);
     ferry_tabledef_destroy(def);

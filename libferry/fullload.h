@@ -231,6 +231,8 @@ typedef struct {
     int replication_factor;         /* 0 = broker default */
     int max_attempts;               /* per task before giving up; 0 = 5 */
     int timeout_ms;                 /* Kafka and database operations; 0 = 30000 */
+    /* column filters of the project (link_map.h); NULL for none; not owned */
+    const struct ferry_rename_map *filters;
 } ferry_fullload_worker_conf_t;
 
 /* What one ferry_fullload_worker_poll did. */

@@ -881,3 +881,95 @@ void ferry_kafka_msg_destroy(ferry_kafka_msg_t *msg)
     rd_kafka_message_destroy(msg->priv);
     free(msg);
 }
+
+/* ---- reading a whole partition -------------------------------------------- */
+
+int ferry_kafka_read_partition(const char *const *props, const char *topic, int32_t partition,
+                               int timeout_ms, ferry_kafka_each_fn fn, void *arg, char *errstr,
+                               size_t errstr_size)
+{
+    /* a private, group-less reader: nothing is committed anywhere */
+    static const char *const reader_defaults[] = {"fetch.wait.max.ms",
+                                                  "20",
+                                                  "enable.auto.commit",
+                                                  "false",
+                                                  "isolation.level",
+                                                  "read_committed",
+                                                  "group.id",
+                                                  "ferry-reader",
+                                                  "enable.partition.eof",
+                                                  "false",
+                                                  NULL};
+    rd_kafka_conf_t *conf = conf_build(reader_defaults, props, errstr, errstr_size);
+    if (!conf)
+        return FERRY_ERR_INVALID;
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not create a reader for \"%s\": %s", topic, why);
+    }
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, timeout_ms);
+    int rc = 0;
+    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        hi = lo = 0; /* no topic yet: nothing to read */
+    else if (err)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                           "could not read the end of \"%s\" [%d]: %s", topic, (int)partition,
+                           rd_kafka_err2str(err));
+    if (rc == 0 && hi > lo) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = lo;
+        err = rd_kafka_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                               "could not read \"%s\" [%d]: %s", topic, (int)partition,
+                               rd_kafka_err2str(err));
+        int64_t next = lo;
+        int idle_ms = 0;
+        /* transaction markers occupy offsets too: stop when the position passes hi */
+        while (rc == 0 && next < hi && idle_ms < timeout_ms) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+            if (!m) {
+                idle_ms += 100;
+                rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(pos, topic, partition);
+                if (rd_kafka_position(rk, pos) == 0 && pos->elems[0].offset >= hi)
+                    next = hi;
+                rd_kafka_topic_partition_list_destroy(pos);
+                continue;
+            }
+            idle_ms = 0;
+            if (m->err) {
+                rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                                   "could not read \"%s\" [%d]: %s", topic, (int)partition,
+                                   rd_kafka_message_errstr(m));
+            } else {
+                rd_kafka_timestamp_type_t tstype;
+                ferry_kafka_msg_t msg = {.topic = topic,
+                                         .partition = m->partition,
+                                         .offset = m->offset,
+                                         .timestamp_ms = rd_kafka_message_timestamp(m, &tstype),
+                                         .key = m->key,
+                                         .key_len = m->key_len,
+                                         .value = m->payload,
+                                         .value_len = m->len,
+                                         .priv = m};
+                next = m->offset + 1;
+                rc = fn(arg, &msg);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (rc == 0 && next < hi)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
+                               "could not read \"%s\" [%d] to its end within %d ms", topic,
+                               (int)partition, timeout_ms);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}

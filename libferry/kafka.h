@@ -275,6 +275,19 @@ int ferry_kafka_consumer_seek(ferry_kafka_consumer_t *c, const char *topic, int3
 int ferry_kafka_msg_header(const ferry_kafka_msg_t *msg, size_t idx, const char **name,
                            const void **value, size_t *value_len);
 
+/*
+ * Reads one partition of topic from its first to its last message as of
+ * this call (read_committed), calling fn for each; fn returns 0 to go on or
+ * non-zero to stop (that value is returned). For small control topics that
+ * a service reads whole at start (the ddl topic, the offsets topic). The
+ * message is valid only during the call. Returns 0, or a negative
+ * ferry_err_t naming the topic.
+ */
+typedef int (*ferry_kafka_each_fn)(void *arg, const ferry_kafka_msg_t *msg);
+int ferry_kafka_read_partition(const char *const *props, const char *topic, int32_t partition,
+                               int timeout_ms, ferry_kafka_each_fn fn, void *arg, char *errstr,
+                               size_t errstr_size);
+
 /* Frees a message returned by ferry_kafka_consumer_poll. NULL is a no-op. */
 void ferry_kafka_msg_destroy(ferry_kafka_msg_t *msg);
 

@@ -1,25 +1,30 @@
 /*
  * ferry-producer - capture and full-load side of a link.
  *
- * Today it owns the link's Kafka set-up: it creates the link's control
- * topics (offsets, ddl, dlq, schemas, tasks) with the right partitioning and
- * cleanup policy, and opens the link's transactional producer, whose
- * init_transactions fences any older producer of the same link. Binlog / WAL
- * capture and full-load workers publish through this producer (issue 3).
+ * In order: prechecks the source (any error stops it before anything is
+ * written), creates the link's control topics, then runs the snapshot side
+ * (snapshot.h: schema events, chunk planning and copying, high watermarks)
+ * until every table is copied. Binlog capture runs beside it (capture.h).
  */
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
+#include "precheck.h"
+#include "registry.h"
 #include "service.h"
+#include "snapshot.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 typedef struct {
-    ferry_kafka_producer_t *producer;
     atomic_int topics_ready;
+    atomic_int phase; /* 0 starting, 1 snapshot, 2 streaming */
     char prefix[256];
+    pthread_mutex_t lock;          /* guards snapshot against /status while it is freed */
+    producer_snapshot_t *snapshot; /* NULL before start and after stop */
 } producer_state_t;
 
 /* One control topic: its suffix, partitions (0 = topics.partitions) and config. */
@@ -60,38 +65,99 @@ static int create_topics(ferry_service_t *svc, producer_state_t *st)
     return 0;
 }
 
+/* Runs the source checks; logs each finding; 0 when none is an error. */
+static int precheck(const ferry_conf_t *conf)
+{
+    ferry_precheck_t *p = ferry_precheck_new();
+    if (!p)
+        return FERRY_ERR_NOMEM;
+    ferry_precheck_mysql_source(ferry_conf_get(conf, "source.url"),
+                                ferry_conf_replica_server_id(conf),
+                                (int)ferry_conf_get_int(conf, "connect.timeout.ms"), p);
+    for (size_t i = 0; i < ferry_precheck_count(p); i++) {
+        char q[1200];
+        ferry_log(ferry_precheck_severity(p, i) == FERRY_PRECHECK_ERROR ? FERRY_LOG_ERROR
+                                                                        : FERRY_LOG_WARN,
+                  "precheck", "finding=%s",
+                  ferry_log_quote(ferry_precheck_text(p, i), q, sizeof(q)));
+    }
+    size_t errors = ferry_precheck_errors(p);
+    ferry_precheck_destroy(p);
+    return errors ? FERRY_ERR_FATAL : 0;
+}
+
+static ferry_registry_t *open_registry(const ferry_conf_t *conf, char *errstr, size_t n)
+{
+    const char *url = ferry_conf_get(conf, "schema.registry.url");
+    ferry_registry_conf_t rc = {
+        .project = ferry_conf_get(conf, "project.name"),
+        .registry_url = url && *url ? url : NULL,
+        .registry_user = ferry_conf_get(conf, "schema.registry.user"),
+        .registry_password = ferry_conf_get(conf, "schema.registry.password"),
+        .kafka_props = ferry_conf_kafka_props(conf),
+        .http_timeout_ms = (int)ferry_conf_get_int(conf, "connect.timeout.ms"),
+    };
+    return ferry_registry_new(&rc, errstr, n);
+}
+
 static int run(ferry_service_t *svc)
 {
     producer_state_t *st = ferry_service_opaque(svc);
     const ferry_conf_t *conf = ferry_service_conf(svc);
+    char err[1024];
     ferry_service_topic_prefix(svc, "fwd", st->prefix, sizeof(st->prefix));
+    if (precheck(conf) != 0) {
+        ferry_log_error("precheck failed: nothing was written; fix the findings above and start "
+                        "again",
+                        NULL);
+        return 1;
+    }
     if (create_topics(svc, st) != 0)
         return 1;
     atomic_store(&st->topics_ready, 1);
 
-    char txn_id[300], err[512];
-    snprintf(txn_id, sizeof(txn_id), "%s.producer", st->prefix);
-    int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
-    if (ferry_kafka_producer_new(&st->producer, ferry_conf_kafka_props(conf), txn_id, err,
-                                 sizeof(err)) != 0 ||
-        ferry_kafka_producer_init_transactions(st->producer, timeout, err, sizeof(err)) != 0) {
-        ferry_log_error("could not start the link's transactional producer",
-                        "transactional_id=%s error=\"%s\"", txn_id, err);
-        ferry_kafka_producer_destroy(st->producer, 0);
+    ferry_registry_t *registry = open_registry(conf, err, sizeof(err));
+    if (!registry) {
+        ferry_log_error("could not open the schema store", "error=\"%s\"", err);
         return 1;
     }
-    ferry_log_info("producer ready", "transactional_id=%s", txn_id);
+    producer_snapshot_t *snap = NULL;
+    int rc = producer_snapshot_start(conf, st->prefix, registry, &snap, err, sizeof(err));
+    if (rc != 0) {
+        char q[1100];
+        ferry_log_error("could not start the snapshot", "error=%s",
+                        ferry_log_quote(err, q, sizeof(q)));
+        ferry_registry_destroy(registry);
+        return 1;
+    }
+    pthread_mutex_lock(&st->lock);
+    st->snapshot = snap;
+    pthread_mutex_unlock(&st->lock);
+    atomic_store(&st->phase, 1);
 
-    while (!ferry_service_sleep(svc, 200))
-        ferry_kafka_producer_poll(st->producer, 0);
-
-    /* stop taking work, then flush what is in flight before leaving */
-    int rc = ferry_kafka_producer_flush(st->producer, 10000, err, sizeof(err));
-    if (rc != 0)
-        ferry_log_error("could not flush the producer", "error=\"%s\"", err);
-    ferry_kafka_producer_destroy(st->producer, 0);
-    st->producer = NULL;
-    return rc == 0 ? 0 : 1;
+    int failed = 0;
+    while (!ferry_service_stopping(svc)) {
+        if (atomic_load(&st->phase) == 2) {
+            ferry_service_sleep(svc, 200);
+            continue;
+        }
+        rc = producer_snapshot_step(snap, 200, err, sizeof(err));
+        if (rc < 0) {
+            char q[1100];
+            ferry_log_error("snapshot failed", "error=%s", ferry_log_quote(err, q, sizeof(q)));
+            failed = 1;
+            break;
+        }
+        if (rc == 1)
+            atomic_store(&st->phase, 2);
+    }
+    atomic_store(&st->phase, 3);
+    pthread_mutex_lock(&st->lock);
+    st->snapshot = NULL;
+    pthread_mutex_unlock(&st->lock);
+    producer_snapshot_destroy(snap);
+    ferry_registry_destroy(registry);
+    return failed;
 }
 
 static void status(ferry_service_t *svc, ferry_json_t *j)
@@ -101,11 +167,19 @@ static void status(ferry_service_t *svc, ferry_json_t *j)
     ferry_json_string(j, st->prefix);
     ferry_json_key(j, "topics_ready");
     ferry_json_bool(j, atomic_load(&st->topics_ready) != 0);
+    static const char *const phases[] = {"starting", "snapshot", "streaming", "stopping"};
+    int phase = atomic_load(&st->phase);
+    ferry_json_key(j, "phase");
+    ferry_json_string(j, phases[phase & 3]);
+    pthread_mutex_lock(&st->lock);
+    if (st->snapshot)
+        producer_snapshot_status(st->snapshot, j);
+    pthread_mutex_unlock(&st->lock);
 }
 
 int main(int argc, char **argv)
 {
-    static producer_state_t state;
+    static producer_state_t state = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ferry_service_def_t def = {
         .name = "producer",
         .summary = "Captures changes at the source (binlog / WAL) and runs full-load workers,\n"

@@ -1,0 +1,42 @@
+/*
+ * link_map.h - what the project file says about each table.
+ *
+ * The one place that reads the table keys of a project file: which source
+ * tables a link carries (tables.include / tables.exclude), where they go
+ * (rename.databases / rename.tables) and which of their columns travel
+ * (columns.include.<db>.<table> / columns.exclude.<db>.<table>). The
+ * producer drops filtered columns before anything reaches Kafka; the
+ * consumer applies the renames.
+ */
+#ifndef FERRY_LINK_MAP_H
+#define FERRY_LINK_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "mysql_ddl.h"
+#include "mysql_schema.h"
+
+/* True when db.table is selected by tables.include / tables.exclude. */
+bool ferry_link_table_selected(const ferry_conf_t *conf, const char *db, const char *table);
+
+/*
+ * A map with the project's renames, and the column filters of the given
+ * tables (filters are per table, so the tables must be named; NULL, 0 for
+ * renames only). Returns 0 and *out (ferry_rename_map_destroy), or
+ * FERRY_ERR_INVALID naming the key at fault.
+ */
+int ferry_link_map_new(const ferry_conf_t *conf, const ferry_table_name_t *tables, size_t n,
+                       ferry_rename_map_t **out, char *errstr, size_t errstr_size);
+
+/*
+ * Removes the columns map filters out of def, with the indexes and foreign
+ * keys that use them. Refused (FERRY_ERR_INVALID, naming the column) when a
+ * filtered column is part of the key rows are matched on, or is used by a
+ * generated column that stays.
+ */
+int ferry_link_filter_columns(ferry_tabledef_t *def, const ferry_rename_map_t *map, char *errstr,
+                              size_t errstr_size);
+
+#endif

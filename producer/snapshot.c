@@ -1,0 +1,454 @@
+/*
+ * snapshot.c - schema events, chunk planning and copying, and the high
+ * watermark of each table (see snapshot.h).
+ */
+#include "snapshot.h"
+
+#include "avro_codec.h"
+#include "db.h"
+#include "ddl_event.h"
+#include "err.h"
+#include "fullload.h"
+#include "kafka.h"
+#include "link_map.h"
+#include "log.h"
+#include "mysql_schema.h"
+#include "wire.h"
+
+#include <mysql.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+struct producer_snapshot {
+    const ferry_conf_t *conf;
+    char prefix[256];
+    char ddl_topic[300];
+    const char *connector; /* "mariadb" or "mysql" */
+    ferry_registry_t *registry;
+    ferry_db_t *db;
+    ferry_mysql_flavor_t flavor;
+    ferry_table_name_t *names;
+    size_t n;
+    ferry_table_t **tables;
+    bool *announced; /* SNAPSHOT_DONE published (by us or an earlier run) */
+    ferry_rename_map_t *filters;
+    ferry_fullload_planner_t *planner;
+    ferry_fullload_worker_t *worker;
+    ferry_kafka_producer_t *ddl_producer;
+    uint8_t ddl_hdr[FERRY_WIRE_SOE_HDR_LEN];
+    size_t ddl_hdr_len;
+    char p0_file[256], p0_gtid[1024];
+    uint64_t p0_pos;
+
+    pthread_mutex_t lock; /* guards progress, for /status */
+    ferry_fullload_progress_t *progress;
+    bool all_done;
+};
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* SHOW MASTER STATUS and the GTID state of the source. */
+static int master_position(ferry_db_t *db, char *file, size_t file_size, uint64_t *pos, char *gtid,
+                           size_t gtid_size, char *errstr, size_t errstr_size)
+{
+    MYSQL *my = ferry_db_mysql(db);
+    if (mysql_query(my, "SHOW MASTER STATUS") != 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not read the source's binlog position: %s", mysql_error(my));
+    MYSQL_RES *r = mysql_store_result(my);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    int ok = row && row[0] && row[1];
+    if (ok) {
+        snprintf(file, file_size, "%s", row[0]);
+        *pos = strtoull(row[1], NULL, 10);
+    }
+    mysql_free_result(r);
+    if (!ok)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not read the source's binlog position: binary logging is "
+                             "off");
+    gtid[0] = '\0';
+    const char *q = strstr(ferry_db_server_version(db), "MariaDB")
+                        ? "SELECT @@global.gtid_binlog_pos"
+                        : "SELECT @@global.gtid_executed";
+    if (mysql_query(my, q) == 0) {
+        r = mysql_store_result(my);
+        row = r ? mysql_fetch_row(r) : NULL;
+        if (row && row[0])
+            snprintf(gtid, gtid_size, "%s", row[0]);
+        mysql_free_result(r);
+    }
+    return 0;
+}
+
+static int publish(producer_snapshot_t *s, const ferry_ddl_event_t *ev, char *errstr,
+                   size_t errstr_size)
+{
+    ferry_avro_buf_t buf = {0};
+    int rc = ferry_avro_buf_reserve(&buf, s->ddl_hdr_len) == 0 ? 0 : FERRY_ERR_NOMEM;
+    if (rc == 0) {
+        memcpy(buf.data, s->ddl_hdr, s->ddl_hdr_len);
+        buf.len = s->ddl_hdr_len;
+        rc = ferry_ddl_event_encode(ev, &buf, errstr, errstr_size);
+    }
+    char key[600];
+    snprintf(key, sizeof(key), "%s.%s", ev->db, ev->table ? ev->table : "");
+    ferry_kafka_record_t rec = {.topic = s->ddl_topic,
+                                .partition = 0,
+                                .key = key,
+                                .key_len = strlen(key),
+                                .value = buf.data,
+                                .value_len = buf.len};
+    if (rc == 0)
+        rc = ferry_kafka_produce(s->ddl_producer, &rec, errstr, errstr_size);
+    if (rc == 0)
+        rc = ferry_kafka_producer_flush(s->ddl_producer, 30000, errstr, errstr_size);
+    ferry_avro_buf_free(&buf);
+    return rc;
+}
+
+/* ---- what an earlier run already published ----------------------------- */
+
+typedef struct {
+    producer_snapshot_t *s;
+    bool *has_table; /* SNAPSHOT_TABLE seen, per table */
+    ferry_arena_t *arena;
+    char errstr[512];
+} ddl_scan_t;
+
+static int scan_one(void *arg, const ferry_kafka_msg_t *msg)
+{
+    ddl_scan_t *sc = arg;
+    ferry_wire_info_t info;
+    const char *schema;
+    ferry_ddl_event_t ev;
+    ferry_arena_reset(sc->arena);
+    if (!msg->value || ferry_wire_parse(msg->value, msg->value_len, &info) != 0 ||
+        ferry_registry_schema_for(sc->s->registry, &info, &schema, sc->errstr,
+                                  sizeof(sc->errstr)) != 0 ||
+        ferry_ddl_event_decode(schema, info.body, info.body_len, sc->arena, &ev, sc->errstr,
+                               sizeof(sc->errstr)) != 0)
+        return FERRY_ERR_INVALID;
+    for (size_t i = 0; i < sc->s->n; i++) {
+        if (!ev.table || strcmp(ev.db, sc->s->names[i].db) != 0 ||
+            strcmp(ev.table, sc->s->names[i].table) != 0)
+            continue;
+        if (strcmp(ev.kind, "SNAPSHOT_TABLE") == 0)
+            sc->has_table[i] = true;
+        else if (strcmp(ev.kind, "SNAPSHOT_DONE") == 0)
+            sc->s->announced[i] = true;
+    }
+    return 0;
+}
+
+/* ---- start ----------------------------------------------------------------- */
+
+/* Reads, filters and announces each selected table; fills s->tables. */
+static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *errstr,
+                          size_t errstr_size)
+{
+    s->tables = calloc(s->n ? s->n : 1, sizeof(*s->tables));
+    if (!s->tables)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        const char *db = s->names[i].db, *table = s->names[i].table;
+        ferry_tabledef_t *def = NULL;
+        int rc = ferry_mysql_schema_read_table(ferry_db_mysql(s->db), s->flavor, db, table, &def,
+                                               errstr, errstr_size);
+        if (rc == 0)
+            rc = ferry_link_filter_columns(def, s->filters, errstr, errstr_size);
+        if (rc == 0)
+            rc = ferry_tabledef_to_table(def, &s->tables[i], errstr, errstr_size);
+        if (rc == 0 && !has_table[i]) {
+            char *json = ferry_tabledef_to_json(def);
+            const char *names[1];
+            char qualified[600];
+            snprintf(qualified, sizeof(qualified), "%s.%s", db, table);
+            names[0] = qualified;
+            ferry_ddl_event_t ev = {.connector = s->connector,
+                                    .db = db,
+                                    .table = table,
+                                    .kind = "SNAPSHOT_TABLE",
+                                    .statement = "",
+                                    .ts_ms = now_ms(),
+                                    .gtid = *s->p0_gtid ? s->p0_gtid : NULL,
+                                    .file = s->p0_file,
+                                    .has_pos = true,
+                                    .pos = (int64_t)s->p0_pos,
+                                    .tables = names,
+                                    .n_tables = 1,
+                                    .table_definition = json};
+            rc = json ? publish(s, &ev, errstr, errstr_size)
+                      : ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            free(json);
+            if (rc == 0)
+                ferry_log_info("table announced", "table=%s.%s columns=%zu", db, table,
+                               def->n_columns);
+        }
+        ferry_tabledef_destroy(def);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int list_tables(producer_snapshot_t *s, char *errstr, size_t errstr_size)
+{
+    const char *all[] = {"*.*"};
+    ferry_table_name_t *names;
+    size_t n;
+    int rc = ferry_mysql_schema_list_tables(ferry_db_mysql(s->db), all, 1, NULL, 0, &names, &n,
+                                            errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    /* keep the selected ones, in place */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ferry_link_table_selected(s->conf, names[i].db, names[i].table)) {
+            names[kept++] = names[i];
+        } else {
+            free(names[i].db);
+            free(names[i].table);
+        }
+    }
+    s->names = names;
+    s->n = kept;
+    return 0;
+}
+
+static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
+{
+    const ferry_conf_t *conf = s->conf;
+    const char *const *props = ferry_conf_kafka_props(conf);
+    int parts = (int)ferry_conf_get_int(conf, "topics.partitions");
+    int rf = (int)ferry_conf_get_int(conf, "topics.replication.factor");
+    ferry_fullload_planner_conf_t pc = {
+        .project = ferry_conf_get(conf, "project.name"),
+        .kafka_props = props,
+        .source_url = ferry_conf_get(conf, "source.url"),
+        .tasks_partitions = parts,
+        .replication_factor = rf > 0 ? rf : 0,
+    };
+    int rc = ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)s->tables, s->n,
+                                        &s->planner, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    char host[128] = "worker", worker_id[200];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(worker_id, sizeof(worker_id), "%s-0", host);
+    ferry_fullload_worker_conf_t wc = {
+        .project = pc.project,
+        .prefix = s->prefix,
+        .worker_id = worker_id,
+        .kafka_props = props,
+        .source_url = pc.source_url,
+        .registry = s->registry,
+        .connector = s->connector,
+        .version = FERRY_VERSION,
+        .snapshot_partitions = parts,
+        .replication_factor = pc.replication_factor,
+        .filters = s->filters,
+    };
+    return ferry_fullload_worker_new(&wc, &s->worker, errstr, errstr_size);
+}
+
+int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
+                            ferry_registry_t *registry, producer_snapshot_t **out, char *errstr,
+                            size_t errstr_size)
+{
+    *out = NULL;
+    producer_snapshot_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    s->conf = conf;
+    s->registry = registry;
+    snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
+    snprintf(s->ddl_topic, sizeof(s->ddl_topic), "%s.ddl", prefix);
+    int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
+    bool *has_table = NULL;
+    ddl_scan_t scan = {.s = s};
+    int rc = ferry_db_connect(ferry_conf_get(conf, "source.url"), "source", timeout, &s->db, errstr,
+                              errstr_size);
+    if (rc == 0) {
+        const char *version = ferry_db_server_version(s->db);
+        s->connector = strstr(version, "MariaDB") ? "mariadb" : "mysql";
+        s->flavor = ferry_mysql_flavor_from_version(version);
+        rc = master_position(s->db, s->p0_file, sizeof(s->p0_file), &s->p0_pos, s->p0_gtid,
+                             sizeof(s->p0_gtid), errstr, errstr_size);
+    }
+    if (rc == 0)
+        rc = list_tables(s, errstr, errstr_size);
+    if (rc == 0)
+        rc = ferry_link_map_new(conf, s->names, s->n, &s->filters, errstr, errstr_size);
+    if (rc == 0 &&
+        (!(s->announced = calloc(s->n + 1, sizeof(bool))) ||
+         !(has_table = calloc(s->n + 1, sizeof(bool))) || !(scan.arena = ferry_arena_new(0))))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = ferry_kafka_producer_new(&s->ddl_producer, ferry_conf_kafka_props(conf), NULL, errstr,
+                                      errstr_size);
+    if (rc == 0)
+        rc = ferry_registry_header_for(registry, s->ddl_topic, 0, ferry_ddl_event_schema(),
+                                       s->ddl_hdr, &s->ddl_hdr_len, errstr, errstr_size);
+    if (rc == 0) {
+        scan.has_table = has_table;
+        rc = ferry_kafka_read_partition(ferry_conf_kafka_props(conf), s->ddl_topic, 0, timeout,
+                                        scan_one, &scan, errstr, errstr_size);
+        if (rc == FERRY_ERR_INVALID)
+            ferry_err_set(errstr, errstr_size, rc, "could not read \"%s\": %s", s->ddl_topic,
+                          scan.errstr);
+    }
+    if (rc == 0)
+        rc = prepare_tables(s, has_table, errstr, errstr_size);
+    if (rc == 0)
+        rc = start_copy(s, errstr, errstr_size);
+    free(has_table);
+    ferry_arena_destroy(scan.arena);
+    if (rc == 0 && !(s->progress = calloc(s->n + 1, sizeof(*s->progress))))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    if (rc != 0) {
+        producer_snapshot_destroy(s);
+        return rc;
+    }
+    ferry_log_info("snapshot started", "tables=%zu p0=%s:%llu gtid=%s", s->n, s->p0_file,
+                   (unsigned long long)s->p0_pos, *s->p0_gtid ? s->p0_gtid : "-");
+    *out = s;
+    return 0;
+}
+
+void producer_snapshot_p0(const producer_snapshot_t *s, char *file, size_t file_size, uint64_t *pos,
+                          char *gtid, size_t gtid_size)
+{
+    snprintf(file, file_size, "%s", s->p0_file);
+    *pos = s->p0_pos;
+    snprintf(gtid, gtid_size, "%s", s->p0_gtid);
+}
+
+/* ---- copying and the high watermark -------------------------------------- */
+
+static int announce_done(producer_snapshot_t *s, size_t i, const ferry_fullload_progress_t *p,
+                         char *errstr, size_t errstr_size)
+{
+    char file[256], gtid[1024];
+    uint64_t pos;
+    /* H is read after the last chunk finished: later is safe, earlier is not */
+    int rc =
+        master_position(s->db, file, sizeof(file), &pos, gtid, sizeof(gtid), errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    ferry_ddl_event_t ev = {.connector = s->connector,
+                            .db = s->names[i].db,
+                            .table = s->names[i].table,
+                            .kind = "SNAPSHOT_DONE",
+                            .statement = "",
+                            .ts_ms = now_ms(),
+                            .gtid = *gtid ? gtid : NULL,
+                            .file = file,
+                            .has_pos = true,
+                            .pos = (int64_t)pos,
+                            .has_chunks = true,
+                            .chunks = p->chunks_total};
+    rc = publish(s, &ev, errstr, errstr_size);
+    if (rc == 0) {
+        s->announced[i] = true;
+        ferry_log_info("table snapshot done", "table=%s.%s chunks=%lld rows=%lld h=%s:%llu",
+                       s->names[i].db, s->names[i].table, (long long)p->chunks_total,
+                       (long long)p->rows_copied, file, (unsigned long long)pos);
+    }
+    return rc;
+}
+
+int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, size_t errstr_size)
+{
+    if (s->all_done)
+        return 1;
+    int planned = ferry_fullload_planner_step(s->planner, wait_ms / 2, errstr, errstr_size);
+    if (planned < 0)
+        return planned;
+    ferry_fullload_result_t res;
+    int rc = ferry_fullload_worker_poll(s->worker, wait_ms / 2, &res, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&s->lock);
+    size_t n = ferry_fullload_planner_progress(s->planner, s->progress, s->n);
+    pthread_mutex_unlock(&s->lock);
+    bool all = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!s->announced[i] && s->progress[i].finished &&
+            (rc = announce_done(s, i, &s->progress[i], errstr, errstr_size)) != 0)
+            return rc;
+        all &= s->announced[i];
+    }
+    if (all && planned == 1) {
+        pthread_mutex_lock(&s->lock);
+        s->all_done = true;
+        pthread_mutex_unlock(&s->lock);
+        ferry_log_info("snapshot of every table done", "tables=%zu", s->n);
+        return 1;
+    }
+    return 0;
+}
+
+void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j)
+{
+    pthread_mutex_lock(&s->lock);
+    ferry_json_key(j, "snapshot_done");
+    ferry_json_bool(j, s->all_done);
+    ferry_json_key(j, "tables");
+    ferry_json_array_begin(j);
+    for (size_t i = 0; i < s->n; i++) {
+        const ferry_fullload_progress_t *p = &s->progress[i];
+        char name[600];
+        snprintf(name, sizeof(name), "%s.%s", s->names[i].db, s->names[i].table);
+        ferry_json_object_begin(j);
+        ferry_json_key(j, "source");
+        ferry_json_string(j, name);
+        ferry_json_key(j, "snapshot");
+        ferry_json_string(j, s->announced[i] ? "done" : p->chunks_planned ? "copying" : "planning");
+        ferry_json_key(j, "chunks_done");
+        ferry_json_int(j, p->chunks_done);
+        ferry_json_key(j, "chunks_total");
+        if (p->chunks_total >= 0 && p->db)
+            ferry_json_int(j, p->chunks_total);
+        else
+            ferry_json_null(j);
+        ferry_json_key(j, "rows_copied");
+        ferry_json_int(j, p->rows_copied);
+        ferry_json_key(j, "rows_estimate");
+        ferry_json_int(j, p->rows_estimate);
+        ferry_json_object_end(j);
+    }
+    ferry_json_array_end(j);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void producer_snapshot_destroy(producer_snapshot_t *s)
+{
+    if (!s)
+        return;
+    ferry_fullload_worker_destroy(s->worker);
+    ferry_fullload_planner_destroy(s->planner);
+    ferry_kafka_producer_destroy(s->ddl_producer, 5000);
+    for (size_t i = 0; s->tables && i < s->n; i++)
+        ferry_table_destroy(s->tables[i]);
+    free(s->tables);
+    ferry_table_names_free(s->names, s->n);
+    ferry_rename_map_destroy(s->filters);
+    free(s->announced);
+    free(s->progress);
+    ferry_db_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
