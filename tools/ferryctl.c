@@ -18,8 +18,6 @@
 #include "precheck.h"
 #include "url.h"
 
-#include <curl/curl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +37,10 @@ static void usage(FILE *out)
           "  status [--json] FILE     show the state of each service from its /status\n"
           "  precheck FILE            check that the source can be captured: binlog\n"
           "                           settings and the user's replication rights\n"
+          "  wait FILE --until full-done|caught-up [--timeout S]\n"
+          "                           return 0 once every table finished its full load,\n"
+          "                           or is in incremental mode with lag under 1 s;\n"
+          "                           non-zero with the reason on timeout (default 600 s)\n"
           "  up FILE                  start the project's services in the background\n"
           "                           (logs and pid files under runtime.dir)\n"
           "  down FILE                stop them gracefully (SIGTERM, then SIGKILL after\n"
@@ -127,174 +129,6 @@ static int cmd_check(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > 4 * 1024 * 1024)
-        return 0; /* a /status page is small; refuse anything huge */
-    char *p = realloc(b->data, b->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, ptr, n);
-    b->len += n;
-    p[b->len] = '\0';
-    b->data = p;
-    return n;
-}
-
-/* Where the service listens: fixed port from the file, else its address file. */
-static int service_url(const ferry_conf_t *conf, const char *svc, char *url, size_t n, char *why,
-                       size_t why_n)
-{
-    int port = ferry_conf_http_port(conf, svc);
-    if (port > 0) {
-        const char *bind = ferry_conf_get(conf, "http.bind");
-        if (strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0)
-            bind = "127.0.0.1";
-        snprintf(url, n, strchr(bind, ':') ? "http://[%s]:%d" : "http://%s:%d", bind, port);
-        return 0;
-    }
-    char dir[400], path[512];
-    ferry_conf_runtime_dir(conf, dir, sizeof(dir));
-    snprintf(path, sizeof(path), "%s/%s.addr", dir, svc);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(why, why_n, "not running (no address file %s)", path);
-        return -1;
-    }
-    if (!fgets(url, (int)n, f)) {
-        fclose(f);
-        snprintf(why, why_n, "not running (empty address file %s)", path);
-        return -1;
-    }
-    fclose(f);
-    url[strcspn(url, "\r\n")] = '\0';
-    return 0;
-}
-
-static int fetch_status(const char *base, buf_t *body, char *why, size_t why_n)
-{
-    char url[600];
-    snprintf(url, sizeof(url), "%s/status", base);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(why, why_n, "out of memory");
-        return -1;
-    }
-    char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        snprintf(why, why_n, "unreachable at %s: %s", base, *cerr ? cerr : curl_easy_strerror(rc));
-        return -1;
-    }
-    if (code != 200) {
-        snprintf(why, why_n, "%s/status answered HTTP %ld", base, code);
-        return -1;
-    }
-    return 0;
-}
-
-static void print_uptime(long s)
-{
-    if (s >= 86400)
-        printf("%ldd%02ldh", s / 86400, s % 86400 / 3600);
-    else if (s >= 3600)
-        printf("%ldh%02ldm", s / 3600, s % 3600 / 60);
-    else
-        printf("%ldm%02lds", s / 60, s % 60);
-}
-
-static int cmd_status(int argc, char **argv)
-{
-    int as_json = 0;
-    const char *path = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            as_json = 1;
-        else if (!path && argv[i][0] != '-')
-            path = argv[i];
-        else {
-            fprintf(stderr, "ferryctl status: unexpected argument \"%s\"\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!path) {
-        fputs("ferryctl status: no project file given\n", stderr);
-        return 2;
-    }
-    int bad;
-    ferry_conf_t *conf = ferryctl_load(path, &bad);
-    if (bad) {
-        ferry_conf_destroy(conf);
-        return 2;
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int all_ok = 1;
-    json_t *all = json_object();
-    if (!as_json)
-        printf("project %s\n", ferry_conf_get(conf, "project.name"));
-    for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
-        char url[512], why[700];
-        buf_t body = {NULL, 0};
-        int ok = service_url(conf, ferryctl_services[i], url, sizeof(url), why, sizeof(why)) == 0 &&
-                 fetch_status(url, &body, why, sizeof(why)) == 0;
-        json_t *doc = NULL;
-        if (ok) {
-            json_error_t jerr;
-            doc = json_loadb(body.data, body.len, 0, &jerr);
-            if (!doc) {
-                snprintf(why, sizeof(why), "%s/status is not JSON: %s", url, jerr.text);
-                ok = 0;
-            }
-        }
-        free(body.data);
-        if (!ok) {
-            all_ok = 0;
-            json_object_set_new(all, ferryctl_services[i], json_pack("{s:s}", "error", why));
-            if (!as_json)
-                printf("  %-9s %s\n", ferryctl_services[i], why);
-            continue;
-        }
-        int ready = json_is_true(json_object_get(doc, "ready"));
-        all_ok &= ready;
-        if (!as_json) {
-            printf("  %-9s %-9s up ", ferryctl_services[i], ready ? "ready" : "NOT READY");
-            print_uptime((long)json_integer_value(json_object_get(doc, "uptime_s")));
-            printf("  pid %lld  %s\n", (long long)json_integer_value(json_object_get(doc, "pid")),
-                   url);
-            const char *reason = json_string_value(json_object_get(doc, "not_ready_reason"));
-            if (reason)
-                printf("            %s\n", reason);
-        }
-        json_object_set_new(all, ferryctl_services[i], doc);
-    }
-    if (as_json) {
-        char *text = json_dumps(all, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (text)
-            puts(text);
-        free(text);
-    }
-    json_decref(all);
-    curl_global_cleanup();
-    ferry_conf_destroy(conf);
-    return all_ok ? 0 : 1;
-}
-
 static int cmd_precheck(int argc, char **argv)
 {
     if (argc != 1) {
@@ -356,7 +190,9 @@ int main(int argc, char **argv)
         return rc;
     }
     if (strcmp(cmd, "status") == 0)
-        return cmd_status(argc - 2, argv + 2);
+        return ferryctl_cmd_status(argc - 2, argv + 2);
+    if (strcmp(cmd, "wait") == 0)
+        return ferryctl_cmd_wait(argc - 2, argv + 2);
     if (strcmp(cmd, "up") == 0)
         return ferryctl_cmd_up(argc - 2, argv + 2);
     if (strcmp(cmd, "down") == 0)

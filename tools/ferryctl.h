@@ -14,6 +14,10 @@ extern const char *const ferryctl_services[];
 /* Loads a project file, printing every problem; *bad is set if there were any. */
 ferry_conf_t *ferryctl_load(const char *path, int *bad);
 
+/* ferryctl status / wait (ferryctl_status.c). */
+int ferryctl_cmd_status(int argc, char **argv);
+int ferryctl_cmd_wait(int argc, char **argv);
+
 /* ferryctl up / down (ferryctl_proc.c). */
 int ferryctl_cmd_up(int argc, char **argv);
 int ferryctl_cmd_down(int argc, char **argv);
