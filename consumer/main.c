@@ -1,89 +1,281 @@
 /*
- * ferry-consumer - apply side of a link.
+ * ferry-consumer - apply side of a MySQL-family forward link.
  *
- * Today it joins the link's consumer group on the ddl topic (read_committed,
- * manual offsets) and keeps its destination connection checked; applying
- * schema and row events to the destination comes with issue 3. On SIGTERM it
- * leaves the group cleanly, so its partitions move at once to another member.
+ * Reads the link's ddl topic (tables, high watermarks, schema changes), the
+ * snapshot topics (chunk contract of fullload.h) and the change topics of
+ * every table, and applies them to the destination exactly once: each batch
+ * and the Kafka offsets it covers commit in one destination transaction
+ * (mysql_sink.h), and on start every partition resumes from the offsets the
+ * destination holds. Per-table phases schema -> full -> catch-up ->
+ * incremental are in tables.c; the other files are named for what they do
+ * (consumer.h lists them). On SIGTERM it stops fetching, applies and commits
+ * the current batch, leaves the group and exits 0.
  */
+#include "consumer.h"
+
 #include "err.h"
-#include "kafka.h"
 #include "log.h"
-#include "service.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-typedef struct {
-    atomic_uint_fast64_t received;
-    char group[300];
-    char topic[300];
-} consumer_state_t;
+#define SUBSCRIBE_DEBOUNCE_MS 300
+#define POLL_BURST            500
 
-static int run(ferry_service_t *svc)
+/* Adds one "src:dst" pair of rename.databases or rename.tables to the map. */
+static int add_rename(consumer_t *c, char *pair, bool table, char *errstr, size_t errstr_size)
 {
-    consumer_state_t *st = ferry_service_opaque(svc);
-    const ferry_conf_t *conf = ferry_service_conf(svc);
-    char prefix[256], err[512];
-    ferry_service_topic_prefix(svc, "fwd", prefix, sizeof(prefix));
-    snprintf(st->group, sizeof(st->group), "%s.consumer", prefix);
-    snprintf(st->topic, sizeof(st->topic), "%s.ddl", prefix);
+    char *colon = strchr(pair, ':');
+    if (!colon)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not read rename \"%s\": expected src:dst", pair);
+    *colon = '\0';
+    char *src = pair, *dst = colon + 1;
+    if (!table)
+        return ferry_rename_map_add_db(c->rename, src, dst);
+    char *sd = strchr(src, '.'), *dd = strchr(dst, '.');
+    if (!sd || !dd)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not read rename \"%s:%s\": expected db.table:db.table", src,
+                             dst);
+    *sd = *dd = '\0';
+    return ferry_rename_map_add_table(c->rename, src, sd + 1, dst, dd + 1);
+}
 
-    ferry_counter_t *received =
-        ferry_metrics_counter(ferry_service_metrics(svc), "ferry_consumer_messages_received_total",
-                              "Messages read from the link's topics", "topic", st->topic);
-
-    ferry_kafka_consumer_t *c;
-    const char *topics[] = {st->topic};
-    if (ferry_kafka_consumer_new(&c, st->group, ferry_conf_kafka_props(conf), NULL, err,
-                                 sizeof(err)) != 0 ||
-        ferry_kafka_consumer_subscribe(c, topics, 1, err, sizeof(err)) != 0) {
-        ferry_log_error("could not join the consumer group", "group=%s error=\"%s\"", st->group,
-                        err);
-        return 1;
-    }
-    ferry_log_info("consumer joined", "group=%s topic=%s", st->group, st->topic);
-
-    int rc = 0;
-    while (!ferry_service_stopping(svc)) {
-        ferry_kafka_msg_t *msg = NULL;
-        int prc = ferry_kafka_consumer_poll(c, 200, &msg, err, sizeof(err));
-        if (prc == FERRY_ERR_FATAL) {
-            ferry_log_error("consumer failed", "group=%s error=\"%s\"", st->group, err);
-            rc = 1;
-            break;
+static int build_renames(consumer_t *c, char *errstr, size_t errstr_size)
+{
+    static const char *const keys[2] = {"rename.databases", "rename.tables"};
+    c->rename = ferry_rename_map_new();
+    if (!c->rename)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < 2; k++) {
+        const char *v = ferry_conf_get(c->conf, keys[k]);
+        char *copy = strdup(v ? v : ""), *save = NULL;
+        int rc = copy ? 0 : FERRY_ERR_NOMEM;
+        for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && rc == 0;
+             tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            size_t n = strlen(tok);
+            while (n && tok[n - 1] == ' ')
+                tok[--n] = '\0';
+            if (n)
+                rc = add_rename(c, tok, k == 1, errstr, errstr_size);
         }
-        if (prc != 0)
-            ferry_log_warn("consumer error, retrying", "error=\"%s\"", err);
-        if (msg) {
-            atomic_fetch_add(&st->received, 1);
-            ferry_counter_add(received, 1);
-            ferry_kafka_msg_destroy(msg);
-        }
+        free(copy);
+        if (rc != 0)
+            return rc == FERRY_ERR_NOMEM ? ferry_err_set(errstr, errstr_size, rc, "out of memory")
+                                         : rc;
     }
-    ferry_kafka_consumer_destroy(c);
+    return 0;
+}
+
+static int note_progress(void *arg, const char *db, const char *table, const char *phase,
+                         uint64_t rows)
+{
+    consumer_t *c = arg;
+    progress_t *n = realloc(c->progress, (c->nprogress + 1) * sizeof(*n));
+    if (!n)
+        return FERRY_ERR_NOMEM;
+    c->progress = n;
+    progress_t *p = &c->progress[c->nprogress++];
+    p->db = strdup(db);
+    p->table = strdup(table);
+    bool snap = !strcmp(phase, FERRY_MYSQL_SINK_PHASE_SNAPSHOT);
+    p->rows = snap ? rows : 0;
+    p->events = snap ? 0 : rows;
+    return p->db && p->table ? 0 : FERRY_ERR_NOMEM;
+}
+
+/* Starts t's counters where the destination's progress rows stand. */
+void cons_progress_restore(consumer_t *c, ctable_t *t)
+{
+    for (size_t i = 0; i < c->nprogress; i++) {
+        const progress_t *p = &c->progress[i];
+        if (strcmp(p->db, t->dst_db) || strcmp(p->table, t->dst_name))
+            continue;
+        t->rows_applied += p->rows;
+        t->events_applied += p->events;
+    }
+}
+
+static int open_destination(consumer_t *c, char *errstr, size_t errstr_size)
+{
+    int timeout = (int)ferry_conf_get_int(c->conf, "connect.timeout.ms");
+    if (ferry_db_connect_flags(ferry_conf_get(c->conf, "destination.url"), "destination", timeout,
+                               FERRY_DB_LOCAL_INFILE, &c->db, errstr, errstr_size) != 0)
+        return FERRY_ERR_IO;
+    c->my = ferry_db_mysql(c->db);
+    if (!c->my)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_UNSUPPORTED,
+                             "could not start: the destination is not MySQL-family "
+                             "(only MySQL-family forward links are implemented)");
+    c->flavor = ferry_mysql_flavor_from_version(ferry_db_server_version(c->db));
+    ferry_mysql_sink_conf_t sc = {
+        .link = c->link, .worker = "consumer", .stop_on_data_error = c->stop_on_error};
+    int rc = ferry_mysql_sink_new(c->my, &sc, &c->sink, errstr, errstr_size);
+    if (rc == 0)
+        rc = parts_load(c, errstr, errstr_size);
+    if (rc == 0)
+        rc = ferry_mysql_sink_read_progress(c->sink, note_progress, c, errstr, errstr_size);
     return rc;
 }
 
-static void status(ferry_service_t *svc, ferry_json_t *j)
+static int open_kafka(consumer_t *c, char *errstr, size_t errstr_size)
 {
-    consumer_state_t *st = ferry_service_opaque(svc);
-    ferry_json_key(j, "group");
-    ferry_json_string(j, st->group);
-    ferry_json_key(j, "messages_received");
-    ferry_json_uint(j, atomic_load(&st->received));
+    ferry_registry_conf_t rc = {
+        .project = c->project,
+        .registry_url = ferry_conf_get(c->conf, "schema.registry.url"),
+        .registry_user = ferry_conf_get(c->conf, "schema.registry.user"),
+        .registry_password = ferry_conf_get(c->conf, "schema.registry.password"),
+        .kafka_props = c->kprops,
+    };
+    c->reg = ferry_registry_new(&rc, errstr, errstr_size);
+    if (!c->reg)
+        return FERRY_ERR_INVALID;
+    int parts = (int)ferry_conf_get_int(c->conf, "topics.partitions");
+    int rf = (int)ferry_conf_get_int(c->conf, "topics.replication.factor");
+    if (ferry_fullload_donelog_new(c->project, c->kprops, &c->donelog, errstr, errstr_size) != 0 ||
+        ferry_kafka_producer_new(&c->dlq, c->kprops, NULL, errstr, errstr_size) != 0 ||
+        ferry_kafka_topic_create(c->kprops, c->dlq_topic, parts, rf, NULL, 1, 10000, errstr,
+                                 errstr_size) != 0 ||
+        ddl_open(c, errstr, errstr_size) != 0)
+        return FERRY_ERR_FATAL;
+    snapshot_refresh(c, 10000);
+    ferry_kafka_rebalance_t rb = {parts_on_assign, parts_on_revoke, c};
+    if (ferry_kafka_consumer_new(&c->data, c->group, c->kprops, &rb, errstr, errstr_size) != 0)
+        return FERRY_ERR_FATAL;
+    return 0;
+}
+
+static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errstr_size)
+{
+    c->svc = svc;
+    c->conf = ferry_service_conf(svc);
+    c->kprops = ferry_conf_kafka_props(c->conf);
+    c->keep_rows = ferry_conf_get_bool(c->conf, "destination.keep.rows") != 0;
+    c->stop_on_error = !strcmp(ferry_conf_get(c->conf, "apply.on.error"), "stop");
+    snprintf(c->project, sizeof(c->project), "%s", ferry_conf_get(c->conf, "project.name"));
+    ferry_service_topic_prefix(svc, "fwd", c->prefix, sizeof(c->prefix));
+    snprintf(c->link, sizeof(c->link), "%s.fwd", c->project);
+    snprintf(c->group, sizeof(c->group), "%s.consumer", c->prefix);
+    snprintf(c->ddl_topic, sizeof(c->ddl_topic), "%s.ddl", c->prefix);
+    snprintf(c->dlq_topic, sizeof(c->dlq_topic), "%s.dlq", c->prefix);
+    c->batch.arena = ferry_arena_new(0);
+    ferry_metrics_t *m = ferry_service_metrics(svc);
+    c->m_dlq_total = ferry_metrics_counter(m, "ferry_consumer_dlq_events_total",
+                                           "Events sent to the dead-letter topic", NULL, NULL);
+    c->m_ddl_failed = ferry_metrics_counter(m, "ferry_consumer_ddl_failed_total",
+                                            "DDL statements that could not be applied", NULL, NULL);
+    if (!c->batch.arena)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    int rc = build_renames(c, errstr, errstr_size);
+    if (rc == 0)
+        rc = open_destination(c, errstr, errstr_size);
+    if (rc == 0)
+        rc = open_kafka(c, errstr, errstr_size);
+    return rc;
+}
+
+static bool any_phase(const consumer_t *c, phase_t phase)
+{
+    for (size_t i = 0; i < c->ntables; i++)
+        if (c->tables[i]->phase == phase && !c->tables[i]->failed)
+            return true;
+    return false;
+}
+
+static bool any_hold(const consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].hold >= 0)
+            return true;
+    return false;
+}
+
+/* One turn of the loop: ddl events, subscription, data, holds, phases, flush. */
+static void step(consumer_t *c)
+{
+    ddl_drain(c);
+    int64_t now = cons_now_ms();
+    if (c->subscription_dirty && now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS)
+        changes_subscribe(c);
+    changes_poll(c, 20);
+    for (int i = 0; i < POLL_BURST && !c->fatal && !batch_due(c); i++)
+        changes_poll(c, 0);
+    if (any_hold(c) || any_phase(c, PHASE_FULL))
+        snapshot_refresh(c, 500);
+    parts_release(c);
+    tables_advance(c);
+    parts_release(c);
+    if (batch_due(c))
+        batch_flush(c);
+}
+
+static void teardown(consumer_t *c)
+{
+    /* messages keep their client alive: none may outlive the consumer */
+    batch_drop(c);
+    ferry_kafka_consumer_destroy(c->data); /* revokes: the batch is applied first */
+    c->data = NULL;
+    ferry_kafka_consumer_destroy(c->ddl);
+    ferry_kafka_producer_destroy(c->dlq, 5000);
+    ferry_fullload_donelog_destroy(c->donelog);
+    batch_free(c);
+    for (size_t i = 0; i < c->ncodecs; i++)
+        ferry_avro_codec_destroy(c->codecs[i].codec);
+    free(c->codecs);
+    ferry_registry_destroy(c->reg);
+    ferry_mysql_sink_destroy(c->sink);
+    ferry_db_close(c->db);
+    ferry_rename_map_destroy(c->rename);
+    pthread_mutex_lock(&c->lock);
+    tables_destroy(c);
+    for (size_t i = 0; i < c->n_ddl_errors; i++)
+        free(c->ddl_errors[i]);
+    c->n_ddl_errors = 0;
+    pthread_mutex_unlock(&c->lock);
+    parts_destroy(c);
+    for (size_t i = 0; i < c->nprogress; i++) {
+        free(c->progress[i].db);
+        free(c->progress[i].table);
+    }
+    free(c->progress);
+}
+
+static int run(ferry_service_t *svc)
+{
+    consumer_t *c = ferry_service_opaque(svc);
+    char err[1024];
+    if (setup(svc, c, err, sizeof(err)) != 0) {
+        ferry_log_error("could not start the consumer", "group=%s error=\"%s\"", c->group, err);
+        teardown(c);
+        return 1;
+    }
+    ferry_log_info("consumer started",
+                   "group=%s ddl_topic=%s stored_partitions=%zu "
+                   "applied_chunks=%zu",
+                   c->group, c->ddl_topic, c->nparts, c->n_applied);
+    while (!ferry_service_stopping(svc) && !c->fatal)
+        step(c);
+    if (!c->fatal)
+        batch_flush(c);
+    int rc = c->fatal ? 1 : 0;
+    teardown(c);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    static consumer_state_t state;
+    static consumer_t state = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ferry_service_def_t def = {
         .name = "consumer",
         .summary = "Applies the change events and snapshot chunks of a link to the destination\n"
                    "database, exactly once.",
         .needs_destination = 1,
         .run = run,
-        .status = status,
+        .status = status_write,
         .opaque = &state,
     };
     return ferry_service_main(argc, argv, &def);

@@ -1,0 +1,158 @@
+/*
+ * changes.c - the link's consumer group over snapshot and change topics:
+ * subscription, polling and dispatch, and applying change events.
+ *
+ * A change event at or before its table's high watermark H may already be
+ * in the snapshot and goes in safe mode (upserts, delete-if-present); one
+ * after H goes in strict mode, where any divergence is an error of that
+ * event. Positions compare by binlog file sequence number, then offset
+ * (binlog_pos.h). A change topic is held while its table is still in
+ * "full" and read from its start (or the destination's stored offsets)
+ * once the table is in catch-up.
+ */
+#include "consumer.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Safe mode for events at or before H; strict after it or without a position. */
+static bool is_safe(const ctable_t *t, const ferry_change_t *ev)
+{
+    if (!ev->source.file || !(ev->source.present & FERRY_SOURCE_POS) || ev->source.pos < 0)
+        return false;
+    ferry_binlog_pos_t pos;
+    char err[256];
+    if (ferry_binlog_pos_init(&pos, ev->source.file, (uint64_t)ev->source.pos, err, sizeof(err)) !=
+        0)
+        return false;
+    return ferry_binlog_pos_cmp(&pos, &t->h) <= 0;
+}
+
+static void undecodable(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m,
+                        const char *why)
+{
+    char text[1024];
+    snprintf(text, sizeof(text), "could not decode a change event of \"%s\": %s", t->src_full, why);
+    if (c->stop_on_error) {
+        cons_fail(c, "%s (topic \"%s\" [%d] offset %lld)", text, m->topic, (int)m->partition,
+                  (long long)m->offset);
+        ferry_kafka_msg_destroy(m);
+        return;
+    }
+    batch_dead_letter(c, t, m, 0, "22000", text);
+    batch_skip(c, p, m);
+}
+
+void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m)
+{
+    if (t->phase < PHASE_CATCHUP) {
+        parts_hold(c, p, m->offset, NULL);
+        ferry_kafka_msg_destroy(m);
+        return;
+    }
+    if (!m->value) {
+        batch_skip(c, p, m);
+        return;
+    }
+    char err[512];
+    const uint8_t *body;
+    size_t body_len;
+    ferry_change_t ev;
+    ferry_avro_codec_t *codec =
+        cons_codec_for(c, m->value, m->value_len, &body, &body_len, err, sizeof(err));
+    if (!codec) {
+        undecodable(c, t, p, m, err);
+        return;
+    }
+    if (!ferry_avro_codec_is_envelope(codec)) {
+        undecodable(c, t, p, m, "the value schema is not a change envelope");
+        return;
+    }
+    if (ferry_avro_codec_decode_change(codec, body, body_len, c->batch.arena, &ev, err,
+                                       sizeof(err)) != 0) {
+        undecodable(c, t, p, m, err);
+        return;
+    }
+    batch_add(c, t, p, m, is_safe(t, &ev), &ev);
+}
+
+/* Names the tables that a lost offset means must be copied again. */
+static void out_of_range(consumer_t *c, const char *err)
+{
+    char tables[1024] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < c->ntables && len < sizeof(tables) - 1; i++) {
+        const ctable_t *t = c->tables[i];
+        if (strstr(err, t->change_topic) || strstr(err, t->snapshot_topic))
+            len += (size_t)snprintf(tables + len, sizeof(tables) - len, "%s%s", len ? ", " : "",
+                                    t->src_full);
+    }
+    if (len)
+        cons_fail(c, "%s; copy again: %s", err, tables);
+    else
+        cons_fail(c, "%s", err);
+}
+
+/* Polls the group once and dispatches what came. */
+void changes_poll(consumer_t *c, int timeout_ms)
+{
+    ferry_kafka_msg_t *m = NULL;
+    char err[1024];
+    int rc = ferry_kafka_consumer_poll(c->data, timeout_ms, &m, err, sizeof(err));
+    if (rc == FERRY_ERR_FATAL) {
+        out_of_range(c, err);
+        return;
+    }
+    if (rc != 0)
+        ferry_log_warn("consumer error, retrying", "group=%s error=\"%s\"", c->group, err);
+    if (!m)
+        return;
+    c->last_data_ms = cons_now_ms();
+    part_t *p = parts_get(c, m->topic, m->partition);
+    bool snap = false;
+    ctable_t *t = tables_by_topic(c, m->topic, &snap);
+    if (!p || !t || (p->hold >= 0 && m->offset >= p->hold) ||
+        (p->next >= 0 && m->offset < p->next)) {
+        ferry_kafka_msg_destroy(m);
+        return;
+    }
+    if (t->failed) {
+        parts_hold(c, p, m->offset, NULL);
+        ferry_kafka_msg_destroy(m);
+        return;
+    }
+    if (snap)
+        snapshot_message(c, t, p, m);
+    else
+        changes_message(c, t, p, m);
+}
+
+/* Subscribes the group to the topics of every table (after applying the batch). */
+int changes_subscribe(consumer_t *c)
+{
+    if (batch_flush(c) != 0)
+        return FERRY_ERR_FATAL;
+    const char **topics = calloc(2 * c->ntables + 1, sizeof(char *));
+    if (!topics)
+        return FERRY_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < c->ntables; i++) {
+        if (c->tables[i]->failed)
+            continue;
+        topics[n++] = c->tables[i]->snapshot_topic;
+        topics[n++] = c->tables[i]->change_topic;
+    }
+    char err[512];
+    int rc = n ? ferry_kafka_consumer_subscribe(c->data, topics, n, err, sizeof(err)) : 0;
+    free(topics);
+    if (rc != 0)
+        cons_fail(c, "could not subscribe group \"%s\" to %zu topics: %s", c->group, n, err);
+    else
+        ferry_log_info("group subscribed", "group=%s topics=%zu", c->group, n);
+    c->subscription_dirty = false;
+    return rc;
+}

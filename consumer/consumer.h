@@ -1,0 +1,213 @@
+/*
+ * consumer.h - what the files of ferry-consumer share (not a library header).
+ *
+ * The consumer of a MySQL-family forward link keeps one state per source
+ * table (tables.c: schema -> full -> catch-up -> incremental), reads the ddl
+ * topic with a handle of its own (ddl.c), reads snapshot and change topics
+ * through the link's consumer group (snapshot.c, changes.c), applies them in
+ * batches through the MySQL sink (batch.c), and publishes /status and
+ * /metrics (status.c). Everything runs on the service's loop thread; the
+ * HTTP thread only reads what tables.c publishes under c->lock.
+ */
+#ifndef FERRY_CONSUMER_H
+#define FERRY_CONSUMER_H
+
+#include "arena.h"
+#include "avro_codec.h"
+#include "binlog_pos.h"
+#include "db.h"
+#include "fullload.h"
+#include "kafka.h"
+#include "metrics.h"
+#include "mysql_ddl.h"
+#include "mysql_schema.h"
+#include "mysql_sink.h"
+#include "registry.h"
+#include "service.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONSUMER_TOPIC_MAX 300
+#define BATCH_MAX_EVENTS   2000
+#define BATCH_MAX_MS       50
+/* Pseudo topic under which a chunk applied is recorded in ferry_offsets. */
+#define CHUNK_MARK_PREFIX "chunk:"
+
+typedef enum {
+    PHASE_SCHEMA = 0,
+    PHASE_FULL,
+    PHASE_CATCHUP,
+    PHASE_INCREMENTAL,
+} phase_t;
+
+typedef struct ctable {
+    char *src_db, *src_name, *dst_db, *dst_name;
+    char src_full[300], dst_full[300]; /* "db.table" for status and metrics */
+    char change_topic[CONSUMER_TOPIC_MAX], snapshot_topic[CONSUMER_TOPIC_MAX];
+    ferry_tabledef_t *def;
+    ferry_table_t *cols;
+    int sink_id; /* -1 until registered */
+    bool failed; /* could not be created: its partitions stay held */
+    phase_t phase;
+    bool has_h; /* SNAPSHOT_DONE arrived */
+    ferry_binlog_pos_t h;
+    int64_t chunks_total; /* -1 until SNAPSHOT_DONE */
+    int64_t chunks_applied;
+    int change_partitions; /* 0 until asked (catch-up) */
+    /* published for /status (guarded by consumer_t.lock) */
+    uint64_t rows_applied, events_applied, dlq;
+    double lag_s;
+    bool has_lag;
+    char *last_error;
+    ferry_counter_t *m_rows, *m_events, *m_dlq;
+    ferry_gauge_t *m_lag;
+} ctable_t;
+
+/* A topic partition the consumer reads. */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t next;      /* next offset to process; -1 unknown */
+    int64_t committed; /* next offset stored in the destination; -1 none */
+    bool assigned;
+    int64_t hold;     /* >= 0: messages from here on are dropped until released */
+    char *hold_chunk; /* snapshot hold: the undecided chunk */
+} part_t;
+
+/* One event waiting in the batch. */
+typedef struct {
+    ferry_kafka_msg_t *msg;
+    ctable_t *t;
+    bool safe;
+    ferry_change_t ev;
+} entry_t;
+
+typedef struct {
+    entry_t *e;
+    size_t n, cap;
+    char **chunks; /* chunk ids whose last row is in the batch */
+    size_t n_chunks, chunks_cap;
+    ferry_arena_t *arena;
+    int64_t first_ms; /* when the batch got its first content; 0 = empty */
+} batch_t;
+
+typedef struct {
+    uint64_t id;
+    ferry_avro_codec_t *codec;
+} codec_slot_t;
+
+/* Rows applied per destination table, as the destination's progress rows say at start. */
+typedef struct {
+    char *db, *table;
+    uint64_t rows, events;
+} progress_t;
+
+typedef struct consumer {
+    ferry_service_t *svc;
+    const ferry_conf_t *conf;
+    const char *const *kprops;
+    char project[128], prefix[256], link[300], group[300], ddl_topic[300], dlq_topic[300];
+    bool keep_rows, stop_on_error;
+    ferry_db_t *db;
+    MYSQL *my;
+    ferry_mysql_flavor_t flavor;
+    ferry_mysql_sink_t *sink;
+    ferry_registry_t *reg;
+    ferry_rename_map_t *rename;
+    ferry_kafka_consumer_t *data, *ddl;
+    ferry_kafka_producer_t *dlq;
+    ferry_fullload_donelog_t *donelog;
+    int64_t donelog_ms; /* last catch-up */
+
+    pthread_mutex_t lock; /* tables array and their published fields */
+    ctable_t **tables;
+    size_t ntables, tables_cap;
+    part_t *parts;
+    size_t nparts, parts_cap;
+    char **applied_chunks; /* sorted */
+    size_t n_applied, applied_cap;
+    codec_slot_t *codecs;
+    size_t ncodecs, codecs_cap;
+    batch_t batch;
+
+    int64_t ddl_stored; /* next ddl offset stored in the destination; -1 none */
+    bool subscription_dirty;
+    int64_t ddl_last_ms, last_data_ms, last_assign_ms, last_release_ms;
+    int fatal; /* set: stop the loop, exit 1 */
+    progress_t *progress;
+    size_t nprogress;
+
+    /* published totals and DDL failures (guarded by lock) */
+    uint64_t ddl_applied, ddl_failed, dlq_total;
+    char *ddl_errors[8];
+    size_t n_ddl_errors;
+    ferry_counter_t *m_dlq_total, *m_ddl_failed;
+} consumer_t;
+
+/* ---- main.c ---- */
+void cons_progress_restore(consumer_t *c, ctable_t *t);
+
+/* ---- util.c ---- */
+int64_t cons_now_ms(void);
+void cons_fail(consumer_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cons_exec(consumer_t *c, const char *sql, char *errstr, size_t errstr_size);
+const char *cons_msg_header(const ferry_kafka_msg_t *m, const char *name, char *buf, size_t size);
+ferry_avro_codec_t *cons_codec_for(consumer_t *c, const void *buf, size_t len, const uint8_t **body,
+                                   size_t *body_len, char *errstr, size_t errstr_size);
+
+/* ---- tables.c ---- */
+const char *tables_phase_name(phase_t p);
+ctable_t *tables_find(consumer_t *c, const char *db, const char *name);
+ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot);
+int tables_add(consumer_t *c, ferry_tabledef_t *def, bool check_rows, char *errstr,
+               size_t errstr_size);
+void tables_set_error(consumer_t *c, ctable_t *t, const char *text);
+void tables_set_phase(consumer_t *c, ctable_t *t, phase_t p);
+void tables_advance(consumer_t *c);
+void tables_destroy(consumer_t *c);
+
+/* ---- parts.c ---- */
+part_t *parts_get(consumer_t *c, const char *topic, int32_t partition);
+void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk);
+void parts_release(consumer_t *c);
+void parts_on_assign(void *opaque, const char *topic, int32_t partition, int64_t *offset);
+void parts_on_revoke(void *opaque, const char *topic, int32_t partition);
+bool parts_chunk_applied(const consumer_t *c, const char *chunk);
+int parts_chunk_mark(consumer_t *c, const char *chunk);
+int parts_load(consumer_t *c, char *errstr, size_t errstr_size);
+void parts_destroy(consumer_t *c);
+
+/* ---- ddl.c ---- */
+int ddl_open(consumer_t *c, char *errstr, size_t errstr_size);
+void ddl_drain(consumer_t *c);
+
+/* ---- snapshot.c ---- */
+void snapshot_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
+void snapshot_recount(consumer_t *c, ctable_t *t);
+void snapshot_refresh(consumer_t *c, int timeout_ms);
+
+/* ---- changes.c ---- */
+void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
+void changes_poll(consumer_t *c, int timeout_ms);
+int changes_subscribe(consumer_t *c);
+
+/* ---- batch.c ---- */
+int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool safe,
+              const ferry_change_t *ev);
+void batch_skip(consumer_t *c, part_t *p, ferry_kafka_msg_t *m);
+int batch_add_chunk(consumer_t *c, const char *chunk);
+int batch_flush(consumer_t *c);
+bool batch_due(const consumer_t *c);
+void batch_drop(consumer_t *c);
+void batch_free(consumer_t *c);
+void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, unsigned err_no,
+                       const char *sqlstate, const char *message);
+
+/* ---- status.c ---- */
+void status_write(ferry_service_t *svc, ferry_json_t *j);
+void status_table_metrics(consumer_t *c, ctable_t *t);
+void status_note_ddl_error(consumer_t *c, ctable_t *t, const char *statement, const char *reason);
+
+#endif

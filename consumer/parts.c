@@ -1,0 +1,203 @@
+/*
+ * parts.c - the topic partitions ferry-consumer reads: where each stands
+ * (next offset to process, next offset stored in the destination), holds,
+ * the group's rebalance callbacks, and the set of applied chunks.
+ *
+ * A hold stops a partition at an offset without pausing the client (kafka.h
+ * has no pause): messages from the hold on are dropped as they arrive, and
+ * releasing the hold seeks back to it. Change partitions of a table still in
+ * "full" are held (they are applied from their start once the snapshot is
+ * in), and a snapshot partition is held at a row whose chunk has no
+ * done-marker yet (rule 5 of fullload.h), until the marker decides.
+ *
+ * Applied chunks are recorded in ferry_offsets in the same transaction as
+ * their last row, as pseudo topics "chunk:<task id>" (partition 0, offset =
+ * rows), so a restarted consumer knows them without a table of its own.
+ */
+#include "consumer.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+part_t *parts_get(consumer_t *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].partition == partition && !strcmp(c->parts[i].topic, topic))
+            return &c->parts[i];
+    if (c->nparts == c->parts_cap) {
+        size_t cap = c->parts_cap ? c->parts_cap * 2 : 64;
+        part_t *n = realloc(c->parts, cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        c->parts = n;
+        c->parts_cap = cap;
+    }
+    part_t *p = &c->parts[c->nparts];
+    memset(p, 0, sizeof(*p));
+    p->topic = strdup(topic);
+    if (!p->topic)
+        return NULL;
+    p->partition = partition;
+    p->next = p->committed = p->hold = -1;
+    c->nparts++;
+    return p;
+}
+
+void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk)
+{
+    (void)c;
+    if (p->hold >= 0)
+        return;
+    p->hold = offset;
+    p->hold_chunk = chunk ? strdup(chunk) : NULL;
+}
+
+static void unhold(part_t *p)
+{
+    p->hold = -1;
+    free(p->hold_chunk);
+    p->hold_chunk = NULL;
+}
+
+/* True when the reason for p's hold is gone. */
+static bool hold_over(consumer_t *c, const part_t *p)
+{
+    bool snap;
+    ctable_t *t = tables_by_topic(c, p->topic, &snap);
+    if (!t || t->failed)
+        return false;
+    if (!snap)
+        return t->phase >= PHASE_CATCHUP;
+    return !p->hold_chunk || parts_chunk_applied(c, p->hold_chunk) ||
+           ferry_fullload_donelog_get(c->donelog, p->hold_chunk) != NULL;
+}
+
+/* Releases the holds whose reason is gone, seeking each partition back. */
+void parts_release(consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++) {
+        part_t *p = &c->parts[i];
+        if (p->hold < 0 || !hold_over(c, p))
+            continue;
+        char err[512];
+        if (p->assigned && ferry_kafka_consumer_seek(c->data, p->topic, p->partition, p->hold, 5000,
+                                                     err, sizeof(err)) != 0) {
+            ferry_log_warn("could not seek, keeping the hold",
+                           "topic=%s partition=%d offset=%lld "
+                           "error=\"%s\"",
+                           p->topic, (int)p->partition, (long long)p->hold, err);
+            continue;
+        }
+        ferry_log_debug("partition released", "topic=%s partition=%d offset=%lld", p->topic,
+                        (int)p->partition, (long long)p->hold);
+        p->next = p->hold;
+        unhold(p);
+        c->last_release_ms = cons_now_ms();
+    }
+}
+
+/* Starts a newly assigned partition where the destination says it stands. */
+void parts_on_assign(void *opaque, const char *topic, int32_t partition, int64_t *offset)
+{
+    consumer_t *c = opaque;
+    part_t *p = parts_get(c, topic, partition);
+    if (!p)
+        return;
+    p->assigned = true;
+    unhold(p);
+    p->next = p->committed;
+    *offset = p->committed >= 0 ? p->committed : FERRY_KAFKA_OFFSET_BEGINNING;
+    c->last_assign_ms = cons_now_ms();
+    ferry_log_debug("partition assigned", "topic=%s partition=%d offset=%lld", topic,
+                    (int)partition, (long long)*offset);
+}
+
+/* Applies what was read before the partition goes to another member. */
+void parts_on_revoke(void *opaque, const char *topic, int32_t partition)
+{
+    consumer_t *c = opaque;
+    if (!c->fatal && batch_flush(c) != 0)
+        ferry_log_error("could not apply the batch before a rebalance", "topic=%s partition=%d",
+                        topic, (int)partition);
+    part_t *p = parts_get(c, topic, partition);
+    if (p) {
+        p->assigned = false;
+        unhold(p);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool parts_chunk_applied(const consumer_t *c, const char *chunk)
+{
+    return c->n_applied &&
+           bsearch(&chunk, c->applied_chunks, c->n_applied, sizeof(char *), cmp_str) != NULL;
+}
+
+int parts_chunk_mark(consumer_t *c, const char *chunk)
+{
+    if (parts_chunk_applied(c, chunk))
+        return 0;
+    if (c->n_applied == c->applied_cap) {
+        size_t cap = c->applied_cap ? c->applied_cap * 2 : 256;
+        char **n = realloc(c->applied_chunks, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_NOMEM;
+        c->applied_chunks = n;
+        c->applied_cap = cap;
+    }
+    char *copy = strdup(chunk);
+    if (!copy)
+        return FERRY_ERR_NOMEM;
+    size_t at = c->n_applied;
+    while (at > 0 && strcmp(c->applied_chunks[at - 1], copy) > 0)
+        at--;
+    memmove(&c->applied_chunks[at + 1], &c->applied_chunks[at],
+            (c->n_applied - at) * sizeof(char *));
+    c->applied_chunks[at] = copy;
+    c->n_applied++;
+    return 0;
+}
+
+static int load_one(void *arg, const char *topic, int32_t partition, int64_t next_offset)
+{
+    consumer_t *c = arg;
+    size_t plen = strlen(CHUNK_MARK_PREFIX);
+    if (!strncmp(topic, CHUNK_MARK_PREFIX, plen))
+        return parts_chunk_mark(c, topic + plen);
+    if (!strcmp(topic, c->ddl_topic))
+        c->ddl_stored = next_offset;
+    part_t *p = parts_get(c, topic, partition);
+    if (!p)
+        return FERRY_ERR_NOMEM;
+    p->next = p->committed = next_offset;
+    return 0;
+}
+
+/* Reads the offsets and applied chunks the destination holds for the link. */
+int parts_load(consumer_t *c, char *errstr, size_t errstr_size)
+{
+    c->ddl_stored = -1;
+    int rc = ferry_mysql_sink_read_offsets(c->sink, load_one, c, errstr, errstr_size);
+    if (rc > 0 || rc == FERRY_ERR_NOMEM)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+void parts_destroy(consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++) {
+        free(c->parts[i].topic);
+        free(c->parts[i].hold_chunk);
+    }
+    free(c->parts);
+    for (size_t i = 0; i < c->n_applied; i++)
+        free(c->applied_chunks[i]);
+    free(c->applied_chunks);
+}

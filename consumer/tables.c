@@ -1,0 +1,285 @@
+/*
+ * tables.c - the per-table state of ferry-consumer.
+ *
+ * A table appears with its SNAPSHOT_TABLE event: its destination table is
+ * created (renames applied) and registered with the sink, and it enters
+ * "full": its snapshot topic is applied by the chunk contract. Once its
+ * SNAPSHOT_DONE arrived and every chunk it counts is applied, it enters
+ * "catch-up": its change topic is applied from the beginning, events at or
+ * before the high watermark H in safe mode. It enters "incremental" when an
+ * event after H was applied, or when its change partitions have all been
+ * assigned here and idle for a second (then nothing at or before H can be
+ * waiting, unless capture itself lags behind H: the phase is a label, the
+ * mode of each event is decided by its own position either way).
+ */
+#include "consumer.h"
+
+#include "err.h"
+#include "log.h"
+#include "topics.h"
+
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IDLE_MS 1000
+
+const char *tables_phase_name(phase_t p)
+{
+    static const char *const names[] = {"schema", "full", "catch-up", "incremental"};
+    return names[p];
+}
+
+ctable_t *tables_find(consumer_t *c, const char *db, const char *name)
+{
+    for (size_t i = 0; i < c->ntables; i++)
+        if (!strcmp(c->tables[i]->src_db, db) && !strcmp(c->tables[i]->src_name, name))
+            return c->tables[i];
+    return NULL;
+}
+
+ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot)
+{
+    for (size_t i = 0; i < c->ntables; i++) {
+        ctable_t *t = c->tables[i];
+        if (!strcmp(t->snapshot_topic, topic) || !strcmp(t->change_topic, topic)) {
+            *is_snapshot = !strcmp(t->snapshot_topic, topic);
+            return t;
+        }
+    }
+    return NULL;
+}
+
+void tables_set_error(consumer_t *c, ctable_t *t, const char *text)
+{
+    char *copy = text ? strdup(text) : NULL;
+    pthread_mutex_lock(&c->lock);
+    free(t->last_error);
+    t->last_error = copy;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tables_set_phase(consumer_t *c, ctable_t *t, phase_t p)
+{
+    pthread_mutex_lock(&c->lock);
+    t->phase = p;
+    pthread_mutex_unlock(&c->lock);
+    ferry_log_info("table phase", "table=%s destination=%s phase=%s", t->src_full, t->dst_full,
+                   tables_phase_name(p));
+}
+
+/* 1 when the destination table exists and holds a row, 0 when not, <0 on error. */
+static int dest_has_rows(consumer_t *c, ctable_t *t, char *errstr, size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "SELECT 1 FROM ");
+    ferry_mysql_quote_ident(&q, t->dst_db);
+    ferry_strbuf_puts(&q, ".");
+    ferry_mysql_quote_ident(&q, t->dst_name);
+    ferry_strbuf_puts(&q, " LIMIT 1");
+    int rc = q.oom ? FERRY_ERR_NOMEM : mysql_real_query(c->my, q.buf, q.len);
+    ferry_strbuf_free(&q);
+    if (rc == FERRY_ERR_NOMEM)
+        return ferry_err_set(errstr, errstr_size, rc, "out of memory");
+    if (rc != 0) {
+        unsigned no = mysql_errno(c->my);
+        if (no == 1146 || no == 1049) /* no such table / database */
+            return 0;
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                             "could not read destination table \"%s\": %s", t->dst_full,
+                             mysql_error(c->my));
+    }
+    MYSQL_RES *res = mysql_store_result(c->my);
+    int has = res && mysql_num_rows(res) > 0;
+    if (res)
+        mysql_free_result(res);
+    return has;
+}
+
+/* Creates the destination database and table and registers them with the sink. */
+static int create_dest(consumer_t *c, ctable_t *t, bool check_rows, char *errstr,
+                       size_t errstr_size)
+{
+    if (check_rows) {
+        int has = dest_has_rows(c, t, errstr, errstr_size);
+        if (has < 0)
+            return has;
+        if (has && !c->keep_rows)
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                                 "destination table \"%s\" already holds rows (set "
+                                 "destination.keep.rows = true to keep them)",
+                                 t->dst_full);
+    }
+    ferry_ddl_plan_t plan = {0};
+    char why[1024];
+    int rc = ferry_mysql_ddl_plan(t->def, c->rename, c->flavor, &plan, why, sizeof(why));
+    if (rc == 0 && (rc = cons_exec(c, plan.create_database, why, sizeof(why))) == 0)
+        rc = cons_exec(c, plan.create_table, why, sizeof(why));
+    ferry_ddl_plan_free(&plan);
+    if (rc == 0)
+        rc = ferry_tabledef_to_table(t->def, &t->cols, why, sizeof(why));
+    if (rc == 0) {
+        ferry_mysql_sink_table_t st = {.db = t->dst_db, .table = t->dst_name, .columns = t->cols};
+        rc = ferry_mysql_sink_add_table(c->sink, &st, why, sizeof(why));
+        t->sink_id = rc >= 0 ? rc : -1;
+        rc = rc >= 0 ? 0 : rc;
+    }
+    if (rc != 0)
+        return ferry_err_set(errstr, errstr_size, rc == FERRY_ERR_INVALID ? FERRY_ERR_IO : rc,
+                             "could not create destination table \"%s\": %s", t->dst_full, why);
+    return 0;
+}
+
+static ctable_t *table_new(consumer_t *c, ferry_tabledef_t *def)
+{
+    ctable_t *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    const char *dd, *dn;
+    ferry_rename_map_table(c->rename, def->db, def->name, &dd, &dn);
+    t->src_db = strdup(def->db);
+    t->src_name = strdup(def->name);
+    t->dst_db = strdup(dd);
+    t->dst_name = strdup(dn);
+    t->def = def;
+    t->sink_id = -1;
+    t->chunks_total = -1;
+    snprintf(t->src_full, sizeof(t->src_full), "%s.%s", def->db, def->name);
+    snprintf(t->dst_full, sizeof(t->dst_full), "%s.%s", dd, dn);
+    if (!t->src_db || !t->src_name || !t->dst_db || !t->dst_name ||
+        ferry_topic_changes(c->prefix, def->db, def->name, t->change_topic,
+                            sizeof(t->change_topic)) != 0 ||
+        ferry_topic_snapshot(c->prefix, def->db, def->name, t->snapshot_topic,
+                             sizeof(t->snapshot_topic)) != 0) {
+        t->def = NULL;
+        free(t->src_db);
+        free(t->src_name);
+        free(t->dst_db);
+        free(t->dst_name);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int append(consumer_t *c, ctable_t *t)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->ntables == c->tables_cap) {
+        size_t cap = c->tables_cap ? c->tables_cap * 2 : 16;
+        ctable_t **n = realloc(c->tables, cap * sizeof(*n));
+        if (!n) {
+            pthread_mutex_unlock(&c->lock);
+            return FERRY_ERR_NOMEM;
+        }
+        c->tables = n;
+        c->tables_cap = cap;
+    }
+    c->tables[c->ntables++] = t;
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+static void table_free(ctable_t *t)
+{
+    ferry_tabledef_destroy(t->def);
+    ferry_table_destroy(t->cols);
+    free(t->src_db);
+    free(t->src_name);
+    free(t->dst_db);
+    free(t->dst_name);
+    free(t->last_error);
+    free(t);
+}
+
+/*
+ * Adds the table of a SNAPSHOT_TABLE event (takes def, also on failure).
+ * check_rows: the event is new to the destination, so a table holding rows
+ * is someone else's. Returns FERRY_ERR_INVALID when the link must stop
+ * (rows present); other errors leave the table failed and the link going.
+ */
+int tables_add(consumer_t *c, ferry_tabledef_t *def, bool check_rows, char *errstr,
+               size_t errstr_size)
+{
+    ctable_t *t = table_new(c, def);
+    if (!t) {
+        ferry_tabledef_destroy(def);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    int rc = create_dest(c, t, check_rows, errstr, errstr_size);
+    if (rc == FERRY_ERR_INVALID) {
+        table_free(t);
+        return rc;
+    }
+    t->failed = rc != 0;
+    t->phase = rc == 0 ? PHASE_FULL : PHASE_SCHEMA;
+    t->last_error = rc != 0 ? strdup(errstr) : NULL;
+    status_table_metrics(c, t);
+    cons_progress_restore(c, t);
+    if (append(c, t) != 0) {
+        table_free(t);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    c->subscription_dirty = true;
+    ferry_log_info("table added",
+                   "table=%s destination=%s phase=%s snapshot_topic=%s "
+                   "change_topic=%s",
+                   t->src_full, t->dst_full, tables_phase_name(t->phase), t->snapshot_topic,
+                   t->change_topic);
+    snapshot_recount(c, t);
+    return rc;
+}
+
+/* True when every change partition of t is assigned here, released and quiet. */
+static bool changes_idle(consumer_t *c, const ctable_t *t, int64_t now)
+{
+    if (t->change_partitions <= 0 || c->batch.first_ms || now - c->last_data_ms < IDLE_MS ||
+        now - c->last_assign_ms < IDLE_MS)
+        return false;
+    int assigned = 0;
+    for (size_t i = 0; i < c->nparts; i++) {
+        const part_t *p = &c->parts[i];
+        if (strcmp(p->topic, t->change_topic) != 0)
+            continue;
+        if (p->hold >= 0)
+            return false;
+        assigned += p->assigned;
+    }
+    return assigned == t->change_partitions;
+}
+
+static void enter_catchup(consumer_t *c, ctable_t *t)
+{
+    char err[512];
+    int n = 0;
+    if (ferry_kafka_topic_partitions(c->kprops, t->change_topic, 5000, &n, err, sizeof(err)) != 0)
+        ferry_log_warn("could not count change partitions", "topic=%s error=\"%s\"",
+                       t->change_topic, err);
+    t->change_partitions = n;
+    tables_set_phase(c, t, PHASE_CATCHUP);
+}
+
+/* Moves tables on when their conditions hold (see the file comment). */
+void tables_advance(consumer_t *c)
+{
+    int64_t now = cons_now_ms();
+    for (size_t i = 0; i < c->ntables; i++) {
+        ctable_t *t = c->tables[i];
+        if (t->failed)
+            continue;
+        if (t->phase == PHASE_FULL && t->has_h && t->chunks_applied >= t->chunks_total)
+            enter_catchup(c, t);
+        else if (t->phase == PHASE_CATCHUP && changes_idle(c, t, now))
+            tables_set_phase(c, t, PHASE_INCREMENTAL);
+    }
+}
+
+void tables_destroy(consumer_t *c)
+{
+    for (size_t i = 0; i < c->ntables; i++)
+        table_free(c->tables[i]);
+    free(c->tables);
+    c->tables = NULL;
+    c->ntables = 0;
+}
