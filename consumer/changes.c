@@ -19,17 +19,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The event's source position; false when it has none. */
+static bool event_pos(const ferry_change_t *ev, ferry_binlog_pos_t *pos)
+{
+    char err[256];
+    return ev->source.file && (ev->source.present & FERRY_SOURCE_POS) && ev->source.pos >= 0 &&
+           ferry_binlog_pos_init(pos, ev->source.file, (uint64_t)ev->source.pos, err,
+                                 sizeof(err)) == 0;
+}
+
 /* Safe mode for events at or before H; strict after it or without a position. */
 static bool is_safe(const ctable_t *t, const ferry_change_t *ev)
 {
-    if (!ev->source.file || !(ev->source.present & FERRY_SOURCE_POS) || ev->source.pos < 0)
-        return false;
     ferry_binlog_pos_t pos;
-    char err[256];
-    if (ferry_binlog_pos_init(&pos, ev->source.file, (uint64_t)ev->source.pos, err, sizeof(err)) !=
-        0)
+    return event_pos(ev, &pos) && ferry_binlog_pos_cmp(&pos, &t->h) <= 0;
+}
+
+/*
+ * True when ev is not past the last change taken from p (a copy); else
+ * records it as the last. Order: position, row, then a key change's delete
+ * before its create.
+ */
+static bool seen_before(part_t *p, const ferry_change_t *ev)
+{
+    ferry_binlog_pos_t pos;
+    if (!event_pos(ev, &pos))
         return false;
-    return ferry_binlog_pos_cmp(&pos, &t->h) <= 0;
+    int32_t row = (ev->source.present & FERRY_SOURCE_ROW) ? ev->source.row : 0;
+    int rank = ev->op == 'c' ? 1 : 0;
+    if (p->has_last) {
+        int cmp = ferry_binlog_pos_cmp(&pos, &p->last_pos);
+        if (cmp == 0)
+            cmp = row != p->last_row ? (row > p->last_row ? 1 : -1) : rank - p->last_rank;
+        if (cmp <= 0)
+            return true;
+    }
+    p->has_last = true;
+    p->last_pos = pos;
+    p->last_row = row;
+    p->last_rank = rank;
+    return false;
+}
+
+/* A key-less table's change that its snapshot already holds (see ctable_t.exact). */
+static bool in_exact_snapshot(const ctable_t *t, const ferry_change_t *ev)
+{
+    ferry_binlog_pos_t pos;
+    return t->keyless && t->has_exact && event_pos(ev, &pos) &&
+           ferry_binlog_pos_cmp(&pos, &t->exact) <= 0;
 }
 
 static void undecodable(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m,
@@ -77,7 +114,12 @@ void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m
         undecodable(c, t, p, m, err);
         return;
     }
-    batch_add(c, t, p, m, is_safe(t, &ev), &ev);
+    if (seen_before(p, &ev) || in_exact_snapshot(t, &ev)) {
+        batch_skip(c, p, m);
+        return;
+    }
+    /* a key-less table with an exact snapshot position needs no safe mode */
+    batch_add(c, t, p, m, !(t->keyless && t->has_exact) && is_safe(t, &ev), &ev);
 }
 
 /* Names the tables that a lost offset means must be copied again. */

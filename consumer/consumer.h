@@ -53,6 +53,15 @@ typedef struct ctable {
     phase_t phase;
     bool has_h; /* SNAPSHOT_DONE arrived */
     ferry_binlog_pos_t h;
+    /*
+     * A table without any key cannot be replayed idempotently (identical rows
+     * are indistinguishable), so it uses the exact position of its one
+     * chunk's consistent read instead of H: changes at or before it are
+     * already in the snapshot and skipped, later ones go in strictly.
+     */
+    bool keyless;
+    bool has_exact;
+    ferry_binlog_pos_t exact;
     int64_t chunks_total; /* -1 until SNAPSHOT_DONE */
     int64_t chunks_applied;
     int change_partitions; /* 0 until asked (catch-up) */
@@ -74,6 +83,16 @@ typedef struct {
     bool assigned;
     int64_t hold;     /* >= 0: messages from here on are dropped until released */
     char *hold_chunk; /* snapshot hold: the undecided chunk */
+    /*
+     * The greatest source position of a change taken from this partition:
+     * a change not past it is a copy (an aborted or replayed capture group,
+     * libferry/capture.h) and is skipped. In memory: a restart starts afresh
+     * at the destination's stored offset.
+     */
+    bool has_last;
+    ferry_binlog_pos_t last_pos;
+    int32_t last_row;
+    int last_rank; /* 1 for the create half of a key change, else 0 */
 } part_t;
 
 /* One event waiting in the batch. */

@@ -136,6 +136,7 @@ static void redefine(consumer_t *c, ctable_t *t, const char *json)
     ferry_tabledef_destroy(t->def);
     ferry_table_destroy(t->cols);
     t->def = def;
+    t->keyless = ferry_tabledef_row_key(def) == NULL;
     t->cols = cols;
     t->sink_id = id;
 }

@@ -248,10 +248,23 @@ static int run(ferry_service_t *svc)
 {
     consumer_t *c = ferry_service_opaque(svc);
     char err[1024];
-    if (setup(svc, c, err, sizeof(err)) != 0) {
-        ferry_log_error("could not start the consumer", "group=%s error=\"%s\"", c->group, err);
+    /*
+     * The producer creates the link's topics; a consumer started first (ferryctl
+     * up starts all services at once) waits for them rather than failing.
+     */
+    for (int tries = 0;; tries++) {
+        if (setup(svc, c, err, sizeof(err)) == 0)
+            break;
         teardown(c);
-        return 1;
+        if (!strstr(err, "no such topic") || ferry_service_stopping(svc)) {
+            ferry_log_error("could not start the consumer", "group=%s error=\"%s\"", c->group, err);
+            return 1;
+        }
+        if (tries % 30 == 0)
+            ferry_log_info("waiting for the producer to create the link's topics", "missing=\"%s\"",
+                           err);
+        if (ferry_service_sleep(svc, 1000))
+            return 0;
     }
     ferry_log_info("consumer started",
                    "group=%s ddl_topic=%s stored_partitions=%zu "

@@ -31,6 +31,12 @@ static void count_one(void *opaque, const ferry_fullload_done_t *m)
     recount_t *r = opaque;
     if (strcmp(m->db, r->t->src_db) != 0 || strcmp(m->table, r->t->src_name) != 0)
         return;
+    ctable_t *t = (ctable_t *)r->t;
+    char err[256];
+    if (t->keyless && !t->has_exact && m->snapshot_file && m->snapshot_pos >= 0 &&
+        ferry_binlog_pos_init(&t->exact, m->snapshot_file, (uint64_t)m->snapshot_pos, err,
+                              sizeof(err)) == 0)
+        t->has_exact = true;
     if (m->rows == 0 || parts_chunk_applied(r->c, m->task_id))
         r->applied++;
 }

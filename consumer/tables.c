@@ -143,6 +143,7 @@ static ctable_t *table_new(consumer_t *c, ferry_tabledef_t *def)
     t->dst_db = strdup(dd);
     t->dst_name = strdup(dn);
     t->def = def;
+    t->keyless = ferry_tabledef_row_key(def) == NULL;
     t->sink_id = -1;
     t->chunks_total = -1;
     snprintf(t->src_full, sizeof(t->src_full), "%s.%s", def->db, def->name);
@@ -272,6 +273,18 @@ void tables_advance(consumer_t *c)
             enter_catchup(c, t);
         else if (t->phase == PHASE_CATCHUP && changes_idle(c, t, now))
             tables_set_phase(c, t, PHASE_INCREMENTAL);
+        else if (t->phase == PHASE_INCREMENTAL && t->has_lag && t->lag_s != 0 &&
+                 changes_idle(c, t, now)) {
+            /*
+             * lag_s is the lag now: with every fetched change applied and
+             * nothing arriving for a while, nothing of this table waits here.
+             * (Whether capture itself is behind, the producer's status says.)
+             */
+            pthread_mutex_lock(&c->lock);
+            t->lag_s = 0;
+            ferry_gauge_set_double(t->m_lag, 0);
+            pthread_mutex_unlock(&c->lock);
+        }
     }
 }
 

@@ -80,6 +80,7 @@ void ferry_fullload_done_clear(ferry_fullload_done_t *d)
     free(d->attempt);
     free(d->topic);
     free(d->worker);
+    free(d->snapshot_file);
     memset(d, 0, sizeof(*d));
 }
 
@@ -117,6 +118,12 @@ static char *done_json(const ferry_fullload_done_t *d)
     ferry_json_string(j, d->worker);
     ferry_json_key(j, "ts_ms");
     ferry_json_int(j, d->ts_ms);
+    if (d->snapshot_file) {
+        ferry_json_key(j, "snapshot_file");
+        ferry_json_string(j, d->snapshot_file);
+        ferry_json_key(j, "snapshot_pos");
+        ferry_json_int(j, d->snapshot_pos);
+    }
     ferry_json_object_end(j);
     char *text = ferry_json_error(j) ? NULL : ferry_json_steal(j);
     ferry_json_destroy(j);
@@ -171,6 +178,15 @@ int ferry_fullload_done_parse(const void *value, size_t len, ferry_fullload_done
     out->ts_ms = json_int(o, "ts_ms", &ok);
     json_t *total = json_object_get(o, "chunks_total");
     out->chunks_total = json_is_integer(total) ? (int64_t)json_integer_value(total) : -1;
+    const char *sf = json_string_value(json_object_get(o, "snapshot_file"));
+    json_t *sp = json_object_get(o, "snapshot_pos");
+    out->snapshot_pos = -1;
+    if (sf && json_is_integer(sp)) {
+        out->snapshot_file = strdup(sf);
+        out->snapshot_pos = (int64_t)json_integer_value(sp);
+        if (!out->snapshot_file)
+            ok = false;
+    }
     json_decref(o);
     if (!ok || out->rows < 0 || out->chunk_id < 0) {
         ferry_fullload_done_clear(out);
@@ -1068,7 +1084,42 @@ typedef struct {
     int32_t partition;
     int64_t read_ms;
     int64_t rows, bytes;
+    char snap_file[256]; /* binlog position of the chunk's consistent read; "" unknown */
+    int64_t snap_pos;
 } attempt_t;
+
+static int mysql_error_class(MYSQL *conn);
+
+/*
+ * Opens a consistent snapshot for the chunk's SELECT and reads the binlog
+ * position it corresponds to exactly (MariaDB's binlog_snapshot_file /
+ * _position): every change at or before it is in the chunk, every change
+ * after it is not. Servers without those variables leave it unknown.
+ */
+static int snapshot_begin(attempt_t *a, MYSQL *conn, char *errstr, size_t errstr_size)
+{
+    a->snap_file[0] = '\0';
+    a->snap_pos = -1;
+    if (mysql_query(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY") != 0) {
+        int rc = mysql_error_class(conn);
+        return ferry_err_set(errstr, errstr_size, rc, "could not read chunk \"%s\": %s", a->task_id,
+                             mysql_error(conn));
+    }
+    if (mysql_query(conn, "SHOW STATUS LIKE 'binlog_snapshot_%'") == 0) {
+        MYSQL_RES *r = mysql_store_result(conn);
+        MYSQL_ROW row;
+        while (r && (row = mysql_fetch_row(r)) != NULL) {
+            if (row[0] && row[1] && strcmp(row[0], "Binlog_snapshot_file") == 0)
+                snprintf(a->snap_file, sizeof(a->snap_file), "%s", row[1]);
+            else if (row[0] && row[1] && strcmp(row[0], "Binlog_snapshot_position") == 0)
+                a->snap_pos = strtoll(row[1], NULL, 10);
+        }
+        mysql_free_result(r);
+    }
+    if (!a->snap_file[0])
+        a->snap_pos = -1;
+    return 0;
+}
 
 /* MySQL errors worth another attempt: lost connections, lock waits, deadlocks. */
 static int mysql_error_class(MYSQL *conn)
@@ -1204,6 +1255,11 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
     }
     MYSQL_RES *res = NULL;
     a->read_ms = now_ms();
+    if ((rc = snapshot_begin(a, conn, errstr, errstr_size)) != 0) {
+        ferry_strbuf_free(&sql);
+        w->reconnect = rc == FERRY_ERR_RETRIABLE;
+        return rc;
+    }
     if (mysql_real_query(conn, sql.buf, sql.len) != 0 || !(res = mysql_use_result(conn))) {
         rc = mysql_error_class(conn);
         ferry_err_set(errstr, errstr_size, rc, "could not read chunk \"%s\": %s", a->task_id,
@@ -1237,6 +1293,12 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
     if (!rc && pending)
         rc = produce_row(a, pending, true, errstr, errstr_size);
     mysql_free_result(res); /* reads what is left of an abandoned result */
+    if (mysql_query(conn, "COMMIT") != 0 && !rc) {
+        rc = mysql_error_class(conn);
+        ferry_err_set(errstr, errstr_size, rc, "could not end the read of chunk \"%s\": %s",
+                      a->task_id, mysql_error(conn));
+        w->reconnect = rc == FERRY_ERR_RETRIABLE;
+    }
     return rc;
 }
 
@@ -1256,6 +1318,8 @@ static int produce_marker(attempt_t *a, char *errstr, size_t errstr_size)
         .partition = a->partition,
         .chunks_total = a->task->chunks_total,
         .ts_ms = now_ms(),
+        .snapshot_file = a->snap_file[0] ? a->snap_file : NULL,
+        .snapshot_pos = a->snap_pos,
     };
     char *json = done_json(&d);
     if (!json)

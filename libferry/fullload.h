@@ -108,6 +108,13 @@ typedef struct {
     int32_t partition;
     int64_t chunks_total; /* -1 when the chunk was not the table's last */
     int64_t ts_ms;
+    /*
+     * The binlog position the chunk's consistent read corresponds to
+     * exactly (MariaDB); NULL / -1 when the server cannot say. A change at or
+     * before it is in the chunk; a change after it is not.
+     */
+    char *snapshot_file; /* malloc'd */
+    int64_t snapshot_pos;
 } ferry_fullload_done_t;
 
 /*

@@ -6,6 +6,7 @@
  * (snapshot.h: schema events, chunk planning and copying, high watermarks)
  * until every table is copied. Binlog capture runs beside it (capture.h).
  */
+#include "capture.h"
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
@@ -23,9 +24,55 @@ typedef struct {
     atomic_int topics_ready;
     atomic_int phase; /* 0 starting, 1 snapshot, 2 streaming */
     char prefix[256];
-    pthread_mutex_t lock;          /* guards snapshot against /status while it is freed */
+    pthread_mutex_t lock;          /* guards snapshot and capture against /status */
     producer_snapshot_t *snapshot; /* NULL before start and after stop */
+    ferry_capture_t *capture;      /* NULL before start and after stop */
+    pthread_t capture_thread;
+    volatile int capture_stop; /* set by the main thread: capture flushes and returns */
+    atomic_int capture_failed;
+    char capture_error[1024];
 } producer_state_t;
+
+static void *capture_main(void *arg)
+{
+    producer_state_t *st = arg;
+    char err[1024];
+    if (ferry_capture_run(st->capture, &st->capture_stop, err, sizeof(err)) != 0) {
+        snprintf(st->capture_error, sizeof(st->capture_error), "%s", err);
+        atomic_store(&st->capture_failed, 1);
+    }
+    return NULL;
+}
+
+/* Starts binlog capture at P0 (or its own last checkpoint) on a thread. */
+static int start_capture(producer_state_t *st, const ferry_conf_t *conf, ferry_registry_t *registry,
+                         char *err, size_t n)
+{
+    char file[256], gtid[1024];
+    uint64_t pos;
+    producer_snapshot_p0(st->snapshot, file, sizeof(file), &pos, gtid, sizeof(gtid));
+    ferry_capture_conf_t cc = {
+        .project = conf,
+        .prefix = st->prefix,
+        .registry = registry,
+        .start_file = file,
+        .start_pos = pos,
+        .start_gtid = *gtid ? gtid : NULL,
+        .version = FERRY_VERSION,
+        .timeout_ms = (int)ferry_conf_get_int(conf, "connect.timeout.ms"),
+    };
+    ferry_capture_t *c = ferry_capture_new(&cc, err, n);
+    if (!c)
+        return FERRY_ERR_FATAL;
+    pthread_mutex_lock(&st->lock);
+    st->capture = c;
+    pthread_mutex_unlock(&st->lock);
+    if (pthread_create(&st->capture_thread, NULL, capture_main, st) != 0) {
+        snprintf(err, n, "could not start the capture thread");
+        return FERRY_ERR_FATAL;
+    }
+    return 0;
+}
 
 /* One control topic: its suffix, partitions (0 = topics.partitions) and config. */
 static const struct {
@@ -135,8 +182,22 @@ static int run(ferry_service_t *svc)
     pthread_mutex_unlock(&st->lock);
     atomic_store(&st->phase, 1);
 
-    int failed = 0;
-    while (!ferry_service_stopping(svc)) {
+    int failed = 0, capturing = 0;
+    if (start_capture(st, conf, registry, err, sizeof(err)) != 0) {
+        char q[1100];
+        ferry_log_error("could not start capture", "error=%s", ferry_log_quote(err, q, sizeof(q)));
+        failed = 1;
+    } else {
+        capturing = 1;
+    }
+    while (!failed && !ferry_service_stopping(svc)) {
+        if (atomic_load(&st->capture_failed)) {
+            char q[1100];
+            ferry_log_error("capture failed", "error=%s",
+                            ferry_log_quote(st->capture_error, q, sizeof(q)));
+            failed = 1;
+            break;
+        }
         if (atomic_load(&st->phase) == 2) {
             ferry_service_sleep(svc, 200);
             continue;
@@ -148,13 +209,22 @@ static int run(ferry_service_t *svc)
             failed = 1;
             break;
         }
-        if (rc == 1)
+        if (rc == 1) {
             atomic_store(&st->phase, 2);
+            ferry_capture_set_snapshot_done(st->capture);
+        }
     }
+    /* stop taking work: capture finishes its source transaction and commits */
+    st->capture_stop = 1;
+    if (capturing)
+        pthread_join(st->capture_thread, NULL);
     atomic_store(&st->phase, 3);
     pthread_mutex_lock(&st->lock);
+    ferry_capture_t *capture = st->capture;
     st->snapshot = NULL;
+    st->capture = NULL;
     pthread_mutex_unlock(&st->lock);
+    ferry_capture_destroy(capture);
     producer_snapshot_destroy(snap);
     ferry_registry_destroy(registry);
     return failed;
@@ -174,6 +244,29 @@ static void status(ferry_service_t *svc, ferry_json_t *j)
     pthread_mutex_lock(&st->lock);
     if (st->snapshot)
         producer_snapshot_status(st->snapshot, j);
+    if (st->capture) {
+        static const char *const states[] = {"starting", "streaming", "reconnecting", "stopped",
+                                             "failed"};
+        ferry_capture_status_t cs;
+        ferry_capture_status(st->capture, &cs);
+        ferry_json_key(j, "capture");
+        ferry_json_object_begin(j);
+        ferry_json_key(j, "state");
+        ferry_json_string(j, states[cs.state <= FERRY_CAPTURE_FAILED ? cs.state : 0]);
+        ferry_json_key(j, "checkpoint_file");
+        ferry_json_string(j, cs.file);
+        ferry_json_key(j, "checkpoint_pos");
+        ferry_json_uint(j, cs.pos);
+        ferry_json_key(j, "events");
+        ferry_json_uint(j, cs.events);
+        ferry_json_key(j, "events_per_s");
+        ferry_json_double(j, cs.events_per_s);
+        ferry_json_key(j, "lag_ms");
+        ferry_json_int(j, cs.lag_ms);
+        ferry_json_key(j, "reconnects");
+        ferry_json_uint(j, cs.reconnects);
+        ferry_json_object_end(j);
+    }
     pthread_mutex_unlock(&st->lock);
 }
 

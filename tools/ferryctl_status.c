@@ -272,6 +272,20 @@ static int goal_reached(json_t *all, int caught_up, char *why, size_t n)
         snprintf(why, n, "the producer has not finished copying every table");
         return 0;
     }
+    if (caught_up) {
+        /* the consumer can only be as current as capture is */
+        json_t *cap = json_object_get(producer, "capture");
+        const char *state = json_string_value(json_object_get(cap, "state"));
+        if (!state || strcmp(state, "streaming") != 0) {
+            snprintf(why, n, "the producer's capture is %s", state ? state : "not running");
+            return 0;
+        }
+        if (json_integer_value(json_object_get(cap, "lag_ms")) >= 1000) {
+            snprintf(why, n, "the producer's capture lags %lld ms behind the source",
+                     (long long)json_integer_value(json_object_get(cap, "lag_ms")));
+            return 0;
+        }
+    }
     json_t *tables = json_object_get(consumer, "tables");
     if (!json_is_array(tables) || json_array_size(tables) == 0) {
         snprintf(why, n, "the consumer knows no table yet");
