@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ferry-test: serial (compares the whole binlog with SHOW BINLOG EVENTS: other writers would interleave)
 # The binlog stream reads a real MariaDB's binlog over the replication
 # protocol: every event SHOW BINLOG EVENTS lists, across a rotation; resume
 # at a saved position and at a GTID; clear errors for a purged position and
