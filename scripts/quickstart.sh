@@ -2,8 +2,10 @@
 # Quick start: on a fresh Debian 12 machine (as root) installs what is
 # missing, builds ferry, starts a demo setup on loopback -- a source and a
 # destination MariaDB, a PostgreSQL, and ferry-devkafka as the Kafka broker --
-# then starts ferry-producer, ferry-consumer and ferry-verifier against a demo
-# project file and prints where their health endpoints are.
+# creates a sample database on the source, starts ferry-producer,
+# ferry-consumer and ferry-verifier, migrates the database while a small
+# write load runs, shows both sides' checksums and where the services'
+# health endpoints are. The services keep running (stop: see below).
 #
 #   scripts/quickstart.sh          start (or restart) the demo
 #   scripts/quickstart.sh status   ferryctl status of the demo project
@@ -57,18 +59,70 @@ FERRY_BUILD=$BUILD tests/harness/servers.sh start "$SERVERS" >/dev/null
 # shellcheck source=/dev/null
 . "$SERVERS/env.sh"
 
+src() { mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" -u ferry -pferry -N -B "$@"; }
+dst() { mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB2_PORT" -u ferry -pferry -N -B "$@"; }
+
+echo "==> creating the sample database 'shop' on the source"
+src -e "
+DROP DATABASE IF EXISTS shop;
+CREATE DATABASE shop;
+USE shop;
+CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(60) NOT NULL, email VARCHAR(80),
+  created DATETIME(6) NOT NULL);
+CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(12,2),
+  status ENUM('new','paid','shipped') NOT NULL, note TEXT, KEY (customer_id));
+CREATE TABLE order_lines (order_id BIGINT, line SMALLINT, sku VARCHAR(20), qty INT,
+  PRIMARY KEY (order_id, line));
+INSERT INTO customers SELECT seq, CONCAT('customer ', seq), CONCAT('c', seq, '@example.com'),
+  '2026-01-01' + INTERVAL seq MINUTE FROM seq_1_to_2000;
+INSERT INTO orders SELECT seq, 1 + seq % 2000, seq * 3.25, ELT(1 + seq % 3, 'new', 'paid', 'shipped'),
+  IF(seq % 5 = 0, NULL, CONCAT('order ', seq)) FROM seq_1_to_20000;
+INSERT INTO order_lines SELECT 1 + seq DIV 2, seq % 2, CONCAT('sku-', seq % 500), 1 + seq % 4
+  FROM seq_0_to_39999;"
+dst -e "DROP DATABASE IF EXISTS shop"
+
 cat >"$PROJECT" <<PROPS
 # Demo project written by scripts/quickstart.sh; see docs/CONFIGURATION.md.
 project.name = demo
 source.url = $FERRY_MARIADB1_URL
 destination.url = $FERRY_MARIADB2_URL
 kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP
-tables.include = demo.*
+tables.include = shop.*
 runtime.dir = $DEMO/run
 PROPS
 
 echo "==> starting the ferry services (logs in $DEMO/run/logs)"
 "$BUILD/tools/ferryctl" up "$PROJECT"
+
+# a small write load on the source while ferry copies and after
+echo "==> writing to the source while ferry migrates it"
+(
+    for i in $(seq 1 20); do
+        src -e "USE shop;
+          INSERT INTO orders VALUES (100000 + $i, $i, $i * 1.5, 'new', 'live');
+          INSERT INTO order_lines VALUES (100000 + $i, 0, 'sku-live', $i);
+          UPDATE orders SET status = 'paid', total = total + 1 WHERE id % 97 = $i;
+          DELETE FROM order_lines WHERE order_id = $((i * 50)) AND line = 1;
+          UPDATE customers SET email = NULL WHERE id = $i;"
+        sleep 0.3
+    done
+) &
+load=$!
+"$BUILD/tools/ferryctl" wait "$PROJECT" --until full-done --timeout 600
+wait "$load"
+"$BUILD/tools/ferryctl" wait "$PROJECT" --until caught-up --timeout 300
+
+echo
+echo "==> checksums, source and destination side by side"
+same=1
+for t in customers orders order_lines; do
+    a=$(src -e "CHECKSUM TABLE shop.$t" | awk '{print $2}')
+    b=$(dst -e "CHECKSUM TABLE shop.$t" | awk '{print $2}')
+    mark=equal
+    [ "$a" = "$b" ] || { mark=DIFFERENT; same=0; }
+    printf '  shop.%-12s source %-12s destination %-12s %s\n' "$t" "$a" "$b" "$mark"
+done
+[ "$same" = 1 ] || echo "the copies differ: see $DEMO/run/logs" >&2
 
 echo
 echo "ferry demo is running. Kafka (ferry-devkafka): $FERRY_KAFKA_BOOTSTRAP"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's quick start command works: it starts its own servers and the
-# three services, prints their health endpoints, and those answer; `stop`
-# takes everything down again. It reuses the test build rather than building.
+# three services, migrates its sample database while writing to it, shows
+# equal checksums on both sides, prints the health endpoints, and those
+# answer; `stop` takes everything down again. It reuses the test build.
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init quickstart
 
@@ -17,6 +18,9 @@ for svc in producer consumer verifier; do
     grep -Eq "^  $svc +ready " <<<"$out" || fail "ferryctl status in the quickstart output does not show $svc ready: $out"
 done
 if grep -q ":ferry@" <<<"$out"; then fail "quickstart printed a password: $out"; fi
+# the demo migrated the sample database under a write load: checksums agree
+[ "$(grep -cE '^  shop\.[a-z_]+ +source [0-9]+ +destination [0-9]+ +equal$' <<<"$out")" -eq 3 ] ||
+    fail "the demo's checksums do not agree: $out"
 
 "$FERRY_SRC/scripts/quickstart.sh" status >/dev/null || fail "quickstart status"
 # ferryctl up on a running project leaves it alone
