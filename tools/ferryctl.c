@@ -70,6 +70,21 @@ ferry_conf_t *ferryctl_load(const char *path, int *bad)
     return conf;
 }
 
+ferry_conf_t *ferryctl_open(const char *cmd, const char *path)
+{
+    if (!path) {
+        fprintf(stderr, "ferryctl %s: no project file given\n", cmd);
+        return NULL;
+    }
+    int bad;
+    ferry_conf_t *conf = ferryctl_load(path, &bad);
+    if (bad) {
+        ferry_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     int connect = 0;
@@ -135,12 +150,9 @@ static int cmd_precheck(int argc, char **argv)
         fputs("ferryctl precheck: expected one project file\n", stderr);
         return 2;
     }
-    int bad;
-    ferry_conf_t *conf = ferryctl_load(argv[0], &bad);
-    if (bad) {
-        ferry_conf_destroy(conf);
+    ferry_conf_t *conf = ferryctl_open("precheck", argv[0]);
+    if (!conf)
         return 2;
-    }
     ferry_precheck_t *p = ferry_precheck_new();
     ferry_url_t u;
     const char *src = ferry_conf_get(conf, "source.url");

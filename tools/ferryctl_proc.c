@@ -167,12 +167,9 @@ int ferryctl_cmd_up(int argc, char **argv)
         fputs("ferryctl up: expected one project file\n", stderr);
         return 2;
     }
-    int bad;
-    ferry_conf_t *conf = ferryctl_load(argv[0], &bad);
-    if (bad) {
-        ferry_conf_destroy(conf);
+    ferry_conf_t *conf = ferryctl_open("up", argv[0]);
+    if (!conf)
         return 2;
-    }
     char project[PATH_MAX], dir[400], logs[512];
     if (!realpath(argv[0], project))
         snprintf(project, sizeof(project), "%s", argv[0]);
@@ -247,16 +244,9 @@ int ferryctl_cmd_down(int argc, char **argv)
             return 2;
         }
     }
-    if (!path) {
-        fputs("ferryctl down: no project file given\n", stderr);
+    ferry_conf_t *conf = ferryctl_open("down", path);
+    if (!conf)
         return 2;
-    }
-    int bad;
-    ferry_conf_t *conf = ferryctl_load(path, &bad);
-    if (bad) {
-        ferry_conf_destroy(conf);
-        return 2;
-    }
     int forced = 0;
     /* stop in reverse order: the producer is the last to go */
     for (int i = FERRYCTL_N_SERVICES - 1; i >= 0; i--) {

@@ -209,16 +209,9 @@ int ferryctl_cmd_status(int argc, char **argv)
             return 2;
         }
     }
-    if (!path) {
-        fputs("ferryctl status: no project file given\n", stderr);
+    ferry_conf_t *conf = ferryctl_open("status", path);
+    if (!conf)
         return 2;
-    }
-    int bad;
-    ferry_conf_t *conf = ferryctl_load(path, &bad);
-    if (bad) {
-        ferry_conf_destroy(conf);
-        return 2;
-    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int all_ok;
     json_t *all = fetch_all(conf, &all_ok);
@@ -342,12 +335,9 @@ int ferryctl_cmd_wait(int argc, char **argv)
               stderr);
         return 2;
     }
-    int bad;
-    ferry_conf_t *conf = ferryctl_load(path, &bad);
-    if (bad) {
-        ferry_conf_destroy(conf);
+    ferry_conf_t *conf = ferryctl_open("wait", path);
+    if (!conf)
         return 2;
-    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int caught_up = strcmp(until, "caught-up") == 0, reached = 0;
     char why[800] = "";
