@@ -48,4 +48,16 @@ const char *ferry_precheck_text(const ferry_precheck_t *p, size_t i);
 int ferry_precheck_mysql_source(const char *url, uint32_t server_id, int timeout_ms,
                                 ferry_precheck_t *p);
 
+/*
+ * Everything a MySQL-family link checks before it starts (precheck_link.c):
+ * the source checks above; then each selected table (no table selected,
+ * types ferry cannot carry, no key to match rows on, column filters that
+ * cannot apply, foreign keys and triggers held back); then the destination
+ * (reachable, writable, and no selected table there already holding rows
+ * unless destination.keep.rows is set or the link has already started: its
+ * ddl topic holds events). conf is the project file.
+ */
+struct ferry_conf;
+int ferry_precheck_link(const struct ferry_conf *conf, ferry_precheck_t *p);
+
 #endif

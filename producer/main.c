@@ -118,9 +118,7 @@ static int precheck(const ferry_conf_t *conf)
     ferry_precheck_t *p = ferry_precheck_new();
     if (!p)
         return FERRY_ERR_NOMEM;
-    ferry_precheck_mysql_source(ferry_conf_get(conf, "source.url"),
-                                ferry_conf_replica_server_id(conf),
-                                (int)ferry_conf_get_int(conf, "connect.timeout.ms"), p);
+    ferry_precheck_link(conf, p);
     for (size_t i = 0; i < ferry_precheck_count(p); i++) {
         char q[1200];
         ferry_log(ferry_precheck_severity(p, i) == FERRY_PRECHECK_ERROR ? FERRY_LOG_ERROR

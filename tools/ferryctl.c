@@ -35,8 +35,9 @@ static void usage(FILE *out)
           "                           --connect also checks that Kafka and both databases\n"
           "                           answer with the configured credentials\n"
           "  status [--json] FILE     show the state of each service from its /status\n"
-          "  precheck FILE            check that the source can be captured: binlog\n"
-          "                           settings and the user's replication rights\n"
+          "  precheck FILE            check everything a link needs before it starts:\n"
+          "                           binlog settings and replication rights of the\n"
+          "                           source, each selected table, the destination\n"
           "  wait FILE --until full-done|caught-up [--timeout S]\n"
           "                           return 0 once every table finished its full load,\n"
           "                           or is in incremental mode with lag under 1 s;\n"
@@ -157,8 +158,7 @@ static int cmd_precheck(int argc, char **argv)
     ferry_url_t u;
     const char *src = ferry_conf_get(conf, "source.url");
     if (ferry_url_parse(src, &u, NULL, 0) == 0 && ferry_engine_is_mysql_family(u.engine))
-        ferry_precheck_mysql_source(src, ferry_conf_replica_server_id(conf),
-                                    (int)ferry_conf_get_int(conf, "connect.timeout.ms"), p);
+        ferry_precheck_link(conf, p);
     else
         ferry_precheck_add(p, FERRY_PRECHECK_WARNING,
                            "source: only MySQL-family sources have prechecks so far");

@@ -7,13 +7,22 @@
 ferry_test_init precheck
 ctl=$FERRY_BUILD/tools/ferryctl
 
-project() { # project FILE SOURCE_URL
-    cat >"$1" <<P
-project.name = precheck-$$
-source.url = $2
-destination.url = $FERRY_MARIADB2_URL
-kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP
-P
+db=pc_$$
+mysql1 -e "CREATE DATABASE $db; CREATE TABLE $db.t (id INT PRIMARY KEY, v VARCHAR(10))"
+mysql2 -e "CREATE DATABASE $db; CREATE TABLE $db.s (id INT PRIMARY KEY)"
+ferry_cleanup_add "mysql1 -e 'DROP DATABASE IF EXISTS $db'; mysql2 -e 'DROP DATABASE IF EXISTS $db'"
+
+project() { # project FILE SOURCE_URL [more lines]
+    {
+        echo "project.name = precheck-$$"
+        echo "source.url = $2"
+        echo "destination.url = $FERRY_MARIADB2_URL"
+        echo "kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP"
+        echo "tables.include = $db.*"
+        shift 2
+        local line
+        for line in "$@"; do echo "$line"; done
+    } >"$1"
 }
 
 # 1. the fixture's source is set up as ferry needs it
@@ -51,3 +60,21 @@ grep -q "^error: source: binlog_row_image is MINIMAL, not FULL" <<<"$out" || fai
 grep -q "^warning: source: binlog_row_metadata is MINIMAL, not FULL" <<<"$out" || fail "$out"
 grep -q ": 2 errors, 1 warning$" <<<"$out" || fail "$out"
 pass "wrong binlog settings are named, one line each"
+
+# 4. tables and destination
+mysql1 -e "CREATE TABLE $db.nokey (a INT, b INT); CREATE TABLE $db.c (id INT PRIMARY KEY, x INT)"
+mysql2 -e "CREATE TABLE $db.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO $db.t VALUES (1, 'x')"
+project "$FERRY_TEST_TMP/tables.properties" "$FERRY_MARIADB1_URL" "columns.exclude.$db.c = id"
+out=$("$ctl" precheck "$FERRY_TEST_TMP/tables.properties" 2>&1) && fail "passed with table problems: $out"
+grep -q "^warning: .*$db.*nokey.*" <<<"$out" || fail "no warning for the key-less table: $out"
+grep -q "^error: could not filter the columns of \`$db\`.\`c\`: column \`id\` is part of the key" <<<"$out" ||
+    fail "a filtered key column is not refused: $out"
+grep -q "^error: destination: table \`$db\`.\`t\` already holds rows" <<<"$out" ||
+    fail "rows at the destination are not reported: $out"
+project "$FERRY_TEST_TMP/none.properties" "$FERRY_MARIADB1_URL" "tables.exclude = $db.*"
+out=$("$ctl" precheck "$FERRY_TEST_TMP/none.properties" 2>&1) && fail "passed with no table: $out"
+grep -q "^error: source: no table matches tables.include" <<<"$out" || fail "$out"
+project "$FERRY_TEST_TMP/keep.properties" "$FERRY_MARIADB1_URL" "destination.keep.rows = true"
+out=$("$ctl" precheck "$FERRY_TEST_TMP/keep.properties" 2>&1)
+grep -q "already holds rows" <<<"$out" && fail "keep.rows did not allow the rows: $out"
+pass "table and destination problems are named, one line each"

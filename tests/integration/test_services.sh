@@ -10,6 +10,11 @@ ferry_test_init services
 BIN=$FERRY_BUILD
 SERVICES=(producer consumer verifier)
 RUNTIME=$FERRY_TEST_TMP/run
+# the project selects only a database of its own, so other tests' tables
+# (and their copies at the destination) do not meet its prechecks
+DB=svc_$$
+mysql1 -e "CREATE DATABASE $DB; CREATE TABLE $DB.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO $DB.t VALUES (1, 'a')"
+ferry_cleanup_add "mysql1 -e 'DROP DATABASE IF EXISTS $DB'; mysql2 -e 'DROP DATABASE IF EXISTS $DB'"
 
 # write_project FILE [extra key=value lines...]
 write_project() {
@@ -23,6 +28,7 @@ write_project() {
         echo "kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP"
         echo "runtime.dir = $RUNTIME"
         echo "connect.timeout.ms = 3000"
+        echo "tables.include = $DB.*"
         local line
         for line in "$@"; do echo "$line"; done
     } >"$file"
@@ -61,12 +67,12 @@ for svc in "${SERVICES[@]}"; do
 
     f=$FERRY_TEST_TMP/unknown.properties
     write_project "$f" "bogus.key = 1"
-    expect_fail_with "^ferry-$svc: .*unknown.properties:8: unknown key \"bogus.key\"$" "$exe" "$f"
+    expect_fail_with "^ferry-$svc: .*unknown.properties:9: unknown key \"bogus.key\"$" "$exe" "$f"
     assert_one_line
 
     f=$FERRY_TEST_TMP/badvalue.properties
     write_project "$f" "http.port = 99999"
-    expect_fail_with "^ferry-$svc: .*badvalue.properties:8: invalid value for \"http.port\"" \
+    expect_fail_with "^ferry-$svc: .*badvalue.properties:9: invalid value for \"http.port\"" \
         "$exe" "$f"
     assert_one_line
 

@@ -1,0 +1,175 @@
+/*
+ * precheck_link.c - the whole precheck of a MySQL-family link: source,
+ * tables and destination (see precheck.h).
+ */
+#include "precheck.h"
+
+#include "conf.h"
+#include "db.h"
+#include "err.h"
+#include "kafka.h"
+#include "link_map.h"
+#include "mysql_ddl.h"
+#include "mysql_schema.h"
+
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Selected tables of the source, or NULL with a finding recorded. */
+static ferry_table_name_t *selected_tables(const ferry_conf_t *conf, ferry_db_t *src, size_t *n,
+                                           ferry_precheck_t *p)
+{
+    const char *all[] = {"*.*"};
+    ferry_table_name_t *names;
+    char err[512];
+    if (ferry_mysql_schema_list_tables(ferry_db_mysql(src), all, 1, NULL, 0, &names, n, err,
+                                       sizeof(err)) != 0) {
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "source: could not list tables: %s", err);
+        return NULL;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (ferry_link_table_selected(conf, names[i].db, names[i].table)) {
+            names[kept++] = names[i];
+        } else {
+            free(names[i].db);
+            free(names[i].table);
+        }
+    }
+    *n = kept;
+    if (kept == 0)
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
+                           "source: no table matches tables.include \"%s\" (minus "
+                           "tables.exclude)",
+                           ferry_conf_get(conf, "tables.include"));
+    return names;
+}
+
+static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_name_t *names,
+                         size_t n, const ferry_rename_map_t *map, ferry_precheck_t *p)
+{
+    ferry_mysql_flavor_t flavor = ferry_mysql_flavor_from_version(ferry_db_server_version(src));
+    (void)conf;
+    for (size_t i = 0; i < n; i++) {
+        ferry_tabledef_t *def = NULL;
+        char err[512];
+        if (ferry_mysql_schema_read_table(ferry_db_mysql(src), flavor, names[i].db, names[i].table,
+                                          &def, err, sizeof(err)) != 0) {
+            ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "source: could not read `%s`.`%s`: %s",
+                               names[i].db, names[i].table, err);
+            continue;
+        }
+        ferry_precheck_item_t *items = NULL;
+        size_t n_items = 0;
+        ferry_tabledef_precheck(def, &items, &n_items);
+        for (size_t k = 0; k < n_items; k++)
+            ferry_precheck_add(p, items[k].error ? FERRY_PRECHECK_ERROR : FERRY_PRECHECK_WARNING,
+                               "%s", items[k].text);
+        ferry_precheck_items_free(items, n_items);
+        if (ferry_link_filter_columns(def, map, err, sizeof(err)) != 0)
+            ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
+        ferry_tabledef_destroy(def);
+    }
+}
+
+static int stop_at_first(void *arg, const ferry_kafka_msg_t *msg)
+{
+    (void)msg;
+    *(bool *)arg = true;
+    return 1;
+}
+
+/*
+ * True once the link has started: its ddl topic holds an event. Rows at the
+ * destination are then ferry's own.
+ */
+static bool link_started(const ferry_conf_t *conf)
+{
+    char topic[300], err[256];
+    snprintf(topic, sizeof(topic), "ferry.%s.fwd.ddl", ferry_conf_get(conf, "project.name"));
+    bool any = false;
+    ferry_kafka_read_partition(ferry_conf_kafka_props(conf), topic, 0,
+                               (int)ferry_conf_get_int(conf, "connect.timeout.ms"), stop_at_first,
+                               &any, err, sizeof(err));
+    return any;
+}
+
+static void check_destination(const ferry_conf_t *conf, ferry_table_name_t *names, size_t n,
+                              const ferry_rename_map_t *map, ferry_precheck_t *p)
+{
+    ferry_db_t *dst;
+    char err[768];
+    int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
+    if (ferry_db_connect(ferry_conf_get(conf, "destination.url"), "destination", timeout, &dst, err,
+                         sizeof(err)) != 0) {
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
+        return;
+    }
+    MYSQL *my = ferry_db_mysql(dst);
+    if (!my) {
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
+                           "destination: only MySQL-family destinations are supported");
+        ferry_db_close(dst);
+        return;
+    }
+    /* writable: ferry keeps its bookkeeping in ferry_meta there */
+    if (mysql_query(my, "CREATE DATABASE IF NOT EXISTS ferry_meta") != 0 ||
+        mysql_query(my, "CREATE TABLE IF NOT EXISTS ferry_meta.ferry_precheck (x INT)") != 0 ||
+        mysql_query(my, "DROP TABLE ferry_meta.ferry_precheck") != 0)
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
+                           "destination: the user may not create databases and tables (%s): "
+                           "GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX",
+                           mysql_error(my));
+    bool keep = ferry_conf_get_bool(conf, "destination.keep.rows") || link_started(conf);
+    for (size_t i = 0; i < n && !keep; i++) {
+        const char *db, *table;
+        ferry_rename_map_table(map, names[i].db, names[i].table, &db, &table);
+        ferry_strbuf_t q = FERRY_STRBUF_INIT;
+        ferry_strbuf_puts(&q, "SELECT 1 FROM ");
+        ferry_mysql_quote_ident(&q, db);
+        ferry_strbuf_puts(&q, ".");
+        ferry_mysql_quote_ident(&q, table);
+        ferry_strbuf_puts(&q, " LIMIT 1");
+        if (!q.oom && mysql_real_query(my, q.buf, q.len) == 0) {
+            MYSQL_RES *r = mysql_store_result(my);
+            if (r && mysql_num_rows(r) > 0)
+                ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
+                                   "destination: table `%s`.`%s` already holds rows: empty it, "
+                                   "or set destination.keep.rows=true",
+                                   db, table);
+            mysql_free_result(r);
+        }
+        ferry_strbuf_free(&q);
+    }
+    ferry_db_close(dst);
+}
+
+int ferry_precheck_link(const ferry_conf_t *conf, ferry_precheck_t *p)
+{
+    const char *src_url = ferry_conf_get(conf, "source.url");
+    int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
+    int rc = ferry_precheck_mysql_source(src_url, ferry_conf_replica_server_id(conf), timeout, p);
+    if (rc != 0)
+        return rc;
+    ferry_db_t *src;
+    char err[768];
+    if (ferry_db_connect(src_url, "source", timeout, &src, err, sizeof(err)) != 0) {
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
+        return FERRY_ERR_IO;
+    }
+    size_t n = 0;
+    ferry_table_name_t *names = selected_tables(conf, src, &n, p);
+    ferry_rename_map_t *map = NULL;
+    if (names && ferry_link_map_new(conf, names, n, &map, err, sizeof(err)) != 0)
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
+    if (names && map) {
+        check_tables(conf, src, names, n, map, p);
+        check_destination(conf, names, n, map, p);
+    }
+    ferry_rename_map_destroy(map);
+    ferry_table_names_free(names, n);
+    ferry_db_close(src);
+    return 0;
+}
