@@ -8,7 +8,7 @@ BUILD_PKGS=(build-essential cmake pkg-config git ca-certificates
             libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
             libzstd-dev zlib1g-dev libjansson-dev)
 SERVER_PKGS=(mariadb-server mariadb-client postgresql postgresql-client)
-TOOL_PKGS=(kcat curl procps iproute2 docker-compose)
+TOOL_PKGS=(kcat curl jq procps iproute2 docker-compose)
 
 want=("${BUILD_PKGS[@]}" "${SERVER_PKGS[@]}" "${TOOL_PKGS[@]}")
 if [ "${1:-}" = "--bench" ]; then
