@@ -86,8 +86,8 @@ static void produce(void)
     if (ferry_avro_schema_generate(t, prefix, &s, err, sizeof(err)) != 0)
         die("could not generate schemas", err);
     ferry_avro_codec_t *codec;
-    if (ferry_avro_codec_new(s.envelope_json, strlen(s.envelope_json), &codec, err,
-                             sizeof(err)) != 0)
+    if (ferry_avro_codec_new(s.envelope_json, strlen(s.envelope_json), &codec, err, sizeof(err)) !=
+        0)
         die("could not compile the envelope codec", err);
     ferry_avro_codec_t *kcodec;
     if (ferry_avro_codec_new(s.key_json, strlen(s.key_json), &kcodec, err, sizeof(err)) != 0)
@@ -98,8 +98,8 @@ static void produce(void)
     size_t vhdr_len, khdr_len;
     if (ferry_registry_header_for(reg, topic, 0, s.envelope_json, vhdr, &vhdr_len, err,
                                   sizeof(err)) != 0 ||
-        ferry_registry_header_for(reg, topic, 1, s.key_json, khdr, &khdr_len, err,
-                                  sizeof(err)) != 0)
+        ferry_registry_header_for(reg, topic, 1, s.key_json, khdr, &khdr_len, err, sizeof(err)) !=
+            0)
         die("could not store the schemas", err);
 
     const char *props[] = {"bootstrap.servers", bootstrap, NULL};
@@ -251,8 +251,7 @@ static void consume(void)
         ferry_change_t ev;
         ferry_arena_reset(arena);
         if (!ferry_avro_codec_is_envelope(vc) ||
-            ferry_avro_codec_decode_change(vc, body, body_len, arena, &ev, err, sizeof(err)) !=
-                0)
+            ferry_avro_codec_decode_change(vc, body, body_len, arena, &ev, err, sizeof(err)) != 0)
             die("could not decode a value", err);
         ferry_avro_codec_t *kc =
             codec_for(reg, m->key, m->key_len, cache, &n_cache, &body, &body_len);
@@ -275,8 +274,7 @@ static void consume(void)
         const ferry_table_t *t = ferry_avro_codec_table(vc);
         check_row("before", n, t, ev.before, before[e]);
         check_row("after", n, t, ev.after, after[e]);
-        if (!ev.source.table || strcmp(ev.source.table, "all_types") != 0 ||
-            ev.source.pos != 4)
+        if (!ev.source.table || strcmp(ev.source.table, "all_types") != 0 || ev.source.pos != 4)
             die("source block", "table or position differs");
         if (key->n != 1 || key->values[0].v.i != row->values[FX_ID].v.i)
             die("key", "does not hold the row's id");
@@ -284,8 +282,7 @@ static void consume(void)
         n++;
     }
     if (n != want_total) {
-        fprintf(stderr, "event_roundtrip: read %d of %d events before giving up\n", n,
-                want_total);
+        fprintf(stderr, "event_roundtrip: read %d of %d events before giving up\n", n, want_total);
         exit(1);
     }
     printf("ok: %d events decoded with %zu schemas fetched from the %s\n", n, n_cache,
