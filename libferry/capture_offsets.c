@@ -11,6 +11,8 @@
  */
 #include "capture_int.h"
 
+#include "avro_record.h"
+
 #include "err.h"
 #include "ferry_avsc.h"
 #include "registry.h"
@@ -100,73 +102,40 @@ done:
     return rc;
 }
 
-/* The non-null value of a field, or false when it is absent or null. */
-static bool field(avro_value_t *rec, const char *name, avro_value_t *out)
-{
-    avro_value_t f;
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return false;
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_get_current_branch(&f, out) != 0)
-            return false;
-    } else {
-        *out = f;
-    }
-    return avro_value_get_type(out) != AVRO_NULL;
-}
-
 static void copy_field(avro_value_t *rec, const char *name, char *dst, size_t dst_size)
 {
-    avro_value_t v;
-    const char *s;
     size_t n;
-    dst[0] = '\0';
-    if (field(rec, name, &v) && avro_value_get_string(&v, &s, &n) == 0)
-        snprintf(dst, dst_size, "%.*s", (int)(n ? n - 1 : 0), s);
+    const char *s = ferry_avro_record_string(rec, name, &n);
+    snprintf(dst, dst_size, "%.*s", s ? (int)n : 0, s ? s : "");
 }
 
 int ferry_capture_position_decode(const char *writer_schema, const uint8_t *body, size_t len,
                                   ferry_capture_position_t *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    avro_schema_t schema = NULL;
-    avro_value_iface_t *iface = NULL;
-    avro_value_t rec, v;
-    bool have_rec = false;
-    int rc = FERRY_ERR_INVALID;
-    avro_reader_t r = NULL;
-    if (len > 65536 ||
-        avro_schema_from_json_length(writer_schema, strlen(writer_schema), &schema) != 0 ||
-        !(iface = avro_generic_class_from_schema(schema)) ||
-        avro_generic_value_new(iface, &rec) != 0)
-        goto done;
-    have_rec = true;
-    if (!(r = avro_reader_memory((const char *)body, (int64_t)len)) ||
-        avro_value_read(r, &rec) != 0)
-        goto done;
-    copy_field(&rec, "file", out->file, sizeof(out->file));
-    copy_field(&rec, "gtid_set", out->gtid_set, sizeof(out->gtid_set));
-    int64_t l;
-    int b;
-    if (field(&rec, "pos", &v) && avro_value_get_long(&v, &l) == 0 && l >= 0)
-        out->pos = (uint64_t)l;
-    if (field(&rec, "ts_ms", &v) && avro_value_get_long(&v, &l) == 0)
-        out->ts_ms = l;
-    if (field(&rec, "snapshot_done", &v) && avro_value_get_boolean(&v, &b) == 0)
-        out->snapshot_done = b != 0;
-    rc = out->file[0] || out->gtid_set[0] ? 0 : FERRY_ERR_INVALID;
-done:
+    ferry_avro_record_t rec;
+    char why[300];
+    int rc = ferry_avro_record_read(&rec, writer_schema, body, len, 65536, why, sizeof(why));
+    if (rc == 0) {
+        avro_value_t v;
+        int64_t l;
+        int b;
+        copy_field(&rec.value, "file", out->file, sizeof(out->file));
+        copy_field(&rec.value, "gtid_set", out->gtid_set, sizeof(out->gtid_set));
+        if (ferry_avro_record_long(&rec.value, "pos", &l) && l >= 0)
+            out->pos = (uint64_t)l;
+        ferry_avro_record_long(&rec.value, "ts_ms", &out->ts_ms);
+        if (ferry_avro_record_field(&rec.value, "snapshot_done", &v) &&
+            avro_value_get_boolean(&v, &b) == 0)
+            out->snapshot_done = b != 0;
+        if (!out->file[0] && !out->gtid_set[0]) {
+            rc = FERRY_ERR_INVALID;
+            snprintf(why, sizeof(why), "it names neither a binlog file nor a GTID set");
+        }
+    }
     if (rc != 0)
-        ferry_err_set(errstr, errstr_size, rc, "could not decode a checkpoint record: %s",
-                      have_rec ? "it names neither a binlog file nor a GTID set" : avro_strerror());
-    if (r)
-        avro_reader_free(r);
-    if (have_rec)
-        avro_value_decref(&rec);
-    if (iface)
-        avro_value_iface_decref(iface);
-    if (schema)
-        avro_schema_decref(schema);
+        ferry_err_set(errstr, errstr_size, rc, "could not decode a checkpoint record: %s", why);
+    ferry_avro_record_free(&rec);
     return rc;
 }
 

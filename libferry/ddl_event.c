@@ -3,6 +3,8 @@
  */
 #include "ddl_event.h"
 
+#include "avro_record.h"
+
 #include "err.h"
 #include "ferry_avsc.h"
 
@@ -149,40 +151,12 @@ out:
 
 /* ---- decoding --------------------------------------------------------- */
 
-static const char *copy_str(ferry_arena_t *a, avro_value_t *v)
-{
-    const char *s;
-    size_t n;
-    if (avro_value_get_string(v, &s, &n) != 0)
-        return NULL;
-    return ferry_arena_strndup(a, s, n ? n - 1 : 0);
-}
-
-/* A field as a string: plain or the non-null branch of a union; NULL if absent. */
+/* A string field copied into the arena; NULL when absent. */
 static const char *get_str(avro_value_t *rec, const char *name, ferry_arena_t *a)
 {
-    avro_value_t f, b;
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return NULL;
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_get_current_branch(&f, &b) != 0 || avro_value_get_type(&b) == AVRO_NULL)
-            return NULL;
-        return copy_str(a, &b);
-    }
-    return copy_str(a, &f);
-}
-
-static bool get_long(avro_value_t *rec, const char *name, int64_t *out)
-{
-    avro_value_t f, b;
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return false;
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_get_current_branch(&f, &b) != 0 || avro_value_get_type(&b) == AVRO_NULL)
-            return false;
-        f = b;
-    }
-    return avro_value_get_long(&f, out) == 0;
+    size_t n;
+    const char *s = ferry_avro_record_string(rec, name, &n);
+    return s ? ferry_arena_strndup(a, s, n) : NULL;
 }
 
 static int extract(avro_schema_t schema, avro_value_t *rec, ferry_arena_t *a, ferry_ddl_event_t *ev)
@@ -199,17 +173,17 @@ static int extract(avro_schema_t schema, avro_value_t *rec, ferry_arena_t *a, fe
         avro_value_get_enum(&f, &sym) != 0)
         return -1;
     ev->kind = ferry_arena_strdup(a, avro_schema_enum_get(kind_schema, sym));
-    get_long(rec, "ts_ms", &ev->ts_ms);
-    ev->has_server_id = get_long(rec, "server_id", &ev->server_id);
+    ferry_avro_record_long(rec, "ts_ms", &ev->ts_ms);
+    ev->has_server_id = ferry_avro_record_long(rec, "server_id", &ev->server_id);
     ev->gtid = get_str(rec, "gtid", a);
     ev->file = get_str(rec, "file", a);
-    ev->has_pos = get_long(rec, "pos", &ev->pos);
+    ev->has_pos = ferry_avro_record_long(rec, "pos", &ev->pos);
     ev->renamed_to = get_str(rec, "renamed_to", a);
     ev->default_db = get_str(rec, "default_db", a);
     ev->sql_mode = get_str(rec, "sql_mode", a);
     ev->table_definition = get_str(rec, "table_definition", a);
     ev->view_definition = get_str(rec, "view_definition", a);
-    ev->has_chunks = get_long(rec, "chunks", &ev->chunks);
+    ev->has_chunks = ferry_avro_record_long(rec, "chunks", &ev->chunks);
     if (avro_value_get_by_name(rec, "tables", &f, NULL) == 0) {
         size_t n = 0;
         avro_value_get_size(&f, &n);
@@ -218,7 +192,11 @@ static int extract(avro_schema_t schema, avro_value_t *rec, ferry_arena_t *a, fe
             avro_value_t item;
             if (avro_value_get_by_index(&f, i, &item, NULL) != 0)
                 return -1;
-            tables[i] = copy_str(a, &item);
+            const char *t;
+            size_t n_t;
+            tables[i] = avro_value_get_string(&item, &t, &n_t) == 0
+                            ? ferry_arena_strndup(a, t, n_t ? n_t - 1 : 0)
+                            : NULL;
         }
         ev->tables = tables;
         ev->n_tables = tables ? n : 0;
@@ -230,37 +208,17 @@ int ferry_ddl_event_decode(const char *writer_schema_json, const uint8_t *body, 
                            ferry_arena_t *arena, ferry_ddl_event_t *ev, char *errstr,
                            size_t errstr_size)
 {
-    if (len > MAX_BODY)
-        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                             "could not decode a schema-change event: %zu bytes is too large", len);
-    avro_schema_t schema = NULL;
-    avro_value_iface_t *iface = NULL;
-    avro_value_t rec;
-    int have_rec = 0, rc = 0;
-    avro_reader_t r = NULL;
-    if (avro_schema_from_json_length(writer_schema_json, strlen(writer_schema_json), &schema) !=
-            0 ||
-        !(iface = avro_generic_class_from_schema(schema)) ||
-        avro_generic_value_new(iface, &rec) != 0) {
-        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                           "could not decode a schema-change event: bad writer schema: %s",
-                           avro_strerror());
-        goto out;
+    ferry_avro_record_t rec;
+    char why[300];
+    int rc =
+        ferry_avro_record_read(&rec, writer_schema_json, body, len, MAX_BODY, why, sizeof(why));
+    if (rc == 0 && extract(rec.schema, &rec.value, arena, ev) != 0) {
+        rc = FERRY_ERR_INVALID;
+        snprintf(why, sizeof(why), "a field is missing or of the wrong type");
     }
-    have_rec = 1;
-    r = avro_reader_memory((const char *)body, (int64_t)len);
-    if (!r || avro_value_read(r, &rec) != 0 || extract(schema, &rec, arena, ev) != 0)
-        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                           "could not decode a schema-change event of %zu bytes: %s", len,
-                           avro_strerror());
-out:
-    if (r)
-        avro_reader_free(r);
-    if (have_rec)
-        avro_value_decref(&rec);
-    if (iface)
-        avro_value_iface_decref(iface);
-    if (schema)
-        avro_schema_decref(schema);
+    if (rc != 0)
+        ferry_err_set(errstr, errstr_size, rc,
+                      "could not decode a schema-change event of %zu bytes: %s", len, why);
+    ferry_avro_record_free(&rec);
     return rc;
 }
