@@ -14,6 +14,7 @@
 #include "consumer.h"
 
 #include "err.h"
+#include "link_map.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -22,54 +23,6 @@
 
 #define SUBSCRIBE_DEBOUNCE_MS 300
 #define POLL_BURST            500
-
-/* Adds one "src:dst" pair of rename.databases or rename.tables to the map. */
-static int add_rename(consumer_t *c, char *pair, bool table, char *errstr, size_t errstr_size)
-{
-    char *colon = strchr(pair, ':');
-    if (!colon)
-        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                             "could not read rename \"%s\": expected src:dst", pair);
-    *colon = '\0';
-    char *src = pair, *dst = colon + 1;
-    if (!table)
-        return ferry_rename_map_add_db(c->rename, src, dst);
-    char *sd = strchr(src, '.'), *dd = strchr(dst, '.');
-    if (!sd || !dd)
-        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                             "could not read rename \"%s:%s\": expected db.table:db.table", src,
-                             dst);
-    *sd = *dd = '\0';
-    return ferry_rename_map_add_table(c->rename, src, sd + 1, dst, dd + 1);
-}
-
-static int build_renames(consumer_t *c, char *errstr, size_t errstr_size)
-{
-    static const char *const keys[2] = {"rename.databases", "rename.tables"};
-    c->rename = ferry_rename_map_new();
-    if (!c->rename)
-        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < 2; k++) {
-        const char *v = ferry_conf_get(c->conf, keys[k]);
-        char *copy = strdup(v ? v : ""), *save = NULL;
-        int rc = copy ? 0 : FERRY_ERR_NOMEM;
-        for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && rc == 0;
-             tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ')
-                tok++;
-            size_t n = strlen(tok);
-            while (n && tok[n - 1] == ' ')
-                tok[--n] = '\0';
-            if (n)
-                rc = add_rename(c, tok, k == 1, errstr, errstr_size);
-        }
-        free(copy);
-        if (rc != 0)
-            return rc == FERRY_ERR_NOMEM ? ferry_err_set(errstr, errstr_size, rc, "out of memory")
-                                         : rc;
-    }
-    return 0;
-}
 
 static int note_progress(void *arg, const char *db, const char *table, const char *phase,
                          uint64_t rows)
@@ -170,7 +123,7 @@ static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errst
                                             "DDL statements that could not be applied", NULL, NULL);
     if (!c->batch.arena)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    int rc = build_renames(c, errstr, errstr_size);
+    int rc = ferry_link_map_new(c->conf, NULL, 0, &c->rename, errstr, errstr_size);
     if (rc == 0)
         rc = open_destination(c, errstr, errstr_size);
     if (rc == 0)

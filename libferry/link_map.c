@@ -65,6 +65,26 @@ bool ferry_link_table_selected(const ferry_conf_t *conf, const char *db, const c
     return in.matched && !out.matched;
 }
 
+int ferry_link_list_tables(const ferry_conf_t *conf, MYSQL *source, ferry_table_name_t **names,
+                           size_t *n, char *errstr, size_t errstr_size)
+{
+    const char *all[] = {"*.*"};
+    int rc = ferry_mysql_schema_list_tables(source, all, 1, NULL, 0, names, n, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    size_t kept = 0; /* keep the selected ones, in place */
+    for (size_t i = 0; i < *n; i++) {
+        if (ferry_link_table_selected(conf, (*names)[i].db, (*names)[i].table)) {
+            (*names)[kept++] = (*names)[i];
+        } else {
+            free((*names)[i].db);
+            free((*names)[i].table);
+        }
+    }
+    *n = kept;
+    return 0;
+}
+
 typedef struct {
     ferry_rename_map_t *map;
     const char *db, *table;

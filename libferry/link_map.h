@@ -22,6 +22,14 @@
 bool ferry_link_table_selected(const ferry_conf_t *conf, const char *db, const char *table);
 
 /*
+ * The source's tables that ferry_link_table_selected keeps, sorted by db and
+ * table. Returns 0 and *names / *n (ferry_table_names_free), or a negative
+ * ferry_err_t with the reason.
+ */
+int ferry_link_list_tables(const ferry_conf_t *conf, MYSQL *source, ferry_table_name_t **names,
+                           size_t *n, char *errstr, size_t errstr_size);
+
+/*
  * A map with the project's renames, and the column filters of the given
  * tables (filters are per table, so the tables must be named; NULL, 0 for
  * renames only). Returns 0 and *out (ferry_rename_map_destroy), or

@@ -21,25 +21,13 @@
 static ferry_table_name_t *selected_tables(const ferry_conf_t *conf, ferry_db_t *src, size_t *n,
                                            ferry_precheck_t *p)
 {
-    const char *all[] = {"*.*"};
     ferry_table_name_t *names;
     char err[512];
-    if (ferry_mysql_schema_list_tables(ferry_db_mysql(src), all, 1, NULL, 0, &names, n, err,
-                                       sizeof(err)) != 0) {
+    if (ferry_link_list_tables(conf, ferry_db_mysql(src), &names, n, err, sizeof(err)) != 0) {
         ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "source: could not list tables: %s", err);
         return NULL;
     }
-    size_t kept = 0;
-    for (size_t i = 0; i < *n; i++) {
-        if (ferry_link_table_selected(conf, names[i].db, names[i].table)) {
-            names[kept++] = names[i];
-        } else {
-            free(names[i].db);
-            free(names[i].table);
-        }
-    }
-    *n = kept;
-    if (kept == 0)
+    if (*n == 0)
         ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
                            "source: no table matches tables.include \"%s\" (minus "
                            "tables.exclude)",

@@ -202,30 +202,6 @@ static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *e
     return 0;
 }
 
-static int list_tables(producer_snapshot_t *s, char *errstr, size_t errstr_size)
-{
-    const char *all[] = {"*.*"};
-    ferry_table_name_t *names;
-    size_t n;
-    int rc = ferry_mysql_schema_list_tables(ferry_db_mysql(s->db), all, 1, NULL, 0, &names, &n,
-                                            errstr, errstr_size);
-    if (rc != 0)
-        return rc;
-    /* keep the selected ones, in place */
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ferry_link_table_selected(s->conf, names[i].db, names[i].table)) {
-            names[kept++] = names[i];
-        } else {
-            free(names[i].db);
-            free(names[i].table);
-        }
-    }
-    s->names = names;
-    s->n = kept;
-    return 0;
-}
-
 static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
 {
     const ferry_conf_t *conf = s->conf;
@@ -288,7 +264,8 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
                              sizeof(s->p0_gtid), errstr, errstr_size);
     }
     if (rc == 0)
-        rc = list_tables(s, errstr, errstr_size);
+        rc = ferry_link_list_tables(conf, ferry_db_mysql(s->db), &s->names, &s->n, errstr,
+                                    errstr_size);
     if (rc == 0)
         rc = ferry_link_map_new(conf, s->names, s->n, &s->filters, errstr, errstr_size);
     if (rc == 0 &&
