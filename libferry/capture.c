@@ -149,7 +149,7 @@ static int source_facts(ferry_capture_t *c, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* Refuses row filters on any selected table that exists now. */
+/* Parses the row filter of every selected table that exists now: a bad one stops capture here. */
 static int check_row_filters(ferry_capture_t *c, char *errstr, size_t errstr_size)
 {
     MYSQL *my = ferry_db_mysql(c->meta);
@@ -659,6 +659,36 @@ static int emit(ferry_capture_t *c, cap_table_t *t, const ferry_change_t *ch, ui
                    errstr_size);
 }
 
+/*
+ * Applies t's row filter (where.<db>.<table>) to ch: an insert or delete
+ * goes when its row matches; an update goes as an update when both images
+ * match, as a delete of the old row when only the before image does (the
+ * row left the filter), as a create of the new row when only the after
+ * image does (the row entered it). Returns 1 to send ch as it is now, 0 to
+ * drop it, or a negative ferry_err_t.
+ */
+static int filter_change(ferry_capture_t *c, cap_table_t *t, ferry_change_t *ch, char *errstr,
+                         size_t errstr_size)
+{
+    if (!t->filter)
+        return 1;
+    int before = 0, after = 0;
+    if (ch->before &&
+        (before = ferry_capture_table_match(c, t, ch->before, errstr, errstr_size)) < 0)
+        return before;
+    if (ch->after && (after = ferry_capture_table_match(c, t, ch->after, errstr, errstr_size)) < 0)
+        return after;
+    if (ch->op == 'u' && before != after) {
+        ch->op = before ? 'd' : 'c';
+        if (before)
+            ch->after = NULL;
+        else
+            ch->before = NULL;
+        return 1;
+    }
+    return ch->op == 'd' ? before : after;
+}
+
 static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t end_pos,
                    char *errstr, size_t errstr_size)
 {
@@ -687,7 +717,6 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
     char op = ev->u.rows.op == FERRY_BINLOG_OP_INSERT   ? 'c'
               : ev->u.rows.op == FERRY_BINLOG_OP_UPDATE ? 'u'
                                                         : 'd';
-    int slot = op == 'c' ? 0 : op == 'u' ? 1 : 2;
     if (t->txn_seq != c->txn_seq) {
         t->txn_seq = c->txn_seq;
         t->data_order = 0;
@@ -704,6 +733,12 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
                                     : NULL;
         if ((ev->u.rows.before && !ch.before) || (ev->u.rows.after && !ch.after))
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        if ((rc = filter_change(c, t, &ch, errstr, errstr_size)) <= 0) {
+            if (rc == 0)
+                continue; /* not in the filter, before or after */
+            return rc == FERRY_ERR_RETRIABLE ? fail_as(c, FAIL_SOURCE, rc) : rc;
+        }
+        int slot = ch.op == 'c' ? 0 : ch.op == 'u' ? 1 : 2;
         ch.source.version = c->version;
         ch.source.connector = c->connector;
         ch.source.name = c->prefix;
@@ -729,7 +764,7 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
          * partition, in order, and no older change of the old key can be
          * applied after the move (which would bring the old row back).
          */
-        if (op == 'u' && t->key && key_changed(c, t, &ch)) {
+        if (ch.op == 'u' && t->key && key_changed(c, t, &ch)) {
             ferry_change_t del = ch, ins = ch;
             del.op = 'd';
             del.after = NULL;

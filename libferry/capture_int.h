@@ -16,6 +16,7 @@
 #include "kafka.h"
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
+#include "row_filter.h"
 #include "wire.h"
 
 #include <pthread.h>
@@ -41,7 +42,9 @@ typedef struct cap_table {
     uint8_t *widen; /* per kept column: storage bytes to reinterpret as unsigned, 0 = none */
     size_t n_keep;
 
-    ferry_table_t *table; /* kept columns only */
+    ferry_table_t *table;       /* kept columns only */
+    ferry_row_filter_t *filter; /* where.<db>.<table>, bound to table; NULL: every row */
+    bool filter_parsed;
     ferry_avro_schemas_t schemas;
     ferry_avro_codec_t *env, *key; /* key NULL for a table without a key */
     uint8_t vhdr[FERRY_WIRE_SOE_HDR_LEN], khdr[FERRY_WIRE_SOE_HDR_LEN];
@@ -124,7 +127,8 @@ struct ferry_capture {
 
 /*
  * The capture's entry for db.name, created on first use (selection decided
- * then). FERRY_ERR_UNSUPPORTED when a selected table has a row filter.
+ * then). A selected table's row filter is parsed then too: its error is
+ * returned (on every call) when it does not parse.
  */
 int ferry_capture_table_get(ferry_capture_t *c, const char *db, const char *name, cap_table_t **out,
                             char *errstr, size_t errstr_size);
@@ -142,6 +146,14 @@ void ferry_capture_table_invalidate(ferry_capture_t *c, const char *db, const ch
 /* Projects a binlog row onto t's kept columns (values point where src's do). */
 ferry_row_t *ferry_capture_table_project(const cap_table_t *t, const ferry_row_t *src,
                                          ferry_arena_t *arena);
+
+/*
+ * t's row filter on row (a row of t->table): 1 when it matches, 0 when not,
+ * or a negative ferry_err_t (FERRY_ERR_RETRIABLE when the source, asked
+ * about a comparison C cannot settle, could not be reached).
+ */
+int ferry_capture_table_match(ferry_capture_t *c, cap_table_t *t, const ferry_row_t *row,
+                              char *errstr, size_t errstr_size);
 
 /* Frees every table entry. */
 void ferry_capture_tables_free(ferry_capture_t *c);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "topics.h"
 
+#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +87,12 @@ int ferry_capture_table_get(ferry_capture_t *c, const char *db, const char *name
         pthread_mutex_unlock(&c->mu);
     }
     *out = t;
-    if (t->selected && ferry_conf_get_table(c->project, "where", db, name))
-        return ferry_err_set(errstr, errstr_size, FERRY_ERR_UNSUPPORTED,
-                             "could not capture `%s`.`%s`: row filters (where.%s.%s) are not "
-                             "supported for incremental capture yet; remove the key or "
-                             "exclude the table",
-                             db, name, db, name);
+    if (t->selected && !t->filter_parsed) {
+        int rc = ferry_row_filter_from_conf(c->project, db, name, &t->filter, errstr, errstr_size);
+        if (rc != 0)
+            return rc;
+        t->filter_parsed = true;
+    }
     return 0;
 }
 
@@ -108,6 +109,7 @@ void ferry_capture_tables_free(ferry_capture_t *c)
     while (t) {
         cap_table_t *next = t->next;
         table_clear(t);
+        ferry_row_filter_destroy(t->filter);
         free(t->db);
         free(t->name);
         free(t);
@@ -210,6 +212,42 @@ static int build_columns(ferry_capture_t *c, cap_table_t *t, const ferry_binlog_
     return rc;
 }
 
+/* Runs sql on the metadata session: its one value as 1, 0 or -1 (NULL). */
+static int ask_source(void *arg, const char *sql, size_t len, int *result, char *errstr,
+                      size_t errstr_size)
+{
+    ferry_capture_t *c = arg;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!c->meta && ferry_db_connect(c->source_url, "source", c->timeout_ms, &c->meta, errstr,
+                                         errstr_size) != 0)
+            return FERRY_ERR_RETRIABLE;
+        MYSQL *my = ferry_db_mysql(c->meta);
+        MYSQL_RES *res = NULL;
+        MYSQL_ROW row = NULL;
+        if (mysql_real_query(my, sql, len) == 0 && (res = mysql_store_result(my)) &&
+            (row = mysql_fetch_row(res))) {
+            *result = row[0] ? (atoi(row[0]) != 0) : -1;
+            mysql_free_result(res);
+            return 0;
+        }
+        mysql_free_result(res);
+        unsigned err = mysql_errno(my);
+        ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                      "could not evaluate a row filter on the source: %s", mysql_error(my));
+        if (err && err < 2000) /* the server answered: asking again will not help */
+            return FERRY_ERR_IO;
+        ferry_db_close(c->meta); /* perhaps the session was lost: once more on a new one */
+        c->meta = NULL;
+    }
+    return FERRY_ERR_RETRIABLE;
+}
+
+int ferry_capture_table_match(ferry_capture_t *c, cap_table_t *t, const ferry_row_t *row,
+                              char *errstr, size_t errstr_size)
+{
+    return ferry_row_filter_match(t->filter, row, ask_source, c, errstr, errstr_size);
+}
+
 /* Schemas, codecs and wire headers of t->table. */
 static int build_schemas(ferry_capture_t *c, cap_table_t *t, char *errstr, size_t errstr_size)
 {
@@ -252,6 +290,8 @@ int ferry_capture_table_prepare(ferry_capture_t *c, cap_table_t *t, const ferry_
                            t->db, t->name, bt->ncols, def->n_columns);
     if (rc == 0)
         rc = build_columns(c, t, bt, def, errstr, errstr_size);
+    if (rc == 0)
+        rc = ferry_link_row_filter_bind(t->filter, t->table, def, errstr, errstr_size);
     ferry_tabledef_destroy(def);
     if (rc == 0)
         rc = build_schemas(c, t, errstr, errstr_size);

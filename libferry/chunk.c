@@ -661,6 +661,13 @@ int ferry_chunk_sql_count(ferry_strbuf_t *sb, const ferry_table_t *t,
 int ferry_chunk_sql_select(ferry_strbuf_t *sb, const ferry_table_t *t,
                            const ferry_chunk_task_t *task, char *errstr, size_t errstr_size)
 {
+    return ferry_chunk_sql_select_where(sb, t, task, NULL, errstr, errstr_size);
+}
+
+int ferry_chunk_sql_select_where(ferry_strbuf_t *sb, const ferry_table_t *t,
+                                 const ferry_chunk_task_t *task, const char *where, char *errstr,
+                                 size_t errstr_size)
+{
     size_t cols = ferry_table_ncolumns(t);
     size_t *idx = malloc((cols ? cols : 1) * sizeof(*idx));
     if (!idx)
@@ -695,8 +702,12 @@ int ferry_chunk_sql_select(ferry_strbuf_t *sb, const ferry_table_t *t,
         if (!rc && task->upper)
             rc = ferry_chunk_sql_compare(sb, t, task->upper, false, task->upper_inclusive, errstr,
                                          errstr_size);
+        if (where)
+            ferry_strbuf_printf(sb, " AND (%s)", where);
         ferry_strbuf_puts(sb, " ORDER BY ");
         put_key_list(sb, t, idx, n);
+    } else if (where) {
+        ferry_strbuf_printf(sb, " WHERE (%s)", where);
     }
     free(idx);
     return rc;

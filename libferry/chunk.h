@@ -186,6 +186,15 @@ int ferry_chunk_sql_count(ferry_strbuf_t *sb, const ferry_table_t *t,
 int ferry_chunk_sql_select(ferry_strbuf_t *sb, const ferry_table_t *t,
                            const ferry_chunk_task_t *task, char *errstr, size_t errstr_size);
 
+/*
+ * The same with a row filter: where (NULL = none) is a condition
+ * (ferry_row_filter_sql) added as "AND (<where>)". Planning ignores row
+ * filters: chunks are key ranges, and a filter only thins them.
+ */
+int ferry_chunk_sql_select_where(ferry_strbuf_t *sb, const ferry_table_t *t,
+                                 const ferry_chunk_task_t *task, const char *where, char *errstr,
+                                 size_t errstr_size);
+
 /* ---- planner --------------------------------------------------------- */
 
 typedef struct ferry_chunk_planner ferry_chunk_planner_t;

@@ -816,6 +816,7 @@ typedef struct {
     char topic[600];
     int nparts;
     uint32_t hash;
+    char *where; /* the row filter's SQL (row_filter.h), NULL for none */
 } work_table_t;
 
 struct ferry_fullload_worker {
@@ -844,6 +845,7 @@ static void work_table_free(work_table_t *e)
     ferry_table_destroy(e->t);
     ferry_avro_codec_destroy(e->codec);
     ferry_avro_codec_destroy(e->kcodec);
+    free(e->where);
 }
 
 static int worker_connect(ferry_fullload_worker_t *w, char *errstr, size_t errstr_size)
@@ -871,6 +873,20 @@ static int worker_producer(ferry_fullload_worker_t *w, char *errstr, size_t errs
     return rc;
 }
 
+/* The table's row filter, checked as capture checks it, as SQL for the chunk SELECTs. */
+static int work_table_filter(ferry_fullload_worker_t *w, const char *db, const char *table,
+                             const ferry_tabledef_t *def, work_table_t *e, char *errstr,
+                             size_t errstr_size)
+{
+    ferry_row_filter_t *f = NULL;
+    int rc =
+        ferry_link_row_filter(w->conf.row_filters, db, table, e->t, def, &f, errstr, errstr_size);
+    if (!rc && f && !(e->where = strdup(ferry_row_filter_sql(f))))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    ferry_row_filter_destroy(f);
+    return rc;
+}
+
 /* Reads the table's definition and prepares everything its rows need. */
 static int work_table_load(ferry_fullload_worker_t *w, const char *db, const char *table,
                            work_table_t *e, char *errstr, size_t errstr_size)
@@ -885,6 +901,8 @@ static int work_table_load(ferry_fullload_worker_t *w, const char *db, const cha
         rc = ferry_link_filter_columns(def, w->conf.filters, errstr, errstr_size);
     if (!rc)
         rc = ferry_tabledef_to_table(def, &e->t, errstr, errstr_size);
+    if (!rc)
+        rc = work_table_filter(w, db, table, def, e, errstr, errstr_size);
     ferry_tabledef_destroy(def);
     e->db = strdup(db);
     e->table = strdup(table);
@@ -1246,7 +1264,7 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
     ferry_fullload_worker_t *w = a->w;
     MYSQL *conn = ferry_db_mysql(w->db);
     ferry_strbuf_t sql = FERRY_STRBUF_INIT;
-    int rc = ferry_chunk_sql_select(&sql, a->e->t, a->task, errstr, errstr_size);
+    int rc = ferry_chunk_sql_select_where(&sql, a->e->t, a->task, a->e->where, errstr, errstr_size);
     if (!rc && sql.oom)
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     if (rc) {

@@ -240,6 +240,9 @@ typedef struct {
     int timeout_ms;                 /* Kafka and database operations; 0 = 30000 */
     /* column filters of the project (link_map.h); NULL for none; not owned */
     const struct ferry_rename_map *filters;
+    /* project file whose row filters (where.<db>.<table>) the chunk SELECTs apply; NULL for
+       none; not owned */
+    const struct ferry_conf *row_filters;
 } ferry_fullload_worker_conf_t;
 
 /* What one ferry_fullload_worker_poll did. */

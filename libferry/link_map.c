@@ -237,3 +237,33 @@ int ferry_link_filter_columns(ferry_tabledef_t *def, const ferry_rename_map_t *m
     }
     return 0;
 }
+
+int ferry_link_row_filter_bind(ferry_row_filter_t *f, const ferry_table_t *t,
+                               const ferry_tabledef_t *def, char *errstr, size_t errstr_size)
+{
+    if (!f)
+        return 0;
+    size_t n = ferry_table_ncolumns(t);
+    const char **coll = calloc(n + 1, sizeof(*coll));
+    if (!coll)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n && def; k++) {
+        int d = ferry_tabledef_find_column(def, ferry_table_column(t, k)->name);
+        coll[k] = d >= 0 ? def->columns[d].collation : NULL;
+    }
+    int rc = ferry_row_filter_bind(f, t, coll, errstr, errstr_size);
+    free(coll);
+    return rc;
+}
+
+int ferry_link_row_filter(const ferry_conf_t *conf, const char *db, const char *table,
+                          const ferry_table_t *t, const ferry_tabledef_t *def,
+                          ferry_row_filter_t **out, char *errstr, size_t errstr_size)
+{
+    int rc = ferry_row_filter_from_conf(conf, db, table, out, errstr, errstr_size);
+    if (rc == 0 && *out && (rc = ferry_link_row_filter_bind(*out, t, def, errstr, errstr_size))) {
+        ferry_row_filter_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}

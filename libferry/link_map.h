@@ -4,9 +4,10 @@
  * The one place that reads the table keys of a project file: which source
  * tables a link carries (tables.include / tables.exclude), where they go
  * (rename.databases / rename.tables) and which of their columns travel
- * (columns.include.<db>.<table> / columns.exclude.<db>.<table>). The
- * producer drops filtered columns before anything reaches Kafka; the
- * consumer applies the renames.
+ * (columns.include.<db>.<table> / columns.exclude.<db>.<table>), and which
+ * of their rows (where.<db>.<table>, row_filter.h). The producer drops
+ * filtered columns and rows before anything reaches Kafka; the consumer
+ * applies the renames.
  */
 #ifndef FERRY_LINK_MAP_H
 #define FERRY_LINK_MAP_H
@@ -17,6 +18,7 @@
 #include "conf.h"
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
+#include "row_filter.h"
 
 /* True when db.table is selected by tables.include / tables.exclude. */
 bool ferry_link_table_selected(const ferry_conf_t *conf, const char *db, const char *table);
@@ -46,5 +48,22 @@ int ferry_link_map_new(const ferry_conf_t *conf, const ferry_table_name_t *table
  */
 int ferry_link_filter_columns(ferry_tabledef_t *def, const ferry_rename_map_t *map, char *errstr,
                               size_t errstr_size);
+
+/*
+ * Binds f (NULL: nothing to do) to t, a row model of def's table after
+ * column filters, with the collation def gives each column of the same
+ * name (def may be NULL: collations unknown). Errors as ferry_row_filter_bind.
+ */
+int ferry_link_row_filter_bind(ferry_row_filter_t *f, const ferry_table_t *t,
+                               const ferry_tabledef_t *def, char *errstr, size_t errstr_size);
+
+/*
+ * The row filter of db.table (where.<db>.<table>) parsed and bound to t and
+ * def as above: 0 and *out (NULL when the project sets none; free with
+ * ferry_row_filter_destroy), or the parse or bind error naming the key.
+ */
+int ferry_link_row_filter(const ferry_conf_t *conf, const char *db, const char *table,
+                          const ferry_table_t *t, const ferry_tabledef_t *def,
+                          ferry_row_filter_t **out, char *errstr, size_t errstr_size);
 
 #endif

@@ -234,6 +234,7 @@ static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
         .snapshot_partitions = parts,
         .replication_factor = pc.replication_factor,
         .filters = s->filters,
+        .row_filters = conf,
     };
     return ferry_fullload_worker_new(&wc, &s->worker, errstr, errstr_size);
 }

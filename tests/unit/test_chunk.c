@@ -156,6 +156,11 @@ static void composite_string_key_and_awkward_names(void **state)
         "(`na me``` = _utf8mb4 X'' AND `b` <= X''))))) ORDER BY `a`,`na me```,`b`");
     ferry_strbuf_free(&sb);
 
+    /* a row filter is one more condition on the range */
+    assert_int_equal(ferry_chunk_sql_select_where(&sb, t, task, "(`a` > 7)", err, sizeof(err)), 0);
+    assert_non_null(strstr(sql_of(&sb), "X''))))) AND ((`a` > 7)) ORDER BY `a`"));
+    ferry_strbuf_free(&sb);
+
     /* a task planned with other key columns is refused, naming table and chunk */
     keys[1] = "other";
     task->chunk_id = 4;
@@ -218,6 +223,10 @@ static void unsplittable_tables(void **state)
     char err[256];
     assert_int_equal(ferry_chunk_sql_select(&sb, t1, task, err, sizeof(err)), 0);
     assert_string_equal(sql_of(&sb), "SELECT `a` FROM `d`.`nokey`");
+    ferry_strbuf_free(&sb);
+    assert_int_equal(ferry_chunk_sql_select_where(&sb, t1, task, "(`a` IS NULL)", err, sizeof(err)),
+                     0);
+    assert_string_equal(sql_of(&sb), "SELECT `a` FROM `d`.`nokey` WHERE ((`a` IS NULL))");
     ferry_strbuf_free(&sb);
     ferry_chunk_task_destroy(task);
     ferry_table_destroy(t1);
