@@ -52,7 +52,9 @@ int ferry_precheck_mysql_source(const char *url, uint32_t server_id, int timeout
  * Everything a MySQL-family link checks before it starts (precheck_link.c):
  * the source checks above; then each selected table (no table selected,
  * types ferry cannot carry, no key to match rows on, column filters that
- * cannot apply, foreign keys and triggers held back); then the destination
+ * cannot apply, row filters that do not parse, name a column that does not
+ * travel, compare in a way ferry cannot reproduce, or that the source
+ * refuses; foreign keys and triggers held back); then the destination
  * (reachable, writable, and no selected table there already holding rows
  * unless destination.keep.rows is set or the link has already started: its
  * ddl topic holds events). conf is the project file.

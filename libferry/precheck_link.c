@@ -35,11 +35,47 @@ static ferry_table_name_t *selected_tables(const ferry_conf_t *conf, ferry_db_t 
     return names;
 }
 
+/*
+ * The row filter of def's table (columns already filtered): it parses, names
+ * only columns that travel, compares them as ferry can, and the source
+ * accepts the SQL the full load will send.
+ */
+static void check_row_filter(const ferry_conf_t *conf, ferry_db_t *src, const ferry_tabledef_t *def,
+                             ferry_precheck_t *p)
+{
+    char err[768];
+    ferry_table_t *t = NULL;
+    ferry_row_filter_t *f = NULL;
+    int rc;
+    if (ferry_tabledef_to_table(def, &t, err, sizeof(err)) != 0) /* reported by the type check */
+        rc = ferry_row_filter_from_conf(conf, def->db, def->name, &f, err, sizeof(err));
+    else
+        rc = ferry_link_row_filter(conf, def->db, def->name, t, def, &f, err, sizeof(err));
+    if (rc != 0)
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
+    if (rc == 0 && f && t) {
+        MYSQL *my = ferry_db_mysql(src);
+        ferry_strbuf_t q = FERRY_STRBUF_INIT;
+        ferry_strbuf_puts(&q, "SELECT 1 FROM ");
+        ferry_mysql_quote_ident(&q, def->db);
+        ferry_strbuf_puts(&q, ".");
+        ferry_mysql_quote_ident(&q, def->name);
+        ferry_strbuf_printf(&q, " WHERE (%s) LIMIT 0", ferry_row_filter_sql(f));
+        if (!q.oom && mysql_real_query(my, q.buf, q.len) != 0)
+            ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "row filter %s: the source refuses it: %s",
+                               ferry_row_filter_key(f), mysql_error(my));
+        else
+            mysql_free_result(mysql_store_result(my));
+        ferry_strbuf_free(&q);
+    }
+    ferry_row_filter_destroy(f);
+    ferry_table_destroy(t);
+}
+
 static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_name_t *names,
                          size_t n, const ferry_rename_map_t *map, ferry_precheck_t *p)
 {
     ferry_mysql_flavor_t flavor = ferry_mysql_flavor_from_version(ferry_db_server_version(src));
-    (void)conf;
     for (size_t i = 0; i < n; i++) {
         ferry_tabledef_t *def = NULL;
         char err[512];
@@ -58,6 +94,8 @@ static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_
         ferry_precheck_items_free(items, n_items);
         if (ferry_link_filter_columns(def, map, err, sizeof(err)) != 0)
             ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
+        else
+            check_row_filter(conf, src, def, p);
         ferry_tabledef_destroy(def);
     }
 }
