@@ -96,7 +96,13 @@ static const ferry_conf_prop_t props[] = {
      "columns.exclude.<db>.<table> = c1, c2: leave these columns of that source table out."},
     {"where.*", FERRY_CONF_T_STRING, NULL, 0, 0, 0, NULL,
      "where.<db>.<table> = SQL condition: migrate only the rows of that source table for which "
-     "it holds, in the full load and in every later change."},
+     "it holds, in the full load and in every later change (an update moving a row out of the "
+     "condition deletes it at the destination, one moving a row in creates it). MySQL syntax, "
+     "a subset ferry evaluates exactly as the server does: columns compared with literals (= <> "
+     "!= < <= > >= <=>, IS [NOT] NULL, [NOT] IN, [NOT] BETWEEN, [NOT] LIKE [ESCAPE]), AND, OR, "
+     "NOT (&& and the double-bar OR too), parentheses; no functions, arithmetic or "
+     "column-to-column comparisons. "
+     "TIMESTAMP literals are UTC. Anything else is refused at start, naming the key."},
     {"source.server.id", FERRY_CONF_T_INT, "0", 0, 0, 4294967295LL, NULL,
      "Replica server id ferry presents when it reads the binlog; must differ from every server "
      "and replica of the source. 0: derived from project.name."},
