@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -535,6 +536,15 @@ static int parse_literal(parser_t *p, lit_t *l)
     }
     if (p->tok.kind != T_NUM)
         return 1;
+    size_t digits = strspn(p->tok.val, "0123456789");
+    if (p->tok.val[digits] == '.')
+        digits += strspn(p->tok.val + digits + 1, "0123456789");
+    if (digits > 65) /* MySQL reads a longer decimal literal as a double */
+        return fail_at(p, FERRY_ERR_UNSUPPORTED, at,
+                       "numbers of more than 65 digits are not "
+                       "supported");
+    if ((p->tok.op & 2) && !isfinite(strtod(p->tok.val, NULL)))
+        return fail_at(p, FERRY_ERR_UNSUPPORTED, at, "number out of range");
     char *text = ferry_arena_alloc(p->f->arena, p->tok.val_len + 2);
     if (!text)
         return ferry_err_set(p->errstr, p->errstr_size, FERRY_ERR_NOMEM, "out of memory");
@@ -1199,6 +1209,11 @@ static int bind_literal(bind_t *b, const char *name, const bcol_t *c, lit_t *l)
         if (l->kind != L_NUM)
             return refuse(b, name, "is a number: compare it with a number, not '%.*s'", (int)l->len,
                           l->text);
+        /* the server turns a YEAR constant into a year first (99 -> 1999) */
+        if (t == FERRY_TYPE_YEAR &&
+            (!l->is_int || l->neg || (l->mag != 0 && (l->mag < 1901 || l->mag > 2155))))
+            return refuse(b, name, "is year: compare it with 0 or a year 1901..2155, not %.*s",
+                          (int)l->len, l->text);
         return 0;
     }
     if (l->kind != L_STR)

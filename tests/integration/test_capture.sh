@@ -5,7 +5,7 @@
 # reach Kafka; an ALTER lands on the ddl topic between the right changes;
 # the offsets topic ends at capture's last position; a restart resumes from
 # the checkpoint, a killed binlog session is reconnected, a purged position
-# and a row filter are clear errors (see tests/integration/capture_check.c).
+# and a row filter outside ferry's grammar are clear errors (see tests/integration/capture_check.c).
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init capture
 prog=$FERRY_BUILD/tests/capture_check

@@ -158,6 +158,9 @@ static void unsupported_grammar_is_refused(void **state)
     refused("id IN (1, u)", false, "only literals are supported in IN");
     refused("name LIKE 'a' ESCAPE 'ab'", false, "ESCAPE takes one character");
     refused("id = 1 = 1", false, "unexpected text");
+    refused("id = 1234567890123456789012345678901234567890.12345678901234567890123456", false,
+            "more than 65 digits");
+    refused("score < 1e999", false, "number out of range");
 }
 
 static void binding_checks_columns_and_types(void **state)
