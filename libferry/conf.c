@@ -21,6 +21,7 @@
 static int validate_table_patterns(const char *value, char *err, size_t err_size);
 static int validate_db_renames(const char *value, char *err, size_t err_size);
 static int validate_table_renames(const char *value, char *err, size_t err_size);
+static int validate_fraction(const char *value, char *err, size_t err_size);
 
 typedef int (*validate_fn)(const char *value, char *err, size_t err_size);
 
@@ -29,10 +30,9 @@ static const struct {
     const char *name;
     validate_fn fn;
 } validators[] = {
-    {"tables.include", validate_table_patterns},
-    {"tables.exclude", validate_table_patterns},
-    {"rename.databases", validate_db_renames},
-    {"rename.tables", validate_table_renames},
+    {"tables.include", validate_table_patterns},   {"tables.exclude", validate_table_patterns},
+    {"rename.databases", validate_db_renames},     {"rename.tables", validate_table_renames},
+    {"verify.float.tolerance", validate_fraction},
 };
 
 static const ferry_conf_prop_t props[] = {
@@ -111,6 +111,18 @@ static const ferry_conf_prop_t props[] = {
     {"apply.on.error", FERRY_CONF_T_ENUM, "dlq", 0, 0, 0, "dlq|stop",
      "What the consumer does with an event the destination rejects: send it to the link's "
      "dead-letter topic and go on, or stop the link."},
+    {"verify.threads", FERRY_CONF_T_INT, "2", 0, 1, 64, NULL,
+     "Verifier workers; each holds one session on the source and one on the destination."},
+    {"verify.chunk.target.ms", FERRY_CONF_T_INT, "500", 0, 10, 600000, NULL,
+     "Time one chunk's checksum query should take; the verifier sizes chunks toward it."},
+    {"verify.float.tolerance", FERRY_CONF_T_STRING, "1e-9", 0, 0, 0, NULL,
+     "FLOAT and DOUBLE values a and b are equal when |a - b| <= tolerance * max(|a|, |b|) "
+     "(a number from 0 to 1; 0: exactly equal)."},
+    {"verify.rows.per.second", FERRY_CONF_T_INT, "0", 0, 0, INT64_MAX, NULL,
+     "Cap on the source rows the verifier compares per second (0: no cap)."},
+    {"verify.threads.running.max", FERRY_CONF_T_INT, "0", 0, 0, 100000, NULL,
+     "Pause the verifier while the source's Threads_running status is above this (its own "
+     "sessions included; 0: never pause)."},
 };
 
 #define N_PROPS (sizeof(props) / sizeof(props[0]))
@@ -861,4 +873,16 @@ uint32_t ferry_conf_replica_server_id(const ferry_conf_t *c)
     for (const char *p = ferry_conf_get(c, "project.name"); *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
     return 1000000000u + h % 1000000000u;
+}
+
+static int validate_fraction(const char *value, char *err, size_t err_size)
+{
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(value, &end);
+    if (errno || end == value || *end != '\0' || !(d >= 0 && d <= 1)) {
+        snprintf(err, err_size, "\"%s\" is not a number from 0 to 1", value);
+        return -1;
+    }
+    return 0;
 }

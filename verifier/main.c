@@ -1,12 +1,35 @@
 /*
- * ferry-verifier - compares source and destination.
+ * ferry-verifier - proves that source and destination hold the same rows.
  *
- * Today it is a service that holds checked connections to both databases
- * and answers its HTTP endpoints; chunked verification, diffs and repair SQL
- * come with issue 4.
+ *   ferry-verifier <project> --once [--tables PATTERN] [--report FILE.json]
+ *                  [--repair-sql FILE.sql] [--apply] [--checkpoint FILE]
+ *
+ * runs one full verification (libferry/verify.h) and exits 0 when every
+ * table is equal, 1 when differences were found (after --apply: when they
+ * remain), 2 when it could not verify, with a one-line reason on stderr.
+ * Without --once it runs as a service holding its HTTP endpoints.
  */
+#include "db.h"
+#include "err.h"
 #include "log.h"
 #include "service.h"
+#include "verify.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static atomic_int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
 
 static int run(ferry_service_t *svc)
 {
@@ -15,12 +38,188 @@ static int run(ferry_service_t *svc)
     return 0;
 }
 
+typedef struct {
+    const char *project, *tables, *report, *repair, *checkpoint;
+    bool apply;
+} once_args_t;
+
+static void once_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ferry-verifier <project file> --once [options]\n"
+            "\n"
+            "Runs one full verification and exits.\n"
+            "\n"
+            "options:\n"
+            "  --tables PATTERN     only source tables matching db.table PATTERN ('*' wildcard)\n"
+            "  --report FILE        write the JSON report to FILE\n"
+            "  --repair-sql FILE    write the SQL that makes the destination equal to FILE\n"
+            "  --apply              run that SQL on the destination, then verify again\n"
+            "  --checkpoint FILE    per-chunk checkpoint (default runtime.dir/verify.checkpoint);\n"
+            "                       a stopped run resumes from it\n"
+            "  --log-level LEVEL    debug, info, warn or error\n"
+            "\n"
+            "Exit status: 0 equal, 1 differences, 2 could not verify.\n");
+}
+
+static int parse_once(int argc, char **argv, once_args_t *a, const char **log_level)
+{
+    static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
+                                         {"tables", required_argument, NULL, 't'},
+                                         {"report", required_argument, NULL, 'r'},
+                                         {"repair-sql", required_argument, NULL, 's'},
+                                         {"apply", no_argument, NULL, 'a'},
+                                         {"checkpoint", required_argument, NULL, 'c'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            break;
+        case 't':
+            a->tables = optarg;
+            break;
+        case 'r':
+            a->report = optarg;
+            break;
+        case 's':
+            a->repair = optarg;
+            break;
+        case 'a':
+            a->apply = true;
+            break;
+        case 'c':
+            a->checkpoint = optarg;
+            break;
+        case 'l':
+            *log_level = optarg;
+            break;
+        case 'h':
+            once_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "ferry-verifier: unknown option \"%s\" (see --once --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "ferry-verifier: %s\n",
+                optind >= argc ? "no project file given" : "more than one project file given");
+        return 2;
+    }
+    a->project = argv[optind];
+    return -1;
+}
+
+/*
+ * One verification; returns 0 equal, 1 different, 2 could not verify. With
+ * outputs it writes the report and the repair SQL; with apply it runs the
+ * repair on the destination.
+ */
+static int verify_once(const ferry_conf_t *conf, const once_args_t *a, const char *checkpoint,
+                       bool outputs, bool apply)
+{
+    ferry_verify_opts_t opts;
+    ferry_verify_opts_from_conf(conf, &opts);
+    opts.tables = a->tables;
+    opts.checkpoint = checkpoint;
+    opts.stop = &stop_flag;
+    ferry_verify_t *v = NULL;
+    char err[1024];
+    if (ferry_verify_new(conf, &opts, &v) != 0) {
+        fprintf(stderr, "ferry-verifier: out of memory\n");
+        return 2;
+    }
+    int rc = ferry_verify_run(v, err, sizeof(err));
+    int status = 2;
+    if (rc == 0) {
+        status = ferry_verify_differences(v) ? 1 : 0;
+        ferry_verify_print_summary(v, stdout);
+        fflush(stdout);
+        if (outputs && a->report)
+            rc = ferry_verify_write_report(v, a->report, err, sizeof(err));
+        if (!rc && outputs && a->repair)
+            rc = ferry_verify_write_repair(v, a->repair, err, sizeof(err));
+        if (!rc && apply && status == 1) {
+            rc = ferry_verify_apply_repair(v, err, sizeof(err));
+            if (!rc)
+                printf("repair applied: %zu statement%s; verifying again\n",
+                       ferry_verify_differences(v), ferry_verify_differences(v) == 1 ? "" : "s");
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "ferry-verifier: %s\n", err);
+        status = 2;
+    }
+    ferry_verify_destroy(v);
+    return status;
+}
+
+static int main_once(int argc, char **argv)
+{
+    once_args_t a = {0};
+    const char *log_level = NULL;
+    int rc = parse_once(argc, argv, &a, &log_level);
+    if (rc >= 0)
+        return rc;
+    ferry_conf_t *conf = ferry_conf_load(a.project);
+    if (!conf) {
+        fprintf(stderr, "ferry-verifier: out of memory\n");
+        return 2;
+    }
+    if (ferry_conf_problem_count(conf) > 0) {
+        fprintf(stderr, "ferry-verifier: %s\n", ferry_conf_problem(conf, 0));
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    int level = ferry_log_level_parse(log_level ? log_level : ferry_conf_get(conf, "log.level"));
+    ferry_log_init("verifier", level < 0 ? FERRY_LOG_INFO : (ferry_log_level_t)level);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char checkpoint[1024];
+    if (a.checkpoint) {
+        snprintf(checkpoint, sizeof(checkpoint), "%s", a.checkpoint);
+    } else {
+        char dir[900];
+        ferry_conf_runtime_dir(conf, dir, sizeof(dir));
+        mkdir(dir, 0755);
+        snprintf(checkpoint, sizeof(checkpoint), "%s/verify.checkpoint", dir);
+    }
+    ferry_db_global_init();
+    int status = verify_once(conf, &a, checkpoint, true, a.apply);
+    if (status == 1 && a.apply) /* repaired: the second run gives the verdict */
+        status = verify_once(conf, &a, checkpoint, false, false);
+    ferry_db_global_cleanup();
+    ferry_conf_destroy(conf);
+    return status;
+}
+
+static bool has_once(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--once") == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
+    if (has_once(argc, argv))
+        return main_once(argc, argv);
     ferry_service_def_t def = {
         .name = "verifier",
         .summary = "Verifies that source and destination hold the same rows, reports row and\n"
-                   "column differences, and writes repair SQL.",
+                   "column differences, and writes repair SQL (run once: --once, see\n"
+                   "ferry-verifier <project> --once --help).",
         .needs_source = 1,
         .needs_destination = 1,
         .run = run,

@@ -1,0 +1,1021 @@
+/*
+ * verify.c - a verification run: the selected tables, the planner that cuts
+ * them into key ranges, the workers that compare the ranges, and the
+ * per-chunk checkpoints.
+ *
+ * Threads: the caller's thread plans (one source session walking each
+ * table's key index with chunk.h's boundary query); opts->threads workers
+ * each hold a source and a destination session and take chunks from a
+ * bounded queue. A worker sends a chunk's checksum query to both servers
+ * before reading either answer, so the two sides compute at the same time.
+ *
+ * Chunk size: each table starts at INITIAL_ROWS rows per chunk; every
+ * finished chunk updates the table's measured cost per row (a moving
+ * average of the slower side's time), and the planner sizes the next chunk
+ * so it should take chunk_target_ms.
+ *
+ * Checkpoints: a table's chunks finish out of order, so what is committed
+ * is the longest run of finished chunks from the table's start: its upper
+ * bound, its row counts and the differences found in it. The checkpoint
+ * file is rewritten (temporary file + rename) whenever that run grows; a
+ * restarted verification skips finished tables, starts planning each other
+ * table after its committed bound, and keeps the differences already found.
+ */
+#include "verify.h"
+
+#include "db.h"
+#include "err.h"
+#include "link_map.h"
+#include "log.h"
+#include "mysql_rows.h"
+#include "verify_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INITIAL_ROWS 10000
+#define MIN_ROWS     1000
+#define MAX_ROWS     2000000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool stopping(const ferry_verify_t *v)
+{
+    return v->opts->stop && atomic_load(v->opts->stop);
+}
+
+void ferry_verify_opts_from_conf(const ferry_conf_t *conf, ferry_verify_opts_t *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->threads = (int)ferry_conf_get_int(conf, "verify.threads");
+    opts->chunk_target_ms = ferry_conf_get_int(conf, "verify.chunk.target.ms");
+    opts->float_tolerance = strtod(ferry_conf_get(conf, "verify.float.tolerance"), NULL);
+    opts->rows_per_second = ferry_conf_get_int(conf, "verify.rows.per.second");
+    opts->threads_running_max = ferry_conf_get_int(conf, "verify.threads.running.max");
+}
+
+int ferry_verify_new(const ferry_conf_t *conf, const ferry_verify_opts_t *opts,
+                     ferry_verify_t **out)
+{
+    ferry_verify_t *v = calloc(1, sizeof(*v));
+    if (!v)
+        return FERRY_ERR_NOMEM;
+    v->conf = conf;
+    v->opts = opts;
+    pthread_mutex_init(&v->lock, NULL);
+    pthread_cond_init(&v->changed, NULL);
+    pthread_mutex_init(&v->diffs.lock, NULL);
+    *out = v;
+    return 0;
+}
+
+static void chunk_free(chunk_t *c)
+{
+    if (c) {
+        ferry_arena_destroy(c->arena);
+        free(c);
+    }
+}
+
+void ferry_verify_destroy(ferry_verify_t *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n_tables; i++) {
+        ferry_verify_table_free(&v->tables[i]);
+        for (chunk_t *c = v->state[i].finished, *n; c; c = n) {
+            n = c->next;
+            chunk_free(c);
+        }
+        ferry_arena_destroy(v->state[i].bound_arena);
+    }
+    for (size_t i = 0; i < v->q_len; i++)
+        chunk_free(v->queue[(v->q_head + i) % v->q_cap]);
+    free(v->queue);
+    free(v->tables);
+    free(v->state);
+    ferry_verify_diffs_free(&v->diffs);
+    pthread_mutex_destroy(&v->diffs.lock);
+    pthread_mutex_destroy(&v->lock);
+    pthread_cond_destroy(&v->changed);
+    free(v);
+}
+
+size_t ferry_verify_differences(const ferry_verify_t *v)
+{
+    return v->diffs.n;
+}
+
+void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->tables_total = (int64_t)v->n_tables;
+    out->tables_done = atomic_load(&v->tables_done);
+    out->rows_estimated = v->rows_estimated;
+    out->rows_checked = atomic_load(&v->rows_checked);
+    out->chunks_checked = atomic_load(&v->chunks_checked);
+    out->chunks_differing = atomic_load(&v->chunks_differing);
+    out->differences = (int64_t)v->diffs.n;
+    out->running = atomic_load(&v->running);
+    out->finished = atomic_load(&v->finished);
+    out->elapsed_ms = out->running ? now_ms() - v->started_ms : atomic_load(&v->elapsed_ms);
+}
+
+/* Records the first error; later ones are dropped. */
+static void fail(ferry_verify_t *v, int rc, const char *msg)
+{
+    pthread_mutex_lock(&v->lock);
+    if (!v->err) {
+        v->err = rc;
+        snprintf(v->errstr, sizeof(v->errstr), "%s", msg);
+    }
+    pthread_cond_broadcast(&v->changed);
+    pthread_mutex_unlock(&v->lock);
+}
+
+static bool failed(ferry_verify_t *v)
+{
+    pthread_mutex_lock(&v->lock);
+    bool f = v->err != 0;
+    pthread_mutex_unlock(&v->lock);
+    return f;
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+static int64_t table_estimate(MYSQL *my, const char *db, const char *table)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+    ferry_verify_sql_text(&q, db);
+    ferry_strbuf_puts(&q, " AND TABLE_NAME = ");
+    ferry_verify_sql_text(&q, table);
+    int64_t n = -1;
+    if (!q.oom && mysql_query(my, q.buf) == 0) {
+        MYSQL_RES *res = mysql_store_result(my);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (row && row[0])
+            n = strtoll(row[0], NULL, 10);
+        mysql_free_result(res);
+    }
+    ferry_strbuf_free(&q);
+    return n;
+}
+
+/* Reads and prepares every selected table. */
+static int load_tables(ferry_verify_t *v, ferry_db_t *src, ferry_db_t *dst, char *errstr,
+                       size_t errstr_size)
+{
+    ferry_table_name_t *names = NULL;
+    size_t n = 0;
+    ferry_rename_map_t *map = NULL;
+    int rc = ferry_link_list_tables(v->conf, ferry_db_mysql(src), &names, &n, errstr, errstr_size);
+    if (!rc)
+        rc = ferry_link_map_new(v->conf, names, n, &map, errstr, errstr_size);
+    if (!rc) {
+        v->tables = calloc(n ? n : 1, sizeof(*v->tables));
+        v->state = calloc(n ? n : 1, sizeof(*v->state));
+        if (!v->tables || !v->state)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    ferry_mysql_flavor_t sf = ferry_mysql_flavor_from_version(ferry_db_server_version(src));
+    ferry_mysql_flavor_t df = ferry_mysql_flavor_from_version(ferry_db_server_version(dst));
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (v->opts->tables &&
+            !ferry_table_pattern_match(v->opts->tables, names[i].db, names[i].table))
+            continue;
+        vtable_t *t = &v->tables[v->n_tables];
+        const char *ddb, *dtab;
+        ferry_rename_map_table(map, names[i].db, names[i].table, &ddb, &dtab);
+        t->src_db = strdup(names[i].db);
+        t->src_name = strdup(names[i].table);
+        t->dst_db = strdup(ddb);
+        t->dst_name = strdup(dtab);
+        size_t ll = strlen(names[i].db) + strlen(names[i].table) + 2;
+        t->label = malloc(ll);
+        v->n_tables++;
+        if (!t->src_db || !t->src_name || !t->dst_db || !t->dst_name || !t->label) {
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(t->label, ll, "%s.%s", names[i].db, names[i].table);
+        t->where = ferry_conf_get_table(v->conf, "where", names[i].db, names[i].table);
+        rc = ferry_mysql_schema_read_table(ferry_db_mysql(src), sf, t->src_db, t->src_name,
+                                           &t->src_def, errstr, errstr_size);
+        if (!rc)
+            rc = ferry_link_filter_columns(t->src_def, map, errstr, errstr_size);
+        if (!rc) {
+            rc = ferry_mysql_schema_read_table(ferry_db_mysql(dst), df, t->dst_db, t->dst_name,
+                                               &t->dst_def, errstr, errstr_size);
+            if (rc == FERRY_ERR_NOT_FOUND)
+                ferry_err_set(errstr, errstr_size, rc,
+                              "could not verify \"%s\": table `%s`.`%s` does not exist at the "
+                              "destination",
+                              t->label, t->dst_db, t->dst_name);
+        }
+        if (!rc)
+            rc = ferry_verify_table_prepare(t, sf == FERRY_MYSQL_FLAVOR_MARIADB,
+                                            df == FERRY_MYSQL_FLAVOR_MARIADB, errstr, errstr_size);
+        if (!rc) {
+            t->estimate = table_estimate(ferry_db_mysql(src), t->src_db, t->src_name);
+            if (t->estimate > 0)
+                v->rows_estimated += t->estimate;
+        }
+    }
+    ferry_rename_map_destroy(map);
+    ferry_table_names_free(names, n);
+    return rc;
+}
+
+/* ---- chunks and the queue ------------------------------------------------ */
+
+/* Copies n key values into arena; NULL when out of memory. */
+static ferry_chunk_value_t *copy_values(ferry_arena_t *arena, const ferry_chunk_value_t *src,
+                                        size_t n)
+{
+    ferry_chunk_value_t *out = ferry_arena_calloc(arena, n ? n : 1, sizeof(*out));
+    for (size_t i = 0; out && i < n; i++) {
+        out[i].len = src[i].len;
+        out[i].data = src[i].data ? ferry_arena_strndup(arena, src[i].data, src[i].len) : NULL;
+        if (src[i].data && !out[i].data)
+            return NULL;
+    }
+    return out;
+}
+
+/* Values of a result row as key values (pointing into the row). */
+static void row_values(MYSQL_RES *res, MYSQL_ROW row, ferry_chunk_value_t *out, size_t n)
+{
+    unsigned long *lens = mysql_fetch_lengths(res);
+    for (size_t i = 0; i < n; i++) {
+        out[i].data = row[i];
+        out[i].len = lens[i];
+    }
+}
+
+/* Queues c, waiting while the queue is full. Returns false when the run is ending. */
+static bool enqueue(ferry_verify_t *v, chunk_t *c)
+{
+    pthread_mutex_lock(&v->lock);
+    while (v->q_len == v->q_cap && !v->err && !stopping(v)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&v->changed, &v->lock, &ts);
+    }
+    bool ok = !v->err && !stopping(v);
+    if (ok) {
+        v->queue[(v->q_head + v->q_len) % v->q_cap] = c;
+        v->q_len++;
+        pthread_cond_broadcast(&v->changed);
+    }
+    pthread_mutex_unlock(&v->lock);
+    if (!ok)
+        chunk_free(c);
+    return ok;
+}
+
+/* The next chunk, or NULL when planning is over and the queue empty (or the run ends). */
+static chunk_t *dequeue(ferry_verify_t *v)
+{
+    chunk_t *c = NULL;
+    pthread_mutex_lock(&v->lock);
+    for (;;) {
+        if (v->err || stopping(v))
+            break;
+        if (v->q_len > 0) {
+            c = v->queue[v->q_head];
+            v->q_head = (v->q_head + 1) % v->q_cap;
+            v->q_len--;
+            pthread_cond_broadcast(&v->changed);
+            break;
+        }
+        if (v->planning_done)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&v->changed, &v->lock, &ts);
+    }
+    pthread_mutex_unlock(&v->lock);
+    return c;
+}
+
+/* ---- planning ------------------------------------------------------------ */
+
+/* Rows for table i's next chunk, from its measured cost per row. */
+static uint64_t next_rows(ferry_verify_t *v, size_t i)
+{
+    pthread_mutex_lock(&v->lock);
+    double ms = v->state[i].ms_per_row;
+    pthread_mutex_unlock(&v->lock);
+    if (ms <= 0)
+        return INITIAL_ROWS;
+    double rows = (double)v->opts->chunk_target_ms / ms;
+    if (rows < MIN_ROWS)
+        rows = MIN_ROWS;
+    if (rows > MAX_ROWS)
+        rows = MAX_ROWS;
+    return (uint64_t)rows;
+}
+
+/* Waits while the source's Threads_running is above the configured maximum. */
+static void wait_source_quiet(ferry_verify_t *v, MYSQL *my)
+{
+    if (v->opts->threads_running_max <= 0)
+        return;
+    for (int logged = 0; !stopping(v) && !failed(v);) {
+        long running = 0;
+        if (mysql_query(my, "SHOW GLOBAL STATUS LIKE 'Threads_running'") == 0) {
+            MYSQL_RES *res = mysql_store_result(my);
+            MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+            if (row && row[1])
+                running = strtol(row[1], NULL, 10);
+            mysql_free_result(res);
+        }
+        if (running <= v->opts->threads_running_max)
+            return;
+        if (!logged++)
+            ferry_log_info("source busy, verification paused", "threads_running=%ld max=%lld",
+                           running, (long long)v->opts->threads_running_max);
+        usleep(500 * 1000);
+    }
+}
+
+static chunk_t *new_chunk(size_t table, int64_t seq, const ferry_chunk_value_t *lo,
+                          const ferry_chunk_value_t *hi, size_t n_key)
+{
+    chunk_t *c = calloc(1, sizeof(*c));
+    if (!c || !(c->arena = ferry_arena_new(0))) {
+        free(c);
+        return NULL;
+    }
+    c->table = table;
+    c->seq = seq;
+    if ((lo && !(c->lo = copy_values(c->arena, lo, n_key))) ||
+        (hi && !(c->hi = copy_values(c->arena, hi, n_key)))) {
+        chunk_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Plans table i: enqueues its chunks in key order. */
+static int plan_table(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t errstr_size)
+{
+    vtable_t *t = &v->tables[i];
+    tstate_t *st = &v->state[i];
+    if (!t->splittable) {
+        chunk_t *c = new_chunk(i, st->next_seq++, NULL, NULL, 0);
+        if (!c)
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        enqueue(v, c);
+        return 0;
+    }
+    ferry_arena_t *arena = ferry_arena_new(0);
+    if (!arena)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    ferry_chunk_value_t *after = st->bound ? copy_values(arena, st->bound, t->n_key) : NULL;
+    int rc = 0;
+    while (!rc && !stopping(v) && !failed(v)) {
+        wait_source_quiet(v, my);
+        ferry_strbuf_t q = FERRY_STRBUF_INIT;
+        rc =
+            ferry_chunk_sql_boundary(&q, t->src_t, after, next_rows(v, i) - 1, errstr, errstr_size);
+        if (!rc && mysql_query(my, q.buf) != 0)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                               "could not find the next chunk boundary of \"%s\": %s", t->label,
+                               mysql_error(my));
+        ferry_strbuf_free(&q);
+        MYSQL_RES *res = rc ? NULL : mysql_store_result(my);
+        if (!rc && !res)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                               "could not find the next chunk boundary of \"%s\": %s", t->label,
+                               mysql_error(my));
+        if (rc)
+            break;
+        MYSQL_ROW row = mysql_fetch_row(res);
+        ferry_chunk_value_t hi[64];
+        if (row)
+            row_values(res, row, hi, t->n_key);
+        chunk_t *c = new_chunk(i, st->next_seq++, after, row ? hi : NULL, t->n_key);
+        mysql_free_result(res);
+        if (!c) {
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            break;
+        }
+        after = c->hi;
+        bool last = !c->hi;
+        /* c's arena holds after until the next chunk is made: copy it first */
+        if (after && !(after = copy_values(arena, after, t->n_key))) {
+            chunk_free(c);
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (!enqueue(v, c) || last)
+            break;
+    }
+    ferry_arena_destroy(arena);
+    return rc;
+}
+
+/* ---- comparing ----------------------------------------------------------- */
+
+typedef struct {
+    ferry_verify_t *v;
+    ferry_db_t *src, *dst;
+    pthread_t thread;
+    bool started;
+} worker_t;
+
+/* The checksum of a range on both sides: counts and sums as the servers print them. */
+typedef struct {
+    int64_t rows_src, rows_dst;
+    bool equal;
+    int64_t ms; /* the slower side's time */
+} sums_t;
+
+static int checksum_range(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_chunk_value_t *lo,
+                          const ferry_chunk_value_t *hi, sums_t *out, char *errstr,
+                          size_t errstr_size)
+{
+    ferry_strbuf_t qs = FERRY_STRBUF_INIT, qd = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&qs, "SELECT %s FROM ", t->hash_src);
+    ferry_verify_sql_table(&qs, t, false);
+    int rc = ferry_verify_sql_where(&qs, t, lo, hi, errstr, errstr_size);
+    ferry_strbuf_printf(&qd, "SELECT %s FROM ", t->hash_dst);
+    ferry_verify_sql_table(&qd, t, true);
+    if (!rc)
+        rc = ferry_verify_sql_where(&qd, t, lo, hi, errstr, errstr_size);
+    if (!rc && (qs.oom || qd.oom))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    MYSQL_RES *rs = NULL, *rd = NULL;
+    int64_t t0 = now_ms();
+    if (!rc)
+        rc = ferry_verify_query_both(src, dst, qs.buf, qd.buf, &rs, &rd, "checksum a chunk",
+                                     t->label, errstr, errstr_size);
+    out->ms = now_ms() - t0;
+    ferry_strbuf_free(&qs);
+    ferry_strbuf_free(&qd);
+    if (rc)
+        return rc;
+    MYSQL_ROW a = mysql_fetch_row(rs), b = mysql_fetch_row(rd);
+    if (!a || !b || mysql_num_fields(rs) != 3 || mysql_num_fields(rd) != 3) {
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                           "could not checksum a chunk of \"%s\": no result row", t->label);
+    } else {
+        out->rows_src = a[0] ? strtoll(a[0], NULL, 10) : 0;
+        out->rows_dst = b[0] ? strtoll(b[0], NULL, 10) : 0;
+        out->equal = true;
+        for (int i = 0; i < 3; i++)
+            if ((a[i] == NULL) != (b[i] == NULL) || (a[i] && strcmp(a[i], b[i]) != 0))
+                out->equal = false;
+    }
+    mysql_free_result(rs);
+    mysql_free_result(rd);
+    return rc;
+}
+
+/*
+ * Cuts (lo, hi], which differs, into ranges of VERIFY_ROW_RANGE source rows
+ * and compares each that still differs row by row.
+ */
+static int locate(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
+                  const ferry_chunk_value_t *hi, int64_t rows, vdiffs_t *found, char *errstr,
+                  size_t errstr_size)
+{
+    MYSQL *src = ferry_db_mysql(w->src), *dst = ferry_db_mysql(w->dst);
+    double tol = w->v->opts->float_tolerance;
+    if (!t->splittable || rows <= VERIFY_ROW_RANGE) {
+        int n = ferry_verify_rows_compare(t, src, dst, lo, hi, tol, found, errstr, errstr_size);
+        return n < 0 ? n : 0;
+    }
+    ferry_arena_t *arena = ferry_arena_new(0);
+    if (!arena)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    const ferry_chunk_value_t *after = lo;
+    int rc = 0;
+    for (bool last = false; !rc && !last;) {
+        ferry_strbuf_t q = FERRY_STRBUF_INIT;
+        ferry_strbuf_puts(&q, "SELECT ");
+        for (size_t k = 0; k < t->n_key; k++) {
+            ferry_strbuf_puts(&q, k ? ", " : "");
+            ferry_mysql_rows_quote_ident(&q, t->cols[t->key[k]].src->col.name);
+        }
+        ferry_strbuf_puts(&q, " FROM ");
+        ferry_verify_sql_table(&q, t, false);
+        rc = ferry_verify_sql_where(&q, t, after, hi, errstr, errstr_size);
+        ferry_strbuf_puts(&q, " ORDER BY ");
+        for (size_t k = 0; k < t->n_key; k++) {
+            ferry_strbuf_puts(&q, k ? ", " : "");
+            ferry_mysql_rows_quote_ident(&q, t->cols[t->key[k]].src->col.name);
+        }
+        ferry_strbuf_printf(&q, " LIMIT 1 OFFSET %d", VERIFY_ROW_RANGE - 1);
+        MYSQL_RES *res = NULL;
+        if (!rc && (mysql_query(src, q.buf) != 0 || !(res = mysql_store_result(src))))
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                               "could not split a chunk of \"%s\": %s", t->label, mysql_error(src));
+        ferry_strbuf_free(&q);
+        if (rc)
+            break;
+        MYSQL_ROW row = mysql_fetch_row(res);
+        ferry_chunk_value_t mid[64];
+        const ferry_chunk_value_t *upper = hi;
+        if (row) {
+            row_values(res, row, mid, t->n_key);
+            if (!(upper = copy_values(arena, mid, t->n_key)))
+                rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        } else {
+            last = true;
+        }
+        mysql_free_result(res);
+        sums_t s;
+        if (!rc)
+            rc = checksum_range(t, src, dst, after, upper, &s, errstr, errstr_size);
+        if (!rc && !s.equal) {
+            int n = ferry_verify_rows_compare(t, src, dst, after, upper, tol, found, errstr,
+                                              errstr_size);
+            rc = n < 0 ? n : 0;
+        }
+        after = upper;
+    }
+    ferry_arena_destroy(arena);
+    return rc;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+static void put_hex(FILE *f, const char *p, size_t n)
+{
+    if (!p) {
+        fputc('-', f);
+        return;
+    }
+    fputc('x', f); /* so that an empty value is not an empty field */
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", (unsigned char)p[i]);
+}
+
+/* Writes the committed state of every table; called with v->lock held. */
+static void write_checkpoint(ferry_verify_t *v)
+{
+    const char *path = v->opts->checkpoint;
+    if (!path)
+        return;
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        ferry_log_warn("could not write the verification checkpoint", "file=%s error=\"%s\"", tmp,
+                       strerror(errno));
+        return;
+    }
+    fprintf(f, "ferry-verify-checkpoint 1 ");
+    const char *pat = v->opts->tables ? v->opts->tables : "";
+    put_hex(f, pat, strlen(pat));
+    fputc('\n', f);
+    for (size_t i = 0; i < v->n_tables; i++) {
+        const tstate_t *st = &v->state[i];
+        const vtable_t *t = &v->tables[i];
+        if (st->commit_seq == 0 && !st->done)
+            continue;
+        fprintf(f, "table ");
+        put_hex(f, t->label, strlen(t->label));
+        fprintf(f, " %d %lld %lld %lld %lld %zu", st->done ? 1 : 0, (long long)st->commit_seq,
+                (long long)st->rows_src, (long long)st->rows_dst, (long long)st->chunks,
+                st->bound ? t->n_key : 0);
+        for (size_t k = 0; st->bound && k < t->n_key; k++) {
+            fputc(' ', f);
+            put_hex(f, st->bound[k].data, st->bound[k].len);
+        }
+        fputc('\n', f);
+    }
+    pthread_mutex_lock(&v->diffs.lock);
+    for (size_t i = 0; i < v->diffs.n; i++) {
+        const vdiff_t *d = &v->diffs.items[i];
+        const tstate_t *st = &v->state[d->t - v->tables];
+        if (d->seq >= st->commit_seq)
+            continue;
+        fprintf(f, "diff ");
+        put_hex(f, d->t->label, strlen(d->t->label));
+        fprintf(f, " %d ", (int)d->kind);
+        put_hex(f, d->sort_key, d->sort_len);
+        fputc(' ', f);
+        put_hex(f, d->json, strlen(d->json));
+        fputc(' ', f);
+        put_hex(f, d->text, strlen(d->text));
+        fputc(' ', f);
+        put_hex(f, d->repair, d->repair ? strlen(d->repair) : 0);
+        fputc('\n', f);
+    }
+    pthread_mutex_unlock(&v->diffs.lock);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        ferry_log_warn("could not write the verification checkpoint", "file=%s error=\"%s\"", path,
+                       strerror(errno));
+}
+
+/* Decodes a put_hex field in place; returns its length, or -1 for '-' (NULL). */
+static long unhex(char *s)
+{
+    if (strcmp(s, "-") == 0)
+        return -1;
+    if (s[0] != 'x')
+        return -2;
+    size_t n = 0;
+    for (char *p = s + 1; p[0] && p[1]; p += 2) {
+        int hi = ferry_hex_digit(p[0]), lo = ferry_hex_digit(p[1]);
+        if (hi < 0 || lo < 0)
+            return -2;
+        s[n++] = (char)(hi * 16 + lo);
+    }
+    s[n] = '\0';
+    return (long)n;
+}
+
+static vtable_t *find_table(ferry_verify_t *v, const char *label)
+{
+    for (size_t i = 0; i < v->n_tables; i++)
+        if (strcmp(v->tables[i].label, label) == 0)
+            return &v->tables[i];
+    return NULL;
+}
+
+/* Restores one "table" line. */
+static int restore_table(ferry_verify_t *v, char **f, int nf)
+{
+    if (nf < 8 || unhex(f[1]) < 0)
+        return FERRY_ERR_INVALID;
+    vtable_t *t = find_table(v, f[1]);
+    if (!t)
+        return 0;
+    tstate_t *st = &v->state[t - v->tables];
+    size_t nk = strtoul(f[7], NULL, 10);
+    if ((nk != 0 && nk != t->n_key) || (int)(8 + nk) != nf)
+        return FERRY_ERR_INVALID;
+    st->done = atoi(f[2]) != 0;
+    st->commit_seq = st->next_seq = strtoll(f[3], NULL, 10);
+    st->rows_src = strtoll(f[4], NULL, 10);
+    st->rows_dst = strtoll(f[5], NULL, 10);
+    st->chunks = strtoll(f[6], NULL, 10);
+    if (nk) {
+        if (!(st->bound_arena = ferry_arena_new(0)) ||
+            !(st->bound = ferry_arena_calloc(st->bound_arena, nk, sizeof(*st->bound))))
+            return FERRY_ERR_NOMEM;
+        for (size_t k = 0; k < nk; k++) {
+            long len = unhex(f[8 + k]);
+            if (len < -1)
+                return FERRY_ERR_INVALID;
+            st->bound[k].data =
+                len < 0 ? NULL : ferry_arena_strndup(st->bound_arena, f[8 + k], (size_t)len);
+            st->bound[k].len = len < 0 ? 0 : (size_t)len;
+        }
+    }
+    atomic_store(&t->rows_src, st->rows_src);
+    atomic_store(&t->rows_dst, st->rows_dst);
+    atomic_store(&t->chunks, st->chunks);
+    atomic_fetch_add(&v->rows_checked, st->rows_src);
+    if (st->done) {
+        atomic_store(&t->done, 1);
+        atomic_fetch_add(&v->tables_done, 1);
+    }
+    return 0;
+}
+
+/* Restores one "diff" line. */
+static int restore_diff(ferry_verify_t *v, char **f, int nf)
+{
+    if (nf != 7 || unhex(f[1]) < 0)
+        return FERRY_ERR_INVALID;
+    vtable_t *t = find_table(v, f[1]);
+    if (!t)
+        return 0;
+    long ls = unhex(f[3]);
+    if (ls < 0 || unhex(f[4]) < 0 || unhex(f[5]) < 0 || unhex(f[6]) < -1)
+        return FERRY_ERR_INVALID;
+    vdiff_t d = {.t = t, .kind = (vdiff_kind_t)atoi(f[2]), .seq = -1};
+    d.sort_key = malloc((size_t)ls + 1);
+    d.json = strdup(f[4]);
+    d.text = strdup(f[5]);
+    d.repair = strcmp(f[6], "-") == 0 ? NULL : strdup(f[6]);
+    if (d.sort_key)
+        memcpy(d.sort_key, f[3], (size_t)ls);
+    d.sort_len = (size_t)ls;
+    if (!d.sort_key || !d.json || !d.text || (!d.repair && strcmp(f[6], "-") != 0) ||
+        ferry_verify_diffs_add(&v->diffs, &d) != 0) {
+        free(d.sort_key);
+        free(d.json);
+        free(d.text);
+        free(d.repair);
+        return FERRY_ERR_NOMEM;
+    }
+    atomic_llong *count = d.kind == VDIFF_MISSING ? &t->n_missing
+                          : d.kind == VDIFF_EXTRA ? &t->n_extra
+                                                  : &t->n_changed;
+    atomic_fetch_add(count, 1);
+    return 0;
+}
+
+/*
+ * Reads the checkpoint of an earlier run of the same verification, if there
+ * is one. A file of another verification (other --tables) is ignored.
+ */
+static int read_checkpoint(ferry_verify_t *v, char *errstr, size_t errstr_size)
+{
+    const char *path = v->opts->checkpoint;
+    FILE *fp = path ? fopen(path, "r") : NULL;
+    if (!fp)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0, lineno = 0;
+    ssize_t len;
+    while (!rc && (len = getline(&line, &cap, fp)) > 0) {
+        lineno++;
+        if (line[len - 1] == '\n')
+            line[len - 1] = '\0';
+        char *f[80];
+        int nf = 0;
+        for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok && nf < 80;
+             tok = strtok_r(NULL, " ", &save))
+            f[nf++] = tok;
+        if (nf == 0)
+            continue;
+        if (lineno == 1) {
+            const char *pat = v->opts->tables ? v->opts->tables : "";
+            if (nf != 3 || strcmp(f[0], "ferry-verify-checkpoint") != 0 || strcmp(f[1], "1") != 0 ||
+                unhex(f[2]) < 0 || strcmp(f[2], pat) != 0)
+                break; /* another verification's */
+            continue;
+        }
+        if (strcmp(f[0], "table") == 0)
+            rc = restore_table(v, f, nf);
+        else if (strcmp(f[0], "diff") == 0)
+            rc = restore_diff(v, f, nf);
+        else
+            rc = FERRY_ERR_INVALID;
+    }
+    free(line);
+    fclose(fp);
+    if (rc == FERRY_ERR_NOMEM)
+        return ferry_err_set(errstr, errstr_size, rc, "out of memory");
+    if (rc)
+        return ferry_err_set(errstr, errstr_size, rc,
+                             "could not resume from checkpoint \"%s\": line %d is damaged (remove "
+                             "the file to start over)",
+                             path, lineno);
+    if (lineno > 1)
+        ferry_log_info("resuming verification", "checkpoint=%s tables_done=%lld differences=%zu",
+                       path, (long long)atomic_load(&v->tables_done), v->diffs.n);
+    return 0;
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+/*
+ * Records a compared chunk and the differences found in it, and commits the
+ * table's finished chunks that now follow its committed prefix.
+ */
+static int finish_chunk(ferry_verify_t *v, chunk_t *c, vdiffs_t *found)
+{
+    vtable_t *t = &v->tables[c->table];
+    tstate_t *st = &v->state[c->table];
+    int rc = 0;
+    pthread_mutex_lock(&v->lock);
+    for (size_t i = 0; i < found->n; i++) {
+        vdiff_t *d = &found->items[i];
+        d->seq = c->seq;
+        atomic_llong *count = d->kind == VDIFF_MISSING ? &t->n_missing
+                              : d->kind == VDIFF_EXTRA ? &t->n_extra
+                                                       : &t->n_changed;
+        atomic_fetch_add(count, 1);
+        if (!rc && ferry_verify_diffs_add(&v->diffs, d) == 0) {
+            memset(d, 0, sizeof(*d)); /* now owned by v->diffs */
+        } else {
+            rc = FERRY_ERR_NOMEM;
+        }
+    }
+    c->next = st->finished;
+    st->finished = c;
+    bool advanced = false;
+    for (bool found_next = true; found_next;) {
+        found_next = false;
+        for (chunk_t **pp = &st->finished; *pp; pp = &(*pp)->next) {
+            chunk_t *f = *pp;
+            if (f->seq != st->commit_seq)
+                continue;
+            *pp = f->next;
+            st->rows_src += f->rows_src;
+            st->rows_dst += f->rows_dst;
+            st->chunks++;
+            st->commit_seq++;
+            if (f->hi) {
+                ferry_arena_destroy(st->bound_arena);
+                st->bound_arena = f->arena;
+                st->bound = f->hi;
+                f->arena = NULL;
+            } else {
+                st->done = true;
+                atomic_store(&t->done, 1);
+                atomic_fetch_add(&v->tables_done, 1);
+            }
+            chunk_free(f);
+            advanced = found_next = true;
+            break;
+        }
+    }
+    if (advanced)
+        write_checkpoint(v);
+    pthread_mutex_unlock(&v->lock);
+    return rc;
+}
+
+/* Measured cost per row of table i: a moving average over its chunks. */
+static void learn_speed(ferry_verify_t *v, size_t i, const sums_t *s)
+{
+    int64_t rows = s->rows_src > s->rows_dst ? s->rows_src : s->rows_dst;
+    if (rows < 100)
+        return;
+    double sample = (double)(s->ms > 0 ? s->ms : 1) / (double)rows;
+    pthread_mutex_lock(&v->lock);
+    double *m = &v->state[i].ms_per_row;
+    *m = *m > 0 ? 0.5 * *m + 0.5 * sample : sample;
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* Sleeps as long as the rows/s cap asks. */
+static void throttle(ferry_verify_t *v)
+{
+    if (v->opts->rows_per_second <= 0)
+        return;
+    int64_t due = atomic_load(&v->rows_checked) * 1000 / v->opts->rows_per_second;
+    int64_t ahead = due - (now_ms() - v->started_ms);
+    while (ahead > 0 && !stopping(v)) {
+        int64_t step = ahead < 100 ? ahead : 100;
+        usleep((useconds_t)step * 1000);
+        ahead -= step;
+    }
+}
+
+static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_size)
+{
+    ferry_verify_t *v = w->v;
+    const vtable_t *t = &v->tables[c->table];
+    sums_t s;
+    int rc = checksum_range(t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), c->lo, c->hi, &s,
+                            errstr, errstr_size);
+    if (rc)
+        return rc;
+    learn_speed(v, c->table, &s);
+    vdiffs_t found = {.n = 0};
+    pthread_mutex_init(&found.lock, NULL);
+    if (!s.equal) {
+        atomic_fetch_add(&v->chunks_differing, 1);
+        rc = locate(w, t, c->lo, c->hi, s.rows_src > s.rows_dst ? s.rows_src : s.rows_dst, &found,
+                    errstr, errstr_size);
+    }
+    c->rows_src = s.rows_src;
+    c->rows_dst = s.rows_dst;
+    atomic_fetch_add(&((vtable_t *)t)->rows_src, s.rows_src);
+    atomic_fetch_add(&((vtable_t *)t)->rows_dst, s.rows_dst);
+    atomic_fetch_add(&((vtable_t *)t)->chunks, 1);
+    atomic_fetch_add(&v->rows_checked, s.rows_src);
+    atomic_fetch_add(&v->chunks_checked, 1);
+    if (!rc && finish_chunk(v, c, &found) != 0)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    else if (rc)
+        chunk_free(c);
+    ferry_verify_diffs_free(&found);
+    pthread_mutex_destroy(&found.lock);
+    return rc;
+}
+
+/* Opens a side's session for reading (see mysql_rows.h). */
+static int open_side(const ferry_conf_t *conf, bool dst, ferry_db_t **out, char *errstr,
+                     size_t errstr_size)
+{
+    const char *role = dst ? "destination" : "source";
+    int rc = ferry_db_connect(ferry_conf_get(conf, dst ? "destination.url" : "source.url"), role,
+                              (int)ferry_conf_get_int(conf, "connect.timeout.ms"), out, errstr,
+                              errstr_size);
+    if (!rc && !ferry_db_mysql(*out))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_UNSUPPORTED,
+                           "could not verify: the %s is not of the MySQL family (comparing "
+                           "across engines is not implemented yet)",
+                           role);
+    if (!rc)
+        rc = ferry_mysql_rows_session(ferry_db_mysql(*out), errstr, errstr_size);
+    if (rc) {
+        ferry_db_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    ferry_verify_t *v = w->v;
+    char err[512];
+    chunk_t *c;
+    while ((c = dequeue(v))) {
+        int rc = compare_chunk(w, c, err, sizeof(err));
+        if (rc) {
+            fail(v, rc, err);
+            break;
+        }
+        throttle(v);
+    }
+    return NULL;
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static int start_workers(ferry_verify_t *v, worker_t *ws, int n, char *errstr, size_t errstr_size)
+{
+    for (int i = 0; i < n; i++) {
+        ws[i].v = v;
+        int rc = open_side(v->conf, false, &ws[i].src, errstr, errstr_size);
+        if (!rc)
+            rc = open_side(v->conf, true, &ws[i].dst, errstr, errstr_size);
+        if (rc)
+            return rc;
+    }
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) == 0)
+            ws[i].started = true;
+        else
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                                 "could not start a verifier thread");
+    return 0;
+}
+
+int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
+{
+    v->started_ms = now_ms();
+    atomic_store(&v->running, 1);
+    int n = v->opts->threads > 0 ? v->opts->threads : 1;
+    ferry_db_t *src = NULL, *dst = NULL;
+    worker_t *ws = calloc((size_t)n, sizeof(*ws));
+    v->q_cap = (size_t)n * 2;
+    v->queue = calloc(v->q_cap, sizeof(*v->queue));
+    int rc =
+        ws && v->queue ? 0 : ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = open_side(v->conf, false, &src, errstr, errstr_size);
+    if (!rc)
+        rc = open_side(v->conf, true, &dst, errstr, errstr_size);
+    if (!rc)
+        rc = load_tables(v, src, dst, errstr, errstr_size);
+    if (!rc)
+        rc = read_checkpoint(v, errstr, errstr_size);
+    ferry_db_close(dst);
+    if (!rc)
+        rc = start_workers(v, ws, n, errstr, errstr_size);
+    for (size_t i = 0; !rc && i < v->n_tables && !stopping(v) && !failed(v); i++)
+        if (!v->state[i].done)
+            rc = plan_table(v, ferry_db_mysql(src), i, errstr, errstr_size);
+    if (rc)
+        fail(v, rc, errstr);
+    pthread_mutex_lock(&v->lock);
+    v->planning_done = true;
+    pthread_cond_broadcast(&v->changed);
+    pthread_mutex_unlock(&v->lock);
+    for (int i = 0; ws && i < n; i++) {
+        if (ws[i].started)
+            pthread_join(ws[i].thread, NULL);
+        ferry_db_close(ws[i].src);
+        ferry_db_close(ws[i].dst);
+    }
+    free(ws);
+    ferry_db_close(src);
+    atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
+    atomic_store(&v->running, 0);
+    if (v->err) {
+        ferry_err_set(errstr, errstr_size, v->err, "%s", v->errstr);
+        return v->err;
+    }
+    ferry_verify_diffs_sort(&v->diffs);
+    if (stopping(v))
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
+                             "verification stopped before the end (it resumes from its "
+                             "checkpoint)");
+    if (v->opts->checkpoint)
+        unlink(v->opts->checkpoint);
+    atomic_store(&v->finished, 1);
+    return 0;
+}

@@ -1,0 +1,160 @@
+/*
+ * verify_int.h - what the verify*.c files share (not a public header).
+ *
+ *   verify.c         orchestration: tables, workers, adaptive chunks, checkpoints
+ *   verify_table.c   per table: the columns compared, the canonical text SQL
+ *   verify_rows.c    a range read row by row from both sides and compared in C
+ *   verify_report.c  JSON report, repair SQL, summary
+ */
+#ifndef FERRY_VERIFY_INT_H
+#define FERRY_VERIFY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <mysql.h>
+
+#include "chunk.h"
+#include "mysql_schema.h"
+#include "row.h"
+#include "strbuf.h"
+#include "verify.h"
+
+/* One compared column: the same name on both sides. */
+typedef struct {
+    const ferry_coldef_t *src, *dst;
+    size_t src_idx, dst_idx;   /* in the side's row model (vtable_t.src_t / dst_t) */
+    bool is_float;             /* FLOAT/DOUBLE on either side: compared with tolerance in C */
+    bool is_text;              /* text or bytes in its canonical form: its length is hashed */
+    bool writable;             /* not generated: repair statements may set it */
+    char *src_expr, *dst_expr; /* canonical text as SQL on each side */
+} vcol_t;
+
+/* One selected table. */
+typedef struct {
+    char *src_db, *src_name, *dst_db, *dst_name;
+    char *label; /* "db.table" of the source */
+    ferry_tabledef_t *src_def, *dst_def;
+    ferry_table_t *src_t; /* row model of the compared columns, source types, key set */
+    ferry_table_t *dst_t; /* same columns in the same order, destination types */
+    vcol_t *cols;
+    size_t n_cols;
+    size_t *key; /* indexes into cols, in key order */
+    size_t n_key;
+    bool splittable;
+    const char *where;         /* where.<db>.<table>, or NULL */
+    char *hash_src, *hash_dst; /* "COUNT(*), SUM(...), SUM(...)" per side */
+    int64_t estimate;          /* source rows (information_schema), -1 unknown */
+    /* results */
+    atomic_llong rows_src, rows_dst, chunks;
+    atomic_llong n_missing, n_extra, n_changed;
+    atomic_int done;
+} vtable_t;
+
+typedef enum { VDIFF_MISSING = 0, VDIFF_EXTRA, VDIFF_CHANGED } vdiff_kind_t;
+
+/* One difference, rendered when found. */
+typedef struct {
+    const vtable_t *t;
+    vdiff_kind_t kind;
+    int64_t seq;    /* the chunk it was found in; -1 once committed to a checkpoint */
+    char *sort_key; /* the key's canonical bytes, for a stable order */
+    size_t sort_len;
+    char *json;   /* {"table":..., "key":..., "kind":..., "columns":[...], "values":{...}} */
+    char *text;   /* one line for people */
+    char *repair; /* one statement without the final ';' */
+} vdiff_t;
+
+/* Where differences go (thread-safe). */
+typedef struct {
+    pthread_mutex_t lock;
+    vdiff_t *items;
+    size_t n, cap;
+} vdiffs_t;
+
+/* One key range of a table: (lo, hi]. */
+typedef struct chunk {
+    size_t table;
+    int64_t seq;
+    ferry_chunk_value_t *lo, *hi; /* NULL: open end */
+    ferry_arena_t *arena;
+    /* results */
+    int64_t rows_src, rows_dst;
+    struct chunk *next; /* in the table's finished list */
+} chunk_t;
+
+/* What the checkpoint holds for a table (the committed prefix). */
+typedef struct {
+    int64_t next_seq;           /* planner's next chunk number */
+    int64_t commit_seq;         /* chunks below this are committed */
+    chunk_t *finished;          /* finished but not yet committed, any order */
+    ferry_chunk_value_t *bound; /* upper bound of the committed prefix (NULL: none yet) */
+    ferry_arena_t *bound_arena;
+    int64_t rows_src, rows_dst, chunks;
+    bool done;
+    double ms_per_row; /* measured; 0 until the first chunk */
+} tstate_t;
+
+struct ferry_verify {
+    const ferry_conf_t *conf;
+    const ferry_verify_opts_t *opts;
+    vtable_t *tables;
+    tstate_t *state;
+    size_t n_tables;
+    vdiffs_t diffs;
+
+    pthread_mutex_t lock; /* queue, state, first error */
+    pthread_cond_t changed;
+    chunk_t **queue;
+    size_t q_head, q_len, q_cap;
+    bool planning_done;
+    int err;
+    char errstr[512];
+
+    atomic_llong rows_checked, chunks_checked, chunks_differing, tables_done;
+    int64_t rows_estimated;
+    int64_t started_ms;
+    atomic_llong elapsed_ms;
+    atomic_int running, finished;
+};
+
+/* Builds the compared columns, canonical expressions and hash lists of t. */
+int ferry_verify_table_prepare(vtable_t *t, bool src_maria, bool dst_maria, char *errstr,
+                               size_t errstr_size);
+void ferry_verify_table_free(vtable_t *t);
+
+/*
+ * Appends "WHERE <range> [AND (<where>)]" for the range (lo, hi] of t's key
+ * (either may be NULL: open) to sb.
+ */
+int ferry_verify_sql_where(ferry_strbuf_t *sb, const vtable_t *t, const ferry_chunk_value_t *lo,
+                           const ferry_chunk_value_t *hi, char *errstr, size_t errstr_size);
+
+/* Appends s as a text literal that no sql_mode can change: _utf8mb4 X'..'. */
+void ferry_verify_sql_text(ferry_strbuf_t *sb, const char *s);
+
+/* Appends `db`.`table` of a side. */
+void ferry_verify_sql_table(ferry_strbuf_t *sb, const vtable_t *t, bool dst);
+
+/*
+ * Reads the range (lo, hi] from both sides in full and records every
+ * difference in out. tol: float tolerance. Returns the number of
+ * differences found (>= 0) or a negative ferry_err_t.
+ */
+int ferry_verify_rows_compare(const vtable_t *t, MYSQL *src, MYSQL *dst,
+                              const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
+                              double tol, vdiffs_t *out, char *errstr, size_t errstr_size);
+
+/* Adds d to out (takes its strings). Returns 0 or FERRY_ERR_NOMEM. */
+int ferry_verify_diffs_add(vdiffs_t *out, vdiff_t *d);
+void ferry_verify_diffs_free(vdiffs_t *d);
+/* Sorts by table label, then key. */
+void ferry_verify_diffs_sort(vdiffs_t *d);
+
+/* Sends sql on both connections, then reads both results. */
+int ferry_verify_query_both(MYSQL *src, MYSQL *dst, const char *src_sql, const char *dst_sql,
+                            MYSQL_RES **src_res, MYSQL_RES **dst_res, const char *what,
+                            const char *table, char *errstr, size_t errstr_size);
+
+#endif
