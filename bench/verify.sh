@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Verification benchmark: the same sysbench data set on two MariaDB servers,
+# compared by three tools one after the other in one run:
+#
+#   CHECKSUM TABLE     on both servers at the same time, every table (the
+#                      fastest check MariaDB has: whole-table, no chunks, no
+#                      row diffs, a 32-bit checksum)
+#   pt-table-checksum  on both servers at the same time (--recursion-method
+#                      none: each computes its own chunk checksums, the work
+#                      it does per side)
+#   ferry-verifier     --once, both sides compared chunk by chunk
+#
+# then candidate checksum expressions, each one query over every table on
+# the source alone, and the time ferry-verifier takes to locate and report
+# DIFFS rows changed at the destination, spread over the tables.
+#
+# Usage (as root on Debian 12, from anywhere):
+#   bench/verify.sh                        4 tables x 250,000 rows
+#   TABLES=2 ROWS=20000 bench/verify.sh    a quick run
+#
+# Environment: TABLES, ROWS (default 4 x 250000), DIFFS (100), BUFFER_POOL
+# (innodb_buffer_pool_size of both servers, default 1G), BENCH_DIR (default
+# /tmp/ferry-bench-verify), SKIP_BUILD=1 (use build-bench as it is).
+# Progress goes to stderr; the result table to stdout.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TABLES=${TABLES:-4}
+ROWS=${ROWS:-250000}
+DIFFS=${DIFFS:-100}
+BUFFER_POOL=${BUFFER_POOL-1G}
+BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench-verify}
+BUILD=$SRC/build-bench
+
+COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
+[ "$DIFFS" != 100 ] && COMMAND+=" DIFFS=$DIFFS"
+[ "$BUFFER_POOL" != 1G ] && COMMAND+=" BUFFER_POOL=$BUFFER_POOL"
+COMMAND+=" bench/verify.sh"
+
+say() { echo "verify: $*" >&2; }
+die() {
+    echo "verify: FAIL: $*" >&2
+    exit 1
+}
+[[ $TABLES =~ ^[1-9][0-9]*$ ]] || die "TABLES must be a positive integer, not '$TABLES'"
+[[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, not '$ROWS'"
+[[ $DIFFS =~ ^[0-9]+$ ]] || die "DIFFS must be an integer, not '$DIFFS'"
+
+SERVERS=$BENCH_DIR/servers
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    if [ -d "$SERVERS" ]; then
+        say "stopping the servers"
+        "$SRC/tests/harness/servers.sh" stop "$SERVERS" >/dev/null 2>&1
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+rate() { awk -v r="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# ------------------------------------------------------------ 1. tools, build
+
+say "command: $COMMAND"
+"$SRC/scripts/install-deps.sh" --bench
+for t in sysbench pt-table-checksum mariadb-dump mariadb jq; do
+    command -v "$t" >/dev/null || die "$t is not installed"
+done
+mkdir -p "$BENCH_DIR"
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    say "building a Release ferry in $BUILD"
+    # -O2 makes GCC 12 warn maybe-uninitialized where -O0 does not: not an error here
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFERRY_TESTS=OFF \
+        -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >"$BENCH_DIR/build.log" 2>&1 ||
+        die "cmake configure failed; see $BENCH_DIR/build.log"
+    cmake --build "$BUILD" -j2 --target ferry-verifier >>"$BENCH_DIR/build.log" 2>&1 ||
+        die "build failed; see $BENCH_DIR/build.log"
+fi
+VERIFIER=$BUILD/verifier/ferry-verifier
+[ -x "$VERIFIER" ] || die "$VERIFIER is missing"
+grep -q '^FERRY_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" && die "$BUILD is built with sanitizers"
+
+# ------------------------------------------------------------ 2. servers, data
+
+say "starting two MariaDB servers in $SERVERS"
+FERRY_TEST_SKIP_KAFKA=1 "$SRC/tests/harness/servers.sh" start "$SERVERS" >&2
+# shellcheck source=/dev/null
+. "$SERVERS/env.sh"
+# shellcheck source-path=SCRIPTDIR source=../tests/harness/lib.sh
+. "$SRC/tests/harness/lib.sh"
+if [ -n "$BUFFER_POOL" ]; then
+    bytes=$(numfmt --from=iec "$BUFFER_POOL")
+    for m in mysql1 mysql2; do
+        "$m" -e "SET GLOBAL innodb_buffer_pool_size = $bytes"
+        for _ in $(seq 300); do
+            [ "$("$m" -e 'SELECT @@innodb_buffer_pool_size')" -ge "$bytes" ] && break
+            sleep 0.1
+        done
+    done
+fi
+
+say "loading $TABLES tables x $ROWS rows with sysbench into both servers (sbtest)"
+for m in mysql1 mysql2; do
+    "$m" -e 'DROP DATABASE IF EXISTS sbtest; CREATE DATABASE sbtest'
+done
+sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 \
+    --mysql-port="$FERRY_MARIADB1_PORT" --mysql-user=ferry --mysql-password=ferry \
+    --mysql-db=sbtest --tables="$TABLES" --table-size="$ROWS" --threads=2 \
+    prepare >"$BENCH_DIR/sysbench.log" 2>&1 || die "sysbench prepare failed; see $BENCH_DIR/sysbench.log"
+MYSQL_PWD=ferry mariadb-dump --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" \
+    -u ferry --single-transaction --quick sbtest | mysql2 sbtest || die "could not copy sbtest"
+TOTAL=$((TABLES * ROWS))
+# warm both buffer pools, and check the copy
+for ((i = 1; i <= TABLES; i++)); do
+    a=$(mysql1 -e "CHECKSUM TABLE sbtest.sbtest$i" | cut -f2)
+    b=$(mysql2 -e "CHECKSUM TABLE sbtest.sbtest$i" | cut -f2)
+    [ "$a" = "$b" ] || die "sbtest$i differs after the copy"
+done
+
+project=$BENCH_DIR/verify.properties
+cat >"$project" <<P
+project.name = bench-verify
+source.url = $FERRY_MARIADB1_URL
+destination.url = $FERRY_MARIADB2_URL
+kafka.bootstrap.servers = 127.0.0.1:9
+tables.include = sbtest.*
+runtime.dir = $BENCH_DIR/run
+P
+
+# ------------------------------------------------------------ 3. equal tables
+
+tables_list=$(seq -s, -f "sbtest.sbtest%g" 1 "$TABLES")
+declare -A secs
+
+say "CHECKSUM TABLE on both servers"
+t0=$(now)
+mysql1 -e "CHECKSUM TABLE $tables_list" >/dev/null &
+p1=$!
+mysql2 -e "CHECKSUM TABLE $tables_list" >/dev/null
+wait "$p1"
+secs[checksum]=$(elapsed "$t0" "$(now)")
+
+say "pt-table-checksum on both servers"
+pt() {
+    pt-table-checksum "h=127.0.0.1,P=$1,u=ferry,p=ferry" --databases sbtest --recursion-method=none \
+        --no-check-binlog-format --no-check-replication-filters --no-version-check \
+        >"$BENCH_DIR/pt-$1.log" 2>&1
+}
+t0=$(now)
+pt "$FERRY_MARIADB1_PORT" &
+p1=$!
+pt "$FERRY_MARIADB2_PORT" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB2_PORT.log"
+wait "$p1" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB1_PORT.log"
+secs[pt]=$(elapsed "$t0" "$(now)")
+
+say "ferry-verifier --once"
+t0=$(now)
+"$VERIFIER" "$project" --once --report "$BENCH_DIR/equal.json" >"$BENCH_DIR/equal.txt" 2>&1 ||
+    die "ferry-verifier did not find the tables equal; see $BENCH_DIR/equal.txt"
+secs[ferry]=$(elapsed "$t0" "$(now)")
+[ "$(jq .rows_checked "$BENCH_DIR/equal.json")" = "$TOTAL" ] || die "ferry-verifier did not check $TOTAL rows"
+
+# ------------------------------------------------------------ 4. candidate expressions
+
+# One query per table on the source alone; the text of a sysbench row with
+# the separators and lengths ferry's canonical text has.
+text="CONCAT_WS('#',id,k,c,pad,LENGTH(c),LENGTH(pad))"
+declare -A cand=(
+    [bitxor_crc32]="COUNT(*), BIT_XOR(CRC32($text))"
+    [sum_crc32_crc32c_twice]="COUNT(*), SUM(CRC32($text)), SUM(CRC32C($text))"
+    [sum_crc32_crc32c_once]="COUNT(*), SUM(CRC32(@r := $text)), SUM(CRC32C(@r))"
+    [sum_md5_64]="COUNT(*), SUM(CONV(LEFT(MD5($text), 16), 16, 10))"
+)
+declare -A csecs
+for name in bitxor_crc32 sum_crc32_crc32c_twice sum_crc32_crc32c_once sum_md5_64; do
+    t0=$(now)
+    for ((i = 1; i <= TABLES; i++)); do
+        mysql1 -e "SELECT ${cand[$name]} FROM sbtest.sbtest$i" >/dev/null
+    done
+    csecs[$name]=$(elapsed "$t0" "$(now)")
+done
+t0=$(now)
+mysql1 -e "CHECKSUM TABLE $tables_list" >/dev/null
+csecs[checksum_table_one_side]=$(elapsed "$t0" "$(now)")
+
+# ------------------------------------------------------------ 5. locating differences
+
+say "changing $DIFFS rows at the destination, spread over the tables"
+for ((n = 0; n < DIFFS; n++)); do
+    i=$((n % TABLES + 1))
+    id=$(((n / TABLES) * (ROWS / ((DIFFS + TABLES - 1) / TABLES)) + 1 + n % 7))
+    echo "UPDATE sbtest.sbtest$i SET c = REVERSE(c) WHERE id = $id;"
+done | mysql2
+t0=$(now)
+rc=0
+"$VERIFIER" "$project" --once --report "$BENCH_DIR/diffs.json" --repair-sql "$BENCH_DIR/repair.sql" \
+    >"$BENCH_DIR/diffs.txt" 2>&1 || rc=$?
+secs[locate]=$(elapsed "$t0" "$(now)")
+[ "$rc" = 1 ] || die "ferry-verifier exited $rc with $DIFFS rows changed; see $BENCH_DIR/diffs.txt"
+found=$(jq '.differences | length' "$BENCH_DIR/diffs.json")
+[ "$found" = "$DIFFS" ] || die "ferry-verifier reported $found differences, not $DIFFS"
+
+# ------------------------------------------------------------ 6. results
+
+r_ck=$(rate "$TOTAL" "${secs[checksum]}")
+r_pt=$(rate "$TOTAL" "${secs[pt]}")
+r_fe=$(rate "$TOTAL" "${secs[ferry]}")
+cat <<EOF
+
+Verification of $TABLES x $ROWS sysbench rows ($TOTAL) on two MariaDB $(mysql1 -e 'SELECT VERSION()' | cut -d- -f1), both sides at once
+command: $COMMAND
+load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
+
+| tool | seconds | rows/s | ferry's rows/s : tool's |
+|---|---:|---:|---:|
+| CHECKSUM TABLE, both servers | ${secs[checksum]} | $r_ck | $(ratio "$r_fe" "$r_ck") |
+| pt-table-checksum, both servers | ${secs[pt]} | $r_pt | $(ratio "$r_fe" "$r_pt") |
+| ferry-verifier --once | ${secs[ferry]} | $r_fe | 1.00 |
+
+Locating $DIFFS changed rows spread over $TABLES tables: ${secs[locate]} s for a full run that
+reported all $found (and nothing else), with their repair SQL.
+
+Checksum expressions, one query per table on the source alone ($TOTAL rows):
+
+| expression | seconds | rows/s |
+|---|---:|---:|
+EOF
+for name in checksum_table_one_side bitxor_crc32 sum_crc32_crc32c_once sum_crc32_crc32c_twice sum_md5_64; do
+    echo "| $name | ${csecs[$name]} | $(rate "$TOTAL" "${csecs[$name]}") |"
+done
