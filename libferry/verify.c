@@ -375,6 +375,118 @@ static chunk_t *new_chunk(size_t table, int64_t seq, const ferry_chunk_value_t *
     return c;
 }
 
+__extension__ typedef __int128 i128;
+
+/* Parses a decimal integer (signed or not) into *out; false when it is not one. */
+static bool parse_i128(const char *s, i128 *out)
+{
+    bool neg = *s == '-';
+    s += neg;
+    if (!*s)
+        return false;
+    i128 v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > ((i128)1 << 100))
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+static void format_i128(i128 v, char *buf, size_t size)
+{
+    char tmp[48];
+    size_t n = 0;
+    bool neg = v < 0;
+    unsigned __int128 u = neg ? (unsigned __int128)(-(v + 1)) + 1 : (unsigned __int128)v;
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u && n < sizeof(tmp));
+    size_t o = 0;
+    if (neg && o + 1 < size)
+        buf[o++] = '-';
+    while (n && o + 1 < size)
+        buf[o++] = tmp[--n];
+    buf[o] = '\0';
+}
+
+/* Reads MIN and MAX of t's single key column; false when the table is empty. */
+static int key_span(MYSQL *my, const vtable_t *t, i128 *lo, i128 *hi, bool *empty, char *errstr,
+                    size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT, k = FERRY_STRBUF_INIT;
+    ferry_mysql_rows_quote_ident(&k, t->cols[t->key[0]].src->col.name);
+    ferry_strbuf_printf(&q, "SELECT MIN(%s), MAX(%s) FROM ", k.buf, k.buf);
+    ferry_verify_sql_table(&q, t, false);
+    ferry_strbuf_free(&k);
+    MYSQL_RES *res = NULL;
+    int rc = 0;
+    if (q.oom || mysql_query(my, q.buf) != 0 || !(res = mysql_store_result(my)))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                           "could not read the key range of \"%s\": %s", t->label, mysql_error(my));
+    ferry_strbuf_free(&q);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    *empty = !row || !row[0] || !row[1];
+    if (!rc && !*empty && (!parse_i128(row[0], lo) || !parse_i128(row[1], hi)))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                           "could not read the key range of \"%s\": not integers", t->label);
+    mysql_free_result(res);
+    return rc;
+}
+
+/*
+ * Plans a table whose key is one integer column by key values instead of
+ * an index walk: from MIN to MAX in steps of the rows a chunk should hold
+ * divided by the table's average density (rows per key value, from the
+ * server's row estimate). The last chunk is open-ended, so rows above MAX
+ * are not left out.
+ */
+static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t errstr_size)
+{
+    vtable_t *t = &v->tables[i];
+    tstate_t *st = &v->state[i];
+    i128 min, max;
+    bool empty;
+    int rc = key_span(my, t, &min, &max, &empty, errstr, errstr_size);
+    if (rc)
+        return rc;
+    i128 cur; /* exclusive lower bound */
+    bool have_lo = st->bound && st->bound[0].data;
+    if (have_lo && !parse_i128(st->bound[0].data, &cur))
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not resume \"%s\": the checkpoint's bound is not an integer",
+                             t->label);
+    if (!have_lo)
+        cur = empty ? 0 : min - 1;
+    double density = 1.0;
+    if (!empty && t->estimate > 0 && max > min)
+        density = (double)t->estimate / (double)(max - min + 1);
+    if (density <= 0 || density > 1)
+        density = 1.0;
+    char lo_text[48], hi_text[48];
+    while (!stopping(v) && !failed(v)) {
+        wait_source_quiet(v, my);
+        i128 span = (i128)((double)next_rows(v, i) / density);
+        if (span < 1)
+            span = 1;
+        i128 next = cur + span;
+        bool last = empty || next >= max;
+        format_i128(cur, lo_text, sizeof(lo_text));
+        format_i128(next, hi_text, sizeof(hi_text));
+        ferry_chunk_value_t lo = {lo_text, strlen(lo_text)}, hi = {hi_text, strlen(hi_text)};
+        chunk_t *c = new_chunk(i, st->next_seq++, have_lo ? &lo : NULL, last ? NULL : &hi, 1);
+        if (!c)
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        if (!enqueue(v, c) || last)
+            break;
+        cur = next;
+        have_lo = true;
+    }
+    return 0;
+}
+
 /* Plans table i: enqueues its chunks in key order. */
 static int plan_table(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t errstr_size)
 {
@@ -387,6 +499,9 @@ static int plan_table(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size
         enqueue(v, c);
         return 0;
     }
+    ferry_type_t kt = t->n_key == 1 ? t->cols[t->key[0]].src->col.type : 0;
+    if (kt == FERRY_TYPE_INT || kt == FERRY_TYPE_UINT)
+        return plan_numeric(v, my, i, errstr, errstr_size);
     ferry_arena_t *arena = ferry_arena_new(0);
     if (!arena)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
