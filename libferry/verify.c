@@ -804,6 +804,7 @@ static int restore_table(ferry_verify_t *v, char **f, int nf)
     atomic_store(&t->rows_dst, st->rows_dst);
     atomic_store(&t->chunks, st->chunks);
     atomic_fetch_add(&v->rows_checked, st->rows_src);
+    v->rows_resumed += st->rows_src;
     if (st->done) {
         atomic_store(&t->done, 1);
         atomic_fetch_add(&v->tables_done, 1);
@@ -977,7 +978,8 @@ static void throttle(ferry_verify_t *v)
 {
     if (v->opts->rows_per_second <= 0)
         return;
-    int64_t due = atomic_load(&v->rows_checked) * 1000 / v->opts->rows_per_second;
+    int64_t due =
+        (atomic_load(&v->rows_checked) - v->rows_resumed) * 1000 / v->opts->rows_per_second;
     int64_t ahead = due - (now_ms() - v->started_ms);
     while (ahead > 0 && !stopping(v)) {
         int64_t step = ahead < 100 ? ahead : 100;
