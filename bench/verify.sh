@@ -8,7 +8,9 @@
 #   pt-table-checksum  on both servers at the same time (--recursion-method
 #                      none: each computes its own chunk checksums, the work
 #                      it does per side)
-#   ferry-verifier     --once, both sides compared chunk by chunk
+#   ferry-verifier     --once, both sides compared chunk by chunk, with each
+#                      of its two checksum modes (stream: rows hashed in C;
+#                      sql: CRC32 + CRC32C sums computed by the servers)
 #
 # then candidate checksum expressions, each one query over every table on
 # the source alone, and the time ferry-verifier takes to locate and report
@@ -160,12 +162,21 @@ pt "$FERRY_MARIADB2_PORT" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$F
 wait "$p1" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB1_PORT.log"
 secs[pt]=$(elapsed "$t0" "$(now)")
 
-say "ferry-verifier --once"
-t0=$(now)
-"$VERIFIER" "$project" --once --report "$BENCH_DIR/equal.json" >"$BENCH_DIR/equal.txt" 2>&1 ||
-    die "ferry-verifier did not find the tables equal; see $BENCH_DIR/equal.txt"
-secs[ferry]=$(elapsed "$t0" "$(now)")
-[ "$(jq .rows_checked "$BENCH_DIR/equal.json")" = "$TOTAL" ] || die "ferry-verifier did not check $TOTAL rows"
+# ferry_verify MODE: ferry-verifier --once with verify.checksum = MODE
+ferry_verify() {
+    say "ferry-verifier --once, verify.checksum = $1"
+    sed -i '/^verify.checksum/d' "$project"
+    echo "verify.checksum = $1" >>"$project"
+    t0=$(now)
+    "$VERIFIER" "$project" --once --report "$BENCH_DIR/equal-$1.json" >"$BENCH_DIR/equal-$1.txt" 2>&1 ||
+        die "ferry-verifier did not find the tables equal; see $BENCH_DIR/equal-$1.txt"
+    secs[ferry_$1]=$(elapsed "$t0" "$(now)")
+    [ "$(jq .rows_checked "$BENCH_DIR/equal-$1.json")" = "$TOTAL" ] ||
+        die "ferry-verifier did not check $TOTAL rows"
+}
+ferry_verify stream
+ferry_verify sql
+sed -i '/^verify.checksum/d' "$project"
 
 # ------------------------------------------------------------ 4. candidate expressions
 
@@ -211,7 +222,8 @@ found=$(jq '.differences | length' "$BENCH_DIR/diffs.json")
 
 r_ck=$(rate "$TOTAL" "${secs[checksum]}")
 r_pt=$(rate "$TOTAL" "${secs[pt]}")
-r_fe=$(rate "$TOTAL" "${secs[ferry]}")
+r_fe=$(rate "$TOTAL" "${secs[ferry_stream]}")
+r_fs=$(rate "$TOTAL" "${secs[ferry_sql]}")
 cat <<EOF
 
 Verification of $TABLES x $ROWS sysbench rows ($TOTAL) on two MariaDB $(mysql1 -e 'SELECT VERSION()' | cut -d- -f1), both sides at once
@@ -222,10 +234,11 @@ load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 |---|---:|---:|---:|
 | CHECKSUM TABLE, both servers | ${secs[checksum]} | $r_ck | $(ratio "$r_fe" "$r_ck") |
 | pt-table-checksum, both servers | ${secs[pt]} | $r_pt | $(ratio "$r_fe" "$r_pt") |
-| ferry-verifier --once | ${secs[ferry]} | $r_fe | 1.00 |
+| ferry-verifier --once (verify.checksum = stream, the default) | ${secs[ferry_stream]} | $r_fe | 1.00 |
+| ferry-verifier --once (verify.checksum = sql) | ${secs[ferry_sql]} | $r_fs | $(ratio "$r_fe" "$r_fs") |
 
-Locating $DIFFS changed rows spread over $TABLES tables: ${secs[locate]} s for a full run that
-reported all $found (and nothing else), with their repair SQL.
+Locating $DIFFS changed rows spread over $TABLES tables: ${secs[locate]} s for a full run
+(stream) that reported all $found (and nothing else), with their repair SQL.
 
 Checksum expressions, one query per table on the source alone ($TOTAL rows):
 

@@ -118,6 +118,10 @@ static const ferry_conf_prop_t props[] = {
     {"verify.float.tolerance", FERRY_CONF_T_STRING, "1e-9", 0, 0, 0, NULL,
      "FLOAT and DOUBLE values a and b are equal when |a - b| <= tolerance * max(|a|, |b|) "
      "(a number from 0 to 1; 0: exactly equal)."},
+    {"verify.checksum", FERRY_CONF_T_ENUM, "stream", 0, 0, 0, "stream|sql",
+     "How a chunk's checksum is computed: stream (both sides send the chunk's canonical rows "
+     "and the verifier hashes them to 64 bits each) or sql (COUNT and sums of CRC32 and CRC32C "
+     "computed by the servers)."},
     {"verify.rows.per.second", FERRY_CONF_T_INT, "0", 0, 0, INT64_MAX, NULL,
      "Cap on the source rows the verifier compares per second (0: no cap)."},
     {"verify.threads.running.max", FERRY_CONF_T_INT, "0", 0, 0, 100000, NULL,

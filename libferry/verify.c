@@ -63,6 +63,7 @@ void ferry_verify_opts_from_conf(const ferry_conf_t *conf, ferry_verify_opts_t *
     opts->float_tolerance = strtod(ferry_conf_get(conf, "verify.float.tolerance"), NULL);
     opts->rows_per_second = ferry_conf_get_int(conf, "verify.rows.per.second");
     opts->threads_running_max = ferry_conf_get_int(conf, "verify.threads.running.max");
+    opts->stream = strcmp(ferry_conf_get(conf, "verify.checksum"), "stream") == 0;
 }
 
 int ferry_verify_new(const ferry_conf_t *conf, const ferry_verify_opts_t *opts,
@@ -565,10 +566,17 @@ typedef struct {
     int64_t ms; /* the slower side's time */
 } sums_t;
 
-static int checksum_range(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_chunk_value_t *lo,
-                          const ferry_chunk_value_t *hi, sums_t *out, char *errstr,
-                          size_t errstr_size)
+static int checksum_range(const ferry_verify_t *v, const vtable_t *t, MYSQL *src, MYSQL *dst,
+                          const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi, sums_t *out,
+                          char *errstr, size_t errstr_size)
 {
+    if (v->opts->stream) {
+        int64_t t0 = now_ms();
+        int rc = ferry_verify_stream_checksum(t, src, dst, lo, hi, &out->rows_src, &out->rows_dst,
+                                              &out->equal, errstr, errstr_size);
+        out->ms = now_ms() - t0;
+        return rc;
+    }
     ferry_strbuf_t qs = FERRY_STRBUF_INIT, qd = FERRY_STRBUF_INIT;
     ferry_strbuf_printf(&qs, "SELECT %s FROM ", t->hash_src);
     ferry_verify_sql_table(&qs, t, false);
@@ -661,7 +669,7 @@ static int locate(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
         mysql_free_result(res);
         sums_t s;
         if (!rc)
-            rc = checksum_range(t, src, dst, after, upper, &s, errstr, errstr_size);
+            rc = checksum_range(w->v, t, src, dst, after, upper, &s, errstr, errstr_size);
         if (!rc && !s.equal) {
             int n = ferry_verify_rows_compare(t, src, dst, after, upper, tol, found, errstr,
                                               errstr_size);
@@ -993,7 +1001,7 @@ static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_si
     ferry_verify_t *v = w->v;
     const vtable_t *t = &v->tables[c->table];
     sums_t s;
-    int rc = checksum_range(t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), c->lo, c->hi, &s,
+    int rc = checksum_range(v, t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), c->lo, c->hi, &s,
                             errstr, errstr_size);
     if (rc)
         return rc;

@@ -43,6 +43,7 @@ typedef struct {
     double float_tolerance;      /* relative: |a-b| <= tol * max(|a|,|b|) is equal */
     int64_t rows_per_second;     /* 0: no cap */
     int64_t threads_running_max; /* 0: no check; else pause while the source has more */
+    bool stream;                 /* checksums in C from streamed rows, not in SQL */
     const char *checkpoint;      /* file for per-chunk checkpoints, or NULL */
     const atomic_int *stop;      /* set to non-zero to stop early (may be NULL) */
 } ferry_verify_opts_t;

@@ -147,6 +147,15 @@ int ferry_verify_rows_compare(const vtable_t *t, MYSQL *src, MYSQL *dst,
                               const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
                               double tol, vdiffs_t *out, char *errstr, size_t errstr_size);
 
+/*
+ * The checksum of the range (lo, hi] computed in C from both sides' streamed
+ * canonical rows (verify_stream.c): row counts and whether the sums agree.
+ */
+int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
+                                 const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
+                                 int64_t *rows_src, int64_t *rows_dst, bool *equal, char *errstr,
+                                 size_t errstr_size);
+
 /* Adds d to out (takes its strings). Returns 0 or FERRY_ERR_NOMEM. */
 int ferry_verify_diffs_add(vdiffs_t *out, vdiff_t *d);
 void ferry_verify_diffs_free(vdiffs_t *d);

@@ -155,13 +155,20 @@ got=$(jq -r '.differences[] | "\(.table) \(.kind) \(.key | tojson) \(.columns | 
     "$report" | sort)
 [ "$got" = "$(sort <<<"$expected")" ] ||
     fail "differences not as seeded:$(diff <(sort <<<"$expected") <(echo "$got"))"
+# the same with the checksums computed by the servers (verify.checksum = sql)
+cp "$report" "$FERRY_TEST_TMP/stream.json"
+echo "verify.checksum = sql" >>"$project"
+run_verifier 1
+sed -i '/^verify.checksum/d' "$project"
+[ "$(jq -c .differences "$report")" = "$(jq -c .differences "$FERRY_TEST_TMP/stream.json")" ] ||
+    fail "verify.checksum = sql found other differences than stream"
 [ "$(jq -c '.differences[] | select(.key.id == 1540) | .values.vc' "$report")" = \
     '{"source":null,"destination":""}' ] || fail "NULL vs '' not shown with both values"
 [ "$(jq -r '[.tables[] | select(.table == "'"$src"'.types")][0] | "\(.missing) \(.extra) \(.changed)"' \
     "$report")" = "2 2 22" ] || fail "per-table counts wrong: $(jq -c .tables "$report")"
 grep -q "time_zone = '+00:00'" "$repair" || fail "the repair SQL does not pin the time zone"
 grep -q "REPLACE INTO \`$dst\`.\`types\`" "$repair" || fail "the repair SQL does not use the destination's names"
-pass "every seeded difference found with its key, kind and column, and nothing else"
+pass "every seeded difference found with its key, kind and column, and nothing else (both checksum modes)"
 
 run_verifier 0 --apply
 grep -q "^repair applied: 29 statements" "$FERRY_TEST_TMP/out.txt" ||
