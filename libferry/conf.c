@@ -122,6 +122,15 @@ static const ferry_conf_prop_t props[] = {
      "How a chunk's checksum is computed: stream (both sides send the chunk's canonical rows "
      "and the verifier hashes them to 64 bits each) or sql (COUNT and sums of CRC32 and CRC32C "
      "computed by the servers)."},
+    {"verify.live", FERRY_CONF_T_BOOL, "false", 0, 0, 0, NULL,
+     "The link is running: a difference is looked at again only after the consumer has applied "
+     "every change the source had made, and reported only if it survives verify.rounds rounds "
+     "(ferry-verifier --live sets it too)."},
+    {"verify.rounds", FERRY_CONF_T_INT, "3", 0, 1, 100, NULL,
+     "Live verification: rounds of re-checks a difference must survive to be reported."},
+    {"verify.settle.timeout.ms", FERRY_CONF_T_INT, "120000", 0, 1000, 86400000, NULL,
+     "Live verification: the longest wait, per round, for the consumer to apply what the source "
+     "had written; keys still differing then are reported as still changing."},
     {"verify.rows.per.second", FERRY_CONF_T_INT, "0", 0, 0, INT64_MAX, NULL,
      "Cap on the source rows the verifier compares per second (0: no cap)."},
     {"verify.threads.running.max", FERRY_CONF_T_INT, "0", 0, 0, 100000, NULL,

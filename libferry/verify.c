@@ -64,6 +64,9 @@ void ferry_verify_opts_from_conf(const ferry_conf_t *conf, ferry_verify_opts_t *
     opts->rows_per_second = ferry_conf_get_int(conf, "verify.rows.per.second");
     opts->threads_running_max = ferry_conf_get_int(conf, "verify.threads.running.max");
     opts->stream = strcmp(ferry_conf_get(conf, "verify.checksum"), "stream") == 0;
+    opts->live = ferry_conf_get_bool(conf, "verify.live");
+    opts->rounds = (int)ferry_conf_get_int(conf, "verify.rounds");
+    opts->settle_timeout_ms = ferry_conf_get_int(conf, "verify.settle.timeout.ms");
 }
 
 int ferry_verify_new(const ferry_conf_t *conf, const ferry_verify_opts_t *opts,
@@ -77,6 +80,7 @@ int ferry_verify_new(const ferry_conf_t *conf, const ferry_verify_opts_t *opts,
     pthread_mutex_init(&v->lock, NULL);
     pthread_cond_init(&v->changed, NULL);
     pthread_mutex_init(&v->diffs.lock, NULL);
+    pthread_mutex_init(&v->changing.lock, NULL);
     *out = v;
     return 0;
 }
@@ -107,7 +111,14 @@ void ferry_verify_destroy(ferry_verify_t *v)
     free(v->tables);
     free(v->state);
     ferry_verify_diffs_free(&v->diffs);
+    ferry_verify_diffs_free(&v->changing);
+    for (vrange_t *r = v->ranges, *n; r; r = n) {
+        n = r->next;
+        ferry_arena_destroy(r->arena);
+        free(r);
+    }
     pthread_mutex_destroy(&v->diffs.lock);
+    pthread_mutex_destroy(&v->changing.lock);
     pthread_mutex_destroy(&v->lock);
     pthread_cond_destroy(&v->changed);
     free(v);
@@ -116,6 +127,11 @@ void ferry_verify_destroy(ferry_verify_t *v)
 size_t ferry_verify_differences(const ferry_verify_t *v)
 {
     return v->diffs.n;
+}
+
+size_t ferry_verify_still_changing(const ferry_verify_t *v)
+{
+    return v->changing.n;
 }
 
 void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out)
@@ -615,6 +631,41 @@ static int checksum_range(const ferry_verify_t *v, const vtable_t *t, MYSQL *src
 }
 
 /*
+ * Compares (lo, hi] row by row into found; in a live verification the range
+ * is kept with its differences, to be compared again in later rounds.
+ */
+static int compare_rows(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
+                        const ferry_chunk_value_t *hi, vdiffs_t *found, char *errstr,
+                        size_t errstr_size)
+{
+    ferry_verify_t *v = w->v;
+    size_t before = found->n;
+    int n = ferry_verify_rows_compare(t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), lo, hi,
+                                      v->opts->float_tolerance, found, errstr, errstr_size);
+    if (n <= 0 || !v->opts->live)
+        return n < 0 ? n : 0;
+    vrange_t *r = calloc(1, sizeof(*r));
+    if (r && (r->arena = ferry_arena_new(0))) {
+        r->table = (size_t)(t - v->tables);
+        r->lo = lo ? copy_values(r->arena, lo, t->n_key) : NULL;
+        r->hi = hi ? copy_values(r->arena, hi, t->n_key) : NULL;
+    }
+    if (!r || !r->arena || (lo && !r->lo) || (hi && !r->hi)) {
+        if (r)
+            ferry_arena_destroy(r->arena);
+        free(r);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = before; i < found->n; i++)
+        found->items[i].range = r;
+    pthread_mutex_lock(&v->lock);
+    r->next = v->ranges;
+    v->ranges = r;
+    pthread_mutex_unlock(&v->lock);
+    return 0;
+}
+
+/*
  * Cuts (lo, hi], which differs, into ranges of VERIFY_ROW_RANGE source rows
  * and compares each that still differs row by row.
  */
@@ -623,11 +674,8 @@ static int locate(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
                   size_t errstr_size)
 {
     MYSQL *src = ferry_db_mysql(w->src), *dst = ferry_db_mysql(w->dst);
-    double tol = w->v->opts->float_tolerance;
-    if (!t->splittable || rows <= VERIFY_ROW_RANGE) {
-        int n = ferry_verify_rows_compare(t, src, dst, lo, hi, tol, found, errstr, errstr_size);
-        return n < 0 ? n : 0;
-    }
+    if (!t->splittable || rows <= VERIFY_ROW_RANGE)
+        return compare_rows(w, t, lo, hi, found, errstr, errstr_size);
     ferry_arena_t *arena = ferry_arena_new(0);
     if (!arena)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
@@ -670,11 +718,8 @@ static int locate(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
         sums_t s;
         if (!rc)
             rc = checksum_range(w->v, t, src, dst, after, upper, &s, errstr, errstr_size);
-        if (!rc && !s.equal) {
-            int n = ferry_verify_rows_compare(t, src, dst, after, upper, tol, found, errstr,
-                                              errstr_size);
-            rc = n < 0 ? n : 0;
-        }
+        if (!rc && !s.equal)
+            rc = compare_rows(w, t, after, upper, found, errstr, errstr_size);
         after = upper;
     }
     ferry_arena_destroy(arena);
@@ -697,7 +742,7 @@ static void put_hex(FILE *f, const char *p, size_t n)
 /* Writes the committed state of every table; called with v->lock held. */
 static void write_checkpoint(ferry_verify_t *v)
 {
-    const char *path = v->opts->checkpoint;
+    const char *path = v->opts->live ? NULL : v->opts->checkpoint;
     if (!path)
         return;
     char tmp[1100];
@@ -860,7 +905,7 @@ static int restore_diff(ferry_verify_t *v, char **f, int nf)
  */
 static int read_checkpoint(ferry_verify_t *v, char *errstr, size_t errstr_size)
 {
-    const char *path = v->opts->checkpoint;
+    const char *path = v->opts->live ? NULL : v->opts->checkpoint;
     FILE *fp = path ? fopen(path, "r") : NULL;
     if (!fp)
         return 0;
@@ -1068,6 +1113,149 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* ---- live re-checks ------------------------------------------------------ */
+
+static bool find_diff_table(const vdiffs_t *set, const vtable_t *t)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->items[i].t == t)
+            return true;
+    return false;
+}
+
+static vdiff_t *find_diff(vdiffs_t *set, const vtable_t *t, const char *key, size_t len)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        vdiff_t *d = &set->items[i];
+        if (d->t == t && d->sort_len == len && memcmp(d->sort_key, key, len) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* Compares every kept range again into now. */
+static int recompare(ferry_verify_t *v, MYSQL *src, MYSQL *dst, vdiffs_t *now, char *errstr,
+                     size_t errstr_size)
+{
+    for (vrange_t *r = v->ranges; r; r = r->next) {
+        int n = ferry_verify_rows_compare(&v->tables[r->table], src, dst, r->lo, r->hi,
+                                          v->opts->float_tolerance, now, errstr, errstr_size);
+        if (n < 0)
+            return n;
+    }
+    return 0;
+}
+
+/*
+ * One round: drops the differences that are gone, and marks those whose
+ * values changed since the last round (taking their new values).
+ */
+static void settle(ferry_verify_t *v, vdiffs_t *now)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < v->diffs.n; i++) {
+        vdiff_t d = v->diffs.items[i];
+        vdiff_t *n = find_diff(now, d.t, d.sort_key, d.sort_len);
+        if (!n) {
+            ferry_verify_diff_free(&d);
+            continue;
+        }
+        if (n->kind != d.kind || strcmp(n->json, d.json) != 0) {
+            const vrange_t *range = d.range;
+            ferry_verify_diff_free(&d);
+            d = *n;
+            memset(n, 0, sizeof(*n));
+            d.range = range;
+            d.changing = true;
+        }
+        v->diffs.items[keep++] = d;
+    }
+    v->diffs.n = keep;
+}
+
+/* Moves the differences marked changing to v->changing and recounts per table. */
+static int split_changing(ferry_verify_t *v)
+{
+    for (size_t i = 0; i < v->n_tables; i++) {
+        atomic_store(&v->tables[i].n_missing, 0);
+        atomic_store(&v->tables[i].n_extra, 0);
+        atomic_store(&v->tables[i].n_changed, 0);
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < v->diffs.n; i++) {
+        vdiff_t d = v->diffs.items[i];
+        if (d.changing) {
+            if (ferry_verify_diffs_add(&v->changing, &d) != 0)
+                return FERRY_ERR_NOMEM;
+            continue;
+        }
+        vtable_t *t = (vtable_t *)d.t;
+        atomic_fetch_add(d.kind == VDIFF_MISSING ? &t->n_missing
+                         : d.kind == VDIFF_EXTRA ? &t->n_extra
+                                                 : &t->n_changed,
+                         1);
+        v->diffs.items[keep++] = d;
+    }
+    v->diffs.n = keep;
+    return 0;
+}
+
+/*
+ * Live verification: every difference is looked at again, round after
+ * round, each time only after the consumer has applied everything the
+ * source had written when the round began (verify_live.c). A difference
+ * that goes away was lag and is dropped; one that keeps its values through
+ * every round is reported; one whose values kept changing, or that was
+ * still there when the consumer did not catch up in time, is "still
+ * changing".
+ */
+static int live_rounds(ferry_verify_t *v, char *errstr, size_t errstr_size)
+{
+    ferry_db_t *src = NULL, *dst = NULL;
+    ferry_verify_live_t *l = NULL;
+    const vtable_t **tabs = calloc(v->n_tables ? v->n_tables : 1, sizeof(*tabs));
+    size_t nt = 0;
+    int rc = tabs ? 0 : ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < v->n_tables; i++)
+        if (find_diff_table(&v->diffs, &v->tables[i]))
+            tabs[nt++] = &v->tables[i];
+    if (!rc)
+        rc = open_side(v->conf, false, &src, errstr, errstr_size);
+    if (!rc)
+        rc = open_side(v->conf, true, &dst, errstr, errstr_size);
+    if (!rc)
+        rc = ferry_verify_live_new(v->conf, &l, errstr, errstr_size);
+    for (int round = 1; !rc && round <= v->opts->rounds && v->diffs.n; round++) {
+        rc = ferry_verify_live_wait(l, ferry_db_mysql(src), ferry_db_mysql(dst), tabs, nt,
+                                    (int)v->opts->settle_timeout_ms, v->opts->stop, errstr,
+                                    errstr_size);
+        if (rc == FERRY_ERR_TIMEOUT && !stopping(v)) {
+            ferry_log_warn("consumer did not catch up: remaining differences are still changing",
+                           "round=%d reason=\"%s\"", round, errstr);
+            for (size_t i = 0; i < v->diffs.n; i++)
+                v->diffs.items[i].changing = true;
+            rc = 0;
+            break;
+        }
+        vdiffs_t now = {.n = 0};
+        pthread_mutex_init(&now.lock, NULL);
+        if (!rc)
+            rc = recompare(v, ferry_db_mysql(src), ferry_db_mysql(dst), &now, errstr, errstr_size);
+        if (!rc)
+            settle(v, &now);
+        ferry_verify_diffs_free(&now);
+        pthread_mutex_destroy(&now.lock);
+        ferry_log_info("live re-check", "round=%d differences=%zu", round, v->diffs.n);
+    }
+    if (!rc && split_changing(v) != 0)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    ferry_verify_live_destroy(l);
+    ferry_db_close(src);
+    ferry_db_close(dst);
+    free(tabs);
+    return rc;
+}
+
 /* ---- the run ------------------------------------------------------------- */
 
 static int start_workers(ferry_verify_t *v, worker_t *ws, int n, char *errstr, size_t errstr_size)
@@ -1134,7 +1322,16 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
         ferry_err_set(errstr, errstr_size, v->err, "%s", v->errstr);
         return v->err;
     }
+    if (!stopping(v) && v->opts->live && v->diffs.n) {
+        int lrc = live_rounds(v, errstr, errstr_size);
+        if (lrc) {
+            atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
+            return lrc;
+        }
+        atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
+    }
     ferry_verify_diffs_sort(&v->diffs);
+    ferry_verify_diffs_sort(&v->changing);
     if (stopping(v))
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                              "verification stopped before the end (it resumes from its "

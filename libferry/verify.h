@@ -44,6 +44,9 @@ typedef struct {
     int64_t rows_per_second;     /* 0: no cap */
     int64_t threads_running_max; /* 0: no check; else pause while the source has more */
     bool stream;                 /* checksums in C from streamed rows, not in SQL */
+    bool live;                   /* a link runs: re-check differences once the consumer caught up */
+    int rounds;                  /* live: rounds a difference must survive */
+    int64_t settle_timeout_ms;   /* live: longest wait for the consumer in a round */
     const char *checkpoint;      /* file for per-chunk checkpoints, or NULL */
     const atomic_int *stop;      /* set to non-zero to stop early (may be NULL) */
 } ferry_verify_opts_t;
@@ -74,6 +77,9 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size);
 
 /* Differences found so far (after run: all of them). */
 size_t ferry_verify_differences(const ferry_verify_t *v);
+
+/* Live verifications: keys whose values kept changing over every round. */
+size_t ferry_verify_still_changing(const ferry_verify_t *v);
 
 /* Progress, safe from any thread while run goes on. */
 typedef struct {

@@ -54,12 +54,22 @@ typedef struct {
 
 typedef enum { VDIFF_MISSING = 0, VDIFF_EXTRA, VDIFF_CHANGED } vdiff_kind_t;
 
+/* A row range in which differences were found (kept for live re-checks). */
+typedef struct vrange {
+    size_t table;
+    ferry_chunk_value_t *lo, *hi;
+    ferry_arena_t *arena;
+    struct vrange *next;
+} vrange_t;
+
 /* One difference, rendered when found. */
 typedef struct {
     const vtable_t *t;
     vdiff_kind_t kind;
-    int64_t seq;    /* the chunk it was found in; -1 once committed to a checkpoint */
-    char *sort_key; /* the key's canonical bytes, for a stable order */
+    int64_t seq;           /* the chunk it was found in; -1 once committed to a checkpoint */
+    const vrange_t *range; /* where it was found (live verifications), or NULL */
+    bool changing;         /* live: its values changed between rounds */
+    char *sort_key;        /* the key's canonical bytes, for a stable order */
     size_t sort_len;
     char *json;   /* {"table":..., "key":..., "kind":..., "columns":[...], "values":{...}} */
     char *text;   /* one line for people */
@@ -103,6 +113,8 @@ struct ferry_verify {
     tstate_t *state;
     size_t n_tables;
     vdiffs_t diffs;
+    vdiffs_t changing; /* live: keys that never settled */
+    vrange_t *ranges;  /* live: where differences were found */
 
     pthread_mutex_t lock; /* queue, state, first error */
     pthread_cond_t changed;
@@ -155,6 +167,25 @@ int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
                                  const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
                                  int64_t *rows_src, int64_t *rows_dst, bool *equal, char *errstr,
                                  size_t errstr_size);
+
+typedef struct ferry_verify_live ferry_verify_live_t;
+
+/* The consumer-progress gate (verify_live.c). */
+int ferry_verify_live_new(const ferry_conf_t *conf, ferry_verify_live_t **out, char *errstr,
+                          size_t errstr_size);
+void ferry_verify_live_destroy(ferry_verify_live_t *l);
+
+/*
+ * Waits until the consumer has applied every change of tables that the
+ * source had made when it was called. Returns 0, FERRY_ERR_TIMEOUT after
+ * timeout_ms (or when stop is set), or another error with errstr.
+ */
+int ferry_verify_live_wait(ferry_verify_live_t *l, MYSQL *src, MYSQL *dst,
+                           const vtable_t *const *tables, size_t n, int timeout_ms,
+                           const atomic_int *stop, char *errstr, size_t errstr_size);
+
+/* Frees the strings of one difference. */
+void ferry_verify_diff_free(vdiff_t *d);
 
 /* Adds d to out (takes its strings). Returns 0 or FERRY_ERR_NOMEM. */
 int ferry_verify_diffs_add(vdiffs_t *out, vdiff_t *d);

@@ -64,6 +64,11 @@ char *ferry_verify_report_json(const ferry_verify_t *v)
     for (size_t i = 0; i < v->diffs.n; i++)
         ferry_json_raw(j, v->diffs.items[i].json);
     ferry_json_array_end(j);
+    ferry_json_key(j, "still_changing");
+    ferry_json_array_begin(j);
+    for (size_t i = 0; i < v->changing.n; i++)
+        ferry_json_raw(j, v->changing.items[i].json);
+    ferry_json_array_end(j);
     ferry_json_object_end(j);
     char *text = ferry_json_steal(j);
     ferry_json_destroy(j);
@@ -212,9 +217,14 @@ void ferry_verify_print_summary(const ferry_verify_t *v, FILE *out)
         fprintf(out, "  %s\n", v->diffs.items[i].text);
     if (shown < v->diffs.n)
         fprintf(out, "  ... and %zu more (see the report)\n", v->diffs.n - shown);
+    for (size_t i = 0; i < v->changing.n && i < 50; i++)
+        fprintf(out, "  still changing: %s\n", v->changing.items[i].text);
     double s = (double)p.elapsed_ms / 1000.0;
-    fprintf(out, "%s: %zu table%s, %lld rows in %.1f s (%.0f rows/s), %zu difference%s\n",
+    fprintf(out, "%s: %zu table%s, %lld rows in %.1f s (%.0f rows/s), %zu difference%s",
             v->diffs.n ? "DIFFERENT" : "EQUAL", v->n_tables, v->n_tables == 1 ? "" : "s",
             (long long)p.rows_checked, s, s > 0 ? (double)p.rows_checked / s : 0.0, v->diffs.n,
             v->diffs.n == 1 ? "" : "s");
+    if (v->changing.n)
+        fprintf(out, ", %zu still changing", v->changing.n);
+    fputc('\n', out);
 }

@@ -437,14 +437,19 @@ int ferry_verify_diffs_add(vdiffs_t *out, vdiff_t *d)
     return 0;
 }
 
+void ferry_verify_diff_free(vdiff_t *d)
+{
+    free(d->json);
+    free(d->text);
+    free(d->repair);
+    free(d->sort_key);
+    memset(d, 0, sizeof(*d));
+}
+
 void ferry_verify_diffs_free(vdiffs_t *d)
 {
-    for (size_t i = 0; i < d->n; i++) {
-        free(d->items[i].json);
-        free(d->items[i].text);
-        free(d->items[i].repair);
-        free(d->items[i].sort_key);
-    }
+    for (size_t i = 0; i < d->n; i++)
+        ferry_verify_diff_free(&d->items[i]);
     free(d->items);
     d->items = NULL;
     d->n = d->cap = 0;

@@ -40,7 +40,7 @@ static int run(ferry_service_t *svc)
 
 typedef struct {
     const char *project, *tables, *report, *repair, *checkpoint;
-    bool apply;
+    bool apply, live;
 } once_args_t;
 
 static void once_usage(FILE *out)
@@ -55,6 +55,8 @@ static void once_usage(FILE *out)
             "  --report FILE        write the JSON report to FILE\n"
             "  --repair-sql FILE    write the SQL that makes the destination equal to FILE\n"
             "  --apply              run that SQL on the destination, then verify again\n"
+            "  --live               the link is running: re-check differences after the consumer\n"
+            "                       applied what the source had written (verify.rounds rounds)\n"
             "  --checkpoint FILE    per-chunk checkpoint (default runtime.dir/verify.checkpoint);\n"
             "                       a stopped run resumes from it\n"
             "  --log-level LEVEL    debug, info, warn or error\n"
@@ -69,6 +71,7 @@ static int parse_once(int argc, char **argv, once_args_t *a, const char **log_le
                                          {"report", required_argument, NULL, 'r'},
                                          {"repair-sql", required_argument, NULL, 's'},
                                          {"apply", no_argument, NULL, 'a'},
+                                         {"live", no_argument, NULL, 'L'},
                                          {"checkpoint", required_argument, NULL, 'c'},
                                          {"log-level", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
@@ -90,6 +93,9 @@ static int parse_once(int argc, char **argv, once_args_t *a, const char **log_le
             break;
         case 'a':
             a->apply = true;
+            break;
+        case 'L':
+            a->live = true;
             break;
         case 'c':
             a->checkpoint = optarg;
@@ -126,6 +132,7 @@ static int verify_once(const ferry_conf_t *conf, const once_args_t *a, const cha
     ferry_verify_opts_t opts;
     ferry_verify_opts_from_conf(conf, &opts);
     opts.tables = a->tables;
+    opts.live = opts.live || a->live;
     opts.checkpoint = checkpoint;
     opts.stop = &stop_flag;
     ferry_verify_t *v = NULL;
