@@ -89,6 +89,12 @@ int ferry_service_sleep(ferry_service_t *svc, int ms)
     return ferry_service_stopping(svc);
 }
 
+int ferry_service_route(ferry_service_t *svc, const char *method, const char *path,
+                        ferry_http_handler_fn handler, void *opaque)
+{
+    return ferry_http_route(svc->http, method, path, handler, opaque);
+}
+
 void ferry_service_topic_prefix(const ferry_service_t *svc, const char *link, char *buf,
                                 size_t buf_size)
 {

@@ -18,6 +18,7 @@
 #define FERRY_SERVICE_H
 
 #include "conf.h"
+#include "http.h"
 #include "json.h"
 #include "metrics.h"
 
@@ -58,6 +59,14 @@ int ferry_service_stopping(const ferry_service_t *svc);
  * stop. Returns 1 if stopping.
  */
 int ferry_service_sleep(ferry_service_t *svc, int ms);
+
+/*
+ * Adds an HTTP route to the service's server (see ferry_http_route): for
+ * the service's own control endpoints. Call from run(). Returns 0 or a
+ * negative ferry_err_t.
+ */
+int ferry_service_route(ferry_service_t *svc, const char *method, const char *path,
+                        ferry_http_handler_fn handler, void *opaque);
 
 /* The link's topic prefix, "ferry.<project>.<link>" (link: "fwd" or "rev"). */
 void ferry_service_topic_prefix(const ferry_service_t *svc, const char *link, char *buf,

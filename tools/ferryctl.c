@@ -44,6 +44,10 @@ static void usage(FILE *out)
           "                           non-zero with the reason on timeout (default 600 s)\n"
           "  up FILE                  start the project's services in the background\n"
           "                           (logs and pid files under runtime.dir)\n"
+          "  verify FILE [--tables PATTERN] [--live] [--report OUT.json]\n"
+          "                           run a verification in the project's ferry-verifier\n"
+          "                           with a progress bar; exit 0 equal, 1 differences,\n"
+          "                           2 could not verify\n"
           "  down FILE                stop them gracefully (SIGTERM, then SIGKILL after\n"
           "                           --timeout seconds, default 30)\n"
           "\n"
@@ -207,6 +211,8 @@ int main(int argc, char **argv)
         return ferryctl_cmd_wait(argc - 2, argv + 2);
     if (strcmp(cmd, "up") == 0)
         return ferryctl_cmd_up(argc - 2, argv + 2);
+    if (strcmp(cmd, "verify") == 0)
+        return ferryctl_cmd_verify(argc - 2, argv + 2);
     if (strcmp(cmd, "down") == 0)
         return ferryctl_cmd_down(argc - 2, argv + 2);
     if (strcmp(cmd, "precheck") == 0) {

@@ -24,6 +24,17 @@ ferry_conf_t *ferryctl_open(const char *cmd, const char *path);
 int ferryctl_cmd_status(int argc, char **argv);
 int ferryctl_cmd_wait(int argc, char **argv);
 
+/*
+ * Where service svc of the project listens ("http://127.0.0.1:PORT"): its
+ * fixed port from the file, else its address file in runtime.dir. Returns 0,
+ * or -1 with the reason in why.
+ */
+int ferryctl_service_url(const ferry_conf_t *conf, const char *svc, char *url, size_t n, char *why,
+                         size_t why_n);
+
+/* ferryctl verify (ferryctl_verify.c). */
+int ferryctl_cmd_verify(int argc, char **argv);
+
 /* ferryctl up / down (ferryctl_proc.c). */
 int ferryctl_cmd_up(int argc, char **argv);
 int ferryctl_cmd_down(int argc, char **argv);

@@ -35,8 +35,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /* Where the service listens: fixed port from the file, else its address file. */
-static int service_url(const ferry_conf_t *conf, const char *svc, char *url, size_t n, char *why,
-                       size_t why_n)
+int ferryctl_service_url(const ferry_conf_t *conf, const char *svc, char *url, size_t n, char *why,
+                         size_t why_n)
 {
     int port = ferry_conf_http_port(conf, svc);
     if (port > 0) {
@@ -116,7 +116,8 @@ static json_t *fetch_all(const ferry_conf_t *conf, int *all_ready)
     for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
         char url[512], why[700];
         buf_t body = {NULL, 0};
-        int ok = service_url(conf, ferryctl_services[i], url, sizeof(url), why, sizeof(why)) == 0 &&
+        int ok = ferryctl_service_url(conf, ferryctl_services[i], url, sizeof(url), why,
+                                      sizeof(why)) == 0 &&
                  fetch_status(url, &body, why, sizeof(why)) == 0;
         json_t *doc = NULL;
         if (ok) {

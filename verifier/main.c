@@ -7,12 +7,14 @@
  * runs one full verification (libferry/verify.h) and exits 0 when every
  * table is equal, 1 when differences were found (after --apply: when they
  * remain), 2 when it could not verify, with a one-line reason on stderr.
- * Without --once it runs as a service holding its HTTP endpoints.
+ * Without --once it runs as a service that verifies on demand through its
+ * HTTP API (api.c; `ferryctl verify`).
  */
 #include "db.h"
 #include "err.h"
 #include "log.h"
 #include "service.h"
+#include "verifier.h"
 #include "verify.h"
 
 #include <getopt.h>
@@ -29,13 +31,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     atomic_store(&stop_flag, 1);
-}
-
-static int run(ferry_service_t *svc)
-{
-    while (!ferry_service_sleep(svc, 500))
-        ;
-    return 0;
 }
 
 typedef struct {
@@ -222,6 +217,11 @@ int main(int argc, char **argv)
 {
     if (has_once(argc, argv))
         return main_once(argc, argv);
+    verifier_state_t *st = ferry_verifier_state_new();
+    if (!st) {
+        fprintf(stderr, "ferry-verifier: out of memory\n");
+        return 1;
+    }
     ferry_service_def_t def = {
         .name = "verifier",
         .summary = "Verifies that source and destination hold the same rows, reports row and\n"
@@ -229,7 +229,11 @@ int main(int argc, char **argv)
                    "ferry-verifier <project> --once --help).",
         .needs_source = 1,
         .needs_destination = 1,
-        .run = run,
+        .run = ferry_verifier_service_run,
+        .status = ferry_verifier_service_status,
+        .opaque = st,
     };
-    return ferry_service_main(argc, argv, &def);
+    int rc = ferry_service_main(argc, argv, &def);
+    ferry_verifier_state_destroy(st);
+    return rc;
 }
