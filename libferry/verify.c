@@ -635,13 +635,13 @@ static int checksum_range(const ferry_verify_t *v, const vtable_t *t, MYSQL *src
  * is kept with its differences, to be compared again in later rounds.
  */
 static int compare_rows(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
-                        const ferry_chunk_value_t *hi, vdiffs_t *found, char *errstr,
-                        size_t errstr_size)
+                        const ferry_chunk_value_t *hi, const char *cond, vdiffs_t *found,
+                        char *errstr, size_t errstr_size)
 {
     ferry_verify_t *v = w->v;
     size_t before = found->n;
     int n = ferry_verify_rows_compare(t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), lo, hi,
-                                      v->opts->float_tolerance, found, errstr, errstr_size);
+                                      cond, v->opts->float_tolerance, found, errstr, errstr_size);
     if (n <= 0 || !v->opts->live)
         return n < 0 ? n : 0;
     vrange_t *r = calloc(1, sizeof(*r));
@@ -649,8 +649,9 @@ static int compare_rows(worker_t *w, const vtable_t *t, const ferry_chunk_value_
         r->table = (size_t)(t - v->tables);
         r->lo = lo ? copy_values(r->arena, lo, t->n_key) : NULL;
         r->hi = hi ? copy_values(r->arena, hi, t->n_key) : NULL;
+        r->cond = cond ? ferry_arena_strdup(r->arena, cond) : NULL;
     }
-    if (!r || !r->arena || (lo && !r->lo) || (hi && !r->hi)) {
+    if (!r || !r->arena || (lo && !r->lo) || (hi && !r->hi) || (cond && !r->cond)) {
         if (r)
             ferry_arena_destroy(r->arena);
         free(r);
@@ -674,8 +675,20 @@ static int locate(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
                   size_t errstr_size)
 {
     MYSQL *src = ferry_db_mysql(w->src), *dst = ferry_db_mysql(w->dst);
+    if (w->v->opts->stream && t->n_key > 0 && rows > VERIFY_ROW_RANGE) {
+        char **conds = NULL;
+        size_t n = 0;
+        int rc = ferry_verify_stream_keys(t, src, dst, lo, hi, &conds, &n, errstr, errstr_size);
+        for (size_t i = 0; !rc && i < n; i++)
+            rc = compare_rows(w, t, NULL, NULL, conds[i], found, errstr, errstr_size);
+        for (size_t i = 0; i < n; i++)
+            free(conds[i]);
+        free(conds);
+        if (rc != FERRY_ERR_UNSUPPORTED)
+            return rc;
+    }
     if (!t->splittable || rows <= VERIFY_ROW_RANGE)
-        return compare_rows(w, t, lo, hi, found, errstr, errstr_size);
+        return compare_rows(w, t, lo, hi, NULL, found, errstr, errstr_size);
     ferry_arena_t *arena = ferry_arena_new(0);
     if (!arena)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
@@ -719,7 +732,7 @@ static int locate(worker_t *w, const vtable_t *t, const ferry_chunk_value_t *lo,
         if (!rc)
             rc = checksum_range(w->v, t, src, dst, after, upper, &s, errstr, errstr_size);
         if (!rc && !s.equal)
-            rc = compare_rows(w, t, after, upper, found, errstr, errstr_size);
+            rc = compare_rows(w, t, after, upper, NULL, found, errstr, errstr_size);
         after = upper;
     }
     ferry_arena_destroy(arena);
@@ -1138,7 +1151,7 @@ static int recompare(ferry_verify_t *v, MYSQL *src, MYSQL *dst, vdiffs_t *now, c
                      size_t errstr_size)
 {
     for (vrange_t *r = v->ranges; r; r = r->next) {
-        int n = ferry_verify_rows_compare(&v->tables[r->table], src, dst, r->lo, r->hi,
+        int n = ferry_verify_rows_compare(&v->tables[r->table], src, dst, r->lo, r->hi, r->cond,
                                           v->opts->float_tolerance, now, errstr, errstr_size);
         if (n < 0)
             return n;

@@ -8,12 +8,13 @@
  * query, with a row count per step that adapts toward a target time per
  * chunk). For each range one checksum query runs on each side at the same
  * time: the row count and two sums over every row's canonical text, of
- * CRC32 and of CRC32C (64 bits per row; see docs/VERIFICATION.md for the
- * canonical text and why sums, not XOR). A range whose counts or sums
- * differ is cut into ranges of about VERIFY_ROW_RANGE rows; those that still
- * differ are read row by row from both sides and compared in C, which gives
- * each difference its key, its kind and its columns, and a repair
- * statement for the destination.
+ * CRC32 and of CRC32C (64 bits per row), or, by default, the same computed
+ * in C from streamed rows (see docs/VERIFICATION.md for the canonical text
+ * and why sums, not XOR). A range whose counts or sums differ is narrowed
+ * to its differing keys (streamed keys and hashes, or ranges of about
+ * VERIFY_ROW_RANGE rows), whose rows are read from both sides and compared
+ * in C, which gives each difference its key, its kind and its columns, and
+ * a repair statement for the destination.
  *
  * Progress is checkpointed per chunk to a file, so a verification that was
  * stopped goes on after the last chunk it finished (same options, same

@@ -58,6 +58,7 @@ typedef enum { VDIFF_MISSING = 0, VDIFF_EXTRA, VDIFF_CHANGED } vdiff_kind_t;
 typedef struct vrange {
     size_t table;
     ferry_chunk_value_t *lo, *hi;
+    const char *cond; /* or the rows this condition selects */
     ferry_arena_t *arena;
     struct vrange *next;
 } vrange_t;
@@ -151,13 +152,27 @@ void ferry_verify_sql_text(ferry_strbuf_t *sb, const char *s);
 void ferry_verify_sql_table(ferry_strbuf_t *sb, const vtable_t *t, bool dst);
 
 /*
- * Reads the range (lo, hi] from both sides in full and records every
- * difference in out. tol: float tolerance. Returns the number of
- * differences found (>= 0) or a negative ferry_err_t.
+ * Reads the range (lo, hi] from both sides in full (or, with cond, the rows
+ * for which that SQL condition holds) and records every difference in out.
+ * tol: float tolerance. Returns the number of differences found (>= 0) or a
+ * negative ferry_err_t.
  */
 int ferry_verify_rows_compare(const vtable_t *t, MYSQL *src, MYSQL *dst,
                               const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
-                              double tol, vdiffs_t *out, char *errstr, size_t errstr_size);
+                              const char *cond, double tol, vdiffs_t *out, char *errstr,
+                              size_t errstr_size);
+
+/*
+ * Streams the range (lo, hi] of a table with a key from both sides, hashes
+ * each row in C and finds the keys whose rows differ (or exist on one side
+ * only). Returns 0 with *conds: *n SQL conditions (malloc'd array of
+ * malloc'd strings) that together select exactly those keys, in batches;
+ * FERRY_ERR_UNSUPPORTED when a key value cannot be written as a literal
+ * (then compare the range in full), or another negative ferry_err_t.
+ */
+int ferry_verify_stream_keys(const vtable_t *t, MYSQL *src, MYSQL *dst,
+                             const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
+                             char ***conds, size_t *n, char *errstr, size_t errstr_size);
 
 /*
  * The checksum of the range (lo, hi] computed in C from both sides' streamed

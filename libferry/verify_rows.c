@@ -366,7 +366,8 @@ static bool rows_equal(const vtable_t *t, const entry_t *a, const entry_t *b, do
 
 /* The row query of one side: canonical texts, then the raw select list. */
 static int row_query(ferry_strbuf_t *sb, const vtable_t *t, bool dst, const ferry_chunk_value_t *lo,
-                     const ferry_chunk_value_t *hi, char *errstr, size_t errstr_size)
+                     const ferry_chunk_value_t *hi, const char *cond, char *errstr,
+                     size_t errstr_size)
 {
     ferry_strbuf_puts(sb, "SELECT ");
     for (size_t c = 0; c < t->n_cols; c++)
@@ -374,18 +375,25 @@ static int row_query(ferry_strbuf_t *sb, const vtable_t *t, bool dst, const ferr
     ferry_mysql_rows_select_list(sb, dst ? t->dst_t : t->src_t);
     ferry_strbuf_puts(sb, " FROM ");
     ferry_verify_sql_table(sb, t, dst);
+    if (cond) {
+        ferry_strbuf_printf(sb, " WHERE (%s)", cond);
+        if (t->where)
+            ferry_strbuf_printf(sb, " AND (%s)", t->where);
+        return 0;
+    }
     return ferry_verify_sql_where(sb, t, lo, hi, errstr, errstr_size);
 }
 
 int ferry_verify_rows_compare(const vtable_t *t, MYSQL *src, MYSQL *dst,
                               const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
-                              double tol, vdiffs_t *out, char *errstr, size_t errstr_size)
+                              const char *cond, double tol, vdiffs_t *out, char *errstr,
+                              size_t errstr_size)
 {
     ferry_strbuf_t qs = FERRY_STRBUF_INIT, qd = FERRY_STRBUF_INIT;
     side_t s = {0}, d = {0};
-    int rc = row_query(&qs, t, false, lo, hi, errstr, errstr_size);
+    int rc = row_query(&qs, t, false, lo, hi, cond, errstr, errstr_size);
     if (!rc)
-        rc = row_query(&qd, t, true, lo, hi, errstr, errstr_size);
+        rc = row_query(&qd, t, true, lo, hi, cond, errstr, errstr_size);
     if (!rc && (qs.oom || qd.oom))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     if (!rc)

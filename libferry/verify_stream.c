@@ -10,6 +10,10 @@
  * is stronger: every row's 64 bits come from a multiply-rotate mix over all
  * its bytes, not from two linear CRCs.
  *
+ * The same stream, with each row's key kept beside its hash, locates the
+ * rows of a differing chunk in one pass (ferry_verify_stream_keys): both
+ * sides' (key, hash) lists are sorted and merged in C.
+ *
  * Row encoding: each cell is hashed on its own with the column's position
  * as seed (NULL has its own value, so NULL and '' differ, and lengths are
  * part of the hash, so no two cell splits collide), and the cell hashes
@@ -18,8 +22,10 @@
 #include "verify_int.h"
 
 #include "err.h"
+#include "mysql_rows.h"
 
 #include <mysql.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define P1 0x9E3779B185EBCA87ULL
@@ -60,15 +66,61 @@ static uint64_t cell_hash(const unsigned char *p, size_t n, uint64_t seed)
     return fold(h);
 }
 
+/* One row's key (length-prefixed canonical key cells) and hash. */
+typedef struct {
+    char *key;
+    size_t len;
+    uint64_t h;
+} krow_t;
+
 typedef struct {
     MYSQL_RES *res;
     bool done;
     uint64_t sum, rows;
+    krow_t *keys; /* NULL unless keys are collected */
+    size_t n_keys, cap_keys;
+    bool collect, oom;
 } stream_t;
 
-/* Reads up to batch rows of one side into its sums. */
-static int pull(stream_t *s, MYSQL *my, unsigned nf, int batch)
+/* Appends row's key cells: a non-NULL flag, a 4-byte big-endian length, the bytes. */
+static void collect_key(stream_t *s, const vtable_t *t, MYSQL_ROW row, const unsigned long *len,
+                        uint64_t h)
 {
+    if (s->n_keys == s->cap_keys) {
+        size_t cap = s->cap_keys ? s->cap_keys * 2 : 1024;
+        krow_t *p = realloc(s->keys, cap * sizeof(*p));
+        if (!p) {
+            s->oom = true;
+            return;
+        }
+        s->keys = p;
+        s->cap_keys = cap;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < t->n_key; k++)
+        n += 5 + (row[t->key[k]] ? len[t->key[k]] : 0);
+    char *b = malloc(n ? n : 1), *p = b;
+    if (!b) {
+        s->oom = true;
+        return;
+    }
+    for (size_t k = 0; k < t->n_key; k++) {
+        size_t c = t->key[k];
+        uint32_t l = row[c] ? (uint32_t)len[c] : 0;
+        *p++ = row[c] ? 1 : 0;
+        for (int i = 3; i >= 0; i--)
+            *p++ = (char)((l >> (8 * i)) & 0xff);
+        if (l)
+            memcpy(p, row[c], l);
+        p += l;
+    }
+    s->keys[s->n_keys++] = (krow_t){b, n, h};
+}
+
+/* Reads up to batch rows of one side into its sums (and keys). */
+static int pull(stream_t *s, const vtable_t *t, MYSQL *my, int batch)
+{
+    unsigned nf = (unsigned)t->n_cols;
     for (int i = 0; i < batch; i++) {
         MYSQL_ROW row = mysql_fetch_row(s->res);
         if (!row) {
@@ -84,8 +136,18 @@ static int pull(stream_t *s, MYSQL *my, unsigned nf, int batch)
         }
         s->sum += h;
         s->rows++;
+        if (s->collect && !s->oom)
+            collect_key(s, t, row, len, h);
     }
     return 0;
+}
+
+static void stream_free(stream_t *s)
+{
+    for (size_t i = 0; i < s->n_keys; i++)
+        free(s->keys[i].key);
+    free(s->keys);
+    mysql_free_result(s->res);
 }
 
 static void select_canon(ferry_strbuf_t *sb, const vtable_t *t, bool dst)
@@ -98,15 +160,13 @@ static void select_canon(ferry_strbuf_t *sb, const vtable_t *t, bool dst)
     ferry_verify_sql_table(sb, t, dst);
 }
 
-int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
-                                 const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
-                                 int64_t *rows_src, int64_t *rows_dst, bool *equal, char *errstr,
-                                 size_t errstr_size)
+/* Streams (lo, hi] from both sides into s[0] (source) and s[1] (destination). */
+static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_chunk_value_t *lo,
+                       const ferry_chunk_value_t *hi, stream_t *s, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q[2] = {FERRY_STRBUF_INIT, FERRY_STRBUF_INIT};
     MYSQL *conns[2] = {src, dst};
     const char *roles[2] = {"source", "destination"};
-    stream_t s[2] = {{0}, {0}};
     int rc = 0;
     bool sent[2] = {false, false};
     for (int i = 0; i < 2 && !rc; i++) {
@@ -122,8 +182,10 @@ int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
     }
     for (int i = 0; i < 2; i++) {
         ferry_strbuf_free(&q[i]);
-        if (!sent[i])
+        if (!sent[i]) {
+            s[i].done = true;
             continue;
+        }
         if (mysql_read_query_result(conns[i]) != 0 || !(s[i].res = mysql_use_result(conns[i]))) {
             if (!rc)
                 rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
@@ -133,21 +195,152 @@ int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
         }
     }
     /* both servers send at once; take a batch from each in turn */
-    unsigned nf = (unsigned)t->n_cols;
     while (!(s[0].done && s[1].done)) {
         for (int i = 0; i < 2; i++) {
             if (s[i].done)
                 continue;
-            if (pull(&s[i], conns[i], nf, 256) != 0 && !rc)
+            if (pull(&s[i], t, conns[i], 256) != 0 && !rc)
                 rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
                                    "could not checksum a chunk of \"%s\" on the %s: %s", t->label,
                                    roles[i], mysql_error(conns[i]));
         }
     }
-    for (int i = 0; i < 2; i++)
-        mysql_free_result(s[i].res);
+    if (!rc && (s[0].oom || s[1].oom))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
+                                 const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
+                                 int64_t *rows_src, int64_t *rows_dst, bool *equal, char *errstr,
+                                 size_t errstr_size)
+{
+    stream_t s[2] = {{0}, {0}};
+    int rc = run_streams(t, src, dst, lo, hi, s, errstr, errstr_size);
     *rows_src = (int64_t)s[0].rows;
     *rows_dst = (int64_t)s[1].rows;
     *equal = s[0].rows == s[1].rows && s[0].sum == s[1].sum;
+    stream_free(&s[0]);
+    stream_free(&s[1]);
+    return rc;
+}
+
+static int krow_cmp(const void *a, const void *b)
+{
+    const krow_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Appends the condition that selects key k (decoded from its cells). */
+static int key_condition(ferry_strbuf_t *sb, const vtable_t *t, const krow_t *k, bool in_list,
+                         char *errstr, size_t errstr_size)
+{
+    const char *p = k->key;
+    for (size_t i = 0; i < t->n_key; i++) {
+        bool present = *p++ != 0;
+        uint32_t l = 0;
+        for (int b = 0; b < 4; b++)
+            l = (l << 8) | (unsigned char)*p++;
+        if (!present)
+            return FERRY_ERR_UNSUPPORTED; /* a key column is never NULL in a usable key */
+        ferry_chunk_value_t v = {p, l};
+        p += l;
+        const ferry_column_t *col = ferry_table_column(t->src_t, t->key[i]);
+        if (!in_list) {
+            ferry_strbuf_puts(sb, i ? " AND " : "(");
+            ferry_mysql_rows_quote_ident(sb, col->name);
+            ferry_strbuf_puts(sb, " = ");
+        }
+        int rc = ferry_chunk_sql_literal(sb, col, &v, errstr, errstr_size);
+        if (rc)
+            return rc;
+    }
+    if (!in_list)
+        ferry_strbuf_puts(sb, ")");
+    return 0;
+}
+
+/* Turns the differing keys into conditions of at most KEYS_PER_CONDITION keys each. */
+#define KEYS_PER_CONDITION 200
+
+static int conditions(const vtable_t *t, const krow_t **keys, size_t n, char ***conds,
+                      size_t *n_conds, char *errstr, size_t errstr_size)
+{
+    size_t m = (n + KEYS_PER_CONDITION - 1) / KEYS_PER_CONDITION;
+    *conds = calloc(m ? m : 1, sizeof(**conds));
+    *n_conds = 0;
+    if (!*conds)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    bool in_list = t->n_key == 1;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n; i += KEYS_PER_CONDITION) {
+        ferry_strbuf_t sb = FERRY_STRBUF_INIT;
+        if (in_list) {
+            ferry_mysql_rows_quote_ident(&sb, ferry_table_column(t->src_t, t->key[0])->name);
+            ferry_strbuf_puts(&sb, " IN (");
+        }
+        for (size_t j = i; !rc && j < n && j < i + KEYS_PER_CONDITION; j++) {
+            ferry_strbuf_puts(&sb, j > i ? (in_list ? ", " : " OR ") : "");
+            rc = key_condition(&sb, t, keys[j], in_list, errstr, errstr_size);
+        }
+        if (in_list)
+            ferry_strbuf_puts(&sb, ")");
+        if (!rc && sb.oom)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        if (rc) {
+            ferry_strbuf_free(&sb);
+            break;
+        }
+        (*conds)[(*n_conds)++] = sb.buf;
+    }
+    return rc;
+}
+
+int ferry_verify_stream_keys(const vtable_t *t, MYSQL *src, MYSQL *dst,
+                             const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
+                             char ***conds, size_t *n_conds, char *errstr, size_t errstr_size)
+{
+    *conds = NULL;
+    *n_conds = 0;
+    stream_t s[2] = {{.collect = true}, {.collect = true}};
+    int rc = run_streams(t, src, dst, lo, hi, s, errstr, errstr_size);
+    const krow_t **diff = NULL;
+    size_t nd = 0;
+    if (!rc) {
+        qsort(s[0].keys, s[0].n_keys, sizeof(krow_t), krow_cmp);
+        qsort(s[1].keys, s[1].n_keys, sizeof(krow_t), krow_cmp);
+        diff = malloc((s[0].n_keys + s[1].n_keys + 1) * sizeof(*diff));
+        if (!diff)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0, k = 0; !rc && (i < s[0].n_keys || k < s[1].n_keys);) {
+        int c = i == s[0].n_keys   ? 1
+                : k == s[1].n_keys ? -1
+                                   : krow_cmp(&s[0].keys[i], &s[1].keys[k]);
+        if (c < 0) {
+            diff[nd++] = &s[0].keys[i++];
+        } else if (c > 0) {
+            diff[nd++] = &s[1].keys[k++];
+        } else {
+            if (s[0].keys[i].h != s[1].keys[k].h)
+                diff[nd++] = &s[0].keys[i];
+            i++;
+            k++;
+        }
+    }
+    if (!rc)
+        rc = conditions(t, diff, nd, conds, n_conds, errstr, errstr_size);
+    if (rc) {
+        for (size_t i = 0; *conds && i < *n_conds; i++)
+            free((*conds)[i]);
+        free(*conds);
+        *conds = NULL;
+        *n_conds = 0;
+    }
+    free(diff);
+    stream_free(&s[0]);
+    stream_free(&s[1]);
     return rc;
 }
