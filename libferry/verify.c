@@ -143,7 +143,9 @@ void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out
     out->rows_checked = atomic_load(&v->rows_checked);
     out->chunks_checked = atomic_load(&v->chunks_checked);
     out->chunks_differing = atomic_load(&v->chunks_differing);
+    pthread_mutex_lock((pthread_mutex_t *)&v->diffs.lock);
     out->differences = (int64_t)v->diffs.n;
+    pthread_mutex_unlock((pthread_mutex_t *)&v->diffs.lock);
     out->running = atomic_load(&v->running);
     out->finished = atomic_load(&v->finished);
     out->elapsed_ms = out->running ? now_ms() - v->started_ms : atomic_load(&v->elapsed_ms);
@@ -1254,14 +1256,19 @@ static int live_rounds(ferry_verify_t *v, char *errstr, size_t errstr_size)
         pthread_mutex_init(&now.lock, NULL);
         if (!rc)
             rc = recompare(v, ferry_db_mysql(src), ferry_db_mysql(dst), &now, errstr, errstr_size);
-        if (!rc)
+        if (!rc) {
+            pthread_mutex_lock(&v->diffs.lock);
             settle(v, &now);
+            pthread_mutex_unlock(&v->diffs.lock);
+        }
         ferry_verify_diffs_free(&now);
         pthread_mutex_destroy(&now.lock);
         ferry_log_info("live re-check", "round=%d differences=%zu", round, v->diffs.n);
     }
+    pthread_mutex_lock(&v->diffs.lock);
     if (!rc && split_changing(v) != 0)
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    pthread_mutex_unlock(&v->diffs.lock);
     ferry_verify_live_destroy(l);
     ferry_db_close(src);
     ferry_db_close(dst);
@@ -1343,7 +1350,9 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
         }
         atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
     }
+    pthread_mutex_lock(&v->diffs.lock);
     ferry_verify_diffs_sort(&v->diffs);
+    pthread_mutex_unlock(&v->diffs.lock);
     ferry_verify_diffs_sort(&v->changing);
     if (stopping(v))
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,

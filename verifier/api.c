@@ -70,6 +70,7 @@ static void *verify_main(void *arg)
     char err[512];
     int rc = ferry_verify_run(st->v, err, sizeof(err));
     char *report = ferry_verify_report_json(st->v);
+    size_t differences = ferry_verify_differences(st->v);
     pthread_mutex_lock(&st->lock);
     free(st->report);
     st->report = report;
@@ -79,15 +80,15 @@ static void *verify_main(void *arg)
         st->state = V_FAILED;
         snprintf(st->error, sizeof(st->error), "%s", err);
     } else {
-        st->state = ferry_verify_differences(st->v) ? V_DIFFERENT : V_EQUAL;
+        st->state = differences ? V_DIFFERENT : V_EQUAL;
     }
+    const char *state = state_names[st->state];
     pthread_mutex_unlock(&st->lock);
     if (rc && rc != FERRY_ERR_TIMEOUT) {
         char q[600];
         ferry_log_error("verification failed", "reason=%s", ferry_log_quote(err, q, sizeof(q)));
     } else {
-        ferry_log_info("verification finished", "state=%s differences=%zu", state_names[st->state],
-                       ferry_verify_differences(st->v));
+        ferry_log_info("verification finished", "state=%s differences=%zu", state, differences);
     }
     return NULL;
 }
