@@ -28,6 +28,7 @@
 #include "link_map.h"
 #include "log.h"
 #include "mysql_rows.h"
+#include "row_filter.h"
 #include "verify_int.h"
 
 #include <errno.h>
@@ -229,9 +230,15 @@ static int load_tables(ferry_verify_t *v, ferry_db_t *src, ferry_db_t *dst, char
             break;
         }
         snprintf(t->label, ll, "%s.%s", names[i].db, names[i].table);
-        t->where = ferry_conf_get_table(v->conf, "where", names[i].db, names[i].table);
-        rc = ferry_mysql_schema_read_table(ferry_db_mysql(src), sf, t->src_db, t->src_name,
-                                           &t->src_def, errstr, errstr_size);
+        ferry_row_filter_t *f = NULL;
+        rc = ferry_row_filter_from_conf(v->conf, names[i].db, names[i].table, &f, errstr,
+                                        errstr_size);
+        if (!rc && f && !(t->where = strdup(ferry_row_filter_sql(f))))
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        ferry_row_filter_destroy(f);
+        if (!rc)
+            rc = ferry_mysql_schema_read_table(ferry_db_mysql(src), sf, t->src_db, t->src_name,
+                                               &t->src_def, errstr, errstr_size);
         if (!rc)
             rc = ferry_link_filter_columns(t->src_def, map, errstr, errstr_size);
         if (!rc) {

@@ -43,7 +43,7 @@ typedef struct {
     size_t *key; /* indexes into cols, in key order */
     size_t n_key;
     bool splittable;
-    const char *where;         /* where.<db>.<table>, or NULL */
+    char *where;               /* the row filter's canonical SQL (row_filter.h), or NULL */
     char *hash_src, *hash_dst; /* "COUNT(*), SUM(...), SUM(...)" per side */
     int64_t estimate;          /* source rows (information_schema), -1 unknown */
     /* results */

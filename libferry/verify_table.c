@@ -249,6 +249,7 @@ void ferry_verify_table_free(vtable_t *t)
     free(t->dst_db);
     free(t->dst_name);
     free(t->label);
+    free(t->where);
 }
 
 void ferry_verify_sql_text(ferry_strbuf_t *sb, const char *s)
