@@ -99,30 +99,6 @@ static int read_hex4(jparser_t *jp, uint32_t *out)
     return 0;
 }
 
-static size_t put_utf8(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Reads a string literal (p at the opening quote); unescapes into the arena. */
 static int jstring(jparser_t *jp, const char **out, size_t *out_len)
 {
@@ -208,7 +184,7 @@ static int jstring(jparser_t *jp, const char **out, size_t *out_len)
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 return jfail(jp, "unpaired surrogate");
             }
-            n += put_utf8(o + n, cp);
+            n += ferry_utf8_put(o + n, cp);
             break;
         }
         default:

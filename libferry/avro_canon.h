@@ -8,6 +8,9 @@
  * The module also owns the small JSON reader and the Avro schema tree that
  * the canonical form is printed from; avro_codec.c compiles its decode and
  * encode plans from the same tree, so a schema is parsed one way everywhere.
+ * The reader is ferry's own rather than jansson (ferry's parser elsewhere)
+ * because a schema's properties may hold any JSON: jansson refuses integers
+ * beyond 64 bits, where this reader keeps them as number literals.
  * The tree is read-only once built and lives in the arena it was parsed into.
  */
 #ifndef FERRY_AVRO_CANON_H

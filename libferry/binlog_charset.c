@@ -20,6 +20,7 @@
 
 #include "binlog_int.h"
 #include "err.h"
+#include "strbuf.h"
 
 enum {
     CS_NONE = 0,
@@ -214,23 +215,6 @@ static const uint16_t latin1_high[32] = {
     0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
 };
 
-static size_t put_utf8(uint32_t cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    o[0] = (char)(0xE0 | cp >> 12);
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-}
-
 static bool all_ascii(const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -249,7 +233,7 @@ static int latin1_to_utf8(ferry_arena_t *arena, const uint8_t *in, size_t len, c
     for (size_t i = 0; i < len; i++) {
         uint8_t b = in[i];
         uint32_t cp = b >= 0x80 && b < 0xA0 ? latin1_high[b - 0x80] : b;
-        n += put_utf8(cp, o + n);
+        n += ferry_utf8_put(o + n, cp);
     }
     *out = o;
     *out_len = n;

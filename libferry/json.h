@@ -5,7 +5,8 @@
  * that are open. Callers emit tokens in document order and the writer puts
  * the commas and colons in, escapes strings, and refuses sequences that would
  * not be JSON (a value where a key is due, an end that does not match, a
- * second top-level value). There is no reader here: ferry only produces JSON.
+ * second top-level value). There is no reader here: ferry parses JSON with
+ * jansson, and Avro schema text with the reader in avro_canon.h.
  *
  *   ferry_json_t *j = ferry_json_new();
  *   ferry_json_object_begin(j);

@@ -15,8 +15,8 @@
  * again (another thread may have filled the entry meanwhile), does the round
  * trip and inserts under lock. The order is always io_lock, then lock.
  *
- * The registry's JSON answers are small objects; the few lines of JSON
- * reading they need live here rather than pulling in a JSON library.
+ * The registry's JSON bodies (small objects) are read and written with
+ * jansson, ferry's JSON parser.
  */
 #include "registry.h"
 #include "strbuf.h"
@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "avro_canon.h"
@@ -84,11 +85,6 @@ static int buf_append(buf_t *b, const void *data, size_t len)
     return 0;
 }
 
-static int buf_putc(buf_t *b, char c)
-{
-    return buf_append(b, &c, 1);
-}
-
 static void buf_reset(buf_t *b)
 {
     b->len = 0;
@@ -104,289 +100,33 @@ static void buf_free(buf_t *b)
 }
 
 /* ------------------------------------------------------------------ */
-/* JSON: just enough to write {"schema": "..."} and read the answers   */
-
-/* Escapes that JSON names with one letter, raw and as written. */
-static const char json_esc_raw[] = "\"\\/\b\f\n\r\t";
-static const char json_esc_name[] = "\"\\/bfnrt";
-
-/* Appends s as a JSON string literal ('/' is left as it is). */
-static int json_put_string(buf_t *b, const char *s)
-{
-    if (buf_putc(b, '"') != 0)
-        return FERRY_ERR_NOMEM;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const char *hit = *p != '/' ? strchr(json_esc_raw, *p) : NULL;
-        char esc[8];
-        int rc;
-        if (hit) {
-            esc[0] = '\\';
-            esc[1] = json_esc_name[hit - json_esc_raw];
-            rc = buf_append(b, esc, 2);
-        } else if (*p < 0x20) {
-            rc = buf_append(b, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p));
-        } else {
-            rc = buf_putc(b, (char)*p);
-        }
-        if (rc != 0)
-            return FERRY_ERR_NOMEM;
-    }
-    return buf_putc(b, '"');
-}
-
-typedef struct {
-    const char *p;
-    const char *end;
-} json_in_t;
-
-static void json_ws(json_in_t *in)
-{
-    while (in->p < in->end && (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' || *in->p == '\r'))
-        in->p++;
-}
-
-static int json_hex4(json_in_t *in, unsigned *out)
-{
-    if (in->end - in->p < 4)
-        return FERRY_ERR_INVALID;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = *in->p++;
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return FERRY_ERR_INVALID;
-    }
-    *out = v;
-    return 0;
-}
-
-static int put_utf8(buf_t *b, unsigned cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return buf_append(b, u, n);
-}
+/* JSON: the registry's answers, read with jansson                     */
 
 /*
- * Reads a string literal at in->p. With out, its decoded UTF-8 is appended
- * there; without, it is only skipped. A \u0000 is refused: the result is a
- * C string.
+ * Parses a registry answer that must be one JSON object. jansson refuses
+ * \u0000 in strings unless asked otherwise, which keeps every string a C
+ * string. Returns the object (the caller json_decref()s it) or NULL.
  */
-static int json_string(json_in_t *in, buf_t *out)
+static json_t *json_answer(const buf_t *resp)
 {
-    if (in->p >= in->end || *in->p != '"')
-        return FERRY_ERR_INVALID;
-    in->p++;
-    while (in->p < in->end) {
-        const char *run = in->p;
-        while (in->p < in->end && *in->p != '"' && *in->p != '\\' && (unsigned char)*in->p >= 0x20)
-            in->p++;
-        if (out && in->p > run && buf_append(out, run, (size_t)(in->p - run)) != 0)
-            return FERRY_ERR_NOMEM;
-        if (in->p >= in->end)
-            break;
-        char c = *in->p++;
-        if (c == '"')
-            return 0;
-        if (c != '\\' || in->p >= in->end)
-            return FERRY_ERR_INVALID; /* raw control character or cut escape */
-        char e = *in->p++;
-        const char *hit = e ? strchr(json_esc_name, e) : NULL;
-        unsigned cp;
-        if (hit) {
-            cp = (unsigned char)json_esc_raw[hit - json_esc_name];
-        } else if (e == 'u') {
-            if (json_hex4(in, &cp) != 0)
-                return FERRY_ERR_INVALID;
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return FERRY_ERR_INVALID; /* low surrogate first */
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                unsigned lo;
-                if (in->end - in->p < 6 || in->p[0] != '\\' || in->p[1] != 'u')
-                    return FERRY_ERR_INVALID;
-                in->p += 2;
-                if (json_hex4(in, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-                    return FERRY_ERR_INVALID;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            if (cp == 0)
-                return FERRY_ERR_INVALID;
-        } else {
-            return FERRY_ERR_INVALID;
-        }
-        if (out && put_utf8(out, cp) != 0)
-            return FERRY_ERR_NOMEM;
+    if (!resp->data)
+        return NULL;
+    json_t *root = json_loadb(resp->data, resp->len, 0, NULL);
+    if (root && !json_is_object(root)) {
+        json_decref(root);
+        return NULL;
     }
-    return FERRY_ERR_INVALID;
+    return root;
 }
 
-/* Reads an integer; fractions and exponents are refused. */
-static int json_int(json_in_t *in, int64_t *out)
+/* Member key of obj when it is an integer (not a fraction). */
+static bool json_member_int(const json_t *obj, const char *key, int64_t *out)
 {
-    bool neg = false;
-    if (in->p < in->end && *in->p == '-') {
-        neg = true;
-        in->p++;
-    }
-    if (in->p >= in->end || *in->p < '0' || *in->p > '9')
-        return FERRY_ERR_INVALID;
-    uint64_t v = 0;
-    while (in->p < in->end && *in->p >= '0' && *in->p <= '9') {
-        if (v > (uint64_t)INT64_MAX / 10)
-            return FERRY_ERR_INVALID;
-        v = v * 10 + (uint64_t)(*in->p++ - '0');
-        if (v > (uint64_t)INT64_MAX)
-            return FERRY_ERR_INVALID;
-    }
-    if (in->p < in->end && (*in->p == '.' || *in->p == 'e' || *in->p == 'E'))
-        return FERRY_ERR_INVALID;
-    *out = neg ? -(int64_t)v : (int64_t)v;
-    return 0;
-}
-
-/* Skips any value (numbers, literals and containers loosely checked). */
-static int json_skip(json_in_t *in, int depth)
-{
-    if (depth > 64)
-        return FERRY_ERR_INVALID;
-    json_ws(in);
-    if (in->p >= in->end)
-        return FERRY_ERR_INVALID;
-    char c = *in->p;
-    if (c == '"')
-        return json_string(in, NULL);
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        in->p++;
-        json_ws(in);
-        if (in->p < in->end && *in->p == close) {
-            in->p++;
-            return 0;
-        }
-        for (;;) {
-            if (c == '{') {
-                json_ws(in);
-                if (json_string(in, NULL) != 0)
-                    return FERRY_ERR_INVALID;
-                json_ws(in);
-                if (in->p >= in->end || *in->p++ != ':')
-                    return FERRY_ERR_INVALID;
-            }
-            if (json_skip(in, depth + 1) != 0)
-                return FERRY_ERR_INVALID;
-            json_ws(in);
-            if (in->p >= in->end)
-                return FERRY_ERR_INVALID;
-            char sep = *in->p++;
-            if (sep == close)
-                return 0;
-            if (sep != ',')
-                return FERRY_ERR_INVALID;
-        }
-    }
-    const char *start = in->p;
-    while (in->p < in->end && (strchr("+-.0123456789eEtrufalsn", *in->p) != NULL))
-        in->p++;
-    return in->p > start ? 0 : FERRY_ERR_INVALID;
-}
-
-typedef enum { JF_STRING, JF_INT } json_field_type_t;
-
-typedef struct {
-    const char *name;
-    json_field_type_t type;
-    buf_t *str;   /* JF_STRING */
-    int64_t *num; /* JF_INT */
-    bool found;
-} json_field_t;
-
-/* Reads a top-level object, picking out the named fields and skipping others. */
-static int json_object_fields(const char *text, size_t len, json_field_t *fields, size_t nfields)
-{
-    json_in_t in = {text, text + len};
-    buf_t key = {0};
-    int rc = FERRY_ERR_INVALID;
-
-    json_ws(&in);
-    if (in.p >= in.end || *in.p++ != '{')
-        goto out;
-    json_ws(&in);
-    if (in.p < in.end && *in.p == '}') {
-        in.p++;
-        goto tail;
-    }
-    for (;;) {
-        json_ws(&in);
-        buf_reset(&key);
-        if ((rc = json_string(&in, &key)) != 0)
-            goto out;
-        rc = FERRY_ERR_INVALID;
-        json_ws(&in);
-        if (in.p >= in.end || *in.p++ != ':')
-            goto out;
-        json_ws(&in);
-        json_field_t *f = NULL;
-        for (size_t i = 0; i < nfields; i++)
-            if (key.data && strcmp(key.data, fields[i].name) == 0)
-                f = &fields[i];
-        if (f && f->type == JF_STRING && in.p < in.end && *in.p == '"') {
-            buf_reset(f->str);
-            if ((rc = json_string(&in, f->str)) != 0)
-                goto out;
-            if (!f->str->data && buf_append(f->str, "", 0) != 0) {
-                rc = FERRY_ERR_NOMEM;
-                goto out;
-            }
-            f->found = true;
-        } else if (f && f->type == JF_INT && in.p < in.end &&
-                   (*in.p == '-' || (*in.p >= '0' && *in.p <= '9'))) {
-            if (json_int(&in, f->num) != 0)
-                goto out;
-            f->found = true;
-        } else if (json_skip(&in, 1) != 0) {
-            goto out;
-        }
-        rc = FERRY_ERR_INVALID;
-        json_ws(&in);
-        if (in.p >= in.end)
-            goto out;
-        char sep = *in.p++;
-        if (sep == '}')
-            break;
-        if (sep != ',')
-            goto out;
-    }
-tail:
-    json_ws(&in);
-    rc = in.p == in.end ? 0 : FERRY_ERR_INVALID;
-out:
-    buf_free(&key);
-    return rc;
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v))
+        return false;
+    *out = (int64_t)json_integer_value(v);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -788,16 +528,14 @@ static int http_failure(long status, const buf_t *resp, char *why, size_t why_si
     else
         err = FERRY_ERR_INVALID;
 
-    buf_t msg = {0};
+    json_t *answer = json_answer(resp);
+    const char *msg = json_string_value(json_object_get(answer, "message"));
     int64_t code = 0;
-    json_field_t f[] = {{"message", JF_STRING, &msg, NULL, false},
-                        {"error_code", JF_INT, NULL, &code, false}};
-    if (resp->data && json_object_fields(resp->data, resp->len, f, 2) == 0 && f[0].found) {
-        if (f[1].found)
-            snprintf(why, why_size, "HTTP %ld: %s (error code %" PRId64 ")", status, msg.data,
-                     code);
+    if (msg) {
+        if (json_member_int(answer, "error_code", &code))
+            snprintf(why, why_size, "HTTP %ld: %s (error code %" PRId64 ")", status, msg, code);
         else
-            snprintf(why, why_size, "HTTP %ld: %s", status, msg.data);
+            snprintf(why, why_size, "HTTP %ld: %s", status, msg);
     } else {
         char cut[201];
         size_t n = 0;
@@ -810,34 +548,44 @@ static int http_failure(long status, const buf_t *resp, char *why, size_t why_si
         cut[n] = '\0';
         snprintf(why, why_size, n ? "HTTP %ld: %s" : "HTTP %ld%s", status, cut);
     }
-    buf_free(&msg);
+    json_decref(answer);
     return err;
 }
 
 static int confluent_register(ferry_registry_t *r, const char *subject, const char *schema,
                               uint32_t *id, char *errstr, size_t errstr_size)
 {
-    buf_t body = {0}, resp = {0}, path = {0};
+    buf_t resp = {0}, path = {0};
     char why[512];
     long status = 0;
     int rc;
 
+    /* '/' stays unescaped (jansson escapes it only when asked to) */
+    json_t *req = json_pack("{s:s}", "schema", schema);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
     char *esc = curl_easy_escape(NULL, subject, 0);
-    if (!esc || buf_append(&path, "/subjects/", 10) != 0 ||
-        buf_append(&path, esc, strlen(esc)) != 0 || buf_append(&path, "/versions", 9) != 0 ||
-        buf_append(&body, "{\"schema\":", 10) != 0 || json_put_string(&body, schema) != 0 ||
-        buf_putc(&body, '}') != 0) {
+    if (!req && esc) {
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                           "could not register schema under subject \"%s\": the schema text is "
+                           "not valid UTF-8",
+                           subject);
+        goto out;
+    }
+    if (!esc || !body || buf_append(&path, "/subjects/", 10) != 0 ||
+        buf_append(&path, esc, strlen(esc)) != 0 || buf_append(&path, "/versions", 9) != 0) {
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         goto out;
     }
-    rc = http_call(r, path.data, body.data, &status, &resp, why, sizeof(why));
+    rc = http_call(r, path.data, body, &status, &resp, why, sizeof(why));
     if (rc == 0 && (status < 200 || status > 299))
         rc = http_failure(status, &resp, why, sizeof(why));
     if (rc == 0) {
         int64_t v = -1;
-        json_field_t f[] = {{"id", JF_INT, NULL, &v, false}};
-        if (!resp.data || json_object_fields(resp.data, resp.len, f, 1) != 0 || !f[0].found ||
-            v < 0 || v > (int64_t)UINT32_MAX) {
+        json_t *answer = json_answer(&resp);
+        bool found = json_member_int(answer, "id", &v);
+        json_decref(answer);
+        if (!found || v < 0 || v > (int64_t)UINT32_MAX) {
             rc = FERRY_ERR_INVALID;
             snprintf(why, sizeof(why), "HTTP %ld with no schema id in the answer", status);
         } else {
@@ -851,7 +599,7 @@ static int confluent_register(ferry_registry_t *r, const char *subject, const ch
                       subject, r->url, why);
 out:
     curl_free(esc);
-    buf_free(&body);
+    free(body);
     buf_free(&resp);
     buf_free(&path);
     return rc;
@@ -861,7 +609,7 @@ out:
 static int confluent_fetch(ferry_registry_t *r, uint32_t id, buf_t *text, char *errstr,
                            size_t errstr_size)
 {
-    buf_t resp = {0}, type = {0};
+    buf_t resp = {0};
     char why[512], path[48];
     long status = 0;
 
@@ -870,22 +618,29 @@ static int confluent_fetch(ferry_registry_t *r, uint32_t id, buf_t *text, char *
     if (rc == 0 && (status < 200 || status > 299))
         rc = http_failure(status, &resp, why, sizeof(why));
     if (rc == 0) {
-        json_field_t f[] = {{"schema", JF_STRING, text, NULL, false},
-                            {"schemaType", JF_STRING, &type, NULL, false}};
-        if (!resp.data || json_object_fields(resp.data, resp.len, f, 2) != 0 || !f[0].found) {
+        json_t *answer = json_answer(&resp);
+        const json_t *schema = json_object_get(answer, "schema");
+        const char *type = json_string_value(json_object_get(answer, "schemaType"));
+        if (!json_is_string(schema)) {
             rc = FERRY_ERR_INVALID;
             snprintf(why, sizeof(why), "HTTP %ld with no schema in the answer", status);
-        } else if (f[1].found && strcmp(type.data, "AVRO") != 0) {
+        } else if (type && strcmp(type, "AVRO") != 0) {
             rc = FERRY_ERR_UNSUPPORTED;
-            snprintf(why, sizeof(why), "it is a %.40s schema, not an Avro one", type.data);
+            snprintf(why, sizeof(why), "it is a %.40s schema, not an Avro one", type);
+        } else {
+            buf_reset(text);
+            if (buf_append(text, json_string_value(schema), json_string_length(schema)) != 0) {
+                rc = FERRY_ERR_NOMEM;
+                snprintf(why, sizeof(why), "out of memory");
+            }
         }
+        json_decref(answer);
     }
     if (rc != 0)
         ferry_err_set(errstr, errstr_size, rc,
                       "could not fetch schema id %" PRIu32 " from schema registry \"%s\": %s", id,
                       r->url, why);
     buf_free(&resp);
-    buf_free(&type);
     return rc;
 }
 

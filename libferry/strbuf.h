@@ -1,5 +1,5 @@
 /*
- * strbuf.h - a growable NUL-terminated string, and hex digits.
+ * strbuf.h - a growable NUL-terminated string, hex digits and UTF-8 encoding.
  *
  * Small text builders appear wherever ferry writes JSON schemas, SQL or
  * canonical forms. Appends never fail loudly: an allocation failure sets
@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *buf; /* NULL until the first append; malloc'd, the owner frees */
@@ -33,5 +34,11 @@ void ferry_strbuf_free(ferry_strbuf_t *b);
 
 /* Value of a hexadecimal digit, or -1 when c is not one. */
 int ferry_hex_digit(int c);
+
+/*
+ * Writes code point cp (at most 0x10FFFF, not a surrogate: the caller checks)
+ * as UTF-8 at out, which has room for 4 bytes. Returns the bytes written.
+ */
+size_t ferry_utf8_put(char *out, uint32_t cp);
 
 #endif

@@ -97,6 +97,11 @@ static void canonical_named(void **state)
     /* escaped characters in strings become plain text */
     expect_canon("{\"type\":\"enum\",\"name\":\"\\u0045\",\"symbols\":[\"\\u0041\",\"B\"]}",
                  "{\"name\":\"E\",\"type\":\"enum\",\"symbols\":[\"A\",\"B\"]}");
+    /* a property integer beyond 64 bits (jansson would refuse the whole text) is dropped */
+    expect_canon("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"u\",\"type\":"
+                 "\"long\",\"default\":18446744073709551615,\"x.big\":-99999999999999999999}]}",
+                 "{\"name\":\"R\",\"type\":\"record\",\"fields\":[{\"name\":\"u\",\"type\":"
+                 "\"long\"}]}");
     /* an empty namespace puts a nested type in no namespace */
     expect_canon("{\"type\":\"record\",\"name\":\"x.R\",\"fields\":[{\"name\":\"f\",\"type\":"
                  "{\"type\":\"record\",\"name\":\"S\",\"namespace\":\"\",\"fields\":[]}}]}",
