@@ -27,6 +27,8 @@
  *
  * Prints one "ok:" line per check.
  */
+#include "common.h"
+
 #include "avro_codec.h"
 #include "capture.h"
 #include "conf.h"
@@ -81,21 +83,6 @@ static void sql(const char *q)
     if (mysql_query(my, q) != 0)
         die("%s: %s", q, mysql_error(my));
     mysql_free_result(mysql_store_result(my));
-}
-
-/* Binlog file and position of the source's end now. */
-static void master_pos(char *file, size_t n, uint64_t *pos)
-{
-    MYSQL *my = ferry_db_mysql(db);
-    if (mysql_query(my, "SHOW MASTER STATUS") != 0)
-        die("SHOW MASTER STATUS: %s", mysql_error(my));
-    MYSQL_RES *r = mysql_store_result(my);
-    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-    if (!row)
-        die("SHOW MASTER STATUS: no row (is the binlog on?)");
-    snprintf(file, n, "%s", row[0]);
-    *pos = strtoull(row[1], NULL, 10);
-    mysql_free_result(r);
 }
 
 static uint64_t file_seq(const char *file)
@@ -371,7 +358,7 @@ static void wait_caught_up(runner_t *r, const char *what)
 {
     char file[256];
     uint64_t pos;
-    master_pos(file, sizeof(file), &pos);
+    itest_master_status(ferry_db_mysql(db), file, sizeof(file), &pos);
     ferry_capture_status_t st;
     for (int i = 0; i < 600; i++) {
         if (r->rc != 0)
@@ -401,36 +388,17 @@ typedef struct {
 static got_t got[MAX_EXP * 2];
 static int n_got;
 
-typedef struct {
-    uint64_t id;
-    ferry_avro_codec_t *codec;
-} cached_t;
+static itest_codecs_t codecs;
 
-static cached_t cache[32];
-static int n_cache;
-
+/* The codec of a key or value's writer schema; *body is the Avro body after the framing. */
 static ferry_avro_codec_t *codec_for(const void *buf, size_t len, const uint8_t **body,
                                      size_t *body_len)
 {
     ferry_wire_info_t info;
-    if (ferry_wire_parse(buf, len, &info) != 0)
-        die("a message is framed neither as Confluent nor as single-object");
-    uint64_t id = info.format == FERRY_WIRE_CONFLUENT ? info.schema_id : info.fingerprint;
+    ferry_avro_codec_t *c = itest_codec_for(&codecs, reg, buf, len, &info);
     *body = info.body;
     *body_len = info.body_len;
-    for (int i = 0; i < n_cache; i++)
-        if (cache[i].id == id)
-            return cache[i].codec;
-    const char *json;
-    char err[512];
-    if (ferry_registry_schema_for(reg, &info, &json, err, sizeof(err)) != 0)
-        die("could not fetch a writer schema: %s", err);
-    if (n_cache == 32)
-        die("too many schemas");
-    if (ferry_avro_codec_new(json, strlen(json), &cache[n_cache].codec, err, sizeof(err)) != 0)
-        die("could not compile a writer schema: %s", err);
-    cache[n_cache].id = id;
-    return cache[n_cache++].codec;
+    return c;
 }
 
 static void hex(char *out, size_t n, const char *p, size_t len)
@@ -502,24 +470,8 @@ static char *key_text(const ferry_table_t *t, const ferry_row_t *row)
 
 static ferry_kafka_consumer_t *reader_for(const char *topic, int *parts)
 {
-    char err[512], group[128];
     const char *props[] = {"bootstrap.servers", bootstrap, NULL};
-    int rc = ferry_kafka_topic_partitions(props, topic, 10000, parts, err, sizeof(err));
-    if (rc == FERRY_ERR_NOT_FOUND)
-        return NULL;
-    if (rc != 0)
-        die("partitions of %s: %s", topic, err);
-    ferry_kafka_tp_t tps[64];
-    if (*parts > 64)
-        die("too many partitions");
-    for (int p = 0; p < *parts; p++)
-        tps[p] = (ferry_kafka_tp_t){topic, p, FERRY_KAFKA_OFFSET_BEGINNING};
-    snprintf(group, sizeof(group), "capture-check-%d-%ld", (int)getpid(), (long)time(NULL));
-    ferry_kafka_consumer_t *c;
-    if (ferry_kafka_consumer_new(&c, group, props, NULL, err, sizeof(err)) != 0 ||
-        ferry_kafka_consumer_assign(c, tps, (size_t)*parts, err, sizeof(err)) != 0)
-        die("could not read %s: %s", topic, err);
-    return c;
+    return itest_reader(props, topic, "capture-check", parts);
 }
 
 /* Reads a change topic until want messages came and then 1 s of silence (30 s at most). */
@@ -891,10 +843,7 @@ int main(int argc, char **argv)
         die("%s", err);
     conf = load_conf(project, "");
     const char *props[] = {"bootstrap.servers", bootstrap, NULL};
-    ferry_registry_conf_t rc = {
-        .project = project, .kafka_props = props, .kafka_timeout_ms = 20000};
-    if (!(reg = ferry_registry_new(&rc, err, sizeof(err))))
-        die("registry: %s", err);
+    reg = itest_open_registry(project, NULL, props);
     char topic[300];
     const char *compact[] = {"cleanup.policy", "compact", NULL};
     snprintf(topic, sizeof(topic), "%s.offsets", prefix);
@@ -907,7 +856,7 @@ int main(int argc, char **argv)
     setup_tables();
     char p0_file[256], gtid[256] = "";
     uint64_t p0_pos;
-    master_pos(p0_file, sizeof(p0_file), &p0_pos);
+    itest_master_status(ferry_db_mysql(db), p0_file, sizeof(p0_file), &p0_pos);
     MYSQL *my = ferry_db_mysql(db);
     if (mysql_query(my, "SELECT @@gtid_binlog_pos") == 0) {
         MYSQL_RES *r = mysql_store_result(my);
@@ -996,8 +945,7 @@ int main(int argc, char **argv)
         for (int r = 0; r < ts[t]->nrows; r++)
             for (int c = 0; c < MAX_COLS; c++)
                 free(ts[t]->rows[r][c]);
-    for (int i = 0; i < n_cache; i++)
-        ferry_avro_codec_destroy(cache[i].codec);
+    itest_codecs_clear(&codecs);
     ferry_registry_destroy(reg);
     ferry_conf_destroy(conf);
     ferry_db_close(db);

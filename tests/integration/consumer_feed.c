@@ -21,6 +21,8 @@
  * dlq: reads <count> messages of <prefix>.dlq and prints their headers,
  * one message per line.
  */
+#include "common.h"
+
 #include "avro_codec.h"
 #include "avro_schema.h"
 #include "db.h"
@@ -54,12 +56,6 @@ static const char *kprops[] = {"bootstrap.servers",
                                "10",
                                NULL};
 
-static void die(const char *what, const char *err)
-{
-    fprintf(stderr, "consumer_feed: %s: %s\n", what, err);
-    exit(1);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -67,57 +63,12 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static ferry_db_t *connect_source(void)
-{
-    char err[512];
-    ferry_db_t *db;
-    if (ferry_db_connect(source_url, "source", 10000, &db, err, sizeof(err)) != 0 ||
-        ferry_mysql_rows_session(ferry_db_mysql(db), err, sizeof(err)) != 0)
-        die("could not connect to the source", err);
-    return db;
-}
-
-static void master_status(MYSQL *my, char *file, size_t size, int64_t *pos)
-{
-    if (mysql_query(my, "SHOW MASTER STATUS") != 0)
-        die("SHOW MASTER STATUS", mysql_error(my));
-    MYSQL_RES *res = mysql_store_result(my);
-    MYSQL_ROW r = res ? mysql_fetch_row(res) : NULL;
-    if (!r)
-        die("SHOW MASTER STATUS", "no binlog");
-    snprintf(file, size, "%s", r[0]);
-    *pos = atoll(r[1]);
-    mysql_free_result(res);
-}
-
-static ferry_tabledef_t *read_def(ferry_db_t *db, const char *table)
-{
-    char err[512];
-    ferry_tabledef_t *def;
-    ferry_mysql_flavor_t fl = ferry_mysql_flavor_from_version(ferry_db_server_version(db));
-    if (ferry_mysql_schema_read_table(ferry_db_mysql(db), fl, dbname, table, &def, err,
-                                      sizeof(err)) != 0)
-        die("could not read a table definition", err);
-    return def;
-}
-
-static ferry_registry_t *open_registry(void)
-{
-    ferry_registry_conf_t rc = {
-        .project = project, .kafka_props = kprops, .kafka_timeout_ms = 20000};
-    char err[512];
-    ferry_registry_t *r = ferry_registry_new(&rc, err, sizeof(err));
-    if (!r)
-        die("could not open the schema store", err);
-    return r;
-}
-
 static ferry_kafka_producer_t *open_producer(void)
 {
     char err[512];
     ferry_kafka_producer_t *p;
     if (ferry_kafka_producer_new(&p, kprops, NULL, err, sizeof(err)) != 0)
-        die("could not create a producer", err);
+        itest_die("could not create a producer", err);
     return p;
 }
 
@@ -125,7 +76,7 @@ static void create_topic(const char *topic, int parts)
 {
     char err[512];
     if (ferry_kafka_topic_create(kprops, topic, parts, -1, NULL, 1, 20000, err, sizeof(err)) != 0)
-        die("could not create a topic", err);
+        itest_die("could not create a topic", err);
 }
 
 /* Publishes one DdlEvent for db.table. */
@@ -137,18 +88,18 @@ static void publish_ddl(ferry_registry_t *reg, ferry_kafka_producer_t *p, ferry_
     size_t hdr_len;
     if (ferry_registry_header_for(reg, topic, 0, ferry_ddl_event_schema(), hdr, &hdr_len, err,
                                   sizeof(err)) != 0)
-        die("could not store the DdlEvent schema", err);
+        itest_die("could not store the DdlEvent schema", err);
     ferry_avro_buf_t buf = {0};
     ferry_avro_buf_reserve(&buf, hdr_len);
     memcpy(buf.data, hdr, hdr_len);
     buf.len = hdr_len;
     if (ferry_ddl_event_encode(ev, &buf, err, sizeof(err)) != 0)
-        die("could not encode a DdlEvent", err);
+        itest_die("could not encode a DdlEvent", err);
     snprintf(key, sizeof(key), "%s.%s", ev->db, ev->table);
     ferry_kafka_record_t rec = {topic, 0, key, strlen(key), buf.data, buf.len, NULL, 0};
     if (ferry_kafka_produce(p, &rec, err, sizeof(err)) != 0 ||
         ferry_kafka_producer_flush(p, 20000, err, sizeof(err)) != 0)
-        die("could not publish a DdlEvent", err);
+        itest_die("could not publish a DdlEvent", err);
     ferry_avro_buf_free(&buf);
 }
 
@@ -157,21 +108,21 @@ static void publish_ddl(ferry_registry_t *reg, ferry_kafka_producer_t *p, ferry_
 static int cmd_schema(int n, char **tables)
 {
     char topic[300], file[256];
-    int64_t pos;
+    uint64_t pos;
     snprintf(topic, sizeof(topic), "%s.ddl", prefix);
     create_topic(topic, 1);
     snprintf(topic, sizeof(topic), "%s.dlq", prefix);
     create_topic(topic, PARTS);
-    ferry_db_t *db = connect_source();
-    ferry_registry_t *reg = open_registry();
+    ferry_db_t *db = itest_connect_source(source_url);
+    ferry_registry_t *reg = itest_open_registry(project, NULL, kprops);
     ferry_kafka_producer_t *p = open_producer();
-    master_status(ferry_db_mysql(db), file, sizeof(file), &pos);
+    itest_master_status(ferry_db_mysql(db), file, sizeof(file), &pos);
     for (int i = 0; i < n; i++) {
         ferry_topic_changes(prefix, dbname, tables[i], topic, sizeof(topic));
         create_topic(topic, PARTS);
         ferry_topic_snapshot(prefix, dbname, tables[i], topic, sizeof(topic));
         create_topic(topic, PARTS);
-        ferry_tabledef_t *def = read_def(db, tables[i]);
+        ferry_tabledef_t *def = itest_read_def(db, dbname, tables[i]);
         char *json = ferry_tabledef_to_json(def);
         char full[300];
         snprintf(full, sizeof(full), "%s.%s", dbname, tables[i]);
@@ -226,18 +177,18 @@ static void run_load(ferry_table_t **tables, int n, ferry_registry_t *reg,
     if (ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)tables, (size_t)n, &pl, err,
                                    sizeof(err)) != 0 ||
         ferry_fullload_worker_new(&wc, &w, err, sizeof(err)) != 0)
-        die("could not start the full load", err);
+        itest_die("could not start the full load", err);
     time_t deadline = time(NULL) + 60;
     int rc;
     while ((rc = ferry_fullload_planner_step(pl, 20, err, sizeof(err))) == 0) {
         ferry_fullload_result_t res;
         if (ferry_fullload_worker_poll(w, 100, &res, err, sizeof(err)) != 0)
-            die("worker failed", err);
+            itest_die("worker failed", err);
         if (time(NULL) > deadline)
-            die("full load", "not finished within 60 s");
+            itest_die("full load", "not finished within 60 s");
     }
     if (rc < 0)
-        die("planner failed", err);
+        itest_die("planner failed", err);
     ferry_fullload_planner_progress(pl, prog, (size_t)n);
     ferry_fullload_worker_destroy(w);
     ferry_fullload_planner_destroy(pl);
@@ -245,20 +196,20 @@ static void run_load(ferry_table_t **tables, int n, ferry_registry_t *reg,
 
 static int cmd_load(int n, char **names)
 {
-    ferry_db_t *db = connect_source();
-    ferry_registry_t *reg = open_registry();
+    ferry_db_t *db = itest_connect_source(source_url);
+    ferry_registry_t *reg = itest_open_registry(project, NULL, kprops);
     ferry_table_t **tables = calloc((size_t)n, sizeof(*tables));
     ferry_fullload_progress_t *prog = calloc((size_t)n, sizeof(*prog));
     char err[512], file[256];
     for (int i = 0; i < n; i++) {
-        ferry_tabledef_t *def = read_def(db, names[i]);
+        ferry_tabledef_t *def = itest_read_def(db, dbname, names[i]);
         if (ferry_tabledef_to_table(def, &tables[i], err, sizeof(err)) != 0)
-            die("could not map a table", err);
+            itest_die("could not map a table", err);
         ferry_tabledef_destroy(def);
     }
     run_load(tables, n, reg, prog);
-    int64_t pos;
-    master_status(ferry_db_mysql(db), file, sizeof(file), &pos);
+    uint64_t pos;
+    itest_master_status(ferry_db_mysql(db), file, sizeof(file), &pos);
     ferry_kafka_producer_t *p = open_producer();
     for (int i = 0; i < n; i++) {
         char full[300];
@@ -311,7 +262,7 @@ static feed_table_t *feed_table(feed_table_t *ft, int *n, const char *name, ferr
             return &ft[i];
     feed_table_t *f = &ft[(*n)++];
     char err[512];
-    ferry_tabledef_t *def = read_def(db, name);
+    ferry_tabledef_t *def = itest_read_def(db, dbname, name);
     ferry_avro_schemas_t s;
     f->name = strdup(name);
     ferry_topic_changes(prefix, dbname, name, f->topic, sizeof(f->topic));
@@ -321,12 +272,12 @@ static feed_table_t *feed_table(feed_table_t *ft, int *n, const char *name, ferr
             0 ||
         ferry_registry_header_for(reg, f->topic, 0, s.envelope_json, f->vhdr, &f->vhdr_len, err,
                                   sizeof(err)) != 0)
-        die("could not prepare the change schemas", err);
+        itest_die("could not prepare the change schemas", err);
     if (s.key_json &&
         (ferry_avro_codec_new(s.key_json, strlen(s.key_json), &f->key, err, sizeof(err)) != 0 ||
          ferry_registry_header_for(reg, f->topic, 1, s.key_json, f->khdr, &f->khdr_len, err,
                                    sizeof(err)) != 0))
-        die("could not prepare the key schema", err);
+        itest_die("could not prepare the key schema", err);
     ferry_avro_schema_release(&s);
     ferry_tabledef_destroy(def);
     return f;
@@ -344,14 +295,14 @@ static ferry_row_t *read_row(MYSQL *my, const feed_table_t *f, const char *where
     ferry_mysql_rows_quote_table(&q, f->t);
     ferry_strbuf_printf(&q, " WHERE %s LIMIT 1", where);
     if (mysql_real_query(my, q.buf, q.len) != 0)
-        die(q.buf, mysql_error(my));
+        itest_die(q.buf, mysql_error(my));
     ferry_strbuf_free(&q);
     MYSQL_RES *res = mysql_store_result(my);
     MYSQL_ROW cells = res ? mysql_fetch_row(res) : NULL;
     ferry_row_t *row = NULL;
     if (cells && ferry_mysql_rows_convert(f->t, cells, mysql_fetch_lengths(res), a, &row, err,
                                           sizeof(err)) != 0)
-        die("could not read a row", err);
+        itest_die("could not read a row", err);
     *keep = res;
     return row;
 }
@@ -364,14 +315,14 @@ static void publish_change(ferry_kafka_producer_t *p, const feed_table_t *f, fer
     memcpy(val.data, f->vhdr, f->vhdr_len);
     val.len = f->vhdr_len;
     if (ferry_avro_codec_encode_change(f->env, ev, &val, err, sizeof(err)) != 0)
-        die("could not encode a change", err);
+        itest_die("could not encode a change", err);
     if (f->key) {
         ferry_avro_buf_reserve(&key, f->khdr_len);
         memcpy(key.data, f->khdr, f->khdr_len);
         key.len = f->khdr_len;
         if (ferry_avro_codec_encode_key(f->key, ev->after ? ev->after : ev->before, &key, err,
                                         sizeof(err)) != 0)
-            die("could not encode a key", err);
+            itest_die("could not encode a key", err);
     }
     /* by key hash, as a producer would; a table without key keeps one partition */
     ferry_kafka_record_t rec = {f->topic, f->key ? FERRY_KAFKA_PARTITION_ANY : 0,
@@ -379,7 +330,7 @@ static void publish_change(ferry_kafka_producer_t *p, const feed_table_t *f, fer
                                 val.data, val.len,
                                 NULL,     0};
     if (ferry_kafka_produce(p, &rec, err, sizeof(err)) != 0)
-        die("could not produce a change", err);
+        itest_die("could not produce a change", err);
     ferry_avro_buf_free(&key);
     ferry_avro_buf_free(&val);
 }
@@ -390,13 +341,13 @@ static void one_op(MYSQL *my, ferry_kafka_producer_t *p, feed_table_t *f, char o
     MYSQL_RES *r1 = NULL, *r2 = NULL;
     ferry_row_t *before = op == 'c' ? NULL : read_row(my, f, where, a, &r1);
     if (mysql_query(my, sql) != 0)
-        die(sql, mysql_error(my));
+        itest_die(sql, mysql_error(my));
     ferry_row_t *after = op == 'd' ? NULL : read_row(my, f, where, a, &r2);
     if ((op != 'c' && !before) || (op != 'd' && !after))
-        die("operation found no row", where);
+        itest_die("operation found no row", where);
     char file[256];
-    int64_t pos;
-    master_status(my, file, sizeof(file), &pos);
+    uint64_t pos;
+    itest_master_status(my, file, sizeof(file), &pos);
     ferry_change_t ev;
     memset(&ev, 0, sizeof(ev));
     ev.op = op;
@@ -424,9 +375,9 @@ static int cmd_changes(const char *path)
 {
     FILE *in = fopen(path, "r");
     if (!in)
-        die("could not open the ops file", path);
-    ferry_db_t *db = connect_source();
-    ferry_registry_t *reg = open_registry();
+        itest_die("could not open the ops file", path);
+    ferry_db_t *db = itest_connect_source(source_url);
+    ferry_registry_t *reg = itest_open_registry(project, NULL, kprops);
     ferry_kafka_producer_t *p = open_producer();
     feed_table_t ft[32];
     memset(ft, 0, sizeof(ft));
@@ -444,10 +395,10 @@ static int cmd_changes(const char *path)
         one_op(ferry_db_mysql(db), p, f, line[0], where, sql, a);
         ferry_arena_reset(a);
         if (++nops % 200 == 0 && ferry_kafka_producer_flush(p, 20000, err, sizeof(err)) != 0)
-            die("could not flush", err);
+            itest_die("could not flush", err);
     }
     if (ferry_kafka_producer_flush(p, 20000, err, sizeof(err)) != 0)
-        die("could not flush", err);
+        itest_die("could not flush", err);
     printf("changes %d\n", nops);
     fclose(in);
     ferry_arena_destroy(a);
@@ -467,25 +418,17 @@ static int cmd_changes(const char *path)
 
 static int cmd_dlq(int want)
 {
-    char topic[300], err[512], group[128];
+    char topic[300], err[512];
     snprintf(topic, sizeof(topic), "%s.dlq", prefix);
-    snprintf(group, sizeof(group), "feed-dlq-%lld", (long long)now_ms());
     int parts = 0;
-    if (ferry_kafka_topic_partitions(kprops, topic, 10000, &parts, err, sizeof(err)) != 0)
-        die("could not count dlq partitions", err);
-    ferry_kafka_tp_t tps[64];
-    for (int i = 0; i < parts && i < 64; i++)
-        tps[i] = (ferry_kafka_tp_t){topic, i, FERRY_KAFKA_OFFSET_BEGINNING};
-    ferry_kafka_consumer_t *c;
-    if (ferry_kafka_consumer_new(&c, group, kprops, NULL, err, sizeof(err)) != 0 ||
-        ferry_kafka_consumer_assign(c, tps, (size_t)(parts < 64 ? parts : 64), err, sizeof(err)) !=
-            0)
-        die("could not read the dlq", err);
+    ferry_kafka_consumer_t *c = itest_reader(kprops, topic, "feed-dlq", &parts);
+    if (!c)
+        itest_die("could not read the dlq", "no dlq topic");
     int got = 0;
     for (int idle = 0; got < want && idle < 100;) {
         ferry_kafka_msg_t *m = NULL;
         if (ferry_kafka_consumer_poll(c, 100, &m, err, sizeof(err)) == FERRY_ERR_FATAL)
-            die("could not read the dlq", err);
+            itest_die("could not read the dlq", err);
         if (!m) {
             idle++;
             continue;

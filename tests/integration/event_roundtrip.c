@@ -17,6 +17,7 @@
  * Exit 0 and "ok: N events" when all match.
  */
 #include "../unit/row_fixtures.h"
+#include "common.h"
 
 #include "avro_codec.h"
 #include "avro_schema.h"
@@ -34,28 +35,6 @@
 
 static const char *bootstrap, *project, *registry_url;
 static char prefix[256], topic[400];
-
-static void die(const char *what, const char *err)
-{
-    fprintf(stderr, "event_roundtrip: %s: %s\n", what, err);
-    exit(1);
-}
-
-static ferry_registry_t *open_registry(void)
-{
-    const char *props[] = {"bootstrap.servers", bootstrap, NULL};
-    ferry_registry_conf_t rc = {
-        .project = project,
-        .registry_url = registry_url,
-        .kafka_props = props,
-        .kafka_timeout_ms = 20000,
-    };
-    char err[512];
-    ferry_registry_t *r = ferry_registry_new(&rc, err, sizeof(err));
-    if (!r)
-        die("could not open the schema store", err);
-    return r;
-}
 
 static ferry_change_t make_change(char op, const ferry_row_t *before, const ferry_row_t *after)
 {
@@ -84,28 +63,28 @@ static void produce(void)
     ferry_table_t *t = fx_all_types_table();
     ferry_avro_schemas_t s;
     if (ferry_avro_schema_generate(t, prefix, &s, err, sizeof(err)) != 0)
-        die("could not generate schemas", err);
+        itest_die("could not generate schemas", err);
     ferry_avro_codec_t *codec;
     if (ferry_avro_codec_new(s.envelope_json, strlen(s.envelope_json), &codec, err, sizeof(err)) !=
         0)
-        die("could not compile the envelope codec", err);
+        itest_die("could not compile the envelope codec", err);
     ferry_avro_codec_t *kcodec;
     if (ferry_avro_codec_new(s.key_json, strlen(s.key_json), &kcodec, err, sizeof(err)) != 0)
-        die("could not compile the key codec", err);
+        itest_die("could not compile the key codec", err);
 
-    ferry_registry_t *reg = open_registry();
+    const char *props[] = {"bootstrap.servers", bootstrap, NULL};
+    ferry_registry_t *reg = itest_open_registry(project, registry_url, props);
     uint8_t vhdr[FERRY_WIRE_SOE_HDR_LEN], khdr[FERRY_WIRE_SOE_HDR_LEN];
     size_t vhdr_len, khdr_len;
     if (ferry_registry_header_for(reg, topic, 0, s.envelope_json, vhdr, &vhdr_len, err,
                                   sizeof(err)) != 0 ||
         ferry_registry_header_for(reg, topic, 1, s.key_json, khdr, &khdr_len, err, sizeof(err)) !=
             0)
-        die("could not store the schemas", err);
+        itest_die("could not store the schemas", err);
 
-    const char *props[] = {"bootstrap.servers", bootstrap, NULL};
     ferry_kafka_producer_t *p;
     if (ferry_kafka_producer_new(&p, props, NULL, err, sizeof(err)) != 0)
-        die("could not create producer", err);
+        itest_die("could not create producer", err);
 
     ferry_arena_t *a = ferry_arena_new(0);
     ferry_avro_buf_t key = {0}, val = {0};
@@ -130,7 +109,7 @@ static void produce(void)
             const ferry_row_t *krow = evs[e].after ? evs[e].after : evs[e].before;
             if (ferry_avro_codec_encode_key(kcodec, krow, &key, err, sizeof(err)) != 0 ||
                 ferry_avro_codec_encode_change(codec, &evs[e], &val, err, sizeof(err)) != 0)
-                die("could not encode", err);
+                itest_die("could not encode", err);
             /* one partition keeps the events of a key in order, as the key hash does */
             ferry_kafka_record_t rec = {.topic = topic,
                                         .partition = 0,
@@ -139,12 +118,12 @@ static void produce(void)
                                         .value = val.data,
                                         .value_len = val.len};
             if (ferry_kafka_produce(p, &rec, err, sizeof(err)) != 0)
-                die("could not produce", err);
+                itest_die("could not produce", err);
             n++;
         }
     }
     if (ferry_kafka_producer_flush(p, 30000, err, sizeof(err)) != 0)
-        die("could not flush", err);
+        itest_die("could not flush", err);
     printf("produced %d events to %s (value schema header %zu bytes)\n", n, topic, vhdr_len);
     ferry_kafka_producer_destroy(p, 0);
     ferry_avro_buf_free(&key);
@@ -157,39 +136,18 @@ static void produce(void)
     ferry_table_destroy(t);
 }
 
-/* Codecs compiled from writer schemas, by schema id or fingerprint. */
-typedef struct {
-    uint64_t id;
-    ferry_avro_codec_t *codec;
-} cached_t;
-
+/* The codec of a key or value's writer schema, checking the framing the store implies. */
 static ferry_avro_codec_t *codec_for(ferry_registry_t *reg, const uint8_t *buf, size_t len,
-                                     cached_t *cache, size_t *n_cache, const uint8_t **body,
-                                     size_t *body_len)
+                                     itest_codecs_t *cache, const uint8_t **body, size_t *body_len)
 {
-    char err[512];
     ferry_wire_info_t info;
-    if (ferry_wire_parse(buf, len, &info) != 0)
-        die("message framing", "neither Confluent nor single-object");
+    ferry_avro_codec_t *c = itest_codec_for(cache, reg, buf, len, &info);
     if (registry_url && info.format != FERRY_WIRE_CONFLUENT)
-        die("message framing", "expected the Confluent framing with a registry");
+        itest_die("message framing", "expected the Confluent framing with a registry");
     if (!registry_url && info.format != FERRY_WIRE_SINGLE_OBJECT)
-        die("message framing", "expected the single-object framing without a registry");
-    uint64_t id = info.format == FERRY_WIRE_CONFLUENT ? info.schema_id : info.fingerprint;
+        itest_die("message framing", "expected the single-object framing without a registry");
     *body = info.body;
     *body_len = info.body_len;
-    for (size_t i = 0; i < *n_cache; i++)
-        if (cache[i].id == id)
-            return cache[i].codec;
-    const char *json;
-    if (ferry_registry_schema_for(reg, &info, &json, err, sizeof(err)) != 0)
-        die("could not fetch the writer schema", err);
-    ferry_avro_codec_t *c;
-    if (ferry_avro_codec_new(json, strlen(json), &c, err, sizeof(err)) != 0)
-        die("could not compile the writer schema", err);
-    cache[*n_cache].id = id;
-    cache[*n_cache].codec = c;
-    (*n_cache)++;
     return c;
 }
 
@@ -227,18 +185,17 @@ static void consume(void)
     ferry_kafka_tp_t tp = {.topic = topic, .partition = 0, .offset = FERRY_KAFKA_OFFSET_BEGINNING};
     if (ferry_kafka_consumer_new(&c, group, props, NULL, err, sizeof(err)) != 0 ||
         ferry_kafka_consumer_assign(c, &tp, 1, err, sizeof(err)) != 0)
-        die("could not start consumer", err);
+        itest_die("could not start consumer", err);
 
-    ferry_registry_t *reg = open_registry();
-    cached_t cache[8];
-    size_t n_cache = 0;
+    ferry_registry_t *reg = itest_open_registry(project, registry_url, props);
+    itest_codecs_t cache = {0};
     ferry_arena_t *want_arena = ferry_arena_new(0), *arena = ferry_arena_new(0);
     int want_total = FX_VARIANTS * EVENTS_PER_VARIANT, n = 0, idle = 0;
     while (n < want_total && idle < 300) {
         ferry_kafka_msg_t *m = NULL;
         int rc = ferry_kafka_consumer_poll(c, 100, &m, err, sizeof(err));
         if (rc == FERRY_ERR_FATAL)
-            die("consumer failed", err);
+            itest_die("consumer failed", err);
         if (!m) {
             idle++;
             continue;
@@ -246,18 +203,16 @@ static void consume(void)
         idle = 0;
         const uint8_t *body;
         size_t body_len;
-        ferry_avro_codec_t *vc =
-            codec_for(reg, m->value, m->value_len, cache, &n_cache, &body, &body_len);
+        ferry_avro_codec_t *vc = codec_for(reg, m->value, m->value_len, &cache, &body, &body_len);
         ferry_change_t ev;
         ferry_arena_reset(arena);
         if (!ferry_avro_codec_is_envelope(vc) ||
             ferry_avro_codec_decode_change(vc, body, body_len, arena, &ev, err, sizeof(err)) != 0)
-            die("could not decode a value", err);
-        ferry_avro_codec_t *kc =
-            codec_for(reg, m->key, m->key_len, cache, &n_cache, &body, &body_len);
+            itest_die("could not decode a value", err);
+        ferry_avro_codec_t *kc = codec_for(reg, m->key, m->key_len, &cache, &body, &body_len);
         ferry_row_t *key;
         if (ferry_avro_codec_decode_row(kc, body, body_len, arena, &key, err, sizeof(err)) != 0)
-            die("could not decode a key", err);
+            itest_die("could not decode a key", err);
 
         /* rebuild what the producer encoded for this event */
         int variant = n / EVENTS_PER_VARIANT, e = n % EVENTS_PER_VARIANT;
@@ -275,9 +230,9 @@ static void consume(void)
         check_row("before", n, t, ev.before, before[e]);
         check_row("after", n, t, ev.after, after[e]);
         if (!ev.source.table || strcmp(ev.source.table, "all_types") != 0 || ev.source.pos != 4)
-            die("source block", "table or position differs");
+            itest_die("source block", "table or position differs");
         if (key->n != 1 || key->values[0].v.i != row->values[FX_ID].v.i)
-            die("key", "does not hold the row's id");
+            itest_die("key", "does not hold the row's id");
         ferry_kafka_msg_destroy(m);
         n++;
     }
@@ -285,10 +240,9 @@ static void consume(void)
         fprintf(stderr, "event_roundtrip: read %d of %d events before giving up\n", n, want_total);
         exit(1);
     }
-    printf("ok: %d events decoded with %zu schemas fetched from the %s\n", n, n_cache,
+    printf("ok: %d events decoded with %zu schemas fetched from the %s\n", n, cache.n,
            registry_url ? "schema registry" : "schemas topic");
-    for (size_t i = 0; i < n_cache; i++)
-        ferry_avro_codec_destroy(cache[i].codec);
+    itest_codecs_clear(&cache);
     ferry_arena_destroy(arena);
     ferry_arena_destroy(want_arena);
     ferry_registry_destroy(reg);

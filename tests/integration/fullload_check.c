@@ -20,6 +20,8 @@
  * multiset: every row exactly once. It also checks the row reader against
  * known edge values of the all_types table, independently of the pipeline.
  */
+#include "common.h"
+
 #include "avro_codec.h"
 #include "avro_schema.h"
 #include "chunk.h"
@@ -55,40 +57,10 @@ static const char *kafka_props[] = {"bootstrap.servers",
                                     "10",
                                     NULL};
 
-static void die(const char *what, const char *err)
-{
-    fprintf(stderr, "fullload_check: %s: %s\n", what, err);
-    exit(1);
-}
-
 static void on_term(int sig)
 {
     (void)sig;
     stop = 1;
-}
-
-static ferry_db_t *connect_source(void)
-{
-    char err[512];
-    ferry_db_t *db;
-    if (ferry_db_connect(source_url, "source", 10000, &db, err, sizeof(err)) != 0 ||
-        ferry_mysql_rows_session(ferry_db_mysql(db), err, sizeof(err)) != 0)
-        die("could not connect to the source", err);
-    return db;
-}
-
-static ferry_table_t *read_table(ferry_db_t *db, const char *dbname, const char *name)
-{
-    char err[512];
-    ferry_tabledef_t *def;
-    ferry_table_t *t;
-    ferry_mysql_flavor_t fl = ferry_mysql_flavor_from_version(ferry_db_server_version(db));
-    if (ferry_mysql_schema_read_table(ferry_db_mysql(db), fl, dbname, name, &def, err,
-                                      sizeof(err)) != 0 ||
-        ferry_tabledef_to_table(def, &t, err, sizeof(err)) != 0)
-        die("could not read a table definition", err);
-    ferry_tabledef_destroy(def);
-    return t;
 }
 
 /* ---- plan ------------------------------------------------------------------ */
@@ -99,10 +71,10 @@ static int plan(int argc, char **argv)
     uint64_t chunk_rows = strtoull(argv[1], NULL, 10);
     int max_open = atoi(argv[2]);
     int n = argc - 3;
-    ferry_db_t *db = connect_source();
+    ferry_db_t *db = itest_connect_source(source_url);
     ferry_table_t **tables = calloc((size_t)n, sizeof(*tables));
     for (int i = 0; i < n; i++)
-        tables[i] = read_table(db, dbname, argv[3 + i]);
+        tables[i] = itest_read_table(db, dbname, argv[3 + i]);
     ferry_fullload_planner_conf_t pc = {.project = project,
                                         .kafka_props = kafka_props,
                                         .source_url = source_url,
@@ -114,7 +86,7 @@ static int plan(int argc, char **argv)
     char err[1024];
     if (ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)tables, (size_t)n, &p, err,
                                    sizeof(err)) != 0)
-        die("could not start the planner", err);
+        itest_die("could not start the planner", err);
     ferry_fullload_progress_t *prog = calloc((size_t)n, sizeof(*prog));
     time_t deadline = time(NULL) + 150;
     int rc, rounds = 0;
@@ -131,9 +103,9 @@ static int plan(int argc, char **argv)
         }
     }
     if (rc < 0)
-        die("planner failed", err);
+        itest_die("planner failed", err);
     if (rc == 0)
-        die("planner", "not finished within 150 s");
+        itest_die("planner", "not finished within 150 s");
     ferry_fullload_planner_progress(p, prog, (size_t)n);
     for (int i = 0; i < n; i++)
         printf("finished %s: %lld chunks, %lld rows\n", prog[i].table,
@@ -149,20 +121,9 @@ static int plan(int argc, char **argv)
 
 /* ---- work ------------------------------------------------------------------ */
 
-static ferry_registry_t *open_registry(void)
-{
-    ferry_registry_conf_t rc = {
-        .project = project, .kafka_props = kafka_props, .kafka_timeout_ms = 20000};
-    char err[512];
-    ferry_registry_t *r = ferry_registry_new(&rc, err, sizeof(err));
-    if (!r)
-        die("could not open the schema store", err);
-    return r;
-}
-
 static int work(const char *worker_id)
 {
-    ferry_registry_t *reg = open_registry();
+    ferry_registry_t *reg = itest_open_registry(project, NULL, kafka_props);
     ferry_fullload_worker_conf_t wc = {.project = project,
                                        .prefix = prefix,
                                        .worker_id = worker_id,
@@ -175,13 +136,13 @@ static int work(const char *worker_id)
     ferry_fullload_worker_t *w;
     char err[1024];
     if (ferry_fullload_worker_new(&wc, &w, err, sizeof(err)) != 0)
-        die("could not start the worker", err);
+        itest_die("could not start the worker", err);
     printf("worker %s started\n", worker_id);
     fflush(stdout);
     while (!stop) {
         ferry_fullload_result_t res;
         if (ferry_fullload_worker_poll(w, 200, &res, err, sizeof(err)) != 0)
-            die("worker failed", err);
+            itest_die("worker failed", err);
         if (res.ran) {
             printf("%s %s rows=%lld attempts=%d\n", res.skipped ? "skip" : "done", res.task_id,
                    (long long)res.rows, res.attempts);
@@ -274,7 +235,7 @@ static void source_rows(ferry_db_t *db, const ferry_table_t *t, const ferry_avro
     MYSQL *conn = ferry_db_mysql(db);
     MYSQL_RES *res;
     if (mysql_real_query(conn, sql.buf, sql.len) != 0 || !(res = mysql_store_result(conn)))
-        die("could not select the source rows", mysql_error(conn));
+        itest_die("could not select the source rows", mysql_error(conn));
     ferry_strbuf_free(&sql);
     ferry_arena_t *a = ferry_arena_new(0);
     ferry_avro_buf_t buf = {0};
@@ -287,25 +248,12 @@ static void source_rows(ferry_db_t *db, const ferry_table_t *t, const ferry_avro
         if (ferry_mysql_rows_convert(t, cells, mysql_fetch_lengths(res), a, &row, err,
                                      sizeof(err)) != 0 ||
             ferry_avro_codec_encode_row(codec, row, &buf, err, sizeof(err)) != 0)
-            die("could not encode a source row", err);
+            itest_die("could not encode a source row", err);
         blobs_add(out, buf.data, buf.len);
     }
     mysql_free_result(res);
     ferry_avro_buf_free(&buf);
     ferry_arena_destroy(a);
-}
-
-static const char *header(const ferry_kafka_msg_t *m, const char *name, char *buf, size_t size)
-{
-    const char *n;
-    const void *v;
-    size_t len;
-    for (size_t i = 0; ferry_kafka_msg_header(m, i, &n, &v, &len) == 0; i++)
-        if (strcmp(n, name) == 0 && v) {
-            snprintf(buf, size, "%.*s", (int)len, (const char *)v);
-            return buf;
-        }
-    return NULL;
 }
 
 typedef struct {
@@ -321,18 +269,9 @@ static void topic_rows(ferry_fullload_donelog_t *done, const ferry_table_t *t,
     ferry_fullload_snapshot_topic(prefix, ferry_table_db(t), ferry_table_name(t), topic,
                                   sizeof(topic));
     int parts;
-    if (ferry_kafka_topic_partitions(kafka_props, topic, 10000, &parts, err, sizeof(err)) != 0)
-        die("could not find a snapshot topic", err);
-    ferry_kafka_tp_t *tps = calloc((size_t)parts, sizeof(*tps));
-    for (int i = 0; i < parts; i++)
-        tps[i] = (ferry_kafka_tp_t){topic, i, FERRY_KAFKA_OFFSET_BEGINNING};
-    char group[300];
-    snprintf(group, sizeof(group), "fullload-check-%ld", (long)time(NULL));
-    ferry_kafka_consumer_t *c;
-    if (ferry_kafka_consumer_new(&c, group, kafka_props, NULL, err, sizeof(err)) != 0 ||
-        ferry_kafka_consumer_assign(c, tps, (size_t)parts, err, sizeof(err)) != 0)
-        die("could not read a snapshot topic", err);
-    free(tps);
+    ferry_kafka_consumer_t *c = itest_reader(kafka_props, topic, "fullload-check", &parts);
+    if (!c)
+        itest_die("could not find a snapshot topic", topic);
 
     /* chunk states, by task id, looked up linearly: the test's chunk counts are small */
     size_t nstates = 0, capstates = 64;
@@ -345,17 +284,17 @@ static void topic_rows(ferry_fullload_donelog_t *done, const ferry_table_t *t,
     while (idle < (applied >= expect_rows ? 10 : 300)) {
         ferry_kafka_msg_t *m = NULL;
         if (ferry_kafka_consumer_poll(c, 100, &m, err, sizeof(err)) == FERRY_ERR_FATAL)
-            die("snapshot consumer failed", err);
+            itest_die("snapshot consumer failed", err);
         if (!m) {
             idle++;
             continue;
         }
         idle = 0;
         char chunk[512], attempt[256], rowno[32], last[32];
-        if (!header(m, FERRY_FULLLOAD_HDR_CHUNK, chunk, sizeof(chunk)) ||
-            !header(m, FERRY_FULLLOAD_HDR_ATTEMPT, attempt, sizeof(attempt)) ||
-            !header(m, FERRY_FULLLOAD_HDR_ROW, rowno, sizeof(rowno)))
-            die(topic, "a snapshot message lacks the chunk headers");
+        if (!itest_header(m, FERRY_FULLLOAD_HDR_CHUNK, chunk, sizeof(chunk)) ||
+            !itest_header(m, FERRY_FULLLOAD_HDR_ATTEMPT, attempt, sizeof(attempt)) ||
+            !itest_header(m, FERRY_FULLLOAD_HDR_ROW, rowno, sizeof(rowno)))
+            itest_die(topic, "a snapshot message lacks the chunk headers");
         const ferry_fullload_done_t *mark = ferry_fullload_donelog_get(done, chunk);
         if (!mark || strcmp(mark->attempt, attempt) != 0) {
             vc->ignored++; /* an attempt that did not commit, or not the first that did */
@@ -376,15 +315,15 @@ static void topic_rows(ferry_fullload_donelog_t *done, const ferry_table_t *t,
             nstates++;
         }
         long long ord = atoll(rowno);
-        bool is_last = header(m, FERRY_FULLLOAD_HDR_LAST, last, sizeof(last)) != NULL;
+        bool is_last = itest_header(m, FERRY_FULLLOAD_HDR_LAST, last, sizeof(last)) != NULL;
         if (ord < 0 || ord >= mark->rows)
-            die(chunk, "ordinal outside the marker's row count");
+            itest_die(chunk, "ordinal outside the marker's row count");
         if (states[s].seen[ord])
-            die(chunk, "an ordinal of the committed attempt came twice");
+            itest_die(chunk, "an ordinal of the committed attempt came twice");
         if (is_last != (ord == mark->rows - 1) || (is_last && atoll(last) != mark->rows))
-            die(chunk, "the last marker is not on the attempt's final row");
+            itest_die(chunk, "the last marker is not on the attempt's final row");
         if ((int)m->partition != mark->partition)
-            die(chunk, "a row of the attempt is not in the marker's partition");
+            itest_die(chunk, "a row of the attempt is not in the marker's partition");
         states[s].seen[ord] = 1;
         states[s].got++;
         ferry_wire_info_t info;
@@ -394,12 +333,12 @@ static void topic_rows(ferry_fullload_donelog_t *done, const ferry_table_t *t,
         if (ferry_wire_parse(m->value, m->value_len, &info) != 0 ||
             ferry_avro_codec_decode_change(codec, info.body, info.body_len, a, &ev, err,
                                            sizeof(err)) != 0)
-            die("could not decode a snapshot value", err);
+            itest_die("could not decode a snapshot value", err);
         if (ev.op != 'r' || !ev.after || ev.before || !ev.source.snapshot ||
             strcmp(ev.source.snapshot, is_last ? "last" : "true") != 0)
-            die(chunk, "not a snapshot read event with snapshot true/last");
+            itest_die(chunk, "not a snapshot read event with snapshot true/last");
         if (ferry_avro_codec_encode_row(codec, ev.after, &buf, err, sizeof(err)) != 0)
-            die("could not re-encode a snapshot row", err);
+            itest_die("could not re-encode a snapshot row", err);
         blobs_add(out, buf.data, buf.len);
         applied++;
         vc->applied++;
@@ -407,7 +346,7 @@ static void topic_rows(ferry_fullload_donelog_t *done, const ferry_table_t *t,
     }
     for (size_t s = 0; s < nstates; s++) {
         if (states[s].got != states[s].mark->rows)
-            die(ids[s], "the committed attempt's rows are incomplete");
+            itest_die(ids[s], "the committed attempt's rows are incomplete");
         free(states[s].seen);
         free(ids[s]);
     }
@@ -425,7 +364,7 @@ static void expect(const ferry_table_t *t, const ferry_row_t *row, const char *c
 {
     int i = ferry_table_find(t, col);
     if (i < 0)
-        die(col, "no such column in all_types");
+        itest_die(col, "no such column in all_types");
     const ferry_column_t *c = ferry_table_column(t, (size_t)i);
     if (!ferry_value_equal(c->type, &row->values[i], &want)) {
         fprintf(stderr, "fullload_check: all_types id %ld column %s: value differs\n", id, col);
@@ -452,7 +391,7 @@ static ferry_value_t uuid_of(const char *text)
 
 static void check_all_types(ferry_db_t *db, const char *dbname)
 {
-    ferry_table_t *t = read_table(db, dbname, "all_types");
+    ferry_table_t *t = itest_read_table(db, dbname, "all_types");
     ferry_strbuf_t sql = FERRY_STRBUF_INIT;
     ferry_strbuf_puts(&sql, "SELECT ");
     ferry_mysql_rows_select_list(&sql, t);
@@ -462,7 +401,7 @@ static void check_all_types(ferry_db_t *db, const char *dbname)
     MYSQL *conn = ferry_db_mysql(db);
     MYSQL_RES *res;
     if (mysql_real_query(conn, sql.buf, sql.len) != 0 || !(res = mysql_store_result(conn)))
-        die("could not select all_types", mysql_error(conn));
+        itest_die("could not select all_types", mysql_error(conn));
     ferry_strbuf_free(&sql);
     ferry_arena_t *a = ferry_arena_new(0);
     char err[512];
@@ -474,7 +413,7 @@ static void check_all_types(ferry_db_t *db, const char *dbname)
         ferry_row_t *r;
         if (ferry_mysql_rows_convert(t, cells, mysql_fetch_lengths(res), a, &r, err, sizeof(err)) !=
             0)
-            die("could not read all_types", err);
+            itest_die("could not read all_types", err);
         long id = (long)r->values[0].v.i;
         if (id == 1) {
             expect(t, r, "ti", ferry_value_int(127), id);
@@ -523,12 +462,12 @@ static void check_all_types(ferry_db_t *db, const char *dbname)
         } else if (id == 3) {
             for (size_t i = 1; i < r->n; i++)
                 if (!r->values[i].is_null)
-                    die("all_types id 3", "a column is not NULL");
+                    itest_die("all_types id 3", "a column is not NULL");
         }
         seen++;
     }
     if (seen < 3)
-        die("all_types", "expected at least 3 rows");
+        itest_die("all_types", "expected at least 3 rows");
     mysql_free_result(res);
     ferry_arena_destroy(a);
     ferry_table_destroy(t);
@@ -539,15 +478,15 @@ static int verify(int argc, char **argv)
 {
     const char *dbname = argv[0];
     char err[1024];
-    ferry_db_t *db = connect_source();
+    ferry_db_t *db = itest_connect_source(source_url);
     check_all_types(db, dbname);
     ferry_fullload_donelog_t *done;
     if (ferry_fullload_donelog_new(project, kafka_props, &done, err, sizeof(err)) != 0 ||
         ferry_fullload_donelog_catch_up(done, 20000, err, sizeof(err)) != 0)
-        die("could not read the done topic", err);
+        itest_die("could not read the done topic", err);
     int64_t total_rows = 0, total_ignored = 0;
     for (int i = 1; i < argc; i++) {
-        ferry_table_t *t = read_table(db, dbname, argv[i]);
+        ferry_table_t *t = itest_read_table(db, dbname, argv[i]);
         table_marks_t tm = {dbname, argv[i], -1, 0, 0};
         ferry_fullload_donelog_each(done, count_mark, &tm);
         if (tm.total < 0 || tm.marks != tm.total) {
@@ -560,7 +499,7 @@ static int verify(int argc, char **argv)
         if (ferry_avro_schema_generate(t, prefix, &s, err, sizeof(err)) != 0 ||
             ferry_avro_codec_new(s.envelope_json, strlen(s.envelope_json), &codec, err,
                                  sizeof(err)) != 0)
-            die("could not compile the table's codec", err);
+            itest_die("could not compile the table's codec", err);
         blobs_t want = {0}, got = {0};
         verify_counts_t vc = {0, 0};
         source_rows(db, t, codec, &want);
