@@ -496,6 +496,25 @@ static bool row_is(MYSQL_ROW row, unsigned long *lens, const char *db, const cha
            lens[1] == strlen(table) && memcmp(row[1], table, lens[1]) == 0;
 }
 
+/* The next row of res whose first two fields name def's table (lens: its lengths), or NULL. */
+static MYSQL_ROW next_table_row(MYSQL_RES *res, const ferry_tabledef_t *def, unsigned long **lens)
+{
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res))) {
+        *lens = mysql_fetch_lengths(res);
+        if (row_is(row, *lens, def->db, def->name))
+            return row;
+    }
+    return NULL;
+}
+
+/* Frees res; returns the reader's out-of-memory error when oom, else 0. */
+static int end_rows(reader_t *r, MYSQL_RES *res, bool oom)
+{
+    mysql_free_result(res);
+    return oom ? ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOMEM, "out of memory") : 0;
+}
+
 /* ---- defaults and EXTRA ------------------------------------------------------- */
 
 static bool is_number_literal(const char *s)
@@ -661,11 +680,9 @@ static int read_tables_row(reader_t *r, ferry_tabledef_t *def)
     if (rc)
         return rc;
     MYSQL_ROW row;
+    unsigned long *lens;
     bool found = false, oom = false;
-    while ((row = mysql_fetch_row(res))) {
-        unsigned long *lens = mysql_fetch_lengths(res);
-        if (!row_is(row, lens, def->db, def->name))
-            continue;
+    while ((row = next_table_row(res, def, &lens))) {
         if (!row[2] || strcmp(row[2], "BASE TABLE") != 0)
             break;
         found = true;
@@ -678,9 +695,8 @@ static int read_tables_row(reader_t *r, ferry_tabledef_t *def)
         def->auto_increment = row[7] ? strtoull(row[7], NULL, 10) : 0;
         def->create_options = fdup(a, row, lens, 8, &oom);
     }
-    mysql_free_result(res);
-    if (oom)
-        return ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    if ((rc = end_rows(r, res, oom)) != 0)
+        return rc;
     if (!found)
         return ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOT_FOUND,
                              "could not read definition of \"%s\": no such base table", r->what);
@@ -705,10 +721,8 @@ static int read_columns(reader_t *r, ferry_mysql_flavor_t flavor, ferry_tabledef
     size_t cap = 0;
     bool oom = false;
     MYSQL_ROW row;
-    while (!oom && !rc && (row = mysql_fetch_row(res))) {
-        unsigned long *lens = mysql_fetch_lengths(res);
-        if (!row_is(row, lens, def->db, def->name))
-            continue;
+    unsigned long *lens;
+    while (!oom && !rc && (row = next_table_row(res, def, &lens))) {
         ferry_coldef_t *cd = grow(a, (void **)&def->columns, &def->n_columns, &cap, sizeof(*cd));
         if (!cd) {
             oom = true;
@@ -803,9 +817,9 @@ static int read_indexes(reader_t *r, ferry_mysql_flavor_t flavor, ferry_tabledef
     raw_part_t *parts = NULL;
     size_t n_parts = 0, parts_cap = 0;
     MYSQL_ROW row;
-    while (!oom && (row = mysql_fetch_row(res))) {
-        unsigned long *lens = mysql_fetch_lengths(res);
-        if (!row_is(row, lens, def->db, def->name) || !row[2])
+    unsigned long *lens;
+    while (!oom && (row = next_table_row(res, def, &lens))) {
+        if (!row[2])
             continue;
         ferry_indexdef_t *ix = find_index(def, row[2]);
         if (!ix) {
@@ -844,9 +858,8 @@ static int read_indexes(reader_t *r, ferry_mysql_flavor_t flavor, ferry_tabledef
         if (ix->kind != FERRY_INDEX_SPATIAL && row[7])
             rp->part.prefix = (uint32_t)strtoul(row[7], NULL, 10);
     }
-    mysql_free_result(res);
-    if (oom)
-        return ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    if ((rc = end_rows(r, res, oom)) != 0)
+        return rc;
     for (size_t i = 0; i < def->n_indexes; i++) {
         ferry_indexdef_t *ix = &def->indexes[i];
         size_t n = 0;
@@ -905,10 +918,8 @@ static int read_checks(reader_t *r, ferry_mysql_flavor_t flavor, ferry_tabledef_
     size_t cap = 0;
     bool oom = false;
     MYSQL_ROW row;
-    while (!oom && (row = mysql_fetch_row(res))) {
-        unsigned long *lens = mysql_fetch_lengths(res);
-        if (!row_is(row, lens, def->db, def->name))
-            continue;
+    unsigned long *lens;
+    while (!oom && (row = next_table_row(res, def, &lens))) {
         ferry_checkdef_t *ck = grow(a, (void **)&def->checks, &def->n_checks, &cap, sizeof(*ck));
         if (!ck) {
             oom = true;
@@ -920,10 +931,7 @@ static int read_checks(reader_t *r, ferry_mysql_flavor_t flavor, ferry_tabledef_
         ck->clause = fdup(a, row, lens, 4, &oom);
         ck->not_enforced = row[5] && strcmp(row[5], "NO") == 0;
     }
-    mysql_free_result(res);
-    if (oom)
-        return ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    return 0;
+    return end_rows(r, res, oom);
 }
 
 static int read_fks(reader_t *r, ferry_tabledef_t *def)
@@ -948,10 +956,10 @@ static int read_fks(reader_t *r, ferry_tabledef_t *def)
     bool oom = false;
     size_t nrows = (size_t)mysql_num_rows(res);
     MYSQL_ROW row;
+    unsigned long *lens;
     ferry_fkdef_t *fk = NULL;
-    while (!oom && (row = mysql_fetch_row(res))) {
-        unsigned long *lens = mysql_fetch_lengths(res);
-        if (!row_is(row, lens, def->db, def->name) || !row[2])
+    while (!oom && (row = next_table_row(res, def, &lens))) {
+        if (!row[2])
             continue;
         if (!fk || strcmp(fk->name, row[2]) != 0) {
             fk = grow(a, (void **)&def->fks, &def->n_fks, &cap, sizeof(*fk));
@@ -975,10 +983,7 @@ static int read_fks(reader_t *r, ferry_tabledef_t *def)
         fk->ref_columns[fk->n_columns] = fdup(a, row, lens, 6, &oom);
         fk->n_columns++;
     }
-    mysql_free_result(res);
-    if (oom)
-        return ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    return 0;
+    return end_rows(r, res, oom);
 }
 
 static int read_triggers(reader_t *r, ferry_tabledef_t *def)
@@ -997,10 +1002,8 @@ static int read_triggers(reader_t *r, ferry_tabledef_t *def)
     size_t cap = 0;
     bool oom = false;
     MYSQL_ROW row;
-    while (!oom && (row = mysql_fetch_row(res))) {
-        unsigned long *lens = mysql_fetch_lengths(res);
-        if (!row_is(row, lens, def->db, def->name))
-            continue;
+    unsigned long *lens;
+    while (!oom && (row = next_table_row(res, def, &lens))) {
         ferry_triggerdef_t *tg =
             grow(a, (void **)&def->triggers, &def->n_triggers, &cap, sizeof(*tg));
         if (!tg) {
@@ -1013,10 +1016,7 @@ static int read_triggers(reader_t *r, ferry_tabledef_t *def)
         tg->body = fdup(a, row, lens, 5, &oom);
         tg->sql_mode = fdup(a, row, lens, 6, &oom);
     }
-    mysql_free_result(res);
-    if (oom)
-        return ferry_err_set(r->errstr, r->errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    return 0;
+    return end_rows(r, res, oom);
 }
 
 static void set_pk_positions(ferry_tabledef_t *def)
