@@ -109,44 +109,32 @@ static void put_hex(ferry_strbuf_t *b, const char *p, size_t n)
     ferry_strbuf_put(b, chunk, o);
 }
 
-void ferry_mysql_sink_put_string(ferry_strbuf_t *b, const char *p, size_t n)
+/* Escape letters: a byte with a non-zero entry is written as a backslash and that letter. */
+static const char literal_escapes[256] = {['\0'] = '0',  ['\n'] = 'n', ['\r'] = 'r',  ['\\'] = '\\',
+                                          ['\''] = '\'', ['"'] = '"',  ['\032'] = 'Z'};
+/* LOAD DATA fields (FIELDS ESCAPED BY '\\', tab-separated, newline-terminated) */
+static const char field_escapes[256] = {['\0'] = '0', ['\t'] = 't', ['\n'] = 'n', ['\\'] = '\\'};
+
+/* Appends n bytes of p; a byte that esc gives a letter is written as a backslash and it. */
+static void put_escaped(ferry_strbuf_t *b, const char *p, size_t n, const char esc[256])
 {
-    ferry_strbuf_put(b, "'", 1);
     size_t run = 0; /* bytes copied as they are, flushed before each escape */
     for (size_t i = 0; i < n; i++) {
-        const char *esc = NULL;
-        switch (p[i]) {
-        case '\0':
-            esc = "\\0";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\'':
-            esc = "\\'";
-            break;
-        case '"':
-            esc = "\\\"";
-            break;
-        case '\032':
-            esc = "\\Z";
-            break;
-        default:
-            break;
-        }
-        if (!esc)
+        char letter = esc[(unsigned char)p[i]];
+        if (!letter)
             continue;
+        char pair[2] = {'\\', letter};
         ferry_strbuf_put(b, p + run, i - run);
-        ferry_strbuf_put(b, esc, 2);
+        ferry_strbuf_put(b, pair, 2);
         run = i + 1;
     }
     ferry_strbuf_put(b, p + run, n - run);
+}
+
+void ferry_mysql_sink_put_string(ferry_strbuf_t *b, const char *p, size_t n)
+{
+    ferry_strbuf_put(b, "'", 1);
+    put_escaped(b, p, n, literal_escapes);
     ferry_strbuf_put(b, "'", 1);
 }
 
@@ -240,21 +228,34 @@ static bool text_of(ferry_type_t t, const ferry_value_t *v, char *buf, size_t si
     }
 }
 
+/*
+ * Writes v when its type has a text form: plain text as it is, other text
+ * through put_text (which quotes or escapes it for the statement form at
+ * hand). Returns false, writing nothing, for the types each form writes its
+ * own way.
+ */
+static bool put_text_form(ferry_strbuf_t *b, ferry_type_t t, const ferry_value_t *v,
+                          void (*put_text)(ferry_strbuf_t *, const char *, size_t))
+{
+    if (plain_text(t, v, b))
+        return true;
+    char buf[128];
+    const char *p;
+    size_t n;
+    if (!text_of(t, v, buf, sizeof(buf), &p, &n))
+        return false;
+    put_text(b, p, n);
+    return true;
+}
+
 void ferry_mysql_sink_put_literal(ferry_strbuf_t *b, ferry_type_t t, const ferry_value_t *v)
 {
     if (v->is_null) {
         ferry_strbuf_puts(b, "NULL");
         return;
     }
-    if (plain_text(t, v, b))
+    if (put_text_form(b, t, v, ferry_mysql_sink_put_string))
         return;
-    char buf[128];
-    const char *p;
-    size_t n;
-    if (text_of(t, v, buf, sizeof(buf), &p, &n)) {
-        ferry_mysql_sink_put_string(b, p, n);
-        return;
-    }
     switch (t) {
     case FERRY_TYPE_YEAR:
         ferry_strbuf_printf(b, "%" PRId64, v->v.i);
@@ -275,35 +276,10 @@ void ferry_mysql_sink_put_literal(ferry_strbuf_t *b, ferry_type_t t, const ferry
     }
 }
 
-/* Appends n bytes escaped for a LOAD DATA field (ESCAPED BY '\\', tab, newline). */
+/* Appends n bytes escaped for a LOAD DATA field. */
 static void put_field_text(ferry_strbuf_t *b, const char *p, size_t n)
 {
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *esc = NULL;
-        switch (p[i]) {
-        case '\0':
-            esc = "\\0";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\\':
-            esc = "\\\\";
-            break;
-        default:
-            break;
-        }
-        if (!esc)
-            continue;
-        ferry_strbuf_put(b, p + run, i - run);
-        ferry_strbuf_put(b, esc, 2);
-        run = i + 1;
-    }
-    ferry_strbuf_put(b, p + run, n - run);
+    put_escaped(b, p, n, field_escapes);
 }
 
 void ferry_mysql_sink_put_field(ferry_strbuf_t *b, ferry_type_t t, const ferry_value_t *v)
@@ -312,15 +288,8 @@ void ferry_mysql_sink_put_field(ferry_strbuf_t *b, ferry_type_t t, const ferry_v
         ferry_strbuf_puts(b, t == FERRY_TYPE_GEOMETRY ? "\\N\t\\N" : "\\N");
         return;
     }
-    if (plain_text(t, v, b))
+    if (put_text_form(b, t, v, put_field_text))
         return;
-    char buf[128];
-    const char *p;
-    size_t n;
-    if (text_of(t, v, buf, sizeof(buf), &p, &n)) {
-        put_field_text(b, p, n);
-        return;
-    }
     switch (t) {
     case FERRY_TYPE_YEAR:
         ferry_strbuf_printf(b, "%04" PRId64, v->v.i);
