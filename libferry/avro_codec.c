@@ -306,6 +306,28 @@ static inline int get_branch(rd_t *r, int8_t null_idx, int8_t val_idx, bool *is_
     return 0;
 }
 
+/*
+ * Reads the item count that opens a block of an array or map; 0 ends the
+ * container. A negative count is followed by the block's size in bytes (so
+ * that a reader can skip the block): the count comes back positive and
+ * *size set; otherwise *size is -1.
+ */
+static int get_block_count(rd_t *r, int64_t *count, int64_t *size)
+{
+    int rc;
+    *size = -1;
+    if ((rc = get_long(r, count)))
+        return rc;
+    if (*count >= 0)
+        return 0;
+    if (*count == INT64_MIN)
+        return FERRY_ERR_INVALID;
+    *count = -*count;
+    if ((rc = get_long(r, size)))
+        return rc;
+    return *size < 0 ? FERRY_ERR_INVALID : 0;
+}
+
 static int skip_node(rd_t *r, const ferry_avro_node_t *n, int depth)
 {
     if (depth > MAX_SKIP_DEPTH)
@@ -354,18 +376,15 @@ static int skip_node(rd_t *r, const ferry_avro_node_t *n, int depth)
     case FERRY_AVRO_ARRAY:
     case FERRY_AVRO_MAP:
         for (;;) {
-            int64_t count;
-            if ((rc = get_long(r, &count)))
+            int64_t count, size;
+            if ((rc = get_block_count(r, &count, &size)))
                 return rc;
             if (count == 0)
                 return 0;
-            if (count < 0) {
+            if (size >= 0) {
                 /* a block with its byte size: skip it whole */
-                int64_t size;
-                if ((rc = get_long(r, &size)))
-                    return rc;
-                if (size < 0 || (uint64_t)size > (uint64_t)(r->end - r->p))
-                    return size < 0 ? FERRY_ERR_INVALID : FERRY_ERR_TRUNCATED;
+                if ((uint64_t)size > (uint64_t)(r->end - r->p))
+                    return FERRY_ERR_TRUNCATED;
                 r->p += size;
                 continue;
             }
@@ -1466,19 +1485,11 @@ static int decode_raw_map(const rplan_t *rp, rd_t *r, ferry_arena_t *arena, raw_
 {
     int rc;
     for (;;) {
-        int64_t count;
-        if ((rc = get_long(r, &count)))
+        int64_t count, size;
+        if ((rc = get_block_count(r, &count, &size)))
             return rc;
         if (count == 0)
             return 0;
-        if (count < 0) {
-            int64_t size;
-            if ((rc = get_long(r, &size)))
-                return rc;
-            if (count == INT64_MIN)
-                return FERRY_ERR_INVALID;
-            count = -count;
-        }
         for (int64_t k = 0; k < count; k++) {
             const uint8_t *key, *val;
             size_t klen, vlen;

@@ -747,6 +747,20 @@ static void skips_unknown_fields(void **state)
     assert_int_equal(ev.op, 'c');
     assert_true(ev.after->values[0].v.i == 5);
     assert_string_equal(ev.source.db, "d");
+    /* extra as a block of count -1 with its byte size (4) is skipped whole; a negative size is
+     * refused */
+    const uint8_t sized[] = {0x02, 0x0a, 0x00, 0x02, 'd',  0x01, 0x08,
+                             0x02, 'k',  0x02, 0x0e, 0x00, 0x02, 'c'};
+    ferry_arena_reset(f->arena);
+    assert_int_equal(
+        ferry_avro_codec_decode_change(c, sized, sizeof(sized), f->arena, &ev, err, sizeof(err)),
+        0);
+    assert_int_equal(ev.op, 'c');
+    uint8_t bad[sizeof(sized)];
+    memcpy(bad, sized, sizeof(bad));
+    bad[6] = 0x07;
+    assert_int_not_equal(
+        ferry_avro_codec_decode_change(c, bad, sizeof(bad), f->arena, &ev, err, sizeof(err)), 0);
     /* the unknown non-nullable fields mean this codec cannot encode */
     ferry_avro_buf_t buf = {0};
     assert_int_equal(ferry_avro_codec_encode_change(c, &ev, &buf, err, sizeof(err)),
