@@ -889,7 +889,13 @@ static bool rename_table(ctx_t *c, size_t i)
     return ok && !c->rc;
 }
 
-static bool one_table(ctx_t *c, size_t i, ferry_ddl_kind_t kind)
+/*
+ * A statement whose one table name starts at token i: records the table,
+ * skips the statement when the table is not migrated, else renames it.
+ * part, when not NULL, says what the tokens after the name define; they are
+ * checked for filtered columns like a part of an ALTER TABLE.
+ */
+static bool one_table(ctx_t *c, size_t i, ferry_ddl_kind_t kind, const char *part)
 {
     c->out->kind = kind;
     qname_t q;
@@ -899,41 +905,24 @@ static bool one_table(ctx_t *c, size_t i, ferry_ddl_kind_t kind)
     if (ok && !is_selected(c, q.db, q.table))
         ok = set_skip(c, "table is not migrated");
     else
-        ok = ok && rename_qname(c, &q);
+        ok = ok && (!part || check_part(c, i, c->n, &q, part)) && rename_qname(c, &q);
     qname_free(&q);
     return ok && !c->rc;
 }
 
-/* CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX [IF NOT EXISTS] name [USING x] ON tbl (...) */
-static bool create_index(ctx_t *c, size_t i)
+/*
+ * CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX [IF NOT EXISTS] name [USING x] ON tbl (...)
+ * DROP INDEX [IF EXISTS] name ON tbl
+ */
+static bool index_stmt(ctx_t *c, size_t i, bool create)
 {
-    c->out->kind = FERRY_DDL_CREATE_INDEX;
+    c->out->kind = create ? FERRY_DDL_CREATE_INDEX : FERRY_DDL_DROP_INDEX;
     while (i < c->n && !is_kw(c, i, "ON"))
         i++;
     if (i >= c->n)
-        return fail(c, FERRY_ERR_UNSUPPORTED, "CREATE INDEX without ON") == 0;
-    i++;
-    qname_t q;
-    if (!read_qname(c, &i, c->default_db, &q))
-        return false;
-    bool ok = record_name(c, q.db, q.table);
-    if (ok && !is_selected(c, q.db, q.table))
-        ok = set_skip(c, "table is not migrated");
-    else
-        ok = ok && check_part(c, i, c->n, &q, "the index") && rename_qname(c, &q);
-    qname_free(&q);
-    return ok && !c->rc;
-}
-
-/* DROP INDEX [IF EXISTS] name ON tbl */
-static bool drop_index(ctx_t *c, size_t i)
-{
-    c->out->kind = FERRY_DDL_DROP_INDEX;
-    while (i < c->n && !is_kw(c, i, "ON"))
-        i++;
-    if (i >= c->n)
-        return fail(c, FERRY_ERR_UNSUPPORTED, "DROP INDEX without ON") == 0;
-    return one_table(c, i + 1, FERRY_DDL_DROP_INDEX);
+        return fail(c, FERRY_ERR_UNSUPPORTED,
+                    create ? "CREATE INDEX without ON" : "DROP INDEX without ON") == 0;
+    return one_table(c, i + 1, c->out->kind, create ? "the index" : NULL);
 }
 
 /* CREATE|DROP DATABASE|SCHEMA [IF [NOT] EXISTS] name ... */
@@ -980,7 +969,7 @@ static bool dispatch(ctx_t *c)
         if (is_kw(c, j, "UNIQUE") || is_kw(c, j, "FULLTEXT") || is_kw(c, j, "SPATIAL"))
             j++;
         if (is_kw(c, j, "INDEX"))
-            return create_index(c, j + 1);
+            return index_stmt(c, j + 1, true);
     } else if (is_kw(c, i, "ALTER")) {
         i++;
         if (is_kw(c, i, "ONLINE"))
@@ -1000,7 +989,7 @@ static bool dispatch(ctx_t *c)
         if (is_kw(c, i, "ONLINE") || is_kw(c, i, "OFFLINE"))
             i++;
         if (is_kw(c, i, "INDEX"))
-            return drop_index(c, i + 1);
+            return index_stmt(c, i + 1, false);
     } else if (is_kw(c, i, "RENAME")) {
         if (is_kw(c, i + 1, "TABLE") || is_kw(c, i + 1, "TABLES"))
             return rename_table(c, i + 2);
@@ -1008,7 +997,7 @@ static bool dispatch(ctx_t *c)
         i++;
         if (is_kw(c, i, "TABLE"))
             i++;
-        return one_table(c, i, FERRY_DDL_TRUNCATE_TABLE);
+        return one_table(c, i, FERRY_DDL_TRUNCATE_TABLE, NULL);
     }
     c->out->kind = FERRY_DDL_OTHER;
     size_t n = c->n ? c->t[c->n > 1 ? 1 : 0].end : 0;
