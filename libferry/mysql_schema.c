@@ -182,70 +182,63 @@ bool ferry_table_pattern_match(const char *pattern, const char *db, const char *
 
 /* ---- ENUM/SET members ------------------------------------------------------ */
 
-/*
- * Reads a single-quoted SQL string at *pp (MySQL rules: '' and backslash
- * escapes) into arena memory; advances *pp past the closing quote.
- */
-static char *unquote_at(const char **pp, ferry_arena_t *a)
+/* MySQL's one-letter string escapes, and the bytes they stand for. */
+static const char escape_letters[] = "0bnrtZ";
+static const char escaped_bytes[] = "\0\b\n\r\t\032";
+
+int ferry_mysql_read_string(const char *s, size_t len, ferry_arena_t *arena, char **out,
+                            size_t *out_len, size_t *used)
 {
-    const char *p = *pp;
-    if (*p != '\'')
-        return NULL;
-    p++;
-    size_t cap = strlen(p) + 1;
-    char *out = ferry_arena_alloc(a, cap);
-    if (!out)
-        return NULL;
-    size_t n = 0;
+    if (len == 0 || s[0] != '\'')
+        return FERRY_ERR_INVALID;
+    char *o = ferry_arena_alloc(arena, len); /* undoing escapes never makes text longer */
+    if (!o)
+        return FERRY_ERR_NOMEM;
+    size_t n = 0, i = 1;
     for (;;) {
-        char c = *p++;
-        if (c == '\0')
-            return NULL; /* unterminated */
+        if (i >= len)
+            return FERRY_ERR_INVALID; /* unterminated */
+        char c = s[i++];
         if (c == '\'') {
-            if (*p == '\'') {
-                out[n++] = '\'';
-                p++;
+            if (i < len && s[i] == '\'') {
+                o[n++] = '\'';
+                i++;
                 continue;
             }
             break;
         }
-        if (c == '\\' && *p) {
-            char e = *p++;
-            switch (e) {
-            case '0':
-                out[n++] = '\0';
-                break;
-            case 'n':
-                out[n++] = '\n';
-                break;
-            case 'r':
-                out[n++] = '\r';
-                break;
-            case 't':
-                out[n++] = '\t';
-                break;
-            case 'b':
-                out[n++] = '\b';
-                break;
-            case 'Z':
-                out[n++] = '\032';
-                break;
-            case '%':
-            case '_':
-                out[n++] = '\\';
-                out[n++] = e;
-                break;
-            default:
-                out[n++] = e;
-                break;
-            }
+        if (c != '\\') {
+            o[n++] = c;
             continue;
         }
-        out[n++] = c;
+        if (i >= len)
+            return FERRY_ERR_INVALID;
+        c = s[i++];
+        const char *hit = memchr(escape_letters, c, sizeof(escape_letters) - 1);
+        if (hit) {
+            o[n++] = escaped_bytes[hit - escape_letters];
+        } else if (c == '%' || c == '_') { /* kept as two characters */
+            o[n++] = '\\';
+            o[n++] = c;
+        } else {
+            o[n++] = c;
+        }
     }
-    out[n] = '\0';
-    *pp = p;
-    return out;
+    o[n] = '\0';
+    *out = o;
+    *out_len = n;
+    *used = i;
+    return 0;
+}
+
+/* ferry_mysql_read_string() on the C string at *pp, advancing *pp past the literal. */
+static int unquote_at(const char **pp, ferry_arena_t *a, char **out)
+{
+    size_t len, used;
+    int rc = ferry_mysql_read_string(*pp, strlen(*pp), a, out, &len, &used);
+    if (rc == 0)
+        *pp += used;
+    return rc;
 }
 
 int ferry_mysql_parse_members(const char *column_type, ferry_arena_t *arena, const char ***members,
@@ -263,9 +256,10 @@ int ferry_mysql_parse_members(const char *column_type, ferry_arena_t *arena, con
     const char **arr = NULL;
     size_t n = 0, cap = 0;
     while (*p == '\'') {
-        char *m = unquote_at(&p, arena);
-        if (!m)
-            return FERRY_ERR_INVALID;
+        char *m;
+        int rc = unquote_at(&p, arena, &m);
+        if (rc != 0)
+            return rc;
         const char **slot = grow(arena, (void **)&arr, &n, &cap, sizeof(*arr));
         if (!slot)
             return FERRY_ERR_NOMEM;
@@ -587,9 +581,10 @@ static int set_default(ferry_arena_t *a, ferry_mysql_flavor_t flavor, ferry_cold
         }
         if (raw[0] == '\'') {
             const char *p = raw;
-            cd->default_value = unquote_at(&p, a);
-            if (!cd->default_value)
+            char *text;
+            if (unquote_at(&p, a, &text) != 0)
                 return FERRY_ERR_NOMEM;
+            cd->default_value = text;
             cd->default_kind = FERRY_DEFAULT_LITERAL;
             return 0;
         }

@@ -249,6 +249,18 @@ void ferry_viewlist_free(ferry_viewlist_t *list);
 bool ferry_table_pattern_match(const char *pattern, const char *db, const char *table);
 
 /*
+ * Reads the single-quoted string literal at the start of s (len bytes, s[0]
+ * the quote) as MySQL does: '' and backslash escapes undone, except \% and
+ * \_, which stay two characters (they mean something only to LIKE). Returns
+ * 0 with the text in arena memory in *out (NUL-terminated, though \0 can put
+ * a NUL inside it), its length in *out_len, and in *used the bytes read up to
+ * and including the closing quote; FERRY_ERR_INVALID when s does not start
+ * with a whole literal, or FERRY_ERR_NOMEM.
+ */
+int ferry_mysql_read_string(const char *s, size_t len, ferry_arena_t *arena, char **out,
+                            size_t *out_len, size_t *used);
+
+/*
  * Parses the members of an ENUM or SET from COLUMN_TYPE text such as
  * "enum('a','it''s','back\\\\slash')" ('' and backslash escapes undone).
  * Returns 0 with *members (n_members strings, allocated from arena), or

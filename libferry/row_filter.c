@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "conf.h"
 #include "err.h"
+#include "mysql_schema.h"
 #include "strbuf.h"
 
 #include <ctype.h>
@@ -186,65 +187,19 @@ static size_t char_len(const char *s, size_t left)
 
 static int lex_string(parser_t *p, size_t start)
 {
-    char *out = ferry_arena_alloc(p->f->arena, p->len - start + 1);
-    if (!out)
+    char *out;
+    size_t n, used;
+    int rc = ferry_mysql_read_string(p->s + start, p->len - start, p->f->arena, &out, &n, &used);
+    if (rc == FERRY_ERR_NOMEM)
         return ferry_err_set(p->errstr, p->errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    size_t n = 0, i = start + 1;
-    for (;;) {
-        if (i >= p->len)
-            return fail_at(p, FERRY_ERR_INVALID, start, "unterminated string");
-        char c = p->s[i++];
-        if (c == '\'') {
-            if (i < p->len && p->s[i] == '\'') {
-                out[n++] = '\'';
-                i++;
-                continue;
-            }
-            break;
-        }
-        if (c != '\\') {
-            out[n++] = c;
-            continue;
-        }
-        if (i >= p->len)
-            return fail_at(p, FERRY_ERR_INVALID, start, "unterminated string");
-        c = p->s[i++];
-        switch (c) { /* MySQL's escapes; \% and \_ stay two characters */
-        case '0':
-            out[n++] = '\0';
-            break;
-        case 'b':
-            out[n++] = '\b';
-            break;
-        case 'n':
-            out[n++] = '\n';
-            break;
-        case 'r':
-            out[n++] = '\r';
-            break;
-        case 't':
-            out[n++] = '\t';
-            break;
-        case 'Z':
-            out[n++] = '\032';
-            break;
-        case '%':
-        case '_':
-            out[n++] = '\\';
-            out[n++] = c;
-            break;
-        default:
-            out[n++] = c;
-            break;
-        }
-    }
-    out[n] = '\0';
+    if (rc != 0)
+        return fail_at(p, FERRY_ERR_INVALID, start, "unterminated string");
     if (!valid_utf8(out, n))
         return fail_at(p, FERRY_ERR_INVALID, start, "string is not valid UTF-8");
     p->tok.kind = T_STR;
     p->tok.val = out;
     p->tok.val_len = n;
-    p->pos = i;
+    p->pos = start + used;
     return 0;
 }
 

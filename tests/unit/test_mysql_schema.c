@@ -57,6 +57,58 @@ static void patterns(void **state)
     assert_false(ferry_table_pattern_match(NULL, "a", "b"));
 }
 
+/* ---- string literals --------------------------------------------------------- */
+
+typedef struct {
+    const char *in; /* NUL-terminated; only its first in_len bytes are given */
+    size_t in_len;
+    int rc;
+    const char *want; /* want_len bytes */
+    size_t want_len, used;
+} literal_case_t;
+
+#define LIT(in, want, used)                                                                        \
+    {                                                                                              \
+        in, sizeof(in) - 1, 0, want, sizeof(want) - 1, used                                        \
+    }
+#define BAD(in)                                                                                    \
+    {                                                                                              \
+        in, sizeof(in) - 1, FERRY_ERR_INVALID, NULL, 0, 0                                          \
+    }
+
+static const literal_case_t literal_cases[] = {
+    LIT("'a''b' rest", "a'b", 6),
+    LIT("'x\\0y'", "x\0y", 6),
+    LIT("'\\b\\n\\r\\t\\Z\\q\\\\\\''", "\b\n\r\t\032q\\'", 18),
+    LIT("'100\\%\\_'", "100\\%\\_", 9),
+    LIT("''", "", 2),
+    BAD("'abc"),
+    BAD("'abc\\"),
+    BAD("abc'"),
+    BAD(""),
+};
+
+static void string_literals(void **state)
+{
+    (void)state;
+    ferry_arena_t *a = ferry_arena_new(0);
+    for (size_t i = 0; i < sizeof(literal_cases) / sizeof(literal_cases[0]); i++) {
+        const literal_case_t *tc = &literal_cases[i];
+        char *out = NULL;
+        size_t n = 0, used = 0;
+        int rc = ferry_mysql_read_string(tc->in, tc->in_len, a, &out, &n, &used);
+        if (rc != tc->rc)
+            fail_msg("case %zu (%s): rc %d, want %d", i, tc->in, rc, tc->rc);
+        if (rc != 0)
+            continue;
+        assert_int_equal(n, tc->want_len);
+        assert_memory_equal(out, tc->want, n);
+        assert_int_equal(out[n], '\0');
+        assert_int_equal(used, tc->used);
+    }
+    ferry_arena_destroy(a);
+}
+
 /* ---- members --------------------------------------------------------------- */
 
 static void members(void **state)
@@ -594,10 +646,10 @@ static void view_rewrite(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(patterns),      cmocka_unit_test(members),
-        cmocka_unit_test(quoting),       cmocka_unit_test(json_round_trip),
-        cmocka_unit_test(plan_from_def), cmocka_unit_test(ddl_rewrite),
-        cmocka_unit_test(view_rewrite),
+        cmocka_unit_test(patterns),        cmocka_unit_test(string_literals),
+        cmocka_unit_test(members),         cmocka_unit_test(quoting),
+        cmocka_unit_test(json_round_trip), cmocka_unit_test(plan_from_def),
+        cmocka_unit_test(ddl_rewrite),     cmocka_unit_test(view_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
