@@ -196,58 +196,64 @@ static ferry_tabledef_t *sample_def(void)
     d->n_columns = 5;
     d->columns = ferry_arena_calloc(a, 5, sizeof(ferry_coldef_t));
     ferry_coldef_t *c = d->columns;
-    c[0].col = (ferry_column_t){
-        .name = "id", .type = FERRY_TYPE_INT, .source_type = "int(11)", .length = 4, .pk_pos = 1};
-    c[0].column_type = "int(11)";
-    c[0].data_type = "int";
-    c[0].auto_increment = true;
-    c[0].comment = "";
-    c[1].col = (ferry_column_t){.name = "na`me",
-                                .type = FERRY_TYPE_STRING,
-                                .source_type = "varchar(20)",
-                                .flags = FERRY_COL_NULLABLE,
-                                .length = 20,
-                                .charset = "utf8mb4"};
-    c[1].column_type = "varchar(20)";
-    c[1].data_type = "varchar";
-    c[1].default_kind = FERRY_DEFAULT_LITERAL;
-    c[1].default_value = "it's \\ x";
-    c[1].comment = "c'q";
-    c[1].charset = "utf8mb4";
-    c[1].collation = "utf8mb4_bin";
     static const char *mem[] = {"a'b", "c\\d", "\xF0\x9F\x98\x80"};
-    c[2].col = (ferry_column_t){.name = "e",
-                                .type = FERRY_TYPE_ENUM,
-                                .source_type = "enum(...)",
-                                .members = mem,
-                                .n_members = 3,
-                                .charset = "utf8mb4"};
-    c[2].column_type = "enum('a''b','c\\\\d','?')";
-    c[2].data_type = "enum";
-    c[2].default_kind = FERRY_DEFAULT_LITERAL;
-    c[2].default_value = "a'b";
-    c[2].comment = "";
-    c[2].charset = "utf8mb4";
-    c[2].collation = "utf8mb4_general_ci";
-    c[3].col = (ferry_column_t){
-        .name = "ts", .type = FERRY_TYPE_TIMESTAMP, .source_type = "timestamp(6)", .fsp = 6};
-    c[3].column_type = "timestamp(6)";
-    c[3].data_type = "timestamp";
-    c[3].default_kind = FERRY_DEFAULT_EXPRESSION;
-    c[3].default_value = "current_timestamp(6)";
-    c[3].on_update = "current_timestamp(6)";
-    c[3].comment = "";
-    c[4].col = (ferry_column_t){.name = "bin",
-                                .type = FERRY_TYPE_BYTES,
-                                .source_type = "binary(2)",
-                                .flags = FERRY_COL_NULLABLE,
-                                .length = 2};
-    c[4].column_type = "binary(2)";
-    c[4].data_type = "binary";
-    c[4].default_kind = FERRY_DEFAULT_LITERAL;
-    c[4].default_value = "\xff\x01"; /* not UTF-8 */
-    c[4].comment = "";
-    c[4].invisible = true;
+    const ferry_coldef_t cols[] = {
+        {.col = {.name = "id",
+                 .type = FERRY_TYPE_INT,
+                 .source_type = "int(11)",
+                 .length = 4,
+                 .pk_pos = 1},
+         .column_type = "int(11)",
+         .data_type = "int",
+         .auto_increment = true,
+         .comment = ""},
+        {.col = {.name = "na`me",
+                 .type = FERRY_TYPE_STRING,
+                 .source_type = "varchar(20)",
+                 .flags = FERRY_COL_NULLABLE,
+                 .length = 20,
+                 .charset = "utf8mb4"},
+         .column_type = "varchar(20)",
+         .data_type = "varchar",
+         .default_kind = FERRY_DEFAULT_LITERAL,
+         .default_value = "it's \\ x",
+         .comment = "c'q",
+         .charset = "utf8mb4",
+         .collation = "utf8mb4_bin"},
+        {.col = {.name = "e",
+                 .type = FERRY_TYPE_ENUM,
+                 .source_type = "enum(...)",
+                 .members = mem,
+                 .n_members = 3,
+                 .charset = "utf8mb4"},
+         .column_type = "enum('a''b','c\\\\d','?')",
+         .data_type = "enum",
+         .default_kind = FERRY_DEFAULT_LITERAL,
+         .default_value = "a'b",
+         .comment = "",
+         .charset = "utf8mb4",
+         .collation = "utf8mb4_general_ci"},
+        {.col =
+             {.name = "ts", .type = FERRY_TYPE_TIMESTAMP, .source_type = "timestamp(6)", .fsp = 6},
+         .column_type = "timestamp(6)",
+         .data_type = "timestamp",
+         .default_kind = FERRY_DEFAULT_EXPRESSION,
+         .default_value = "current_timestamp(6)",
+         .on_update = "current_timestamp(6)",
+         .comment = ""},
+        {.col = {.name = "bin",
+                 .type = FERRY_TYPE_BYTES,
+                 .source_type = "binary(2)",
+                 .flags = FERRY_COL_NULLABLE,
+                 .length = 2},
+         .column_type = "binary(2)",
+         .data_type = "binary",
+         .default_kind = FERRY_DEFAULT_LITERAL,
+         .default_value = "\xff\x01", /* not UTF-8 */
+         .comment = "",
+         .invisible = true},
+    };
+    memcpy(c, cols, sizeof(cols));
 
     d->n_indexes = 2;
     d->indexes = ferry_arena_calloc(a, 2, sizeof(ferry_indexdef_t));
