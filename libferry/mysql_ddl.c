@@ -328,17 +328,6 @@ static bool is_blob_like(const ferry_coldef_t *cd)
            cd->col.type == FERRY_TYPE_GEOMETRY;
 }
 
-static bool is_now_expr(const char *s)
-{
-    static const char *const names[] = {"current_timestamp", "now", "localtime", "localtimestamp"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        size_t n = strlen(names[i]);
-        if (strncasecmp(s, names[i], n) == 0 && (s[n] == '\0' || s[n] == '('))
-            return true;
-    }
-    return false;
-}
-
 static void column_type_sql(ferry_strbuf_t *b, const ferry_coldef_t *cd)
 {
     const ferry_column_t *c = &cd->col;
@@ -395,7 +384,7 @@ static void column_sql(ferry_strbuf_t *b, const ferry_coldef_t *cd, ferry_mysql_
         ferry_strbuf_printf(b, " DEFAULT %s", cd->default_value ? cd->default_value : "NULL");
         break;
     case FERRY_DEFAULT_EXPRESSION:
-        if (cd->default_value && is_now_expr(cd->default_value))
+        if (cd->default_value && ferry_mysql_is_now_expr(cd->default_value))
             ferry_strbuf_printf(b, " DEFAULT %s", cd->default_value);
         else
             ferry_strbuf_printf(b, " DEFAULT (%s)", cd->default_value ? cd->default_value : "");

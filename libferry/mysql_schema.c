@@ -554,7 +554,7 @@ static bool is_bits_or_hex_literal(const char *s)
     return false;
 }
 
-static bool is_current_timestamp(const char *s)
+bool ferry_mysql_is_now_expr(const char *s)
 {
     static const char *const names[] = {"current_timestamp", "now", "localtime", "localtimestamp"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -603,7 +603,7 @@ static int set_default(ferry_arena_t *a, ferry_mysql_flavor_t flavor, ferry_cold
     cd->default_value = raw;
     bool time_col = cd->col.type == FERRY_TYPE_DATETIME || cd->col.type == FERRY_TYPE_TIMESTAMP;
     if ((extra && strcasestr(extra, "DEFAULT_GENERATED")) ||
-        (time_col && is_current_timestamp(raw)))
+        (time_col && ferry_mysql_is_now_expr(raw)))
         cd->default_kind = FERRY_DEFAULT_EXPRESSION;
     else if (cd->col.type == FERRY_TYPE_BIT && is_bits_or_hex_literal(raw))
         cd->default_kind = FERRY_DEFAULT_RAW;

@@ -261,6 +261,14 @@ int ferry_mysql_read_string(const char *s, size_t len, ferry_arena_t *arena, cha
                             size_t *out_len, size_t *used);
 
 /*
+ * True when s is the current time as a default or ON UPDATE expression:
+ * CURRENT_TIMESTAMP, NOW, LOCALTIME or LOCALTIMESTAMP (any case), bare or
+ * followed by its parenthesised precision. Such a default is written without
+ * the parentheses an expression default needs.
+ */
+bool ferry_mysql_is_now_expr(const char *s);
+
+/*
  * Parses the members of an ENUM or SET from COLUMN_TYPE text such as
  * "enum('a','it''s','back\\\\slash')" ('' and backslash escapes undone).
  * Returns 0 with *members (n_members strings, allocated from arena), or
