@@ -99,6 +99,10 @@ static int read_hex4(jparser_t *jp, uint32_t *out)
     return 0;
 }
 
+/* JSON's one-letter string escapes, and the bytes they stand for. */
+static const char json_escape_letters[] = "\"\\/bfnrt";
+static const char json_escaped_bytes[] = "\"\\/\b\f\n\r\t";
+
 /* Reads a string literal (p at the opening quote); unescapes into the arena. */
 static int jstring(jparser_t *jp, const char **out, size_t *out_len)
 {
@@ -142,54 +146,30 @@ static int jstring(jparser_t *jp, const char **out, size_t *out_len)
             continue;
         }
         c = *jp->p++;
-        switch (c) {
-        case '"':
-            o[n++] = '"';
-            break;
-        case '\\':
-            o[n++] = '\\';
-            break;
-        case '/':
-            o[n++] = '/';
-            break;
-        case 'b':
-            o[n++] = '\b';
-            break;
-        case 'f':
-            o[n++] = '\f';
-            break;
-        case 'n':
-            o[n++] = '\n';
-            break;
-        case 'r':
-            o[n++] = '\r';
-            break;
-        case 't':
-            o[n++] = '\t';
-            break;
-        case 'u': {
-            uint32_t cp;
-            if (read_hex4(jp, &cp))
-                return jp->err;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (stop - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u')
-                    return jfail(jp, "unpaired surrogate");
-                jp->p += 2;
-                if (read_hex4(jp, &lo))
-                    return jp->err;
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return jfail(jp, "unpaired surrogate");
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return jfail(jp, "unpaired surrogate");
-            }
-            n += ferry_utf8_put(o + n, cp);
-            break;
+        const char *hit = memchr(json_escape_letters, c, sizeof(json_escape_letters) - 1);
+        if (hit) {
+            o[n++] = json_escaped_bytes[hit - json_escape_letters];
+            continue;
         }
-        default:
+        if (c != 'u')
             return jfail(jp, "bad escape");
+        uint32_t cp;
+        if (read_hex4(jp, &cp))
+            return jp->err;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t lo;
+            if (stop - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u')
+                return jfail(jp, "unpaired surrogate");
+            jp->p += 2;
+            if (read_hex4(jp, &lo))
+                return jp->err;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return jfail(jp, "unpaired surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return jfail(jp, "unpaired surrogate");
         }
+        n += ferry_utf8_put(o + n, cp);
     }
     o[n] = '\0';
     jp->p = save;

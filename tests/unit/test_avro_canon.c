@@ -186,6 +186,11 @@ static void json_reader(void **state)
     assert_null(ferry_avro_json_get(j, "missing"));
     assert_int_not_equal(ferry_avro_json_parse("{\"a\":\"\\ud83d\"}", 14, a, &j, err, sizeof(err)),
                          0);
+    /* every one-letter escape, and one that JSON does not have */
+    const char *esc = "{\"e\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}";
+    assert_int_equal(ferry_avro_json_parse(esc, strlen(esc), a, &j, err, sizeof(err)), 0);
+    assert_string_equal(ferry_avro_json_get_str(j, "e"), "\"\\/\b\f\n\r\t");
+    assert_int_not_equal(ferry_avro_json_parse("\"\\x\"", 4, a, &j, err, sizeof(err)), 0);
     ferry_arena_destroy(a);
 }
 
