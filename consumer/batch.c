@@ -146,15 +146,21 @@ static int plan_build(consumer_t *c, plan_t *pl)
     plan_runs(c, pl);
     for (size_t i = 0; i < c->nparts; i++) {
         const part_t *p = &c->parts[i];
-        if (p->next >= 0 && p->next != p->committed)
-            pl->offs[pl->n_offs++] = (ferry_mysql_sink_offset_t){p->topic, p->partition, p->next};
+        if (p->next < 0 || p->next == p->committed)
+            continue;
+        ferry_mysql_sink_offset_t *o = &pl->offs[pl->n_offs++];
+        *o = (ferry_mysql_sink_offset_t){
+            .topic = p->topic, .partition = p->partition, .next_offset = p->next};
+        if (p->has_last) /* the dedup position goes with the offset it belongs to */
+            o->last = (ferry_mysql_sink_source_pos_t){p->last_pos.file, p->last_pos.offset,
+                                                      p->last_row, p->last_rank};
     }
     for (size_t i = 0; i < b->n_chunks; i++) {
         char *topic = ferry_arena_calloc(b->arena, strlen(b->chunks[i]) + 16, 1);
         if (!topic)
             return FERRY_ERR_NOMEM;
         sprintf(topic, "%s%s", CHUNK_MARK_PREFIX, b->chunks[i]);
-        pl->offs[pl->n_offs++] = (ferry_mysql_sink_offset_t){topic, 0, 0};
+        pl->offs[pl->n_offs++] = (ferry_mysql_sink_offset_t){.topic = topic};
     }
     return 0;
 }

@@ -86,8 +86,8 @@ typedef struct {
     /*
      * The greatest source position of a change taken from this partition:
      * a change not past it is a copy (an aborted or replayed capture group,
-     * libferry/capture.h) and is skipped. In memory: a restart starts afresh
-     * at the destination's stored offset.
+     * libferry/capture.h) and is skipped. Stored with the offset in the
+     * same destination transaction, and restored with it on start.
      */
     bool has_last;
     ferry_binlog_pos_t last_pos;

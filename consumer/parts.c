@@ -165,26 +165,34 @@ int parts_chunk_mark(consumer_t *c, const char *chunk)
     return 0;
 }
 
-static int load_one(void *arg, const char *topic, int32_t partition, int64_t next_offset)
+static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
 {
     consumer_t *c = arg;
     size_t plen = strlen(CHUNK_MARK_PREFIX);
-    if (!strncmp(topic, CHUNK_MARK_PREFIX, plen))
-        return parts_chunk_mark(c, topic + plen);
-    if (!strcmp(topic, c->ddl_topic))
-        c->ddl_stored = next_offset;
-    part_t *p = parts_get(c, topic, partition);
+    if (!strncmp(o->topic, CHUNK_MARK_PREFIX, plen))
+        return parts_chunk_mark(c, o->topic + plen);
+    if (!strcmp(o->topic, c->ddl_topic))
+        c->ddl_stored = o->next_offset;
+    part_t *p = parts_get(c, o->topic, o->partition);
     if (!p)
         return FERRY_ERR_NOMEM;
-    p->next = p->committed = next_offset;
+    p->next = p->committed = o->next_offset;
+    char err[256];
+    p->has_last = o->last.file && ferry_binlog_pos_init(&p->last_pos, o->last.file, o->last.pos,
+                                                        err, sizeof(err)) == 0;
+    p->last_row = o->last.row;
+    p->last_rank = o->last.rank;
     return 0;
 }
 
-/* Reads the offsets and applied chunks the destination holds for the link. */
+/*
+ * Reads the offsets, the dedup position stored with each, and the applied
+ * chunks the destination holds for the link.
+ */
 int parts_load(consumer_t *c, char *errstr, size_t errstr_size)
 {
     c->ddl_stored = -1;
-    int rc = ferry_mysql_sink_read_offsets(c->sink, load_one, c, errstr, errstr_size);
+    int rc = ferry_mysql_sink_read_stored(c->sink, load_one, c, errstr, errstr_size);
     if (rc > 0 || rc == FERRY_ERR_NOMEM)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     return rc;

@@ -62,9 +62,8 @@
  * before the create. All changes of one key go to one partition in binlog
  * order, so a consumer that keeps, per partition, the greatest (file, pos,
  * row, op) it applied and skips any event not greater than it (ferry's
- * consumer does not yet: see docs/ARCHITECTURE.md) gets every change exactly
- * once, on
- * the mock as on a real Kafka. DDL events are deduplicated the same way by
+ * consumer does, and stores that position with its offsets) gets every
+ * change exactly once, on the mock as on a real Kafka. DDL events are deduplicated the same way by
  * (file, pos) on <prefix>.ddl, and an offsets record older than one already
  * seen is to be ignored. The same holds across a producer restart: on the
  * mock a group aborted just before the process died may be visible, and

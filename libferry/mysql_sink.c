@@ -153,6 +153,7 @@ void ferry_mysql_sink_destroy(ferry_mysql_sink_t *s)
     free(s->link);
     free(s->worker);
     free(s->meta_quoted);
+    free(s->meta_db);
     ferry_arena_destroy(s->arena);
     free(s);
 }
@@ -168,6 +169,60 @@ static char *quoted(const char *name)
     return b.buf;
 }
 
+/*
+ * The dedup position columns of ferry_offsets (added after the first
+ * release: upgrade_offsets adds them to a table created without them).
+ */
+#define OFFSETS_POS_COLUMNS                                                                        \
+    "`src_file` VARCHAR(255) NULL, `src_pos` BIGINT UNSIGNED NULL, `src_row` INT NULL, "           \
+    "`src_rank` TINYINT NULL"
+
+/*
+ * CREATE TABLE IF NOT EXISTS leaves a ferry_offsets of an older ferry as it
+ * was: add the position columns it lacks (nullable, so rows stay valid and
+ * the ALTER is instant on InnoDB).
+ */
+static int upgrade_offsets(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+    const char *db = s->meta_db;
+    ferry_mysql_sink_put_string(&q, db, strlen(db));
+    ferry_strbuf_puts(&q, " AND TABLE_NAME = 'ferry_offsets' AND COLUMN_NAME = 'src_file'");
+    sink_sqlerr_t e;
+    MYSQL_RES *res = NULL;
+    if (q.oom) {
+        ferry_strbuf_free(&q);
+        return FERRY_ERR_NOMEM;
+    }
+    if (mysql_real_query(s->my, q.buf, (unsigned long)q.len) != 0 ||
+        !(res = mysql_store_result(s->my))) {
+        ferry_strbuf_free(&q);
+        ferry_mysql_sink_capture(s->my, &e);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not read the columns of %s.ferry_offsets: %s", s->meta_quoted,
+                             e.msg);
+    }
+    ferry_strbuf_free(&q);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    bool has = row && row[0] && strcmp(row[0], "0") != 0;
+    mysql_free_result(res);
+    if (has)
+        return 0;
+    ferry_strbuf_printf(&q, "ALTER TABLE %s.`ferry_offsets` ADD COLUMN (" OFFSETS_POS_COLUMNS ")",
+                        s->meta_quoted);
+    int rc = q.oom ? FERRY_ERR_NOMEM : run(s, q.buf, &e) == 0 ? 0 : FERRY_ERR_FATAL;
+    ferry_strbuf_free(&q);
+    if (rc == FERRY_ERR_FATAL)
+        return ferry_err_set(errstr, errstr_size, rc,
+                             "could not add the position columns to %s.ferry_offsets: %s",
+                             s->meta_quoted, e.msg);
+    if (rc == 0)
+        ferry_log_info("offsets table upgraded with position columns", "table=%s.ferry_offsets",
+                       s->meta_quoted);
+    return rc;
+}
+
 static int create_meta(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
@@ -177,7 +232,7 @@ static int create_meta(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
                         ";\nCREATE TABLE IF NOT EXISTS %s.`ferry_offsets` ("
                         "`link` VARCHAR(255) NOT NULL, `topic` VARCHAR(255) NOT NULL, "
                         "`partition` INT NOT NULL, `next_offset` BIGINT NOT NULL, "
-                        "`updated_at` DATETIME(6) NOT NULL, "
+                        "`updated_at` DATETIME(6) NOT NULL, " OFFSETS_POS_COLUMNS ", "
                         "PRIMARY KEY (`link`, `topic`, `partition`)) "
                         "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                         s->meta_quoted);
@@ -202,7 +257,7 @@ static int create_meta(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
                              "could not create the offsets table in database %s: %s",
                              s->meta_quoted, e.msg);
-    return 0;
+    return upgrade_offsets(s, errstr, errstr_size);
 }
 
 static int setup_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
@@ -246,7 +301,8 @@ int ferry_mysql_sink_new(MYSQL *my, const ferry_mysql_sink_conf_t *conf, ferry_m
     s->my = my;
     s->link = strdup(conf->link);
     s->worker = strdup(conf->worker ? conf->worker : "default");
-    s->meta_quoted = quoted(conf->meta_db ? conf->meta_db : "ferry_meta");
+    s->meta_db = strdup(conf->meta_db ? conf->meta_db : "ferry_meta");
+    s->meta_quoted = s->meta_db ? quoted(s->meta_db) : NULL;
     s->arena = ferry_arena_new(0);
     s->stop_on_data_error = conf->stop_on_data_error;
     s->max_bytes = conf->max_statement_bytes ? conf->max_statement_bytes : DEFAULT_MAX_BYTES;
@@ -379,15 +435,14 @@ static int select_rows(ferry_mysql_sink_t *s, const ferry_strbuf_t *q, MYSQL_RES
     return 0;
 }
 
-int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
-                                  int (*fn)(void *arg, const char *topic, int32_t partition,
-                                            int64_t next_offset),
-                                  void *arg, char *errstr, size_t errstr_size)
+int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s,
+                                 int (*fn)(void *arg, const ferry_mysql_sink_offset_t *o),
+                                 void *arg, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
     ferry_strbuf_printf(&q,
-                        "SELECT `topic`, `partition`, `next_offset` FROM %s.`ferry_offsets` "
-                        "WHERE `link` = ",
+                        "SELECT `topic`, `partition`, `next_offset`, `src_file`, `src_pos`, "
+                        "`src_row`, `src_rank` FROM %s.`ferry_offsets` WHERE `link` = ",
                         s->meta_quoted);
     ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
     ferry_strbuf_puts(&q, " ORDER BY `topic`, `partition`");
@@ -395,10 +450,40 @@ int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
     int rc = select_rows(s, &q, &res, errstr, errstr_size);
     ferry_strbuf_free(&q);
     MYSQL_ROW row;
-    while (rc == 0 && (row = mysql_fetch_row(res)))
-        rc = fn(arg, row[0], (int32_t)strtol(row[1], NULL, 10), strtoll(row[2], NULL, 10));
+    while (rc == 0 && (row = mysql_fetch_row(res))) {
+        ferry_mysql_sink_offset_t o = {.topic = row[0],
+                                       .partition = (int32_t)strtol(row[1], NULL, 10),
+                                       .next_offset = strtoll(row[2], NULL, 10)};
+        if (row[3] && row[4]) {
+            o.last.file = row[3];
+            o.last.pos = strtoull(row[4], NULL, 10);
+            o.last.row = row[5] ? (int32_t)strtol(row[5], NULL, 10) : 0;
+            o.last.rank = row[6] ? (int32_t)strtol(row[6], NULL, 10) : 0;
+        }
+        rc = fn(arg, &o);
+    }
     mysql_free_result(res);
     return rc;
+}
+
+typedef struct {
+    int (*fn)(void *arg, const char *topic, int32_t partition, int64_t next_offset);
+    void *arg;
+} plain_reader_t;
+
+static int plain_one(void *arg, const ferry_mysql_sink_offset_t *o)
+{
+    plain_reader_t *r = arg;
+    return r->fn(r->arg, o->topic, o->partition, o->next_offset);
+}
+
+int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
+                                  int (*fn)(void *arg, const char *topic, int32_t partition,
+                                            int64_t next_offset),
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    plain_reader_t r = {fn, arg};
+    return ferry_mysql_sink_read_stored(s, plain_one, &r, errstr, errstr_size);
 }
 
 int ferry_mysql_sink_read_progress(ferry_mysql_sink_t *s,

@@ -155,11 +155,25 @@ typedef struct {
     size_t n_events;
 } ferry_mysql_sink_run_t;
 
-/* The next offset to read of one topic partition. */
+/*
+ * A source position stored beside an offset: the greatest change a
+ * consumer took from the partition (file, pos, row, rank: 1 for the create
+ * half of a key change, else 0), so that a restarted consumer still skips
+ * copies of changes it applied (libferry/capture.h, dedup by position).
+ */
+typedef struct {
+    const char *file; /* NULL: no position */
+    uint64_t pos;
+    int32_t row;
+    int32_t rank;
+} ferry_mysql_sink_source_pos_t;
+
+/* The next offset to read of one topic partition, and its dedup position. */
 typedef struct {
     const char *topic;
     int32_t partition;
     int64_t next_offset;
+    ferry_mysql_sink_source_pos_t last; /* file NULL: leave the stored one */
 } ferry_mysql_sink_offset_t;
 
 /* A batch: runs applied in order, and the offsets they take the link to. */
@@ -222,6 +236,15 @@ int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
                                   int (*fn)(void *arg, const char *topic, int32_t partition,
                                             int64_t next_offset),
                                   void *arg, char *errstr, size_t errstr_size);
+
+/*
+ * Like ferry_mysql_sink_read_offsets, with the dedup position stored with
+ * each offset (last.file NULL when none was stored). Strings are valid
+ * during the call only.
+ */
+int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s,
+                                 int (*fn)(void *arg, const ferry_mysql_sink_offset_t *o),
+                                 void *arg, char *errstr, size_t errstr_size);
 
 /* Phases of the progress rows. */
 #define FERRY_MYSQL_SINK_PHASE_SNAPSHOT "snapshot"

@@ -473,7 +473,8 @@ static void put_offsets(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch, f
     ferry_mysql_sink_t *s = a->s;
     ferry_strbuf_printf(q,
                         "INSERT INTO %s.`ferry_offsets` (`link`, `topic`, `partition`, "
-                        "`next_offset`, `updated_at`) VALUES ",
+                        "`next_offset`, `updated_at`, `src_file`, `src_pos`, `src_row`, "
+                        "`src_rank`) VALUES ",
                         s->meta_quoted);
     for (size_t i = 0; i < batch->n_offsets; i++) {
         const ferry_mysql_sink_offset_t *o = &batch->offsets[i];
@@ -481,11 +482,25 @@ static void put_offsets(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch, f
         ferry_mysql_sink_put_string(q, s->link, strlen(s->link));
         ferry_strbuf_puts(q, ", ");
         ferry_mysql_sink_put_string(q, o->topic, strlen(o->topic));
-        ferry_strbuf_printf(q, ", %" PRId32 ", %" PRId64 ", UTC_TIMESTAMP(6))", o->partition,
+        ferry_strbuf_printf(q, ", %" PRId32 ", %" PRId64 ", UTC_TIMESTAMP(6), ", o->partition,
                             o->next_offset);
+        if (o->last.file) {
+            ferry_mysql_sink_put_string(q, o->last.file, strlen(o->last.file));
+            ferry_strbuf_printf(q, ", %" PRIu64 ", %" PRId32 ", %" PRId32 ")", o->last.pos,
+                                o->last.row, o->last.rank);
+        } else {
+            ferry_strbuf_puts(q, "NULL, NULL, NULL, NULL)");
+        }
     }
-    ferry_strbuf_puts(q, " ON DUPLICATE KEY UPDATE `next_offset` = VALUES(`next_offset`), "
-                         "`updated_at` = VALUES(`updated_at`);\n");
+    /* a row without a position keeps the stored one; src_file goes last (it is tested) */
+    ferry_strbuf_puts(q,
+                      " ON DUPLICATE KEY UPDATE `next_offset` = VALUES(`next_offset`), "
+                      "`updated_at` = VALUES(`updated_at`), "
+                      "`src_pos` = IF(VALUES(`src_file`) IS NULL, `src_pos`, VALUES(`src_pos`)), "
+                      "`src_row` = IF(VALUES(`src_file`) IS NULL, `src_row`, VALUES(`src_row`)), "
+                      "`src_rank` = IF(VALUES(`src_file`) IS NULL, `src_rank`, "
+                      "VALUES(`src_rank`)), "
+                      "`src_file` = IFNULL(VALUES(`src_file`), `src_file`);\n");
 }
 
 /* Counts applied items per table and phase; appends the progress upsert. */

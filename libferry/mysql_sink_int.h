@@ -71,6 +71,7 @@ typedef struct {
 struct ferry_mysql_sink {
     MYSQL *my;
     char *link, *worker;
+    char *meta_db;     /* ferry_meta */
     char *meta_quoted; /* `ferry_meta` */
     bool stop_on_data_error;
     bool load_data;

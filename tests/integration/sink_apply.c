@@ -984,7 +984,8 @@ static int consume_batch(ferry_mysql_sink_t *s, int table, const ferry_change_t 
                          ferry_mysql_sink_result_t *res, char *err, size_t errsz)
 {
     ferry_mysql_sink_run_t run = {.table = table, .events = log_ + (from - 100), .n_events = 5};
-    ferry_mysql_sink_offset_t off = {"ferry.sinktest.fwd.src.eo", 3, from + 5};
+    ferry_mysql_sink_offset_t off = {
+        .topic = "ferry.sinktest.fwd.src.eo", .partition = 3, .next_offset = from + 5};
     ferry_mysql_sink_batch_t b = {.runs = &run, .n_runs = 1, .offsets = &off, .n_offsets = 1};
     return ferry_mysql_sink_apply(s, &b, res, err, errsz);
 }
@@ -1111,7 +1112,7 @@ static void scenario_poison(void)
     };
     size_t n = sizeof(evs) / sizeof(evs[0]);
     ferry_mysql_sink_run_t run = {.table = id, .events = evs, .n_events = n};
-    ferry_mysql_sink_offset_t off = {"ferry.sinktest.fwd.src.poison", 0, 1000};
+    ferry_mysql_sink_offset_t off = {.topic = "ferry.sinktest.fwd.src.poison", .next_offset = 1000};
     ferry_mysql_sink_batch_t b = {.runs = &run, .n_runs = 1, .offsets = &off, .n_offsets = 1};
     ferry_mysql_sink_result_t res;
     char err[512];
@@ -1175,11 +1176,91 @@ static void scenario_progress(void)
     close_dest(m);
 }
 
+typedef struct {
+    int found;
+    char file[64];
+    uint64_t pos;
+    int32_t row, rank;
+    int64_t next;
+} stored_pos_t;
+
+static int on_stored(void *arg, const ferry_mysql_sink_offset_t *o)
+{
+    stored_pos_t *p = arg;
+    if (strcmp(o->topic, "ferry.sinktest.fwd.src.pos") != 0 || o->partition != 1)
+        return 0;
+    p->found++;
+    p->next = o->next_offset;
+    snprintf(p->file, sizeof(p->file), "%s", o->last.file ? o->last.file : "(none)");
+    p->pos = o->last.pos;
+    p->row = o->last.row;
+    p->rank = o->last.rank;
+    return 0;
+}
+
+static stored_pos_t read_pos(ferry_mysql_sink_t *s)
+{
+    stored_pos_t p = {0};
+    char err[512];
+    if (ferry_mysql_sink_read_stored(s, on_stored, &p, err, sizeof(err)) != 0)
+        die("read stored: %s", err);
+    return p;
+}
+
+static void offsets_only(ferry_mysql_sink_t *s, const ferry_mysql_sink_offset_t *off)
+{
+    ferry_mysql_sink_batch_t b = {.offsets = off, .n_offsets = 1};
+    ferry_mysql_sink_result_t res;
+    char err[512];
+    if (ferry_mysql_sink_apply(s, &b, &res, err, sizeof(err)) != 0)
+        die("apply offsets: %s", err);
+}
+
+/*
+ * The dedup position stored with an offset: an offsets table of an older
+ * ferry (no position columns, one row) is upgraded in place; a position is
+ * stored and read back; an offset written without one keeps the stored one.
+ */
+static void scenario_positions(void)
+{
+    MYSQL *m = connect_dest(false);
+    sql(m, "DROP DATABASE IF EXISTS sink_meta_pos");
+    sql(m, "CREATE DATABASE sink_meta_pos");
+    sql(m, "CREATE TABLE sink_meta_pos.ferry_offsets (`link` VARCHAR(255) NOT NULL, "
+           "`topic` VARCHAR(255) NOT NULL, `partition` INT NOT NULL, `next_offset` BIGINT NOT "
+           "NULL, `updated_at` DATETIME(6) NOT NULL, PRIMARY KEY (`link`, `topic`, `partition`)) "
+           "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+    sql(m, "INSERT INTO sink_meta_pos.ferry_offsets VALUES ('sinktest.fwd', "
+           "'ferry.sinktest.fwd.src.pos', 1, 7, NOW(6))");
+    ferry_mysql_sink_t *s = new_sink(m, "sink_meta_pos", true);
+    stored_pos_t p = read_pos(s);
+    if (p.found != 1 || p.next != 7 || strcmp(p.file, "(none)") != 0)
+        die("old row after the upgrade: found %d next %lld file %s", p.found, (long long)p.next,
+            p.file);
+    ferry_mysql_sink_offset_t off = {.topic = "ferry.sinktest.fwd.src.pos",
+                                     .partition = 1,
+                                     .next_offset = 12,
+                                     .last = {"mysql-bin.000004", 98765, 3, 1}};
+    offsets_only(s, &off);
+    off.next_offset = 13;
+    off.last.file = NULL;
+    offsets_only(s, &off);
+    p = read_pos(s);
+    if (p.found != 1 || p.next != 13 || strcmp(p.file, "mysql-bin.000004") != 0 || p.pos != 98765 ||
+        p.row != 3 || p.rank != 1)
+        die("stored position: next %lld %s:%llu row %d rank %d", (long long)p.next, p.file,
+            (unsigned long long)p.pos, (int)p.row, (int)p.rank);
+    ferry_mysql_sink_destroy(s);
+    close_dest(m);
+    printf("ok: positions: old offsets table upgraded, position stored with its offset and kept "
+           "by an offset without one\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr,
-                "usage: sink_apply types|snapshot|names|ukey|nokey|exactly_once|poison|all\n");
+        fprintf(stderr, "usage: sink_apply "
+                        "types|snapshot|names|ukey|nokey|exactly_once|poison|positions|all\n");
         return 2;
     }
     ferry_db_global_init();
@@ -1193,10 +1274,11 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         void (*fn)(void);
-    } all[] = {{"types", scenario_types},   {"snapshot", scenario_snapshot},
-               {"names", scenario_names},   {"ukey", scenario_ukey},
-               {"nokey", scenario_nokey},   {"exactly_once", scenario_exactly_once},
-               {"poison", scenario_poison}, {"progress", scenario_progress}};
+    } all[] = {{"types", scenario_types},        {"snapshot", scenario_snapshot},
+               {"names", scenario_names},        {"ukey", scenario_ukey},
+               {"nokey", scenario_nokey},        {"exactly_once", scenario_exactly_once},
+               {"poison", scenario_poison},      {"progress", scenario_progress},
+               {"positions", scenario_positions}};
     int ran = 0;
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (strcmp(argv[1], "all") != 0 && strcmp(argv[1], all[i].name) != 0)

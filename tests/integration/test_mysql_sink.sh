@@ -4,7 +4,8 @@
 # inserts, updates (also of the key), deletes and safe-mode replays; snapshot
 # rows through LOAD DATA LOCAL INFILE and through the INSERT fallback;
 # awkward identifiers; unique-key and key-less tables; exactly-once offsets
-# across a connection killed before COMMIT; poison events isolated and
+# across a connection killed before COMMIT; the dedup position stored with
+# each offset (and an old offsets table upgraded); poison events isolated and
 # returned with the server's error. The C program sink_apply checks values
 # one by one; this script adds what the mariadb client sees.
 . "$FERRY_SRC/tests/harness/lib.sh"
@@ -20,7 +21,7 @@ run() {
     grep -q "^ok: $1" <<<"$out" || fail "sink_apply $1 printed no ok line: $out"
 }
 
-for scenario in types snapshot names ukey nokey exactly_once poison; do
+for scenario in types snapshot names ukey nokey exactly_once poison positions; do
     run "$scenario"
     pass "$scenario"
 done
