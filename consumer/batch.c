@@ -51,11 +51,26 @@ int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool 
         cons_fail(c, "could not queue an event of \"%s\": out of memory", t->src_full);
         return FERRY_ERR_NOMEM;
     }
-    entry_t *e = &c->batch.e[c->batch.n++];
+    entry_t *e = &c->batch.e[c->batch.n];
+    e->ev = *ev;
+    char err[1024];
+    int id = shape_prepare(c, t, m, &e->ev, err, sizeof(err));
+    if (id < 0) {
+        if (c->stop_on_error) {
+            cons_fail(c, "%s (topic \"%s\" [%d] offset %lld)", err, m->topic, (int)m->partition,
+                      (long long)m->offset);
+            ferry_kafka_msg_destroy(m);
+            return id;
+        }
+        batch_dead_letter(c, t, m, 0, "22000", err);
+        batch_skip(c, p, m);
+        return 0;
+    }
+    c->batch.n++;
     e->msg = m;
     e->t = t;
     e->safe = safe;
-    e->ev = *ev;
+    e->sink_id = id;
     p->next = m->offset + 1;
     touch(c);
     return 0;
@@ -84,6 +99,25 @@ int batch_add_chunk(consumer_t *c, const char *chunk)
     if (!copy)
         return FERRY_ERR_NOMEM;
     b->chunks[b->n_chunks++] = copy;
+    return 0;
+}
+
+/* Stores pseudo topic topic (offset value) with the next batch; topic is copied. */
+int batch_add_mark(consumer_t *c, const char *topic, int64_t value)
+{
+    batch_t *b = &c->batch;
+    if (b->n_marks == b->marks_cap) {
+        size_t cap = b->marks_cap ? b->marks_cap * 2 : 8;
+        ferry_mysql_sink_offset_t *n = realloc(b->marks, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_NOMEM;
+        b->marks = n;
+        b->marks_cap = cap;
+    }
+    char *copy = ferry_arena_strdup(b->arena, topic);
+    if (!copy)
+        return FERRY_ERR_NOMEM;
+    b->marks[b->n_marks++] = (ferry_mysql_sink_offset_t){.topic = copy, .next_offset = value};
     return 0;
 }
 
@@ -119,9 +153,10 @@ static void plan_runs(consumer_t *c, plan_t *pl)
             pl->order[k] = j;
             pl->events[k] = b->e[j].ev;
             const entry_t *prev = k ? &b->e[pl->order[k - 1]] : NULL;
-            if (!prev || prev->t != b->e[j].t || prev->safe != b->e[j].safe) {
+            if (!prev || prev->t != b->e[j].t || prev->safe != b->e[j].safe ||
+                prev->sink_id != b->e[j].sink_id) {
                 pl->run_start[pl->n_runs] = k;
-                pl->runs[pl->n_runs].table = b->e[j].t->sink_id;
+                pl->runs[pl->n_runs].table = b->e[j].sink_id;
                 pl->runs[pl->n_runs].safe = b->e[j].safe;
                 pl->runs[pl->n_runs].events = &pl->events[k];
                 pl->n_runs++;
@@ -135,7 +170,7 @@ static void plan_runs(consumer_t *c, plan_t *pl)
 static int plan_build(consumer_t *c, plan_t *pl)
 {
     batch_t *b = &c->batch;
-    size_t n = b->n + 1, no = c->nparts + b->n_chunks + 1;
+    size_t n = b->n + 1, no = c->nparts + b->n_chunks + b->n_marks + 2;
     pl->order = ferry_arena_calloc(b->arena, n, sizeof(size_t));
     pl->events = ferry_arena_calloc(b->arena, n, sizeof(ferry_change_t));
     pl->runs = ferry_arena_calloc(b->arena, n, sizeof(ferry_mysql_sink_run_t));
@@ -162,6 +197,11 @@ static int plan_build(consumer_t *c, plan_t *pl)
         sprintf(topic, "%s%s", CHUNK_MARK_PREFIX, b->chunks[i]);
         pl->offs[pl->n_offs++] = (ferry_mysql_sink_offset_t){.topic = topic};
     }
+    for (size_t i = 0; i < b->n_marks; i++)
+        pl->offs[pl->n_offs++] = b->marks[i];
+    if (c->ddl_floor_dirty)
+        pl->offs[pl->n_offs++] =
+            (ferry_mysql_sink_offset_t){.topic = DDL_FLOOR_TOPIC, .next_offset = c->ddl_floor};
     return 0;
 }
 
@@ -229,7 +269,8 @@ static void settle(consumer_t *c, const plan_t *pl)
                        err);
     for (size_t i = 0; i < b->n; i++)
         ferry_kafka_msg_destroy(b->e[i].msg);
-    b->n = b->n_chunks = 0;
+    b->n = b->n_chunks = b->n_marks = 0;
+    c->ddl_floor_dirty = false;
     b->first_ms = 0;
     ferry_arena_reset(b->arena);
 }
@@ -289,7 +330,7 @@ void batch_drop(consumer_t *c)
     batch_t *b = &c->batch;
     for (size_t i = 0; i < b->n; i++)
         ferry_kafka_msg_destroy(b->e[i].msg);
-    b->n = b->n_chunks = 0;
+    b->n = b->n_chunks = b->n_marks = 0;
     b->first_ms = 0;
 }
 
@@ -300,6 +341,7 @@ void batch_free(consumer_t *c)
         ferry_kafka_msg_destroy(b->e[i].msg);
     free(b->e);
     free(b->chunks);
+    free(b->marks);
     ferry_arena_destroy(b->arena);
     memset(b, 0, sizeof(*b));
 }

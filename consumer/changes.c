@@ -9,6 +9,11 @@
  * (binlog_pos.h). A change topic is held while its table is still in
  * "full" and read from its start (or the destination's stored offsets)
  * once the table is in catch-up.
+ *
+ * Messages are polled in bursts and staged; before a burst holding changes
+ * is dispatched, the ddl topic is read to its end (ddl.c), so that a change
+ * after a DDL statement is never applied before the statement is known: it
+ * holds its partition until the statement ran.
  */
 #include "consumer.h"
 
@@ -114,7 +119,15 @@ void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m
         undecodable(c, t, p, m, err);
         return;
     }
-    if (seen_before(p, &ev) || in_exact_snapshot(t, &ev)) {
+    ferry_binlog_pos_t pos;
+    bool has_pos = event_pos(&ev, &pos);
+    if (has_pos && ddl_blocks(c, t, &pos)) {
+        parts_hold_ddl(c, p, m->offset, &pos);
+        ferry_kafka_msg_destroy(m);
+        return;
+    }
+    if ((has_pos && t->has_floor && ferry_binlog_pos_cmp(&pos, &t->floor) <= 0) ||
+        seen_before(p, &ev) || in_exact_snapshot(t, &ev)) {
         batch_skip(c, p, m);
         return;
     }
@@ -139,9 +152,15 @@ static void out_of_range(consumer_t *c, const char *err)
         cons_fail(c, "%s", err);
 }
 
-/* Polls the group once and dispatches what came. */
+/* Polls the group once and stages what came. */
 void changes_poll(consumer_t *c, int timeout_ms)
 {
+    if (c->nstaged >= STAGE_MAX)
+        return;
+    if (!c->staged && !(c->staged = calloc(STAGE_MAX, sizeof(*c->staged)))) {
+        cons_fail(c, "out of memory");
+        return;
+    }
     ferry_kafka_msg_t *m = NULL;
     char err[1024];
     int rc = ferry_kafka_consumer_poll(c->data, timeout_ms, &m, err, sizeof(err));
@@ -154,10 +173,25 @@ void changes_poll(consumer_t *c, int timeout_ms)
     if (!m)
         return;
     c->last_data_ms = cons_now_ms();
+    c->staged[c->nstaged++] = m;
+}
+
+/* Drops what is staged (the messages were not applied; they are read again). */
+void changes_unstage(consumer_t *c)
+{
+    for (size_t i = 0; i < c->nstaged; i++)
+        ferry_kafka_msg_destroy(c->staged[i]);
+    c->nstaged = 0;
+    free(c->staged);
+    c->staged = NULL;
+}
+
+static void dispatch(consumer_t *c, ferry_kafka_msg_t *m)
+{
     part_t *p = parts_get(c, m->topic, m->partition);
     bool snap = false;
     ctable_t *t = tables_by_topic(c, m->topic, &snap);
-    if (!p || !t || (p->hold >= 0 && m->offset >= p->hold) ||
+    if (!p || !t || !p->assigned || (p->hold >= 0 && m->offset >= p->hold) ||
         (p->next >= 0 && m->offset < p->next)) {
         ferry_kafka_msg_destroy(m);
         return;
@@ -171,6 +205,37 @@ void changes_poll(consumer_t *c, int timeout_ms)
         snapshot_message(c, t, p, m);
     else
         changes_message(c, t, p, m);
+}
+
+/* True when a staged message is a change that would be applied now. */
+static bool stage_has_changes(consumer_t *c)
+{
+    for (size_t i = 0; i < c->nstaged; i++) {
+        bool snap = false;
+        const ctable_t *t = tables_by_topic(c, c->staged[i]->topic, &snap);
+        if (t && !snap && t->phase >= PHASE_CATCHUP)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Dispatches the staged messages in the order they came, once the ddl topic
+ * has been read past every statement that could precede them.
+ */
+void changes_dispatch(consumer_t *c)
+{
+    if (!c->nstaged || (stage_has_changes(c) && !ddl_read_ahead(c)))
+        return;
+    size_t n = c->nstaged;
+    c->nstaged = 0;
+    for (size_t i = 0; i < n && !c->fatal; i++) {
+        ferry_kafka_msg_t *m = c->staged[i];
+        c->staged[i] = NULL;
+        dispatch(c, m);
+    }
+    for (size_t i = 0; i < n; i++)
+        ferry_kafka_msg_destroy(c->staged[i]);
 }
 
 /* Subscribes the group to the topics of every table (after applying the batch). */

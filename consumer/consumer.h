@@ -34,6 +34,14 @@
 #define BATCH_MAX_MS       50
 /* Pseudo topic under which a chunk applied is recorded in ferry_offsets. */
 #define CHUNK_MARK_PREFIX "chunk:"
+/* Pseudo topic of a DDL statement applied ("ddl-done:<offset on the ddl topic>"). */
+#define DDL_DONE_PREFIX "ddl-done:"
+/*
+ * Pseudo topic whose offset is the DDL floor: statements before it were
+ * applied by a consumer that kept no per-statement marks (older ferry).
+ */
+#define DDL_FLOOR_TOPIC "ddl-floor"
+#define STAGE_MAX       2000
 
 typedef enum {
     PHASE_SCHEMA = 0,
@@ -42,14 +50,33 @@ typedef enum {
     PHASE_INCREMENTAL,
 } phase_t;
 
+/* One writer schema of a table fitted to its destination table (shape.c). */
+typedef struct {
+    const ferry_avro_codec_t *codec;
+    int sink_id;
+    size_t *proj; /* writer column of each registered column; NULL: all, in order */
+    size_t n_proj;
+} shape_t;
+
 typedef struct ctable {
+    /* source names now (RENAME TABLE moves them), and at SNAPSHOT_TABLE */
     char *src_db, *src_name, *dst_db, *dst_name;
+    char *orig_db, *orig_name;
+    /* source name once every queued DDL has run: resolves later DDLs (ddl.c) */
+    char *q_db, *q_name;
     char src_full[300], dst_full[300]; /* "db.table" for status and metrics */
     char change_topic[CONSUMER_TOPIC_MAX], snapshot_topic[CONSUMER_TOPIC_MAX];
-    ferry_tabledef_t *def;
-    ferry_table_t *cols;
-    int sink_id; /* -1 until registered */
-    bool failed; /* could not be created: its partitions stay held */
+    ferry_tabledef_t *def;      /* at SNAPSHOT_TABLE */
+    ferry_tabledef_t *dest_def; /* the destination table now; NULL: read on next need */
+    shape_t *shapes;            /* writer schemas registered with the sink */
+    size_t nshapes;
+    bool failed; /* could not be created (or dropped): its partitions stay held */
+    /*
+     * After RENAME TABLE the table's changes come on the new name's topic,
+     * which may hold an older table's: changes at or before floor are skipped.
+     */
+    bool has_floor;
+    ferry_binlog_pos_t floor;
     phase_t phase;
     bool has_h; /* SNAPSHOT_DONE arrived */
     ferry_binlog_pos_t h;
@@ -81,8 +108,10 @@ typedef struct {
     int64_t next;      /* next offset to process; -1 unknown */
     int64_t committed; /* next offset stored in the destination; -1 none */
     bool assigned;
-    int64_t hold;     /* >= 0: messages from here on are dropped until released */
-    char *hold_chunk; /* snapshot hold: the undecided chunk */
+    int64_t hold;                /* >= 0: messages from here on are dropped until released */
+    char *hold_chunk;            /* snapshot hold: the undecided chunk */
+    bool hold_ddl;               /* change hold: the change at hold comes after a pending DDL */
+    ferry_binlog_pos_t hold_pos; /* ... and this is its position */
     /*
      * The greatest source position of a change taken from this partition:
      * a change not past it is a copy (an aborted or replayed capture group,
@@ -100,6 +129,7 @@ typedef struct {
     ferry_kafka_msg_t *msg;
     ctable_t *t;
     bool safe;
+    int sink_id; /* the writer schema's registration (shape.c) */
     ferry_change_t ev;
 } entry_t;
 
@@ -108,6 +138,8 @@ typedef struct {
     size_t n, cap;
     char **chunks; /* chunk ids whose last row is in the batch */
     size_t n_chunks, chunks_cap;
+    ferry_mysql_sink_offset_t *marks; /* other pseudo topics to store (strings in arena) */
+    size_t n_marks, marks_cap;
     ferry_arena_t *arena;
     int64_t first_ms; /* when the batch got its first content; 0 = empty */
 } batch_t;
@@ -116,6 +148,21 @@ typedef struct {
     uint64_t id;
     ferry_avro_codec_t *codec;
 } codec_slot_t;
+
+/*
+ * A DDL statement read from the ddl topic and not applied yet: it waits
+ * until every change partition of the tables it names has nothing left
+ * before its position (ddl.c).
+ */
+typedef struct {
+    int64_t offset; /* on the ddl topic */
+    bool has_pos;
+    ferry_binlog_pos_t pos;
+    char *statement, *default_db, *sql_mode;
+    ctable_t **tables; /* the known tables it names */
+    size_t n_tables;
+    int64_t checked_ms; /* last readiness check that asked the brokers */
+} ddl_pending_t;
 
 /* Rows applied per destination table, as the destination's progress rows say at start. */
 typedef struct {
@@ -152,6 +199,16 @@ typedef struct consumer {
     batch_t batch;
 
     int64_t ddl_stored; /* next ddl offset stored in the destination; -1 none */
+    int64_t ddl_floor;  /* statements before it were applied (older ferry); -1 unknown */
+    bool ddl_floor_dirty;
+    int64_t *ddl_done; /* offsets of applied statements (sorted) */
+    size_t n_ddl_done, ddl_done_cap;
+    ddl_pending_t *pend; /* statements waiting, in ddl-topic (= binlog) order */
+    size_t npend, pend_cap;
+    bool has_ddl_last; /* position of the last statement taken: copies are skipped */
+    ferry_binlog_pos_t ddl_last;
+    ferry_kafka_msg_t **staged; /* polled, not dispatched yet (changes.c) */
+    size_t nstaged;
     bool subscription_dirty;
     int64_t ddl_last_ms, last_data_ms, last_assign_ms, last_release_ms;
     int fatal; /* set: stop the loop, exit 1 */
@@ -179,17 +236,27 @@ ferry_avro_codec_t *cons_codec_for(consumer_t *c, const void *buf, size_t len, c
 /* ---- tables.c ---- */
 const char *tables_phase_name(phase_t p);
 ctable_t *tables_find(consumer_t *c, const char *db, const char *name);
+ctable_t *tables_find_orig(consumer_t *c, const char *db, const char *name);
+ctable_t *tables_find_queued(consumer_t *c, const char *db, const char *name);
+int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
+                  const ferry_binlog_pos_t *at);
+int tables_change_partitions(consumer_t *c, ctable_t *t);
 ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot);
-int tables_add(consumer_t *c, ferry_tabledef_t *def, bool check_rows, char *errstr,
-               size_t errstr_size);
+int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, size_t errstr_size);
 void tables_set_error(consumer_t *c, ctable_t *t, const char *text);
 void tables_set_phase(consumer_t *c, ctable_t *t, phase_t p);
 void tables_advance(consumer_t *c);
 void tables_destroy(consumer_t *c);
 
+/* ---- shape.c ---- */
+int shape_prepare(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, ferry_change_t *ev,
+                  char *errstr, size_t errstr_size);
+void shape_forget(ctable_t *t);
+
 /* ---- parts.c ---- */
 part_t *parts_get(consumer_t *c, const char *topic, int32_t partition);
 void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk);
+void parts_hold_ddl(consumer_t *c, part_t *p, int64_t offset, const ferry_binlog_pos_t *pos);
 void parts_release(consumer_t *c);
 void parts_on_assign(void *opaque, const char *topic, int32_t partition, int64_t *offset);
 void parts_on_revoke(void *opaque, const char *topic, int32_t partition);
@@ -201,6 +268,13 @@ void parts_destroy(consumer_t *c);
 /* ---- ddl.c ---- */
 int ddl_open(consumer_t *c, char *errstr, size_t errstr_size);
 void ddl_drain(consumer_t *c);
+bool ddl_read_ahead(consumer_t *c);
+const ddl_pending_t *ddl_first_pending(const consumer_t *c, const ctable_t *t);
+bool ddl_blocks(const consumer_t *c, const ctable_t *t, const ferry_binlog_pos_t *pos);
+void ddl_apply_ready(consumer_t *c);
+bool ddl_done(const consumer_t *c, int64_t offset);
+int ddl_mark_done(consumer_t *c, int64_t offset);
+void ddl_destroy(consumer_t *c);
 
 /* ---- snapshot.c ---- */
 void snapshot_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
@@ -210,6 +284,8 @@ void snapshot_refresh(consumer_t *c, int timeout_ms);
 /* ---- changes.c ---- */
 void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
 void changes_poll(consumer_t *c, int timeout_ms);
+void changes_dispatch(consumer_t *c);
+void changes_unstage(consumer_t *c);
 int changes_subscribe(consumer_t *c);
 
 /* ---- batch.c ---- */
@@ -217,6 +293,7 @@ int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool 
               const ferry_change_t *ev);
 void batch_skip(consumer_t *c, part_t *p, ferry_kafka_msg_t *m);
 int batch_add_chunk(consumer_t *c, const char *chunk);
+int batch_add_mark(consumer_t *c, const char *topic, int64_t value);
 int batch_flush(consumer_t *c);
 bool batch_due(const consumer_t *c);
 void batch_drop(consumer_t *c);

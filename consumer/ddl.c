@@ -1,21 +1,46 @@
 /*
  * ddl.c - the link's ddl topic: table definitions, high watermarks and
- * schema changes.
+ * schema changes, and DDL statements applied in order with the changes.
  *
  * Every consumer reads the whole ddl topic (one partition) with a handle of
  * its own, outside the group, from the beginning: the SNAPSHOT_TABLE events
  * are the list of tables, so each instance needs them all. The offset up to
- * which events were already handled is kept in ferry_offsets like any other
- * (it rides along with the next batch), so after a restart events before it
- * only rebuild state: no keep.rows check on tables this link created, and no
- * second run of a DDL statement.
+ * which events were read is kept in ferry_offsets like any other (it rides
+ * along with the next batch), so after a restart a SNAPSHOT_TABLE before it
+ * only rebuilds state: no keep.rows check, no CREATE.
  *
- * DDL statements (CREATE/ALTER/DROP/RENAME/TRUNCATE ...) are rewritten for
- * the destination (renames) and run in ddl-topic order, after the events
- * already fetched have been applied. They are not yet ordered against each
- * table's change stream by binlog position (see the report's limitation).
+ * DDL statements are ordered against the row changes by source position.
+ * A statement at position D naming tables T... is queued when read; from
+ * then on a change of T after D holds its partition (parts.c) instead of
+ * being applied. The statement runs once, for each of its tables, every
+ * change partition has nothing before D left: it is held at a change after
+ * D, or it has been read to its end (the brokers' high watermark, asked
+ * after the statement was read: capture commits every change before D no
+ * later than D itself, so they are all below that mark). An idle partition
+ * therefore never blocks a statement. Before running it the batch (changes
+ * before D) is applied; after it the holds are released and the changes
+ * after D are applied against the new shape (shape.c). A table still in its
+ * full load gets its statements in catch-up, at their place in the replay:
+ * its change partitions are held until then, and a statement must not run
+ * before the snapshot rows read before it (TRUNCATE) are in.
+ *
+ * For this to work a change must never be applied before a statement that
+ * precedes it is known: changes.c polls a burst of messages, then reads
+ * this topic to the end (ddl_read_ahead), then dispatches the burst.
+ *
+ * Statements on different tables run in any order; statements sharing a
+ * table run in topic order. Each applied statement is recorded in
+ * ferry_offsets as "ddl-done:<offset>" right after it ran (DDL commits
+ * implicitly, so a crash between the two runs it again, which then fails
+ * and is reported). Statements before the DDL floor were applied by an
+ * older consumer that kept no marks. A statement whose position is not past
+ * the last one taken is a copy (an aborted capture group shown by
+ * ferry-devkafka) and is skipped. RENAME TABLE moves the consumer's table to
+ * the new name (its change topic too); names in later statements resolve
+ * through the names queued statements will give.
+ *
  * A statement that cannot be rewritten or fails is logged and shown in
- * /status; the link goes on.
+ * /status with its reason; its tables and the link go on.
  */
 #include "consumer.h"
 
@@ -27,6 +52,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define READ_AHEAD_MS 3000
+#define RECHECK_MS    100
 
 int ddl_open(consumer_t *c, char *errstr, size_t errstr_size)
 {
@@ -68,7 +96,7 @@ static void snapshot_table(consumer_t *c, const ferry_ddl_event_t *ev, bool fres
                   ev->table_definition ? err : "no table_definition");
         return;
     }
-    if (tables_find(c, def->db, def->name)) {
+    if (tables_find_orig(c, def->db, def->name)) {
         ferry_log_info("table announced again, keeping the first definition", "table=%s.%s",
                        def->db, def->name);
         ferry_tabledef_destroy(def);
@@ -83,7 +111,7 @@ static void snapshot_table(consumer_t *c, const ferry_ddl_event_t *ev, bool fres
 
 static void snapshot_done(consumer_t *c, const ferry_ddl_event_t *ev)
 {
-    ctable_t *t = ev->table ? tables_find(c, ev->db, ev->table) : NULL;
+    ctable_t *t = ev->table ? tables_find_orig(c, ev->db, ev->table) : NULL;
     char err[512];
     ferry_binlog_pos_t h;
     if (!t) {
@@ -110,37 +138,6 @@ static void snapshot_done(consumer_t *c, const ferry_ddl_event_t *ev)
     snapshot_recount(c, t);
 }
 
-/* Takes the definition a CREATE/ALTER event carries for t, and re-registers t. */
-static void redefine(consumer_t *c, ctable_t *t, const char *json)
-{
-    char err[1024];
-    ferry_tabledef_t *def;
-    ferry_table_t *cols;
-    if (ferry_tabledef_from_json(json, strlen(json), &def, err, sizeof(err)) != 0) {
-        status_note_ddl_error(c, t, "(table_definition)", err);
-        return;
-    }
-    if (ferry_tabledef_to_table(def, &cols, err, sizeof(err)) != 0) {
-        ferry_tabledef_destroy(def);
-        status_note_ddl_error(c, t, "(table_definition)", err);
-        return;
-    }
-    ferry_mysql_sink_table_t st = {.db = t->dst_db, .table = t->dst_name, .columns = cols};
-    int id = ferry_mysql_sink_add_table(c->sink, &st, err, sizeof(err));
-    if (id < 0) {
-        ferry_table_destroy(cols);
-        ferry_tabledef_destroy(def);
-        status_note_ddl_error(c, t, "(table_definition)", err);
-        return;
-    }
-    ferry_tabledef_destroy(t->def);
-    ferry_table_destroy(t->cols);
-    t->def = def;
-    t->keyless = ferry_tabledef_row_key(def) == NULL;
-    t->cols = cols;
-    t->sink_id = id;
-}
-
 static unsigned mode_flags(const char *sql_mode)
 {
     unsigned f = 0;
@@ -151,36 +148,324 @@ static unsigned mode_flags(const char *sql_mode)
     return f;
 }
 
-static void statement(consumer_t *c, const ferry_ddl_event_t *ev, bool fresh)
+/* ---- applied statements ------------------------------------------------------------ */
+
+bool ddl_done(const consumer_t *c, int64_t offset)
 {
-    ctable_t *t = ev->table ? tables_find(c, ev->db, ev->table) : NULL;
-    if (!fresh) {
-        if (t && ev->table_definition)
-            redefine(c, t, ev->table_definition);
-        return;
+    if (c->ddl_floor >= 0 && offset < c->ddl_floor)
+        return true;
+    for (size_t i = 0; i < c->n_ddl_done; i++)
+        if (c->ddl_done[i] == offset)
+            return true;
+    return false;
+}
+
+/* Remembers that the statement at offset was applied (in memory). */
+int ddl_mark_done(consumer_t *c, int64_t offset)
+{
+    if (ddl_done(c, offset))
+        return 0;
+    if (c->n_ddl_done == c->ddl_done_cap) {
+        size_t cap = c->ddl_done_cap ? c->ddl_done_cap * 2 : 16;
+        int64_t *n = realloc(c->ddl_done, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_NOMEM;
+        c->ddl_done = n;
+        c->ddl_done_cap = cap;
     }
+    c->ddl_done[c->n_ddl_done++] = offset;
+    return 0;
+}
+
+/* ---- the queue ---------------------------------------------------------------------- */
+
+static bool touches(const ddl_pending_t *d, const ctable_t *t)
+{
+    for (size_t i = 0; i < d->n_tables; i++)
+        if (d->tables[i] == t)
+            return true;
+    return false;
+}
+
+/* The first statement waiting that names t; NULL when none. */
+const ddl_pending_t *ddl_first_pending(const consumer_t *c, const ctable_t *t)
+{
+    for (size_t i = 0; i < c->npend; i++)
+        if (touches(&c->pend[i], t))
+            return &c->pend[i];
+    return NULL;
+}
+
+/* True when a change of t at pos must wait for a statement before it. */
+bool ddl_blocks(const consumer_t *c, const ctable_t *t, const ferry_binlog_pos_t *pos)
+{
+    const ddl_pending_t *d = ddl_first_pending(c, t);
+    return d && d->has_pos && ferry_binlog_pos_cmp(pos, &d->pos) > 0;
+}
+
+static void pending_free(ddl_pending_t *d)
+{
+    free(d->statement);
+    free(d->default_db);
+    free(d->sql_mode);
+    free(d->tables);
+}
+
+static void pending_remove(consumer_t *c, size_t i)
+{
+    pending_free(&c->pend[i]);
+    memmove(&c->pend[i], &c->pend[i + 1], (c->npend - i - 1) * sizeof(c->pend[0]));
+    c->npend--;
+}
+
+void ddl_destroy(consumer_t *c)
+{
+    for (size_t i = 0; i < c->npend; i++)
+        pending_free(&c->pend[i]);
+    free(c->pend);
+    c->pend = NULL;
+    c->npend = c->pend_cap = 0;
+    free(c->ddl_done);
+    c->ddl_done = NULL;
+    c->n_ddl_done = c->ddl_done_cap = 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/*
+ * The known tables a statement names, resolved through the names queued
+ * statements give them; RENAME TABLE pairs move those names on.
+ */
+static int resolve(consumer_t *c, const ferry_ddl_rewrite_t *rw, ddl_pending_t *d)
+{
+    d->tables = calloc(rw->n_names + 1, sizeof(*d->tables));
+    if (!d->tables)
+        return FERRY_ERR_NOMEM;
+    for (size_t i = 0; i < rw->n_names; i++) {
+        const ferry_ddl_name_t *nm = &rw->names[i];
+        bool rename_to = rw->kind == FERRY_DDL_RENAME_TABLE && i % 2 == 1;
+        ctable_t *t = nm->table && !rename_to ? tables_find_queued(c, nm->db, nm->table) : NULL;
+        if (t && !touches(d, t))
+            d->tables[d->n_tables++] = t;
+        if (t && rw->kind == FERRY_DDL_RENAME_TABLE && i + 1 < rw->n_names &&
+            rw->names[i + 1].table) {
+            char *db = strdup(rw->names[i + 1].db), *name = strdup(rw->names[i + 1].table);
+            if (!db || !name) {
+                free(db);
+                free(name);
+                return FERRY_ERR_NOMEM;
+            }
+            free(t->q_db);
+            free(t->q_name);
+            t->q_db = db;
+            t->q_name = name;
+        }
+    }
+    return 0;
+}
+
+/* What a statement does to the consumer's tables once it ran (or ran before a restart). */
+static void follow(consumer_t *c, const ddl_pending_t *d, const ferry_ddl_rewrite_t *rw)
+{
+    for (size_t i = 0; i < d->n_tables; i++)
+        shape_forget(d->tables[i]);
+    if (rw->kind == FERRY_DDL_RENAME_TABLE) {
+        for (size_t i = 0; i + 1 < rw->n_names; i += 2) {
+            const ferry_ddl_name_t *from = &rw->names[i], *to = &rw->names[i + 1];
+            ctable_t *t = from->table ? tables_find(c, from->db, from->table) : NULL;
+            if (t && to->table &&
+                tables_rename(c, t, to->db, to->table, d->has_pos ? &d->pos : NULL) != 0)
+                cons_fail(c, "out of memory");
+        }
+    } else if (rw->kind == FERRY_DDL_DROP_TABLE) {
+        for (size_t i = 0; i < d->n_tables; i++) {
+            ctable_t *t = d->tables[i];
+            t->failed = true;
+            tables_set_error(c, t, "dropped at the source");
+            c->subscription_dirty = true;
+        }
+    }
+}
+
+/*
+ * A key-less table's snapshot is exact at its chunk's position E: a TRUNCATE
+ * at or before E is already in it, and the changes up to E that followed it
+ * are skipped, so running it would lose them.
+ */
+static bool in_exact_snapshot(const ddl_pending_t *d, const ferry_ddl_rewrite_t *rw)
+{
+    if (rw->kind != FERRY_DDL_TRUNCATE_TABLE || !d->has_pos || d->n_tables != 1)
+        return false;
+    const ctable_t *t = d->tables[0];
+    return t->keyless && t->has_exact && ferry_binlog_pos_cmp(&d->pos, &t->exact) <= 0;
+}
+
+static int rewrite(consumer_t *c, const ddl_pending_t *d, ferry_ddl_rewrite_t *rw, char *errstr,
+                   size_t errstr_size)
+{
+    memset(rw, 0, sizeof(*rw));
+    return ferry_mysql_ddl_rewrite(d->default_db, d->statement, strlen(d->statement),
+                                   mode_flags(d->sql_mode), c->rename, NULL, NULL, rw, errstr,
+                                   errstr_size);
+}
+
+/* Runs statement d (its tables' earlier changes are applied) and records that it ran. */
+static void execute(consumer_t *c, ddl_pending_t *d)
+{
     if (batch_flush(c) != 0)
         return;
     ferry_ddl_rewrite_t rw;
-    memset(&rw, 0, sizeof(rw));
     char err[1024];
-    int rc = ferry_mysql_ddl_rewrite(ev->default_db, ev->statement, strlen(ev->statement),
-                                     mode_flags(ev->sql_mode), c->rename, NULL, NULL, &rw, err,
-                                     sizeof(err));
-    if (rc == 0 && !rw.sql)
-        ferry_log_info("DDL statement skipped", "statement=\"%.200s\" reason=\"%s\"", ev->statement,
+    ctable_t *t = d->n_tables ? d->tables[0] : NULL;
+    int rc = rewrite(c, d, &rw, err, sizeof(err));
+    if (rc == 0 && rw.sql && in_exact_snapshot(d, &rw))
+        ferry_log_info("DDL statement skipped", "statement=\"%.200s\" reason=\"%s\"", d->statement,
+                       "the key-less table's snapshot was read after it");
+    else if (rc == 0 && !rw.sql)
+        ferry_log_info("DDL statement skipped", "statement=\"%.200s\" reason=\"%s\"", d->statement,
                        rw.skip_reason ? rw.skip_reason : "");
     else if (rc == 0)
         rc = cons_exec(c, rw.sql, err, sizeof(err));
     if (rc != 0) {
-        status_note_ddl_error(c, t, ev->statement, err);
+        status_note_ddl_error(c, t, d->statement, err);
     } else if (rw.sql) {
-        ferry_log_info("DDL statement applied", "statement=\"%.200s\"", rw.sql);
+        ferry_log_info("DDL statement applied", "statement=\"%.200s\" offset=%lld", rw.sql,
+                       (long long)d->offset);
         pthread_mutex_lock(&c->lock);
         c->ddl_applied++;
         pthread_mutex_unlock(&c->lock);
-        if (t && ev->table_definition)
-            redefine(c, t, ev->table_definition);
+    }
+    follow(c, d, &rw);
+    ferry_ddl_rewrite_free(&rw);
+    char mark[64];
+    snprintf(mark, sizeof(mark), "%s%lld", DDL_DONE_PREFIX, (long long)d->offset);
+    if (ddl_mark_done(c, d->offset) != 0 || batch_add_mark(c, mark, 0) != 0) {
+        cons_fail(c, "out of memory");
+        return;
+    }
+    batch_flush(c); /* record at once that the statement ran */
+}
+
+/* ---- readiness ---------------------------------------------------------------------- */
+
+/*
+ * True when partition i of t's change topic has no change before pos left
+ * to apply (see the file comment).
+ */
+static bool partition_past(consumer_t *c, ctable_t *t, int32_t i, const ferry_binlog_pos_t *pos)
+{
+    part_t *p = parts_get(c, t->change_topic, i);
+    if (!p || !p->assigned)
+        return false;
+    if (p->hold >= 0)
+        return p->hold_ddl && ferry_binlog_pos_cmp(&p->hold_pos, pos) > 0;
+    int64_t position, high;
+    char err[512];
+    if (ferry_kafka_consumer_end(c->data, t->change_topic, i, 5000, &position, &high, err,
+                                 sizeof(err)) != 0) {
+        ferry_log_warn("could not read the end of a change partition", "error=\"%s\"", err);
+        return false;
+    }
+    return high <= 0 || (position > p->next ? position : p->next) >= high;
+}
+
+static bool ready(consumer_t *c, ddl_pending_t *d)
+{
+    for (size_t k = 0; k < d->n_tables; k++) {
+        ctable_t *t = d->tables[k];
+        if (t->failed)
+            continue;
+        if (ddl_first_pending(c, t) != d || t->phase < PHASE_CATCHUP)
+            return false;
+    }
+    if (c->nstaged)
+        return false; /* polled changes may still be before it */
+    if (!d->has_pos)
+        return true;
+    int64_t now = cons_now_ms();
+    if (now - d->checked_ms < RECHECK_MS)
+        return false;
+    d->checked_ms = now;
+    for (size_t k = 0; k < d->n_tables; k++) {
+        ctable_t *t = d->tables[k];
+        int n = t->failed ? 0 : tables_change_partitions(c, t);
+        if (!t->failed && n <= 0)
+            return false;
+        for (int32_t i = 0; i < n; i++)
+            if (!partition_past(c, t, i, &d->pos))
+                return false;
+    }
+    return true;
+}
+
+/* Runs every queued statement whose tables are ready for it. */
+void ddl_apply_ready(consumer_t *c)
+{
+    for (size_t i = 0; i < c->npend && !c->fatal;) {
+        if (!ready(c, &c->pend[i])) {
+            i++;
+            continue;
+        }
+        execute(c, &c->pend[i]);
+        pending_remove(c, i);
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+/*
+ * A statement event: skipped when a copy, replayed on the tables when
+ * already applied, else queued.
+ */
+static void statement(consumer_t *c, const ferry_kafka_msg_t *m, const ferry_ddl_event_t *ev)
+{
+    ddl_pending_t d = {.offset = m->offset};
+    char err[512];
+    d.has_pos = ev->file && ev->has_pos &&
+                ferry_binlog_pos_init(&d.pos, ev->file, (uint64_t)ev->pos, err, sizeof(err)) == 0;
+    if (d.has_pos && c->has_ddl_last && ferry_binlog_pos_cmp(&d.pos, &c->ddl_last) <= 0) {
+        ferry_log_info("copy of a DDL statement skipped", "offset=%lld statement=\"%.200s\"",
+                       (long long)m->offset, ev->statement);
+        return;
+    }
+    if (d.has_pos) {
+        c->ddl_last = d.pos;
+        c->has_ddl_last = true;
+    }
+    ferry_ddl_rewrite_t rw;
+    memset(&rw, 0, sizeof(rw));
+    (void)ferry_mysql_ddl_rewrite(ev->default_db, ev->statement, strlen(ev->statement),
+                                  mode_flags(ev->sql_mode), c->rename, NULL, NULL, &rw, err,
+                                  sizeof(err));
+    d.statement = strdup(ev->statement);
+    d.default_db = dup_or_null(ev->default_db);
+    d.sql_mode = dup_or_null(ev->sql_mode);
+    int rc = d.statement && (!ev->default_db || d.default_db) && (!ev->sql_mode || d.sql_mode)
+                 ? resolve(c, &rw, &d)
+                 : FERRY_ERR_NOMEM;
+    if (rc == 0 && ddl_done(c, m->offset)) {
+        follow(c, &d, &rw);
+        pending_free(&d);
+    } else if (rc == 0 && c->npend == c->pend_cap) {
+        size_t cap = c->pend_cap ? c->pend_cap * 2 : 8;
+        ddl_pending_t *n = realloc(c->pend, cap * sizeof(*n));
+        rc = n ? 0 : FERRY_ERR_NOMEM;
+        if (n) {
+            c->pend = n;
+            c->pend_cap = cap;
+        }
+    }
+    if (rc == 0 && !ddl_done(c, m->offset)) {
+        c->pend[c->npend++] = d;
+        ferry_log_info("DDL statement queued", "offset=%lld tables=%zu statement=\"%.200s\"",
+                       (long long)m->offset, d.n_tables, d.statement);
+    }
+    if (rc != 0) {
+        pending_free(&d);
+        cons_fail(c, "out of memory");
     }
     ferry_ddl_rewrite_free(&rw);
 }
@@ -207,10 +492,26 @@ static void handle(consumer_t *c, ferry_kafka_msg_t *m, ferry_arena_t *a)
     else if (!strcmp(ev.kind, "SNAPSHOT_DONE"))
         snapshot_done(c, &ev);
     else if (ev.statement && *ev.statement)
-        statement(c, &ev, fresh);
+        statement(c, m, &ev);
     batch_skip(c, p, m);
-    if (fresh && strcmp(ev.kind, "SNAPSHOT_TABLE") && strcmp(ev.kind, "SNAPSHOT_DONE"))
-        batch_flush(c); /* record at once that the statement ran */
+}
+
+/* Handles what the ddl reader returns within timeout_ms; false when nothing came. */
+static bool read_one(consumer_t *c, ferry_arena_t *a, int timeout_ms)
+{
+    ferry_kafka_msg_t *m = NULL;
+    char err[1024];
+    int rc = ferry_kafka_consumer_poll(c->ddl, timeout_ms, &m, err, sizeof(err));
+    if (rc == FERRY_ERR_FATAL)
+        cons_fail(c, "%s", err);
+    else if (rc != 0)
+        ferry_log_warn("ddl reader error, retrying", "topic=%s error=\"%s\"", c->ddl_topic, err);
+    if (!m)
+        return false;
+    c->ddl_last_ms = cons_now_ms();
+    handle(c, m, a);
+    ferry_arena_reset(a);
+    return true;
 }
 
 /* Handles every ddl event fetched so far. */
@@ -221,20 +522,39 @@ void ddl_drain(consumer_t *c)
         cons_fail(c, "out of memory");
         return;
     }
-    for (int i = 0; i < 1000 && !c->fatal; i++) {
-        ferry_kafka_msg_t *m = NULL;
-        char err[1024];
-        int rc = ferry_kafka_consumer_poll(c->ddl, 0, &m, err, sizeof(err));
-        if (rc == FERRY_ERR_FATAL)
-            cons_fail(c, "%s", err);
-        else if (rc != 0)
-            ferry_log_warn("ddl reader error, retrying", "topic=%s error=\"%s\"", c->ddl_topic,
-                           err);
-        if (!m)
-            break;
-        c->ddl_last_ms = cons_now_ms();
-        handle(c, m, a);
-        ferry_arena_reset(a);
+    for (int i = 0; i < 1000 && !c->fatal && read_one(c, a, 0); i++)
+        ;
+    ferry_arena_destroy(a);
+}
+
+/*
+ * Reads the ddl topic to the end the brokers report now, so that every
+ * statement written before the changes polled so far is known. False when
+ * the end could not be reached in time (the changes wait for the next turn).
+ */
+bool ddl_read_ahead(consumer_t *c)
+{
+    int64_t position, high;
+    char err[512];
+    if (ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 5000, &position, &high, err,
+                                 sizeof(err)) != 0) {
+        ferry_log_warn("could not read the end of the ddl topic", "error=\"%s\"", err);
+        return false;
+    }
+    ferry_arena_t *a = ferry_arena_new(0);
+    if (!a) {
+        cons_fail(c, "out of memory");
+        return false;
+    }
+    int64_t until = cons_now_ms() + READ_AHEAD_MS;
+    const part_t *p = parts_get(c, c->ddl_topic, 0);
+    while (!c->fatal && p && p->next < high && cons_now_ms() < until) {
+        if (!read_one(c, a, 100) &&
+            ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 5000, &position, &high, err,
+                                     sizeof(err)) == 0 &&
+            position >= high)
+            break; /* the rest up to high is transaction markers */
     }
     ferry_arena_destroy(a);
+    return !c->fatal && p && (p->next >= high || (position >= high && position >= 0));
 }

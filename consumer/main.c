@@ -142,12 +142,16 @@ static bool any_phase(const consumer_t *c, phase_t phase)
 static bool any_hold(const consumer_t *c)
 {
     for (size_t i = 0; i < c->nparts; i++)
-        if (c->parts[i].hold >= 0)
+        if (c->parts[i].hold >= 0 && !c->parts[i].hold_ddl)
             return true;
     return false;
 }
 
-/* One turn of the loop: ddl events, subscription, data, holds, phases, flush. */
+/*
+ * One turn of the loop: ddl events, subscription, a burst of data (staged,
+ * then dispatched once the ddl topic is read past it), DDL statements whose
+ * turn came, holds, phases, flush.
+ */
 static void step(consumer_t *c)
 {
     ddl_drain(c);
@@ -155,8 +159,10 @@ static void step(consumer_t *c)
     if (c->subscription_dirty && now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS)
         changes_subscribe(c);
     changes_poll(c, 20);
-    for (int i = 0; i < POLL_BURST && !c->fatal && !batch_due(c); i++)
+    for (int i = 0; i < POLL_BURST && !c->fatal && c->nstaged < STAGE_MAX; i++)
         changes_poll(c, 0);
+    changes_dispatch(c);
+    ddl_apply_ready(c);
     if (any_hold(c) || any_phase(c, PHASE_FULL))
         snapshot_refresh(c, 500);
     parts_release(c);
@@ -170,6 +176,7 @@ static void teardown(consumer_t *c)
 {
     /* messages keep their client alive: none may outlive the consumer */
     batch_drop(c);
+    changes_unstage(c);
     ferry_kafka_consumer_destroy(c->data); /* revokes: the batch is applied first */
     c->data = NULL;
     ferry_kafka_consumer_destroy(c->ddl);
@@ -190,6 +197,7 @@ static void teardown(consumer_t *c)
     c->n_ddl_errors = 0;
     pthread_mutex_unlock(&c->lock);
     parts_destroy(c);
+    ddl_destroy(c);
     for (size_t i = 0; i < c->nprogress; i++) {
         free(c->progress[i].db);
         free(c->progress[i].table);

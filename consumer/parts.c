@@ -55,9 +55,20 @@ void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk)
     p->hold_chunk = chunk ? strdup(chunk) : NULL;
 }
 
+/* Holds a change partition at a change (at pos) that a pending DDL statement precedes. */
+void parts_hold_ddl(consumer_t *c, part_t *p, int64_t offset, const ferry_binlog_pos_t *pos)
+{
+    if (p->hold >= 0)
+        return;
+    parts_hold(c, p, offset, NULL);
+    p->hold_ddl = true;
+    p->hold_pos = *pos;
+}
+
 static void unhold(part_t *p)
 {
     p->hold = -1;
+    p->hold_ddl = false;
     free(p->hold_chunk);
     p->hold_chunk = NULL;
 }
@@ -70,7 +81,7 @@ static bool hold_over(consumer_t *c, const part_t *p)
     if (!t || t->failed)
         return false;
     if (!snap)
-        return t->phase >= PHASE_CATCHUP;
+        return t->phase >= PHASE_CATCHUP && !(p->hold_ddl && ddl_blocks(c, t, &p->hold_pos));
     return !p->hold_chunk || parts_chunk_applied(c, p->hold_chunk) ||
            ferry_fullload_donelog_get(c->donelog, p->hold_chunk) != NULL;
 }
@@ -171,6 +182,12 @@ static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
     size_t plen = strlen(CHUNK_MARK_PREFIX);
     if (!strncmp(o->topic, CHUNK_MARK_PREFIX, plen))
         return parts_chunk_mark(c, o->topic + plen);
+    if (!strncmp(o->topic, DDL_DONE_PREFIX, strlen(DDL_DONE_PREFIX)))
+        return ddl_mark_done(c, strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10));
+    if (!strcmp(o->topic, DDL_FLOOR_TOPIC)) {
+        c->ddl_floor = o->next_offset;
+        return 0;
+    }
     if (!strcmp(o->topic, c->ddl_topic))
         c->ddl_stored = o->next_offset;
     part_t *p = parts_get(c, o->topic, o->partition);
@@ -191,8 +208,13 @@ static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
  */
 int parts_load(consumer_t *c, char *errstr, size_t errstr_size)
 {
-    c->ddl_stored = -1;
+    c->ddl_stored = c->ddl_floor = -1;
     int rc = ferry_mysql_sink_read_stored(c->sink, load_one, c, errstr, errstr_size);
+    if (rc == 0 && c->ddl_floor < 0) {
+        /* an older consumer ran every statement before its stored ddl offset */
+        c->ddl_floor = c->ddl_stored >= 0 ? c->ddl_stored : 0;
+        c->ddl_floor_dirty = true;
+    }
     if (rc > 0 || rc == FERRY_ERR_NOMEM)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     return rc;

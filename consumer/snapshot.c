@@ -29,7 +29,7 @@ typedef struct {
 static void count_one(void *opaque, const ferry_fullload_done_t *m)
 {
     recount_t *r = opaque;
-    if (strcmp(m->db, r->t->src_db) != 0 || strcmp(m->table, r->t->src_name) != 0)
+    if (strcmp(m->db, r->t->orig_db) != 0 || strcmp(m->table, r->t->orig_name) != 0)
         return;
     ctable_t *t = (ctable_t *)r->t;
     char err[256];

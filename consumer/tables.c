@@ -39,6 +39,22 @@ ctable_t *tables_find(consumer_t *c, const char *db, const char *name)
     return NULL;
 }
 
+ctable_t *tables_find_orig(consumer_t *c, const char *db, const char *name)
+{
+    for (size_t i = 0; i < c->ntables; i++)
+        if (!strcmp(c->tables[i]->orig_db, db) && !strcmp(c->tables[i]->orig_name, name))
+            return c->tables[i];
+    return NULL;
+}
+
+ctable_t *tables_find_queued(consumer_t *c, const char *db, const char *name)
+{
+    for (size_t i = 0; i < c->ntables; i++)
+        if (!strcmp(c->tables[i]->q_db, db) && !strcmp(c->tables[i]->q_name, name))
+            return c->tables[i];
+    return NULL;
+}
+
 ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot)
 {
     for (size_t i = 0; i < c->ntables; i++) {
@@ -97,38 +113,50 @@ static int dest_has_rows(consumer_t *c, ctable_t *t, char *errstr, size_t errstr
     return has;
 }
 
-/* Creates the destination database and table and registers them with the sink. */
-static int create_dest(consumer_t *c, ctable_t *t, bool check_rows, char *errstr,
-                       size_t errstr_size)
+/*
+ * Creates the destination database and table (fresh: the SNAPSHOT_TABLE
+ * event is new to the destination; a replayed one was created then, and may
+ * have been renamed since). The sink learns the table's columns from each
+ * event's writer schema (shape.c).
+ */
+static int create_dest(consumer_t *c, ctable_t *t, bool fresh, char *errstr, size_t errstr_size)
 {
-    if (check_rows) {
-        int has = dest_has_rows(c, t, errstr, errstr_size);
-        if (has < 0)
-            return has;
-        if (has && !c->keep_rows)
-            return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                                 "destination table \"%s\" already holds rows (set "
-                                 "destination.keep.rows = true to keep them)",
-                                 t->dst_full);
-    }
+    if (!fresh)
+        return 0;
+    int has = dest_has_rows(c, t, errstr, errstr_size);
+    if (has < 0)
+        return has;
+    if (has && !c->keep_rows)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "destination table \"%s\" already holds rows (set "
+                             "destination.keep.rows = true to keep them)",
+                             t->dst_full);
     ferry_ddl_plan_t plan = {0};
     char why[1024];
     int rc = ferry_mysql_ddl_plan(t->def, c->rename, c->flavor, &plan, why, sizeof(why));
     if (rc == 0 && (rc = cons_exec(c, plan.create_database, why, sizeof(why))) == 0)
         rc = cons_exec(c, plan.create_table, why, sizeof(why));
     ferry_ddl_plan_free(&plan);
-    if (rc == 0)
-        rc = ferry_tabledef_to_table(t->def, &t->cols, why, sizeof(why));
-    if (rc == 0) {
-        ferry_mysql_sink_table_t st = {.db = t->dst_db, .table = t->dst_name, .columns = t->cols};
-        rc = ferry_mysql_sink_add_table(c->sink, &st, why, sizeof(why));
-        t->sink_id = rc >= 0 ? rc : -1;
-        rc = rc >= 0 ? 0 : rc;
-    }
     if (rc != 0)
         return ferry_err_set(errstr, errstr_size, rc == FERRY_ERR_INVALID ? FERRY_ERR_IO : rc,
                              "could not create destination table \"%s\": %s", t->dst_full, why);
     return 0;
+}
+
+static void table_free(ctable_t *t)
+{
+    ferry_tabledef_destroy(t->def);
+    shape_forget(t);
+    free(t->src_db);
+    free(t->src_name);
+    free(t->orig_db);
+    free(t->orig_name);
+    free(t->q_db);
+    free(t->q_name);
+    free(t->dst_db);
+    free(t->dst_name);
+    free(t->last_error);
+    free(t);
 }
 
 static ctable_t *table_new(consumer_t *c, ferry_tabledef_t *def)
@@ -140,25 +168,25 @@ static ctable_t *table_new(consumer_t *c, ferry_tabledef_t *def)
     ferry_rename_map_table(c->rename, def->db, def->name, &dd, &dn);
     t->src_db = strdup(def->db);
     t->src_name = strdup(def->name);
+    t->orig_db = strdup(def->db);
+    t->orig_name = strdup(def->name);
+    t->q_db = strdup(def->db);
+    t->q_name = strdup(def->name);
     t->dst_db = strdup(dd);
     t->dst_name = strdup(dn);
     t->def = def;
     t->keyless = ferry_tabledef_row_key(def) == NULL;
-    t->sink_id = -1;
     t->chunks_total = -1;
     snprintf(t->src_full, sizeof(t->src_full), "%s.%s", def->db, def->name);
     snprintf(t->dst_full, sizeof(t->dst_full), "%s.%s", dd, dn);
-    if (!t->src_db || !t->src_name || !t->dst_db || !t->dst_name ||
+    if (!t->src_db || !t->src_name || !t->dst_db || !t->dst_name || !t->orig_db || !t->orig_name ||
+        !t->q_db || !t->q_name ||
         ferry_topic_changes(c->prefix, def->db, def->name, t->change_topic,
                             sizeof(t->change_topic)) != 0 ||
         ferry_topic_snapshot(c->prefix, def->db, def->name, t->snapshot_topic,
                              sizeof(t->snapshot_topic)) != 0) {
         t->def = NULL;
-        free(t->src_db);
-        free(t->src_name);
-        free(t->dst_db);
-        free(t->dst_name);
-        free(t);
+        table_free(t);
         return NULL;
     }
     return t;
@@ -182,33 +210,21 @@ static int append(consumer_t *c, ctable_t *t)
     return 0;
 }
 
-static void table_free(ctable_t *t)
-{
-    ferry_tabledef_destroy(t->def);
-    ferry_table_destroy(t->cols);
-    free(t->src_db);
-    free(t->src_name);
-    free(t->dst_db);
-    free(t->dst_name);
-    free(t->last_error);
-    free(t);
-}
-
 /*
  * Adds the table of a SNAPSHOT_TABLE event (takes def, also on failure).
- * check_rows: the event is new to the destination, so a table holding rows
- * is someone else's. Returns FERRY_ERR_INVALID when the link must stop
- * (rows present); other errors leave the table failed and the link going.
+ * fresh: the event is new to the destination, so the table is created, and
+ * a table already holding rows is someone else's. Returns FERRY_ERR_INVALID
+ * when the link must stop (rows present); other errors leave the table
+ * failed and the link going.
  */
-int tables_add(consumer_t *c, ferry_tabledef_t *def, bool check_rows, char *errstr,
-               size_t errstr_size)
+int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, size_t errstr_size)
 {
     ctable_t *t = table_new(c, def);
     if (!t) {
         ferry_tabledef_destroy(def);
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     }
-    int rc = create_dest(c, t, check_rows, errstr, errstr_size);
+    int rc = create_dest(c, t, fresh, errstr, errstr_size);
     if (rc == FERRY_ERR_INVALID) {
         table_free(t);
         return rc;
@@ -250,14 +266,68 @@ static bool changes_idle(consumer_t *c, const ctable_t *t, int64_t now)
     return assigned == t->change_partitions;
 }
 
-static void enter_catchup(consumer_t *c, ctable_t *t)
+/* The number of partitions of t's change topic (asked once); 0 when unknown. */
+int tables_change_partitions(consumer_t *c, ctable_t *t)
 {
+    if (t->change_partitions > 0)
+        return t->change_partitions;
     char err[512];
     int n = 0;
     if (ferry_kafka_topic_partitions(c->kprops, t->change_topic, 5000, &n, err, sizeof(err)) != 0)
         ferry_log_warn("could not count change partitions", "topic=%s error=\"%s\"",
                        t->change_topic, err);
     t->change_partitions = n;
+    return n;
+}
+
+/*
+ * Follows RENAME TABLE: t is now db.name at the source, its changes come on
+ * that name's topic from position at on, and its destination is that name
+ * renamed by the project. The destination shape is read again.
+ */
+int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
+                  const ferry_binlog_pos_t *at)
+{
+    const char *dd, *dn;
+    ferry_rename_map_table(c->rename, db, name, &dd, &dn);
+    char *sdb = strdup(db), *sn = strdup(name), *ddb = strdup(dd), *dname = strdup(dn);
+    char topic[CONSUMER_TOPIC_MAX];
+    if (!sdb || !sn || !ddb || !dname ||
+        ferry_topic_changes(c->prefix, db, name, topic, sizeof(topic)) != 0) {
+        free(sdb);
+        free(sn);
+        free(ddb);
+        free(dname);
+        return FERRY_ERR_NOMEM;
+    }
+    ferry_log_info("table renamed", "table=%s to=%s.%s destination=%s.%s change_topic=%s",
+                   t->src_full, db, name, dd, dn, topic);
+    pthread_mutex_lock(&c->lock);
+    free(t->src_db);
+    free(t->src_name);
+    free(t->dst_db);
+    free(t->dst_name);
+    t->src_db = sdb;
+    t->src_name = sn;
+    t->dst_db = ddb;
+    t->dst_name = dname;
+    snprintf(t->src_full, sizeof(t->src_full), "%s.%s", db, name);
+    snprintf(t->dst_full, sizeof(t->dst_full), "%s.%s", dd, dn);
+    snprintf(t->change_topic, sizeof(t->change_topic), "%s", topic);
+    pthread_mutex_unlock(&c->lock);
+    t->change_partitions = 0;
+    if (at) {
+        t->has_floor = true;
+        t->floor = *at;
+    }
+    shape_forget(t);
+    c->subscription_dirty = true;
+    return 0;
+}
+
+static void enter_catchup(consumer_t *c, ctable_t *t)
+{
+    tables_change_partitions(c, t);
     tables_set_phase(c, t, PHASE_CATCHUP);
 }
 

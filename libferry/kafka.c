@@ -861,6 +861,25 @@ int ferry_kafka_consumer_seek(ferry_kafka_consumer_t *c, const char *topic, int3
     return rc;
 }
 
+int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32_t partition,
+                             int timeout_ms, int64_t *position, int64_t *high, char *errstr,
+                             size_t errstr_size)
+{
+    int64_t low = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(c->rk, topic, partition, &low, high, timeout_ms);
+    if (err)
+        return ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
+                             "could not read the end of \"%s\" [%d]: %s", topic, (int)partition,
+                             rd_kafka_err2str(err));
+    ferry_kafka_tp_t tp = {topic, partition, 0};
+    rd_kafka_topic_partition_list_t *l = tp_list(&tp, 1);
+    err = rd_kafka_position(c->rk, l);
+    *position = err ? FERRY_KAFKA_OFFSET_INVALID : l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return 0;
+}
+
 /* ---- messages -------------------------------------------------------- */
 
 int ferry_kafka_msg_header(const ferry_kafka_msg_t *msg, size_t idx, const char **name,

@@ -266,6 +266,17 @@ int ferry_kafka_consumer_committed(ferry_kafka_consumer_t *c, ferry_kafka_tp_t *
 int ferry_kafka_consumer_seek(ferry_kafka_consumer_t *c, const char *topic, int32_t partition,
                               int64_t offset, int timeout_ms, char *errstr, size_t errstr_size);
 
+/*
+ * Where an assigned partition stands: *position is the offset after the last
+ * message polled (FERRY_KAFKA_OFFSET_INVALID before any; it moves past
+ * transaction markers), *high the end of what this consumer's isolation
+ * level can read, asked of the broker now. position >= high: nothing written
+ * before the call is left to poll.
+ */
+int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32_t partition,
+                             int timeout_ms, int64_t *position, int64_t *high, char *errstr,
+                             size_t errstr_size);
+
 /* ---- messages ------------------------------------------------------- */
 
 /*
