@@ -369,7 +369,12 @@ static bool partition_past(consumer_t *c, ctable_t *t, int32_t i, const ferry_bi
         ferry_log_warn("could not read the end of a change partition", "error=\"%s\"", err);
         return false;
     }
-    return high <= 0 || (position > p->next ? position : p->next) >= high;
+    int64_t at = position > p->next ? position : p->next;
+    if (high > 0 && at < high)
+        ferry_log_debug("DDL statement waits for a change partition",
+                        "topic=%s partition=%d at=%lld high=%lld", t->change_topic, (int)i,
+                        (long long)at, (long long)high);
+    return high <= 0 || at >= high;
 }
 
 static bool ready(consumer_t *c, ddl_pending_t *d)

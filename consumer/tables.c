@@ -249,10 +249,10 @@ int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, s
 }
 
 /* True when every change partition of t is assigned here, released and quiet. */
-static bool changes_idle(consumer_t *c, const ctable_t *t, int64_t now)
+static bool changes_idle(consumer_t *c, ctable_t *t, int64_t now)
 {
-    if (t->change_partitions <= 0 || c->batch.first_ms || now - c->last_data_ms < IDLE_MS ||
-        now - c->last_assign_ms < IDLE_MS)
+    if (tables_change_partitions(c, t) <= 0 || c->batch.first_ms ||
+        now - c->last_data_ms < IDLE_MS || now - c->last_assign_ms < IDLE_MS)
         return false;
     int assigned = 0;
     for (size_t i = 0; i < c->nparts; i++) {
