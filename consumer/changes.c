@@ -1,6 +1,6 @@
 /*
- * changes.c - the link's consumer group over snapshot and change topics:
- * subscription, polling and dispatch, and applying change events.
+ * changes.c - reading the snapshot and change topics of the tables this
+ * consumer owns (owner.c): polling and dispatch, and applying change events.
  *
  * A change event at or before its table's high watermark H may already be
  * in the snapshot and goes in safe mode (upserts, delete-if-present); one
@@ -236,30 +236,4 @@ void changes_dispatch(consumer_t *c)
     }
     for (size_t i = 0; i < n; i++)
         ferry_kafka_msg_destroy(c->staged[i]);
-}
-
-/* Subscribes the group to the topics of every table (after applying the batch). */
-int changes_subscribe(consumer_t *c)
-{
-    if (batch_flush(c) != 0)
-        return FERRY_ERR_FATAL;
-    const char **topics = calloc(2 * c->ntables + 1, sizeof(char *));
-    if (!topics)
-        return FERRY_ERR_NOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < c->ntables; i++) {
-        if (c->tables[i]->failed)
-            continue;
-        topics[n++] = c->tables[i]->snapshot_topic;
-        topics[n++] = c->tables[i]->change_topic;
-    }
-    char err[512];
-    int rc = n ? ferry_kafka_consumer_subscribe(c->data, topics, n, err, sizeof(err)) : 0;
-    free(topics);
-    if (rc != 0)
-        cons_fail(c, "could not subscribe group \"%s\" to %zu topics: %s", c->group, n, err);
-    else
-        ferry_log_info("group subscribed", "group=%s topics=%zu", c->group, n);
-    c->subscription_dirty = false;
-    return rc;
 }

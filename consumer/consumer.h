@@ -3,8 +3,9 @@
  *
  * The consumer of a MySQL-family forward link keeps one state per source
  * table (tables.c: schema -> full -> catch-up -> incremental), reads the ddl
- * topic with a handle of its own (ddl.c), reads snapshot and change topics
- * through the link's consumer group (snapshot.c, changes.c), applies them in
+ * topic with a handle of its own (ddl.c), reads the snapshot and change
+ * topics of the tables it owns (owner.c: several consumers share a link's
+ * tables; snapshot.c, changes.c), applies them in
  * batches through the MySQL sink (batch.c), and publishes /status and
  * /metrics (status.c). Everything runs on the service's loop thread; the
  * HTTP thread only reads what tables.c publishes under c->lock.
@@ -71,6 +72,8 @@ typedef struct ctable {
     shape_t *shapes;            /* writer schemas registered with the sink */
     size_t nshapes;
     bool failed; /* could not be created (or dropped): its partitions stay held */
+    /* owner.c: this consumer applies the table (guarded by lock for /status) */
+    bool owned, want, taking;
     /*
      * After RENAME TABLE the table's changes come on the new name's topic,
      * which may hold an older table's: changes at or before floor are skipped.
@@ -91,7 +94,8 @@ typedef struct ctable {
     ferry_binlog_pos_t exact;
     int64_t chunks_total; /* -1 until SNAPSHOT_DONE */
     int64_t chunks_applied;
-    int change_partitions; /* 0 until asked (catch-up) */
+    int change_partitions;   /* 0 until known */
+    int snapshot_partitions; /* 0 until known */
     /* published for /status (guarded by consumer_t.lock) */
     uint64_t rows_applied, events_applied, dlq;
     double lag_s;
@@ -209,6 +213,10 @@ typedef struct consumer {
     ferry_binlog_pos_t ddl_last;
     ferry_kafka_msg_t **staged; /* polled, not dispatched yet (changes.c) */
     size_t nstaged;
+    int member, members; /* owner.c: this consumer's slot, consumers of the link */
+    int64_t owner_ms;
+    bool assign_again; /* a topic of an owned table did not exist yet */
+    bool reloading;    /* parts_reload: only the tables being taken */
     bool subscription_dirty;
     int64_t ddl_last_ms, last_data_ms, last_assign_ms, last_release_ms;
     int fatal; /* set: stop the loop, exit 1 */
@@ -241,6 +249,7 @@ ctable_t *tables_find_queued(consumer_t *c, const char *db, const char *name);
 int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
                   const ferry_binlog_pos_t *at);
 int tables_change_partitions(consumer_t *c, ctable_t *t);
+int tables_snapshot_partitions(consumer_t *c, ctable_t *t);
 ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot);
 int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, size_t errstr_size);
 void tables_set_error(consumer_t *c, ctable_t *t, const char *text);
@@ -253,13 +262,18 @@ int shape_prepare(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, ferry_
                   char *errstr, size_t errstr_size);
 void shape_forget(ctable_t *t);
 
+/* ---- owner.c ---- */
+int owner_join(consumer_t *c, char *errstr, size_t errstr_size);
+void owner_step(consumer_t *c);
+
 /* ---- parts.c ---- */
 part_t *parts_get(consumer_t *c, const char *topic, int32_t partition);
 void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk);
 void parts_hold_ddl(consumer_t *c, part_t *p, int64_t offset, const ferry_binlog_pos_t *pos);
 void parts_release(consumer_t *c);
-void parts_on_assign(void *opaque, const char *topic, int32_t partition, int64_t *offset);
-void parts_on_revoke(void *opaque, const char *topic, int32_t partition);
+int parts_reload(consumer_t *c, char *errstr, size_t errstr_size);
+void parts_restart(consumer_t *c, part_t *p);
+void parts_unassign(consumer_t *c, part_t *p);
 bool parts_chunk_applied(const consumer_t *c, const char *chunk);
 int parts_chunk_mark(consumer_t *c, const char *chunk);
 int parts_load(consumer_t *c, char *errstr, size_t errstr_size);
@@ -275,6 +289,7 @@ void ddl_apply_ready(consumer_t *c);
 bool ddl_done(const consumer_t *c, int64_t offset);
 int ddl_mark_done(consumer_t *c, int64_t offset);
 void ddl_destroy(consumer_t *c);
+int ddl_follow_others(consumer_t *c);
 
 /* ---- snapshot.c ---- */
 void snapshot_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
@@ -286,7 +301,6 @@ void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m
 void changes_poll(consumer_t *c, int timeout_ms);
 void changes_dispatch(consumer_t *c);
 void changes_unstage(consumer_t *c);
-int changes_subscribe(consumer_t *c);
 
 /* ---- batch.c ---- */
 int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool safe,

@@ -383,7 +383,7 @@ static bool ready(consumer_t *c, ddl_pending_t *d)
         ctable_t *t = d->tables[k];
         if (t->failed)
             continue;
-        if (ddl_first_pending(c, t) != d || t->phase < PHASE_CATCHUP)
+        if (!t->owned || ddl_first_pending(c, t) != d || t->phase < PHASE_CATCHUP)
             return false;
     }
     if (c->nstaged)
@@ -396,9 +396,9 @@ static bool ready(consumer_t *c, ddl_pending_t *d)
     d->checked_ms = now;
     for (size_t k = 0; k < d->n_tables; k++) {
         ctable_t *t = d->tables[k];
-        int n = t->failed ? 0 : tables_change_partitions(c, t);
-        if (!t->failed && n <= 0)
-            return false;
+        int n = t->failed ? -1 : tables_change_partitions(c, t);
+        if (n == 0)
+            return false; /* unknown; -1: no topic, so no change of the table yet */
         for (int32_t i = 0; i < n; i++)
             if (!partition_past(c, t, i, &d->pos))
                 return false;
@@ -417,6 +417,46 @@ void ddl_apply_ready(consumer_t *c)
         execute(c, &c->pend[i]);
         pending_remove(c, i);
     }
+}
+
+static int note_done(void *arg, const ferry_mysql_sink_offset_t *o)
+{
+    return ddl_mark_done(arg, strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10));
+}
+
+/*
+ * Statements on tables another consumer owns are run by it: learn from the
+ * destination which ones ran, follow them (renames) and drop them here.
+ */
+int ddl_follow_others(consumer_t *c)
+{
+    bool others = false;
+    for (size_t i = 0; i < c->npend && !others; i++)
+        for (size_t k = 0; k < c->pend[i].n_tables; k++)
+            others |= !c->pend[i].tables[k]->owned;
+    if (!others)
+        return 0;
+    char err[1024];
+    int rc = ferry_mysql_sink_read_stored(c->sink, DDL_DONE_PREFIX, note_done, c, err, sizeof(err));
+    if (rc != 0) {
+        ferry_log_warn("could not read the applied DDL statements", "error=\"%s\"", err);
+        return rc;
+    }
+    for (size_t i = 0; i < c->npend;) {
+        ddl_pending_t *d = &c->pend[i];
+        if (!ddl_done(c, d->offset)) {
+            i++;
+            continue;
+        }
+        ferry_ddl_rewrite_t rw;
+        (void)rewrite(c, d, &rw, err, sizeof(err));
+        follow(c, d, &rw);
+        ferry_ddl_rewrite_free(&rw);
+        ferry_log_info("DDL statement applied by another consumer",
+                       "offset=%lld statement=\"%.200s\"", (long long)d->offset, d->statement);
+        pending_remove(c, i);
+    }
+    return 0;
 }
 
 /* ---- reading ------------------------------------------------------------------------ */

@@ -71,6 +71,8 @@ static int open_destination(consumer_t *c, char *errstr, size_t errstr_size)
     if (rc == 0)
         rc = parts_load(c, errstr, errstr_size);
     if (rc == 0)
+        rc = owner_join(c, errstr, errstr_size);
+    if (rc == 0)
         rc = ferry_mysql_sink_read_progress(c->sink, note_progress, c, errstr, errstr_size);
     return rc;
 }
@@ -96,8 +98,8 @@ static int open_kafka(consumer_t *c, char *errstr, size_t errstr_size)
         ddl_open(c, errstr, errstr_size) != 0)
         return FERRY_ERR_FATAL;
     snapshot_refresh(c, 10000);
-    ferry_kafka_rebalance_t rb = {parts_on_assign, parts_on_revoke, c};
-    if (ferry_kafka_consumer_new(&c->data, c->group, c->kprops, &rb, errstr, errstr_size) != 0)
+    /* partitions are assigned by owner.c; the group stores offsets for lag tools */
+    if (ferry_kafka_consumer_new(&c->data, c->group, c->kprops, NULL, errstr, errstr_size) != 0)
         return FERRY_ERR_FATAL;
     return 0;
 }
@@ -148,7 +150,7 @@ static bool any_hold(const consumer_t *c)
 }
 
 /*
- * One turn of the loop: ddl events, subscription, a burst of data (staged,
+ * One turn of the loop: ddl events, the tables owned, a burst of data (staged,
  * then dispatched once the ddl topic is read past it), DDL statements whose
  * turn came, holds, phases, flush.
  */
@@ -156,8 +158,8 @@ static void step(consumer_t *c)
 {
     ddl_drain(c);
     int64_t now = cons_now_ms();
-    if (c->subscription_dirty && now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS)
-        changes_subscribe(c);
+    if (!c->subscription_dirty || now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS)
+        owner_step(c);
     changes_poll(c, 20);
     for (int i = 0; i < POLL_BURST && !c->fatal && c->nstaged < STAGE_MAX; i++)
         changes_poll(c, 0);
@@ -177,7 +179,7 @@ static void teardown(consumer_t *c)
     /* messages keep their client alive: none may outlive the consumer */
     batch_drop(c);
     changes_unstage(c);
-    ferry_kafka_consumer_destroy(c->data); /* revokes: the batch is applied first */
+    ferry_kafka_consumer_destroy(c->data);
     c->data = NULL;
     ferry_kafka_consumer_destroy(c->ddl);
     ferry_kafka_producer_destroy(c->dlq, 5000);

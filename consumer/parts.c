@@ -1,7 +1,8 @@
 /*
  * parts.c - the topic partitions ferry-consumer reads: where each stands
- * (next offset to process, next offset stored in the destination), holds,
- * the group's rebalance callbacks, and the set of applied chunks.
+ * (next offset to process, next offset stored in the destination, the
+ * dedup position), holds, and the set of applied chunks. Partitions are
+ * assigned by owner.c.
  *
  * A hold stops a partition at an offset without pausing the client (kafka.h
  * has no pause): messages from the hold on are dropped as they arrive, and
@@ -110,36 +111,6 @@ void parts_release(consumer_t *c)
     }
 }
 
-/* Starts a newly assigned partition where the destination says it stands. */
-void parts_on_assign(void *opaque, const char *topic, int32_t partition, int64_t *offset)
-{
-    consumer_t *c = opaque;
-    part_t *p = parts_get(c, topic, partition);
-    if (!p)
-        return;
-    p->assigned = true;
-    unhold(p);
-    p->next = p->committed;
-    *offset = p->committed >= 0 ? p->committed : FERRY_KAFKA_OFFSET_BEGINNING;
-    c->last_assign_ms = cons_now_ms();
-    ferry_log_debug("partition assigned", "topic=%s partition=%d offset=%lld", topic,
-                    (int)partition, (long long)*offset);
-}
-
-/* Applies what was read before the partition goes to another member. */
-void parts_on_revoke(void *opaque, const char *topic, int32_t partition)
-{
-    consumer_t *c = opaque;
-    if (!c->fatal && batch_flush(c) != 0)
-        ferry_log_error("could not apply the batch before a rebalance", "topic=%s partition=%d",
-                        topic, (int)partition);
-    part_t *p = parts_get(c, topic, partition);
-    if (p) {
-        p->assigned = false;
-        unhold(p);
-    }
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -176,6 +147,17 @@ int parts_chunk_mark(consumer_t *c, const char *chunk)
     return 0;
 }
 
+/* Sets p where the destination says it stands (offset and dedup position). */
+static void stand(part_t *p, const ferry_mysql_sink_offset_t *o)
+{
+    p->next = p->committed = o->next_offset;
+    char err[256];
+    p->has_last = o->last.file && ferry_binlog_pos_init(&p->last_pos, o->last.file, o->last.pos,
+                                                        err, sizeof(err)) == 0;
+    p->last_row = o->last.row;
+    p->last_rank = o->last.rank;
+}
+
 static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
 {
     consumer_t *c = arg;
@@ -184,22 +166,62 @@ static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
         return parts_chunk_mark(c, o->topic + plen);
     if (!strncmp(o->topic, DDL_DONE_PREFIX, strlen(DDL_DONE_PREFIX)))
         return ddl_mark_done(c, strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10));
-    if (!strcmp(o->topic, DDL_FLOOR_TOPIC)) {
+    if (c->reloading) {
+        bool snap;
+        const ctable_t *t = tables_by_topic(c, o->topic, &snap);
+        if (!t || !t->taking)
+            return 0; /* only the tables being taken start again from the destination */
+    } else if (!strcmp(o->topic, DDL_FLOOR_TOPIC)) {
         c->ddl_floor = o->next_offset;
         return 0;
-    }
-    if (!strcmp(o->topic, c->ddl_topic))
+    } else if (!strcmp(o->topic, c->ddl_topic)) {
         c->ddl_stored = o->next_offset;
+    }
     part_t *p = parts_get(c, o->topic, o->partition);
     if (!p)
         return FERRY_ERR_NOMEM;
-    p->next = p->committed = o->next_offset;
-    char err[256];
-    p->has_last = o->last.file && ferry_binlog_pos_init(&p->last_pos, o->last.file, o->last.pos,
-                                                        err, sizeof(err)) == 0;
-    p->last_row = o->last.row;
-    p->last_rank = o->last.rank;
+    stand(p, o);
     return 0;
+}
+
+/*
+ * Reads again, for the tables being taken from another consumer, where
+ * their partitions stand, and every applied chunk and DDL statement.
+ */
+int parts_reload(consumer_t *c, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < c->nparts; i++) {
+        part_t *p = &c->parts[i];
+        bool snap;
+        const ctable_t *t = tables_by_topic(c, p->topic, &snap);
+        if (t && t->taking) { /* a partition the destination has no row for starts at 0 */
+            p->next = p->committed = -1;
+            p->has_last = false;
+        }
+    }
+    c->reloading = true;
+    int rc = ferry_mysql_sink_read_stored(c->sink, NULL, load_one, c, errstr, errstr_size);
+    c->reloading = false;
+    if (rc > 0 || rc == FERRY_ERR_NOMEM)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+/* A partition no longer read here. */
+void parts_unassign(consumer_t *c, part_t *p)
+{
+    (void)c;
+    p->assigned = false;
+    unhold(p);
+}
+
+/* A partition assigned again: it starts where the destination stands, holds gone. */
+void parts_restart(consumer_t *c, part_t *p)
+{
+    (void)c;
+    p->assigned = true;
+    unhold(p);
+    p->next = p->committed;
 }
 
 /*
@@ -209,7 +231,7 @@ static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
 int parts_load(consumer_t *c, char *errstr, size_t errstr_size)
 {
     c->ddl_stored = c->ddl_floor = -1;
-    int rc = ferry_mysql_sink_read_stored(c->sink, load_one, c, errstr, errstr_size);
+    int rc = ferry_mysql_sink_read_stored(c->sink, NULL, load_one, c, errstr, errstr_size);
     if (rc == 0 && c->ddl_floor < 0) {
         /* an older consumer ran every statement before its stored ddl offset */
         c->ddl_floor = c->ddl_stored >= 0 ? c->ddl_stored : 0;

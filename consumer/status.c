@@ -3,7 +3,9 @@
  *
  * /status (called on the HTTP thread; everything read here is written under
  * c->lock by the loop thread):
- *   "group", "tables": [{"source", "destination", "phase", "rows_applied",
+ *   "group", "tables": [{"source", "destination", "phase", "owned" (this
+ *   consumer applies it; the phase of a table owned elsewhere is only what
+ *   this one last knew), "rows_applied",
  *   "snapshot_chunks_done", "snapshot_chunks_total", "events_applied",
  *   "dlq", "lag_s", "last_error"}], "totals": {...}, "ddl_errors": [...].
  * ferryctl waits on tables[].phase and lag_s: keep those names.
@@ -25,6 +27,8 @@ static void write_table(ferry_json_t *j, const ctable_t *t)
     ferry_json_string(j, t->dst_full);
     ferry_json_key(j, "phase");
     ferry_json_string(j, tables_phase_name(t->phase));
+    ferry_json_key(j, "owned");
+    ferry_json_bool(j, t->owned);
     ferry_json_key(j, "rows_applied");
     ferry_json_uint(j, t->rows_applied);
     ferry_json_key(j, "snapshot_chunks_done");
@@ -75,6 +79,10 @@ static void write_totals(ferry_json_t *j, const consumer_t *c)
     ferry_json_uint(j, c->ddl_applied);
     ferry_json_key(j, "ddl_failed");
     ferry_json_uint(j, c->ddl_failed);
+    ferry_json_key(j, "member");
+    ferry_json_int(j, c->member);
+    ferry_json_key(j, "members");
+    ferry_json_int(j, c->members);
     ferry_json_object_end(j);
 }
 

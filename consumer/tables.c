@@ -113,6 +113,31 @@ static int dest_has_rows(consumer_t *c, ctable_t *t, char *errstr, size_t errstr
     return has;
 }
 
+typedef struct {
+    const ctable_t *t;
+    bool found;
+} ours_t;
+
+static int note_ours(void *arg, const char *db, const char *table, const char *phase, uint64_t rows)
+{
+    ours_t *o = arg;
+    (void)phase;
+    o->found |= rows > 0 && !strcmp(db, o->t->dst_db) && !strcmp(table, o->t->dst_name);
+    return 0;
+}
+
+/*
+ * True when this link applied rows to t's destination table: another
+ * consumer of the link got there first (its progress rows commit with the
+ * rows, so rows seen imply progress seen).
+ */
+static bool rows_are_ours(consumer_t *c, const ctable_t *t)
+{
+    ours_t o = {t, false};
+    char err[512];
+    return ferry_mysql_sink_read_progress(c->sink, note_ours, &o, err, sizeof(err)) == 0 && o.found;
+}
+
 /*
  * Creates the destination database and table (fresh: the SNAPSHOT_TABLE
  * event is new to the destination; a replayed one was created then, and may
@@ -126,7 +151,7 @@ static int create_dest(consumer_t *c, ctable_t *t, bool fresh, char *errstr, siz
     int has = dest_has_rows(c, t, errstr, errstr_size);
     if (has < 0)
         return has;
-    if (has && !c->keep_rows)
+    if (has && !c->keep_rows && !rows_are_ours(c, t))
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
                              "destination table \"%s\" already holds rows (set "
                              "destination.keep.rows = true to keep them)",
@@ -251,8 +276,9 @@ int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, s
 /* True when every change partition of t is assigned here, released and quiet. */
 static bool changes_idle(consumer_t *c, ctable_t *t, int64_t now)
 {
-    if (tables_change_partitions(c, t) <= 0 || c->batch.first_ms ||
-        now - c->last_data_ms < IDLE_MS || now - c->last_assign_ms < IDLE_MS)
+    int n = tables_change_partitions(c, t);
+    if (n == 0 || c->batch.first_ms || now - c->last_data_ms < IDLE_MS ||
+        now - c->last_assign_ms < IDLE_MS)
         return false;
     int assigned = 0;
     for (size_t i = 0; i < c->nparts; i++) {
@@ -263,21 +289,36 @@ static bool changes_idle(consumer_t *c, ctable_t *t, int64_t now)
             return false;
         assigned += p->assigned;
     }
-    return assigned == t->change_partitions;
+    return assigned == (n < 0 ? 0 : n);
 }
 
-/* The number of partitions of t's change topic (asked once); 0 when unknown. */
-int tables_change_partitions(consumer_t *c, ctable_t *t)
+static int count_partitions(consumer_t *c, const char *topic, int *cached)
 {
-    if (t->change_partitions > 0)
-        return t->change_partitions;
+    if (*cached > 0)
+        return *cached;
     char err[512];
     int n = 0;
-    if (ferry_kafka_topic_partitions(c->kprops, t->change_topic, 5000, &n, err, sizeof(err)) != 0)
-        ferry_log_warn("could not count change partitions", "topic=%s error=\"%s\"",
-                       t->change_topic, err);
-    t->change_partitions = n;
-    return n;
+    /* the producer creates a table's topics when it first writes to them */
+    int rc = ferry_kafka_topic_partitions(c->kprops, topic, 5000, &n, err, sizeof(err));
+    if (rc != 0)
+        ferry_log_debug("could not count partitions", "topic=%s error=\"%s\"", topic, err);
+    *cached = rc == 0 ? n : 0;
+    return rc == FERRY_ERR_NOT_FOUND ? -1 : *cached;
+}
+
+/*
+ * The number of partitions of t's change topic (asked until known); -1 when
+ * the topic does not exist yet, 0 when it could not be asked.
+ */
+int tables_change_partitions(consumer_t *c, ctable_t *t)
+{
+    return count_partitions(c, t->change_topic, &t->change_partitions);
+}
+
+/* The same for t's snapshot topic. */
+int tables_snapshot_partitions(consumer_t *c, ctable_t *t)
+{
+    return count_partitions(c, t->snapshot_topic, &t->snapshot_partitions);
 }
 
 /*
@@ -337,7 +378,7 @@ void tables_advance(consumer_t *c)
     int64_t now = cons_now_ms();
     for (size_t i = 0; i < c->ntables; i++) {
         ctable_t *t = c->tables[i];
-        if (t->failed)
+        if (t->failed || !t->owned)
             continue;
         if (t->phase == PHASE_FULL && t->has_h && t->chunks_applied >= t->chunks_total)
             enter_catchup(c, t);

@@ -720,6 +720,31 @@ int ferry_kafka_consumer_assign(ferry_kafka_consumer_t *c, const ferry_kafka_tp_
     return 0;
 }
 
+int ferry_kafka_consumer_assign_change(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t *add,
+                                       size_t add_cnt, const ferry_kafka_tp_t *remove,
+                                       size_t remove_cnt, char *errstr, size_t errstr_size)
+{
+    rd_kafka_error_t *error = NULL;
+    if (remove_cnt) {
+        rd_kafka_topic_partition_list_t *l = tp_list(remove, remove_cnt);
+        error = rd_kafka_incremental_unassign(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (!error && add_cnt) {
+        rd_kafka_topic_partition_list_t *l = tp_list(add, add_cnt);
+        error = rd_kafka_incremental_assign(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (!error)
+        return 0;
+    int rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                           "could not change the assignment of group \"%s\" (+%zu -%zu "
+                           "partitions): %s",
+                           c->group_id, add_cnt, remove_cnt, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return rc;
+}
+
 /* The error a consumer reports through poll, as a ferry code and message. */
 static int consume_error(const rd_kafka_message_t *m, rd_kafka_t *rk, char *errstr,
                          size_t errstr_size)

@@ -267,6 +267,15 @@ int ferry_kafka_consumer_seek(ferry_kafka_consumer_t *c, const char *topic, int3
                               int64_t offset, int timeout_ms, char *errstr, size_t errstr_size);
 
 /*
+ * Adds partitions to the manual assignment (each starting at its offset, an
+ * offset or FERRY_KAFKA_OFFSET_*) and removes others; the partitions kept go
+ * on where they are. Not for a subscribed consumer. Lists are copied.
+ */
+int ferry_kafka_consumer_assign_change(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t *add,
+                                       size_t add_cnt, const ferry_kafka_tp_t *remove,
+                                       size_t remove_cnt, char *errstr, size_t errstr_size);
+
+/*
  * Where an assigned partition stands: *position is the offset after the last
  * message polled (FERRY_KAFKA_OFFSET_INVALID before any; it moves past
  * transaction markers), *high the end of what this consumer's isolation

@@ -435,7 +435,7 @@ static int select_rows(ferry_mysql_sink_t *s, const ferry_strbuf_t *q, MYSQL_RES
     return 0;
 }
 
-int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s,
+int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s, const char *topic_prefix,
                                  int (*fn)(void *arg, const ferry_mysql_sink_offset_t *o),
                                  void *arg, char *errstr, size_t errstr_size)
 {
@@ -445,6 +445,15 @@ int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s,
                         "`src_row`, `src_rank` FROM %s.`ferry_offsets` WHERE `link` = ",
                         s->meta_quoted);
     ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
+    if (topic_prefix) {
+        /* the primary key's prefix range: no LIKE escaping to get wrong */
+        size_t n = strlen(topic_prefix);
+        ferry_strbuf_puts(&q, " AND `topic` >= ");
+        ferry_mysql_sink_put_string(&q, topic_prefix, n);
+        ferry_strbuf_puts(&q, " AND LEFT(`topic`, ");
+        ferry_strbuf_printf(&q, "%zu) = ", n);
+        ferry_mysql_sink_put_string(&q, topic_prefix, n);
+    }
     ferry_strbuf_puts(&q, " ORDER BY `topic`, `partition`");
     MYSQL_RES *res = NULL;
     int rc = select_rows(s, &q, &res, errstr, errstr_size);
@@ -483,7 +492,7 @@ int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
                                   void *arg, char *errstr, size_t errstr_size)
 {
     plain_reader_t r = {fn, arg};
-    return ferry_mysql_sink_read_stored(s, plain_one, &r, errstr, errstr_size);
+    return ferry_mysql_sink_read_stored(s, NULL, plain_one, &r, errstr, errstr_size);
 }
 
 int ferry_mysql_sink_read_progress(ferry_mysql_sink_t *s,

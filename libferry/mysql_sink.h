@@ -239,10 +239,11 @@ int ferry_mysql_sink_read_offsets(ferry_mysql_sink_t *s,
 
 /*
  * Like ferry_mysql_sink_read_offsets, with the dedup position stored with
- * each offset (last.file NULL when none was stored). Strings are valid
- * during the call only.
+ * each offset (last.file NULL when none was stored), for the topics that
+ * start with topic_prefix (NULL: all). Strings are valid during the call
+ * only.
  */
-int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s,
+int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s, const char *topic_prefix,
                                  int (*fn)(void *arg, const ferry_mysql_sink_offset_t *o),
                                  void *arg, char *errstr, size_t errstr_size);
 

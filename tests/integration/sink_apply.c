@@ -1202,7 +1202,7 @@ static stored_pos_t read_pos(ferry_mysql_sink_t *s)
 {
     stored_pos_t p = {0};
     char err[512];
-    if (ferry_mysql_sink_read_stored(s, on_stored, &p, err, sizeof(err)) != 0)
+    if (ferry_mysql_sink_read_stored(s, NULL, on_stored, &p, err, sizeof(err)) != 0)
         die("read stored: %s", err);
     return p;
 }

@@ -1,0 +1,318 @@
+/*
+ * owner.c - several consumers of one link: which tables this one applies.
+ *
+ * The unit of work is a table: the consumer that owns it reads all of its
+ * snapshot and change partitions (assigned by hand, not by the group's
+ * assignor), decides its phases, runs its DDL statements and records its
+ * chunks, so the chunk contract, the safe -> strict hand-over and the DDL
+ * barrier stay decisions of one process, as with a single consumer.
+ *
+ * Ownership is a named lock on the destination (GET_LOCK on the sink's own
+ * connection): the server gives each name to one session at a time and
+ * frees it when that session ends, so a consumer killed with SIGKILL loses
+ * its tables at once, and a consumer that lost its connection has lost its
+ * locks and stops (batch.c gives up after the retries). Each consumer also
+ * holds one member slot lock; counting the slots in use tells every member
+ * how many there are, and each aims at its share, ceil(tables / members):
+ * a member above its share lets go of tables (after applying its batch), a
+ * member below takes free ones. A DDL statement naming several tables is
+ * run by the owner of the first: the others are let go of and taken by it.
+ *
+ * Taking a table means starting from what the destination holds: its
+ * partitions' offsets and dedup positions, its applied chunks, and the DDL
+ * statements applied by the previous owner (followed here before they are
+ * dropped from the queue). The group is still used to commit offsets, for
+ * lag tools.
+ */
+#include "consumer.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OWNER_EVERY_MS 1000
+#define MEMBER_SLOTS   32
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Lock names stay under MySQL's 64 characters whatever the link and table. */
+static void member_lock(const consumer_t *c, int slot, char *buf, size_t size)
+{
+    snprintf(buf, size, "ferry:%016llx:m:%d", (unsigned long long)fnv1a(c->link), slot);
+}
+
+static void table_lock(const consumer_t *c, const ctable_t *t, char *buf, size_t size)
+{
+    char id[600];
+    snprintf(id, sizeof(id), "%s.%s", t->orig_db, t->orig_name);
+    snprintf(buf, size, "ferry:%016llx:t:%016llx", (unsigned long long)fnv1a(c->link),
+             (unsigned long long)fnv1a(id));
+}
+
+/* Runs a one-value query; the value as an integer, -1 for NULL, or <= -2 on error. */
+static long long query_int(consumer_t *c, const char *sql)
+{
+    if (mysql_query(c->my, sql) != 0) {
+        ferry_log_warn("ownership query failed", "error=\"%s\"", mysql_error(c->my));
+        return -2;
+    }
+    MYSQL_RES *res = mysql_store_result(c->my);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    long long v = !row ? -2 : row[0] ? strtoll(row[0], NULL, 10) : -1;
+    mysql_free_result(res);
+    return v;
+}
+
+static bool try_lock(consumer_t *c, const char *name)
+{
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT GET_LOCK('%s', 0)", name);
+    return query_int(c, sql) == 1;
+}
+
+static void unlock(consumer_t *c, const char *name)
+{
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT RELEASE_LOCK('%s')", name);
+    (void)query_int(c, sql);
+}
+
+/* Takes the first free member slot. */
+int owner_join(consumer_t *c, char *errstr, size_t errstr_size)
+{
+    char name[80];
+    for (int i = 0; i < MEMBER_SLOTS; i++) {
+        member_lock(c, i, name, sizeof(name));
+        if (try_lock(c, name)) {
+            c->member = i;
+            c->members = 1;
+            ferry_log_info("consumer joined its link", "link=%s member=%d", c->link, i);
+            return 0;
+        }
+    }
+    return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                         "could not join link \"%s\": %d consumers already apply it", c->link,
+                         MEMBER_SLOTS);
+}
+
+static int count_members(consumer_t *c)
+{
+    char sql[4096], name[80];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "SELECT 0");
+    for (int i = 0; i < MEMBER_SLOTS; i++) {
+        member_lock(c, i, name, sizeof(name));
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " + (IS_USED_LOCK('%s') IS NOT NULL)",
+                                name);
+    }
+    long long n = query_int(c, sql);
+    return n >= 1 ? (int)n : 1;
+}
+
+/* The first table of the first statement waiting that names t, or NULL. */
+static const ctable_t *ddl_leader(const consumer_t *c, const ctable_t *t)
+{
+    const ddl_pending_t *d = ddl_first_pending(c, t);
+    return d && d->n_tables > 1 ? d->tables[0] : NULL;
+}
+
+/* Tables this member should own now (see the file comment); marks t->want. */
+static void choose(consumer_t *c, int members)
+{
+    size_t active = 0, owned = 0;
+    for (size_t i = 0; i < c->ntables; i++) {
+        ctable_t *t = c->tables[i];
+        t->want = t->owned && !t->failed;
+        const ctable_t *lead = ddl_leader(c, t);
+        if (lead && lead != t && !lead->owned)
+            t->want = false; /* the statement's first table's owner runs it */
+        else if (lead && lead->owned)
+            t->want = !t->failed;
+        active += !t->failed;
+        owned += t->want;
+    }
+    size_t share = (active + (size_t)members - 1) / (size_t)members;
+    /* above the share: let the last ones go; below: try free ones in order */
+    for (size_t i = c->ntables; i-- > 0 && owned > share;) {
+        ctable_t *t = c->tables[i];
+        if (t->want && !ddl_leader(c, t)) {
+            t->want = false;
+            owned--;
+        }
+    }
+    for (size_t i = 0; i < c->ntables && owned < share; i++) {
+        ctable_t *t = c->tables[i];
+        const ctable_t *lead = ddl_leader(c, t);
+        if (!t->want && !t->failed && !(lead && lead != t && !lead->owned)) {
+            t->want = true;
+            owned++;
+        }
+    }
+}
+
+typedef struct {
+    ferry_kafka_tp_t *tp;
+    size_t n, cap;
+} tplist_t;
+
+static int tp_push(tplist_t *l, const char *topic, int32_t partition, int64_t offset)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        ferry_kafka_tp_t *n = realloc(l->tp, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_NOMEM;
+        l->tp = n;
+        l->cap = cap;
+    }
+    l->tp[l->n++] = (ferry_kafka_tp_t){topic, partition, offset};
+    return 0;
+}
+
+/* True when p belongs to a table this consumer owns now. */
+static bool wanted(consumer_t *c, const part_t *p)
+{
+    bool snap;
+    const ctable_t *t = tables_by_topic(c, p->topic, &snap);
+    return t && t->owned && !t->failed;
+}
+
+/*
+ * Assigns the partitions of the owned tables that are not assigned yet (at
+ * the offsets the destination holds) and unassigns the others; partitions
+ * kept go on where they are. A table whose topics do not exist yet is
+ * assigned again later.
+ */
+static int assign(consumer_t *c)
+{
+    tplist_t add = {0}, del = {0};
+    int rc = 0;
+    c->assign_again = false;
+    for (size_t i = 0; i < c->nparts && rc == 0; i++) {
+        part_t *p = &c->parts[i];
+        if (p->assigned && strcmp(p->topic, c->ddl_topic) != 0 && !wanted(c, p)) {
+            rc = tp_push(&del, p->topic, p->partition, 0);
+            parts_unassign(c, p);
+        }
+    }
+    for (size_t i = 0; i < c->ntables && rc == 0; i++) {
+        ctable_t *t = c->tables[i];
+        if (!t->owned || t->failed)
+            continue;
+        int np[2] = {tables_snapshot_partitions(c, t), tables_change_partitions(c, t)};
+        c->assign_again |= np[0] <= 0 || np[1] <= 0;
+        const char *topics[2] = {t->snapshot_topic, t->change_topic};
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            for (int32_t j = 0; j < np[k] && rc == 0; j++) {
+                part_t *p = parts_get(c, topics[k], j);
+                if (!p) {
+                    rc = FERRY_ERR_NOMEM;
+                    break;
+                }
+                if (p->assigned)
+                    continue;
+                parts_restart(c, p);
+                rc = tp_push(&add, p->topic, j,
+                             p->committed >= 0 ? p->committed : FERRY_KAFKA_OFFSET_BEGINNING);
+            }
+        }
+    }
+    char err[512];
+    if (rc == 0 && (add.n || del.n))
+        rc = ferry_kafka_consumer_assign_change(c->data, add.tp, add.n, del.tp, del.n, err,
+                                                sizeof(err));
+    else if (rc != 0)
+        snprintf(err, sizeof(err), "out of memory");
+    if (rc != 0)
+        cons_fail(c, "could not assign the partitions of the tables owned: %s", err);
+    else if (add.n || del.n)
+        ferry_log_info("partitions assigned", "member=%d added=%zu removed=%zu", c->member, add.n,
+                       del.n);
+    if (add.n)
+        c->last_assign_ms = cons_now_ms();
+    free(add.tp);
+    free(del.tp);
+    return rc;
+}
+
+/*
+ * Takes and lets go of tables as choose() decided, then changes the
+ * assignment. Before a table is let go of, the batch is applied, so what its
+ * next owner reads from the destination is complete.
+ */
+static int rebalance(consumer_t *c)
+{
+    bool change = c->subscription_dirty || c->assign_again, release = false;
+    for (size_t i = 0; i < c->ntables; i++) {
+        change |= c->tables[i]->want != c->tables[i]->owned;
+        release |= c->tables[i]->owned && !c->tables[i]->want;
+    }
+    if (!change)
+        return 0;
+    if (release || c->subscription_dirty) {
+        if (batch_flush(c) != 0)
+            return FERRY_ERR_FATAL;
+        changes_unstage(c);
+    }
+    char name[80];
+    bool taken = false;
+    for (size_t i = 0; i < c->ntables; i++) {
+        ctable_t *t = c->tables[i];
+        if (t->want == t->owned)
+            continue;
+        table_lock(c, t, name, sizeof(name));
+        if (t->owned) {
+            unlock(c, name);
+            ferry_log_info("table let go", "table=%s member=%d", t->src_full, c->member);
+        } else if (try_lock(c, name)) {
+            taken = true;
+            t->taking = true;
+            ferry_log_info("table taken", "table=%s member=%d", t->src_full, c->member);
+        } else {
+            continue;
+        }
+        pthread_mutex_lock(&c->lock);
+        t->owned = !t->owned;
+        pthread_mutex_unlock(&c->lock);
+    }
+    char err[1024];
+    if (taken && parts_reload(c, err, sizeof(err)) != 0) {
+        cons_fail(c, "could not read what the destination holds for the tables taken: %s", err);
+        return FERRY_ERR_FATAL;
+    }
+    for (size_t i = 0; i < c->ntables; i++) {
+        ctable_t *t = c->tables[i];
+        if (t->taking && t->phase == PHASE_FULL)
+            snapshot_recount(c, t);
+        t->taking = false;
+    }
+    c->subscription_dirty = false;
+    return assign(c);
+}
+
+/* Every OWNER_EVERY_MS (or when the tables changed): members, share, locks. */
+void owner_step(consumer_t *c)
+{
+    int64_t now = cons_now_ms();
+    if (!c->subscription_dirty && now - c->owner_ms < OWNER_EVERY_MS)
+        return;
+    c->owner_ms = now;
+    int members = count_members(c);
+    if (members != c->members)
+        ferry_log_info("consumers of the link", "link=%s members=%d member=%d", c->link, members,
+                       c->member);
+    c->members = members;
+    if (ddl_follow_others(c) != 0)
+        return;
+    choose(c, members);
+    rebalance(c);
+}
