@@ -125,23 +125,29 @@ static const ctable_t *ddl_leader(const consumer_t *c, const ctable_t *t)
     return d && d->n_tables > 1 ? d->tables[0] : NULL;
 }
 
-/* Tables this member should own now (see the file comment); marks t->want. */
-static void choose(consumer_t *c, int members)
+/* A statement naming t (and others) waits for the owner of its first table, elsewhere. */
+static bool led_elsewhere(const consumer_t *c, const ctable_t *t)
+{
+    const ctable_t *lead = ddl_leader(c, t);
+    return lead && lead != t && !lead->owned;
+}
+
+/*
+ * Which tables to keep (t->want) and how many more to take (the return):
+ * the share is ceil(tables / members); above it the last tables are let go
+ * of. Tables a multi-table statement needs follow its first table.
+ */
+static size_t choose(consumer_t *c, int members)
 {
     size_t active = 0, owned = 0;
     for (size_t i = 0; i < c->ntables; i++) {
         ctable_t *t = c->tables[i];
-        t->want = t->owned && !t->failed;
         const ctable_t *lead = ddl_leader(c, t);
-        if (lead && lead != t && !lead->owned)
-            t->want = false; /* the statement's first table's owner runs it */
-        else if (lead && lead->owned)
-            t->want = !t->failed;
+        t->want = !t->failed && (t->owned || (lead && lead->owned)) && !led_elsewhere(c, t);
         active += !t->failed;
         owned += t->want;
     }
     size_t share = (active + (size_t)members - 1) / (size_t)members;
-    /* above the share: let the last ones go; below: try free ones in order */
     for (size_t i = c->ntables; i-- > 0 && owned > share;) {
         ctable_t *t = c->tables[i];
         if (t->want && !ddl_leader(c, t)) {
@@ -149,14 +155,7 @@ static void choose(consumer_t *c, int members)
             owned--;
         }
     }
-    for (size_t i = 0; i < c->ntables && owned < share; i++) {
-        ctable_t *t = c->tables[i];
-        const ctable_t *lead = ddl_leader(c, t);
-        if (!t->want && !t->failed && !(lead && lead != t && !lead->owned)) {
-            t->want = true;
-            owned++;
-        }
-    }
+    return owned < share ? share - owned : 0;
 }
 
 typedef struct {
@@ -249,9 +248,9 @@ static int assign(consumer_t *c)
  * assignment. Before a table is let go of, the batch is applied, so what its
  * next owner reads from the destination is complete.
  */
-static int rebalance(consumer_t *c)
+static int rebalance(consumer_t *c, size_t more)
 {
-    bool change = c->subscription_dirty || c->assign_again, release = false;
+    bool change = c->subscription_dirty || c->assign_again || more, release = false;
     for (size_t i = 0; i < c->ntables; i++) {
         change |= c->tables[i]->want != c->tables[i]->owned;
         release |= c->tables[i]->owned && !c->tables[i]->want;
@@ -265,9 +264,12 @@ static int rebalance(consumer_t *c)
     }
     char name[80];
     bool taken = false;
-    for (size_t i = 0; i < c->ntables; i++) {
-        ctable_t *t = c->tables[i];
-        if (t->want == t->owned)
+    /* members start their search at different tables, so they rarely collide */
+    size_t n = c->ntables, from = n ? (size_t)c->member * n / (size_t)c->members % n : 0;
+    for (size_t k = 0; k < n; k++) {
+        ctable_t *t = c->tables[(from + k) % n];
+        bool take = !t->owned && !t->failed && !led_elsewhere(c, t) && (t->want || more);
+        if (!take && !(t->owned && !t->want))
             continue;
         table_lock(c, t, name, sizeof(name));
         if (t->owned) {
@@ -276,6 +278,7 @@ static int rebalance(consumer_t *c)
         } else if (try_lock(c, name)) {
             taken = true;
             t->taking = true;
+            more -= more && !t->want;
             ferry_log_info("table taken", "table=%s member=%d", t->src_full, c->member);
         } else {
             continue;
@@ -313,6 +316,5 @@ void owner_step(consumer_t *c)
     c->members = members;
     if (ddl_follow_others(c) != 0)
         return;
-    choose(c, members);
-    rebalance(c);
+    rebalance(c, choose(c, members));
 }
