@@ -136,7 +136,7 @@ static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errst
 static bool any_phase(const consumer_t *c, phase_t phase)
 {
     for (size_t i = 0; i < c->ntables; i++)
-        if (c->tables[i]->phase == phase && !c->tables[i]->failed)
+        if (c->tables[i]->phase == phase && c->tables[i]->owned && !c->tables[i]->failed)
             return true;
     return false;
 }
