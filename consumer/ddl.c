@@ -461,6 +461,23 @@ int ddl_follow_others(consumer_t *c)
 
 /* ---- reading ------------------------------------------------------------------------ */
 
+/* Appends d to the queue (which takes its memory). */
+static int enqueue(consumer_t *c, const ddl_pending_t *d)
+{
+    if (c->npend == c->pend_cap) {
+        size_t cap = c->pend_cap ? c->pend_cap * 2 : 8;
+        ddl_pending_t *n = realloc(c->pend, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_NOMEM;
+        c->pend = n;
+        c->pend_cap = cap;
+    }
+    c->pend[c->npend++] = *d;
+    ferry_log_info("DDL statement queued", "offset=%lld tables=%zu statement=\"%.200s\"",
+                   (long long)d->offset, d->n_tables, d->statement);
+    return 0;
+}
+
 /*
  * A statement event: skipped when a copy, replayed on the tables when
  * already applied, else queued.
@@ -494,19 +511,8 @@ static void statement(consumer_t *c, const ferry_kafka_msg_t *m, const ferry_ddl
     if (rc == 0 && ddl_done(c, m->offset)) {
         follow(c, &d, &rw);
         pending_free(&d);
-    } else if (rc == 0 && c->npend == c->pend_cap) {
-        size_t cap = c->pend_cap ? c->pend_cap * 2 : 8;
-        ddl_pending_t *n = realloc(c->pend, cap * sizeof(*n));
-        rc = n ? 0 : FERRY_ERR_NOMEM;
-        if (n) {
-            c->pend = n;
-            c->pend_cap = cap;
-        }
-    }
-    if (rc == 0 && !ddl_done(c, m->offset)) {
-        c->pend[c->npend++] = d;
-        ferry_log_info("DDL statement queued", "offset=%lld tables=%zu statement=\"%.200s\"",
-                       (long long)m->offset, d.n_tables, d.statement);
+    } else if (rc == 0) {
+        rc = enqueue(c, &d);
     }
     if (rc != 0) {
         pending_free(&d);
