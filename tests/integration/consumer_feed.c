@@ -6,6 +6,7 @@
  *   consumer_feed load    <bootstrap> <project> <source url> <db> <table>...
  *   consumer_feed changes <bootstrap> <project> <source url> <db> <ops file>
  *   consumer_feed dlq     <bootstrap> <project> <count>
+ *   consumer_feed copy    <bootstrap> <project> <topic>
  *
  * schema: creates the link's topics, reads each table's definition from the
  * source and publishes SNAPSHOT_TABLE to <prefix>.ddl with P0 = SHOW MASTER
@@ -20,6 +21,9 @@
  * per line: "<c|u|d>|<table>|<WHERE clause naming the row>|<SQL to run>".
  * dlq: reads <count> messages of <prefix>.dlq and prints their headers,
  * one message per line.
+ * copy: publishes every message of <topic> again, each to its partition:
+ * what a reader of ferry-devkafka sees after a capture group that reached
+ * the broker was aborted and replayed (the same events at later offsets).
  */
 #include "common.h"
 
@@ -447,11 +451,44 @@ static int cmd_dlq(int want)
     return got >= want ? 0 : 1;
 }
 
+typedef struct {
+    ferry_kafka_producer_t *p;
+    int copied;
+} copier_t;
+
+static int copy_one(void *arg, const ferry_kafka_msg_t *m)
+{
+    copier_t *cp = arg;
+    char err[512];
+    ferry_kafka_record_t rec = {m->topic, m->partition, m->key, m->key_len,
+                                m->value, m->value_len, NULL,   0};
+    if (ferry_kafka_produce(cp->p, &rec, err, sizeof(err)) != 0)
+        die("could not publish a copy", err);
+    cp->copied++;
+    return 0;
+}
+
+static int cmd_copy(const char *topic)
+{
+    copier_t cp = {open_producer(), 0};
+    char err[512];
+    for (int32_t i = 0; i < PARTS; i++)
+        if (ferry_kafka_read_partition(kprops, topic, i, 20000, copy_one, &cp, err, sizeof(err)) !=
+            0)
+            die("could not read the topic", err);
+    if (ferry_kafka_producer_flush(cp.p, 20000, err, sizeof(err)) != 0)
+        die("could not publish the copies", err);
+    ferry_kafka_producer_destroy(cp.p, 5000);
+    printf("copied %d\n", cp.copied);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
         fputs("usage: consumer_feed schema|load|changes <bootstrap> <project> <source url> <db> "
-              "...\n       consumer_feed dlq <bootstrap> <project> <count>\n",
+              "...\n       consumer_feed dlq <bootstrap> <project> <count>\n"
+              "       consumer_feed copy <bootstrap> <project> <topic>\n",
               stderr);
         return 2;
     }
@@ -461,6 +498,8 @@ int main(int argc, char **argv)
     snprintf(prefix, sizeof(prefix), "ferry.%s.fwd", project);
     if (!strcmp(argv[1], "dlq"))
         return cmd_dlq(atoi(argv[4]));
+    if (!strcmp(argv[1], "copy"))
+        return cmd_copy(argv[4]);
     if (argc < 7)
         return 2;
     source_url = argv[4];
