@@ -7,7 +7,9 @@
 # statement's binlog position, then the statement, then the later changes,
 # each decoded with the schema it was written with. At the end the
 # destination has the source's columns and rows (row by row and CHECKSUM
-# TABLE). One statement fails at the destination on purpose (an index of
+# TABLE). The last statement has no change after it (its table's change
+# partitions are idle) and still runs. One statement fails at the
+# destination on purpose (an index of
 # that name already exists there): /status names the statement and the
 # reason, and that table and the others go on.
 . "$FERRY_SRC/tests/harness/lib.sh"
@@ -102,6 +104,7 @@ UPDATE clash SET v = v + 1 WHERE id < 10;
 ALTER TABLE clash ADD INDEX ix_dup (v);
 UPDATE clash SET v = v + 100 WHERE id > 90;
 INSERT INTO clash VALUES (101, 1);
+ALTER TABLE tr ADD COLUMN idle INT DEFAULT 1;
 "
 
 "$ctl" wait "$project" --until caught-up --timeout 240 ||
