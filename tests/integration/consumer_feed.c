@@ -463,7 +463,7 @@ static int copy_one(void *arg, const ferry_kafka_msg_t *m)
     ferry_kafka_record_t rec = {m->topic, m->partition, m->key, m->key_len,
                                 m->value, m->value_len, NULL,   0};
     if (ferry_kafka_produce(cp->p, &rec, err, sizeof(err)) != 0)
-        die("could not publish a copy", err);
+        itest_die("could not publish a copy", err);
     cp->copied++;
     return 0;
 }
@@ -475,9 +475,9 @@ static int cmd_copy(const char *topic)
     for (int32_t i = 0; i < PARTS; i++)
         if (ferry_kafka_read_partition(kprops, topic, i, 20000, copy_one, &cp, err, sizeof(err)) !=
             0)
-            die("could not read the topic", err);
+            itest_die("could not read the topic", err);
     if (ferry_kafka_producer_flush(cp.p, 20000, err, sizeof(err)) != 0)
-        die("could not publish the copies", err);
+        itest_die("could not publish the copies", err);
     ferry_kafka_producer_destroy(cp.p, 5000);
     printf("copied %d\n", cp.copied);
     return 0;
