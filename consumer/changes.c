@@ -91,7 +91,7 @@ static void undecodable(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t
 
 void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m)
 {
-    if (t->phase < PHASE_CATCHUP) {
+    if (t->phase < PHASE_CATCHUP && !t->created) {
         parts_hold(c, p, m->offset, NULL);
         ferry_kafka_msg_destroy(m);
         return;
@@ -142,7 +142,8 @@ static void out_of_range(consumer_t *c, const char *err)
     size_t len = 0;
     for (size_t i = 0; i < c->ntables && len < sizeof(tables) - 1; i++) {
         const ctable_t *t = c->tables[i];
-        if (strstr(err, t->change_topic) || strstr(err, t->snapshot_topic))
+        if (strstr(err, t->change_topic) ||
+            (t->snapshot_topic[0] && strstr(err, t->snapshot_topic)))
             len += (size_t)snprintf(tables + len, sizeof(tables) - len, "%s%s", len ? ", " : "",
                                     t->src_full);
     }
@@ -213,7 +214,7 @@ static bool stage_has_changes(consumer_t *c)
     for (size_t i = 0; i < c->nstaged; i++) {
         bool snap = false;
         const ctable_t *t = tables_by_topic(c, c->staged[i]->topic, &snap);
-        if (t && !snap && t->phase >= PHASE_CATCHUP)
+        if (t && !snap && (t->phase >= PHASE_CATCHUP || t->created))
             return true;
     }
     return false;

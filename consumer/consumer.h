@@ -72,6 +72,18 @@ typedef struct ctable {
     shape_t *shapes;            /* writer schemas registered with the sink */
     size_t nshapes;
     bool failed; /* could not be created (or dropped): its partitions stay held */
+    /*
+     * Born from a CREATE TABLE statement read at offset created_at of the ddl
+     * topic (not from SNAPSHOT_TABLE): no snapshot, it starts empty at the
+     * statement's position and stays in "schema" until the statement ran.
+     */
+    bool created;
+    int64_t created_at;
+    /* DROP TABLE ran: its names and change topic are free for a later table */
+    bool dropped;
+    /* SNAPSHOT_TABLE's position: statements not past it are in its definition */
+    bool has_p0;
+    ferry_binlog_pos_t p0;
     /* owner.c: this consumer applies the table (guarded by lock for /status) */
     bool owned, want, taking;
     /*
@@ -165,6 +177,7 @@ typedef struct {
     char *statement, *default_db, *sql_mode;
     ctable_t **tables; /* the known tables it names */
     size_t n_tables;
+    ctable_t *creates;  /* CREATE TABLE of a table new to the link (also tables[0]) */
     int64_t checked_ms; /* last readiness check that asked the brokers */
 } ddl_pending_t;
 
@@ -252,6 +265,11 @@ int tables_change_partitions(consumer_t *c, ctable_t *t);
 int tables_snapshot_partitions(consumer_t *c, ctable_t *t);
 ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot);
 int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, size_t errstr_size);
+ctable_t *tables_born(consumer_t *c, const char *db, const char *name, ferry_tabledef_t *def,
+                      int64_t offset, const ferry_binlog_pos_t *at);
+int tables_create_born(consumer_t *c, ctable_t *t, const char *sql, const char *why_no_sql,
+                       char *errstr, size_t errstr_size);
+void tables_drop(consumer_t *c, ctable_t *t);
 void tables_set_error(consumer_t *c, ctable_t *t, const char *text);
 void tables_set_phase(consumer_t *c, ctable_t *t, phase_t p);
 void tables_advance(consumer_t *c);

@@ -102,7 +102,22 @@ static void snapshot_table(consumer_t *c, const ferry_ddl_event_t *ev, bool fres
         ferry_tabledef_destroy(def);
         return;
     }
+    if (tables_find_queued(c, def->db, def->name)) {
+        /* a restarted producer announces what a CREATE or RENAME made: followed from there */
+        ferry_log_info("table announced again, followed from the statement that made it",
+                       "table=%s.%s", def->db, def->name);
+        ferry_tabledef_destroy(def);
+        return;
+    }
+    char db[256], name[256];
+    snprintf(db, sizeof(db), "%s", def->db);
+    snprintf(name, sizeof(name), "%s", def->name);
     int rc = tables_add(c, def, fresh, err, sizeof(err));
+    ctable_t *t = tables_find_orig(c, db, name);
+    char why[256];
+    if (t && ev->file && ev->has_pos)
+        t->has_p0 =
+            ferry_binlog_pos_init(&t->p0, ev->file, (uint64_t)ev->pos, why, sizeof(why)) == 0;
     if (rc == FERRY_ERR_INVALID || rc == FERRY_ERR_NOMEM)
         cons_fail(c, "%s", err);
     else if (rc != 0)
@@ -236,35 +251,64 @@ static char *dup_or_null(const char *s)
 }
 
 /*
+ * The new name names[i] gets from the statement: the second of a RENAME
+ * TABLE pair, or ALTER TABLE's RENAME [TO]; NULL when none.
+ */
+static const ferry_ddl_name_t *renamed(const ferry_ddl_rewrite_t *rw, size_t i)
+{
+    const ferry_ddl_name_t *to = NULL;
+    if (rw->kind == FERRY_DDL_RENAME_TABLE && i % 2 == 0 && i + 1 < rw->n_names)
+        to = &rw->names[i + 1];
+    else if (rw->kind == FERRY_DDL_ALTER_TABLE && i == 0 && rw->rename_to &&
+             rw->rename_to < rw->n_names)
+        to = &rw->names[rw->rename_to];
+    return to && to->table ? to : NULL;
+}
+
+/* True when names[i] is the new name of a rename (not a table that exists before). */
+static bool is_new_name(const ferry_ddl_rewrite_t *rw, size_t i)
+{
+    return (rw->kind == FERRY_DDL_RENAME_TABLE && i % 2 == 1) ||
+           (rw->kind == FERRY_DDL_ALTER_TABLE && rw->rename_to && i == rw->rename_to);
+}
+
+static int set_queued(ctable_t *t, const char *db, const char *name)
+{
+    char *d = strdup(db), *n = strdup(name);
+    if (!d || !n) {
+        free(d);
+        free(n);
+        return FERRY_ERR_NOMEM;
+    }
+    free(t->q_db);
+    free(t->q_name);
+    t->q_db = d;
+    t->q_name = n;
+    return 0;
+}
+
+/*
  * The known tables a statement names, resolved through the names queued
- * statements give them; RENAME TABLE pairs move those names on.
+ * statements give them; renames move those names on, DROP TABLE frees them.
  */
 static int resolve(consumer_t *c, const ferry_ddl_rewrite_t *rw, ddl_pending_t *d)
 {
-    d->tables = calloc(rw->n_names + 1, sizeof(*d->tables));
+    d->tables = calloc(rw->n_names + 2, sizeof(*d->tables));
     if (!d->tables)
         return FERRY_ERR_NOMEM;
-    for (size_t i = 0; i < rw->n_names; i++) {
-        const ferry_ddl_name_t *nm = &rw->names[i];
-        bool rename_to = rw->kind == FERRY_DDL_RENAME_TABLE && i % 2 == 1;
-        ctable_t *t = nm->table && !rename_to ? tables_find_queued(c, nm->db, nm->table) : NULL;
+    int rc = 0;
+    for (size_t i = 0; i < rw->n_names && rc == 0; i++) {
+        const ferry_ddl_name_t *nm = &rw->names[i], *to = renamed(rw, i);
+        ctable_t *t =
+            nm->table && !is_new_name(rw, i) ? tables_find_queued(c, nm->db, nm->table) : NULL;
         if (t && !touches(d, t))
             d->tables[d->n_tables++] = t;
-        if (t && rw->kind == FERRY_DDL_RENAME_TABLE && i + 1 < rw->n_names &&
-            rw->names[i + 1].table) {
-            char *db = strdup(rw->names[i + 1].db), *name = strdup(rw->names[i + 1].table);
-            if (!db || !name) {
-                free(db);
-                free(name);
-                return FERRY_ERR_NOMEM;
-            }
-            free(t->q_db);
-            free(t->q_name);
-            t->q_db = db;
-            t->q_name = name;
-        }
+        if (t && to)
+            rc = set_queued(t, to->db, to->table);
+        else if (t && rw->kind == FERRY_DDL_DROP_TABLE)
+            rc = set_queued(t, "", ""); /* no table is named "" */
     }
-    return 0;
+    return rc;
 }
 
 /* What a statement does to the consumer's tables once it ran (or ran before a restart). */
@@ -272,21 +316,18 @@ static void follow(consumer_t *c, const ddl_pending_t *d, const ferry_ddl_rewrit
 {
     for (size_t i = 0; i < d->n_tables; i++)
         shape_forget(d->tables[i]);
-    if (rw->kind == FERRY_DDL_RENAME_TABLE) {
-        for (size_t i = 0; i + 1 < rw->n_names; i += 2) {
-            const ferry_ddl_name_t *from = &rw->names[i], *to = &rw->names[i + 1];
-            ctable_t *t = from->table ? tables_find(c, from->db, from->table) : NULL;
-            if (t && to->table &&
-                tables_rename(c, t, to->db, to->table, d->has_pos ? &d->pos : NULL) != 0)
+    if (d->creates && !d->creates->failed)
+        tables_set_phase(c, d->creates, PHASE_CATCHUP);
+    if (rw->kind == FERRY_DDL_RENAME_TABLE || rw->kind == FERRY_DDL_ALTER_TABLE) {
+        for (size_t i = 0; i < rw->n_names; i++) {
+            const ferry_ddl_name_t *from = &rw->names[i], *to = renamed(rw, i);
+            ctable_t *t = to && from->table ? tables_find(c, from->db, from->table) : NULL;
+            if (t && tables_rename(c, t, to->db, to->table, d->has_pos ? &d->pos : NULL) != 0)
                 cons_fail(c, "out of memory");
         }
     } else if (rw->kind == FERRY_DDL_DROP_TABLE) {
-        for (size_t i = 0; i < d->n_tables; i++) {
-            ctable_t *t = d->tables[i];
-            t->failed = true;
-            tables_set_error(c, t, "dropped at the source");
-            c->subscription_dirty = true;
-        }
+        for (size_t i = 0; i < d->n_tables; i++)
+            tables_drop(c, d->tables[i]);
     }
 }
 
@@ -312,6 +353,35 @@ static int rewrite(consumer_t *c, const ddl_pending_t *d, ferry_ddl_rewrite_t *r
                                    errstr_size);
 }
 
+/*
+ * True when every table d names was announced by SNAPSHOT_TABLE at or after
+ * d (a producer restarted before capturing d announces the tables it finds
+ * then): their definitions already hold what d did.
+ */
+static bool before_snapshot(const ddl_pending_t *d)
+{
+    if (!d->has_pos || !d->n_tables)
+        return false;
+    for (size_t i = 0; i < d->n_tables; i++)
+        if (!d->tables[i]->has_p0 || ferry_binlog_pos_cmp(&d->pos, &d->tables[i]->p0) > 0)
+            return false;
+    return true;
+}
+
+/* Why statement d (rewritten as rw) is not run; NULL when it is. */
+static const char *skip_reason(const ddl_pending_t *d, const ferry_ddl_rewrite_t *rw, int rc)
+{
+    if (rc != 0)
+        return NULL;
+    if (!rw->sql)
+        return rw->skip_reason ? rw->skip_reason : "";
+    if (in_exact_snapshot(d, rw))
+        return "the key-less table's snapshot was read after it";
+    if (before_snapshot(d))
+        return "the table's definition was read after it";
+    return NULL;
+}
+
 /* Runs statement d (its tables' earlier changes are applied) and records that it ran. */
 static void execute(consumer_t *c, ddl_pending_t *d)
 {
@@ -321,17 +391,24 @@ static void execute(consumer_t *c, ddl_pending_t *d)
     char err[1024];
     ctable_t *t = d->n_tables ? d->tables[0] : NULL;
     int rc = rewrite(c, d, &rw, err, sizeof(err));
-    if (rc == 0 && rw.sql && in_exact_snapshot(d, &rw))
+    const char *skip = skip_reason(d, &rw, rc);
+    if (skip && !d->creates) {
         ferry_log_info("DDL statement skipped", "statement=\"%.200s\" reason=\"%s\"", d->statement,
-                       "the key-less table's snapshot was read after it");
-    else if (rc == 0 && !rw.sql)
-        ferry_log_info("DDL statement skipped", "statement=\"%.200s\" reason=\"%s\"", d->statement,
-                       rw.skip_reason ? rw.skip_reason : "");
-    else if (rc == 0)
+                       skip);
+    } else if (d->creates) {
+        char why[1024];
+        snprintf(why, sizeof(why), "%s", rc != 0 ? err : skip ? skip : "");
+        rc = tables_create_born(c, d->creates, rc == 0 ? rw.sql : NULL, why, err, sizeof(err));
+        if (rc != 0) {
+            d->creates->failed = true;
+            c->subscription_dirty = true;
+        }
+    } else if (rc == 0) {
         rc = cons_exec(c, rw.sql, err, sizeof(err));
+    }
     if (rc != 0) {
         status_note_ddl_error(c, t, d->statement, err);
-    } else if (rw.sql) {
+    } else if (rw.sql || d->creates) {
         ferry_log_info("DDL statement applied", "statement=\"%.200s\" offset=%lld", rw.sql,
                        (long long)d->offset);
         pthread_mutex_lock(&c->lock);
@@ -383,7 +460,8 @@ static bool ready(consumer_t *c, ddl_pending_t *d)
         ctable_t *t = d->tables[k];
         if (t->failed)
             continue;
-        if (!t->owned || ddl_first_pending(c, t) != d || t->phase < PHASE_CATCHUP)
+        if (!t->owned || ddl_first_pending(c, t) != d ||
+            (t->phase < PHASE_CATCHUP && t != d->creates))
             return false;
     }
     if (c->nstaged)
@@ -461,6 +539,33 @@ int ddl_follow_others(consumer_t *c)
 
 /* ---- reading ------------------------------------------------------------------------ */
 
+/*
+ * CREATE TABLE of a table the link does not know: a new table, created by d
+ * and first of its tables (d->tables has room for one more).
+ */
+static int born(consumer_t *c, ddl_pending_t *d, const ferry_ddl_rewrite_t *rw,
+                const ferry_ddl_event_t *ev)
+{
+    ferry_tabledef_t *def = NULL;
+    char err[512];
+    if (ev->table_definition &&
+        ferry_tabledef_from_json(ev->table_definition, strlen(ev->table_definition), &def, err,
+                                 sizeof(err)) != 0) {
+        ferry_log_warn("could not read the definition of a created table",
+                       "table=%s.%s error=\"%s\"", rw->names[0].db, rw->names[0].table, err);
+        def = NULL;
+    }
+    ctable_t *t = tables_born(c, rw->names[0].db, rw->names[0].table, def, d->offset,
+                              d->has_pos ? &d->pos : NULL);
+    if (!t)
+        return FERRY_ERR_NOMEM;
+    memmove(d->tables + 1, d->tables, d->n_tables * sizeof(*d->tables));
+    d->tables[0] = t;
+    d->n_tables++;
+    d->creates = t;
+    return 0;
+}
+
 /* Appends d to the queue (which takes its memory). */
 static int enqueue(consumer_t *c, const ddl_pending_t *d)
 {
@@ -508,6 +613,9 @@ static void statement(consumer_t *c, const ferry_kafka_msg_t *m, const ferry_ddl
     int rc = d.statement && (!ev->default_db || d.default_db) && (!ev->sql_mode || d.sql_mode)
                  ? resolve(c, &rw, &d)
                  : FERRY_ERR_NOMEM;
+    if (rc == 0 && rw.kind == FERRY_DDL_CREATE_TABLE && rw.n_names && rw.names[0].table &&
+        !tables_find_queued(c, rw.names[0].db, rw.names[0].table))
+        rc = born(c, &d, &rw, ev);
     if (rc == 0 && ddl_done(c, m->offset)) {
         follow(c, &d, &rw);
         pending_free(&d);

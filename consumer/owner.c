@@ -53,8 +53,12 @@ static void member_lock(const consumer_t *c, int slot, char *buf, size_t size)
 
 static void table_lock(const consumer_t *c, const ctable_t *t, char *buf, size_t size)
 {
-    char id[600];
-    snprintf(id, sizeof(id), "%s.%s", t->orig_db, t->orig_name);
+    char id[640];
+    /* a table created at the source is told apart from an older one of its name */
+    if (t->created)
+        snprintf(id, sizeof(id), "%s.%s@%lld", t->orig_db, t->orig_name, (long long)t->created_at);
+    else
+        snprintf(id, sizeof(id), "%s.%s", t->orig_db, t->orig_name);
     snprintf(buf, size, "ferry:%016llx:t:%016llx", (unsigned long long)fnv1a(c->link),
              (unsigned long long)fnv1a(id));
 }
@@ -207,8 +211,10 @@ static int assign(consumer_t *c)
         ctable_t *t = c->tables[i];
         if (!t->owned || t->failed)
             continue;
-        int np[2] = {tables_snapshot_partitions(c, t), tables_change_partitions(c, t)};
-        c->assign_again |= np[0] <= 0 || np[1] <= 0;
+        /* a table created at the source has no snapshot topic */
+        int np[2] = {t->created ? 0 : tables_snapshot_partitions(c, t),
+                     tables_change_partitions(c, t)};
+        c->assign_again |= (np[0] <= 0 && !t->created) || np[1] <= 0;
         const char *topics[2] = {t->snapshot_topic, t->change_topic};
         for (int k = 0; k < 2 && rc == 0; k++) {
             for (int32_t j = 0; j < np[k] && rc == 0; j++) {

@@ -82,7 +82,8 @@ static bool hold_over(consumer_t *c, const part_t *p)
     if (!t || t->failed)
         return false;
     if (!snap)
-        return t->phase >= PHASE_CATCHUP && !(p->hold_ddl && ddl_blocks(c, t, &p->hold_pos));
+        return (t->phase >= PHASE_CATCHUP || t->created) &&
+               !(p->hold_ddl && ddl_blocks(c, t, &p->hold_pos));
     return !p->hold_chunk || parts_chunk_applied(c, p->hold_chunk) ||
            ferry_fullload_donelog_get(c->donelog, p->hold_chunk) != NULL;
 }

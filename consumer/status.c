@@ -56,7 +56,11 @@ static void write_totals(ferry_json_t *j, const consumer_t *c)
 {
     uint64_t rows = 0, events = 0;
     size_t by_phase[4] = {0};
+    size_t n = 0;
     for (size_t i = 0; i < c->ntables; i++) {
+        if (c->tables[i]->dropped)
+            continue;
+        n++;
         rows += c->tables[i]->rows_applied;
         events += c->tables[i]->events_applied;
         by_phase[c->tables[i]->phase]++;
@@ -64,7 +68,7 @@ static void write_totals(ferry_json_t *j, const consumer_t *c)
     ferry_json_key(j, "totals");
     ferry_json_object_begin(j);
     ferry_json_key(j, "tables");
-    ferry_json_uint(j, c->ntables);
+    ferry_json_uint(j, n);
     for (int p = 0; p < 4; p++) {
         ferry_json_key(j, tables_phase_name((phase_t)p));
         ferry_json_uint(j, by_phase[p]);
@@ -95,7 +99,8 @@ void status_write(ferry_service_t *svc, ferry_json_t *j)
     ferry_json_key(j, "tables");
     ferry_json_array_begin(j);
     for (size_t i = 0; i < c->ntables; i++)
-        write_table(j, c->tables[i]);
+        if (!c->tables[i]->dropped) /* gone at the source */
+            write_table(j, c->tables[i]);
     ferry_json_array_end(j);
     write_totals(j, c);
     ferry_json_key(j, "ddl_errors");

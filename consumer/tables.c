@@ -31,10 +31,16 @@ const char *tables_phase_name(phase_t p)
     return names[p];
 }
 
+/*
+ * The finders below pass over dropped tables (a later table may take their
+ * name and topic); tables_find_orig looks only at tables of SNAPSHOT_TABLE
+ * events, which are what SNAPSHOT_TABLE and SNAPSHOT_DONE name.
+ */
 ctable_t *tables_find(consumer_t *c, const char *db, const char *name)
 {
     for (size_t i = 0; i < c->ntables; i++)
-        if (!strcmp(c->tables[i]->src_db, db) && !strcmp(c->tables[i]->src_name, name))
+        if (!c->tables[i]->dropped && !strcmp(c->tables[i]->src_db, db) &&
+            !strcmp(c->tables[i]->src_name, name))
             return c->tables[i];
     return NULL;
 }
@@ -42,7 +48,8 @@ ctable_t *tables_find(consumer_t *c, const char *db, const char *name)
 ctable_t *tables_find_orig(consumer_t *c, const char *db, const char *name)
 {
     for (size_t i = 0; i < c->ntables; i++)
-        if (!strcmp(c->tables[i]->orig_db, db) && !strcmp(c->tables[i]->orig_name, name))
+        if (!c->tables[i]->created && !strcmp(c->tables[i]->orig_db, db) &&
+            !strcmp(c->tables[i]->orig_name, name))
             return c->tables[i];
     return NULL;
 }
@@ -50,7 +57,8 @@ ctable_t *tables_find_orig(consumer_t *c, const char *db, const char *name)
 ctable_t *tables_find_queued(consumer_t *c, const char *db, const char *name)
 {
     for (size_t i = 0; i < c->ntables; i++)
-        if (!strcmp(c->tables[i]->q_db, db) && !strcmp(c->tables[i]->q_name, name))
+        if (!c->tables[i]->dropped && !strcmp(c->tables[i]->q_db, db) &&
+            !strcmp(c->tables[i]->q_name, name))
             return c->tables[i];
     return NULL;
 }
@@ -59,6 +67,8 @@ ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot)
 {
     for (size_t i = 0; i < c->ntables; i++) {
         ctable_t *t = c->tables[i];
+        if (t->dropped)
+            continue;
         if (!strcmp(t->snapshot_topic, topic) || !strcmp(t->change_topic, topic)) {
             *is_snapshot = !strcmp(t->snapshot_topic, topic);
             return t;
@@ -184,36 +194,36 @@ static void table_free(ctable_t *t)
     free(t);
 }
 
-static ctable_t *table_new(consumer_t *c, ferry_tabledef_t *def)
+/* A table named db.name at the source (def may be NULL; taken on success). */
+static ctable_t *table_new(consumer_t *c, const char *db, const char *name, ferry_tabledef_t *def)
 {
     ctable_t *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     const char *dd, *dn;
-    ferry_rename_map_table(c->rename, def->db, def->name, &dd, &dn);
-    t->src_db = strdup(def->db);
-    t->src_name = strdup(def->name);
-    t->orig_db = strdup(def->db);
-    t->orig_name = strdup(def->name);
-    t->q_db = strdup(def->db);
-    t->q_name = strdup(def->name);
+    ferry_rename_map_table(c->rename, db, name, &dd, &dn);
+    t->src_db = strdup(db);
+    t->src_name = strdup(name);
+    t->orig_db = strdup(db);
+    t->orig_name = strdup(name);
+    t->q_db = strdup(db);
+    t->q_name = strdup(name);
     t->dst_db = strdup(dd);
     t->dst_name = strdup(dn);
-    t->def = def;
-    t->keyless = ferry_tabledef_row_key(def) == NULL;
+    t->keyless = def && ferry_tabledef_row_key(def) == NULL;
     t->chunks_total = -1;
-    snprintf(t->src_full, sizeof(t->src_full), "%s.%s", def->db, def->name);
+    t->created_at = -1;
+    snprintf(t->src_full, sizeof(t->src_full), "%s.%s", db, name);
     snprintf(t->dst_full, sizeof(t->dst_full), "%s.%s", dd, dn);
     if (!t->src_db || !t->src_name || !t->dst_db || !t->dst_name || !t->orig_db || !t->orig_name ||
         !t->q_db || !t->q_name ||
-        ferry_topic_changes(c->prefix, def->db, def->name, t->change_topic,
-                            sizeof(t->change_topic)) != 0 ||
-        ferry_topic_snapshot(c->prefix, def->db, def->name, t->snapshot_topic,
-                             sizeof(t->snapshot_topic)) != 0) {
-        t->def = NULL;
+        ferry_topic_changes(c->prefix, db, name, t->change_topic, sizeof(t->change_topic)) != 0 ||
+        ferry_topic_snapshot(c->prefix, db, name, t->snapshot_topic, sizeof(t->snapshot_topic)) !=
+            0) {
         table_free(t);
         return NULL;
     }
+    t->def = def;
     return t;
 }
 
@@ -244,7 +254,7 @@ static int append(consumer_t *c, ctable_t *t)
  */
 int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, size_t errstr_size)
 {
-    ctable_t *t = table_new(c, def);
+    ctable_t *t = table_new(c, def->db, def->name, def);
     if (!t) {
         ferry_tabledef_destroy(def);
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
@@ -271,6 +281,105 @@ int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, s
                    t->change_topic);
     snapshot_recount(c, t);
     return rc;
+}
+
+/*
+ * Adds a table that a CREATE TABLE statement (at offset of the ddl topic,
+ * position at) makes at the source: it has no snapshot and starts empty at
+ * at, so its changes at or before at (an older table of that name) are
+ * skipped and the later ones go in strictly. It stays in "schema" until the
+ * statement ran (ddl.c). def, the definition capture read (may be NULL), is
+ * taken. NULL when out of memory.
+ */
+ctable_t *tables_born(consumer_t *c, const char *db, const char *name, ferry_tabledef_t *def,
+                      int64_t offset, const ferry_binlog_pos_t *at)
+{
+    ctable_t *t = table_new(c, db, name, def);
+    if (!t) {
+        ferry_tabledef_destroy(def);
+        return NULL;
+    }
+    t->created = true;
+    t->created_at = offset;
+    t->snapshot_topic[0] = '\0'; /* no snapshot */
+    t->chunks_total = 0;
+    if (at) {
+        t->has_h = t->has_floor = true;
+        t->h = t->floor = *at;
+    }
+    t->phase = PHASE_SCHEMA;
+    status_table_metrics(c, t);
+    cons_progress_restore(c, t);
+    if (append(c, t) != 0) {
+        table_free(t);
+        return NULL;
+    }
+    c->subscription_dirty = true;
+    ferry_log_info("table created at the source", "table=%s destination=%s offset=%lld",
+                   t->src_full, t->dst_full, (long long)offset);
+    return t;
+}
+
+/* The destination table of t exists already: fine unless it holds rows not the link's. */
+static int born_exists(consumer_t *c, ctable_t *t, char *errstr, size_t errstr_size)
+{
+    int has = dest_has_rows(c, t, errstr, errstr_size);
+    if (has < 0)
+        return has;
+    if (has && !c->keep_rows && !rows_are_ours(c, t))
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "destination table \"%s\" already holds rows (set "
+                             "destination.keep.rows = true to keep them)",
+                             t->dst_full);
+    ferry_log_info("destination table exists already, kept", "table=%s", t->dst_full);
+    return 0;
+}
+
+/*
+ * Creates the destination table of a table born from CREATE TABLE: with the
+ * statement as rewritten for the destination (sql), which reproduces it
+ * exactly at its place among later statements; when there is none
+ * (why_no_sql says why) or the destination refuses it (CREATE TABLE ...
+ * LIKE a table that is not migrated), from the definition capture read.
+ */
+int tables_create_born(consumer_t *c, ctable_t *t, const char *sql, const char *why_no_sql,
+                       char *errstr, size_t errstr_size)
+{
+    char why[1024];
+    snprintf(why, sizeof(why), "%s", why_no_sql ? why_no_sql : "");
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "CREATE DATABASE IF NOT EXISTS ");
+    ferry_mysql_quote_ident(&q, t->dst_db);
+    int rc = q.oom ? FERRY_ERR_NOMEM : cons_exec(c, q.buf, why, sizeof(why));
+    ferry_strbuf_free(&q);
+    if (rc == 0 && sql) {
+        rc = cons_exec(c, sql, why, sizeof(why));
+        if (rc == 0)
+            return 0;
+        if (mysql_errno(c->my) == 1050) /* ER_TABLE_EXISTS_ERROR: ran before a crash */
+            return born_exists(c, t, errstr, errstr_size);
+    }
+    if (rc == FERRY_ERR_NOMEM)
+        return ferry_err_set(errstr, errstr_size, rc, "out of memory");
+    if (!t->def)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                             "could not create destination table \"%s\": %s (and the event "
+                             "carries no definition)",
+                             t->dst_full, why);
+    ferry_log_info("creating the table from its definition", "table=%s reason=\"%s\"", t->dst_full,
+                   why);
+    return create_dest(c, t, true, errstr, errstr_size);
+}
+
+/* Follows DROP TABLE: t ends, its names and change topic are free for a later table. */
+void tables_drop(consumer_t *c, ctable_t *t)
+{
+    pthread_mutex_lock(&c->lock);
+    t->dropped = t->failed = true;
+    pthread_mutex_unlock(&c->lock);
+    tables_set_error(c, t, "dropped at the source");
+    ferry_log_info("table dropped", "table=%s destination=%s", t->src_full, t->dst_full);
+    c->subscription_dirty = true;
 }
 
 /* True when every change partition of t is assigned here, released and quiet. */

@@ -511,6 +511,8 @@ static int emit_ddl(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
     d.n_tables = n_tables;
     if (rw->kind == FERRY_DDL_RENAME_TABLE && rw->n_names >= 2 && rw->names[1].table)
         d.renamed_to = tables[1];
+    else if (rw->kind == FERRY_DDL_ALTER_TABLE && rw->rename_to && rw->rename_to < n_tables)
+        d.renamed_to = tables[rw->rename_to];
     char *json = NULL;
     if ((rw->kind == FERRY_DDL_CREATE_TABLE || rw->kind == FERRY_DDL_ALTER_TABLE) && first->table)
         json = definition_json(c, first->db, first->table);
@@ -805,6 +807,11 @@ static int on_event(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
     switch (ev->kind) {
     case FERRY_BINLOG_EV_MARIA_GTID:
         begin_txn(c, ev->u.maria_gtid.text, start);
+        /*
+         * Not standalone: a BEGIN .. COMMIT group follows without a BEGIN
+         * event (CREATE TABLE ... SELECT logs its CREATE, then its rows).
+         */
+        c->txn_begun = !(ev->u.maria_gtid.flags & FERRY_BINLOG_MARIA_FL_STANDALONE);
         if (ferry_binlog_gtid_set_add_maria(c->gtids, &ev->u.maria_gtid.gtid) != 0)
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         break;

@@ -154,6 +154,7 @@ typedef struct {
 typedef struct {
     ferry_ddl_kind_t kind;
     bool create_like;        /* CREATE TABLE ... LIKE */
+    size_t rename_to;        /* ALTER TABLE ... RENAME [TO|AS] x: index of x in names; 0 none */
     ferry_ddl_name_t *names; /* every table named, in statement order (RENAME: a, b, c, d) */
     size_t n_names;
     char *sql;              /* the statement for the destination; NULL when nothing is to run */

@@ -733,6 +733,7 @@ static bool alter_rename_table(ctx_t *c, size_t i, const qname_t *tbl)
     qname_t to;
     if (!read_qname(c, &i, c->default_db, &to))
         return false;
+    c->out->rename_to = c->out->n_names;
     bool ok = record_name(c, to.db, to.table);
     if (ok && !is_selected(c, to.db, to.table))
         ok = fail(c, FERRY_ERR_UNSUPPORTED,
