@@ -253,6 +253,9 @@ int main(int argc, char **argv)
         .run = run,
         .status = status_write,
         .opaque = &state,
+        /* set by ferryctl up when it starts consumer.instances > 1 of them */
+        .instance =
+            getenv("FERRY_INSTANCE") && *getenv("FERRY_INSTANCE") ? getenv("FERRY_INSTANCE") : NULL,
     };
     return ferry_service_main(argc, argv, &def);
 }

@@ -111,6 +111,11 @@ static const ferry_conf_prop_t props[] = {
     {"apply.on.error", FERRY_CONF_T_ENUM, "dlq", 0, 0, 0, "dlq|stop",
      "What the consumer does with an event the destination rejects: send it to the link's "
      "dead-letter topic and go on, or stop the link."},
+    {"consumer.instances", FERRY_CONF_T_INT, "1", 0, 1, 32, NULL,
+     "ferry-consumer processes `ferryctl up` starts; they share the link's tables (each table is "
+     "applied by one of them at a time). With more than one they are named consumer-1, "
+     "consumer-2, ... (address, pid and log files in runtime.dir; with a fixed "
+     "consumer.http.port, consumer-n listens n - 1 above it)."},
     {"verify.threads", FERRY_CONF_T_INT, "2", 0, 1, 64, NULL,
      "Verifier workers; each holds one session on the source and one on the destination."},
     {"verify.chunk.target.ms", FERRY_CONF_T_INT, "500", 0, 10, 600000, NULL,

@@ -260,7 +260,8 @@ static void write_addr_file(ferry_service_t *svc)
     else if (strcmp(bind, "::") == 0)
         host = "[::1]";
     int v6 = strchr(host, ':') && host[0] != '[';
-    snprintf(svc->addr_path, sizeof(svc->addr_path), "%s/%s.addr", dir, svc->def->name);
+    snprintf(svc->addr_path, sizeof(svc->addr_path), "%s/%s%s%s.addr", dir, svc->def->name,
+             svc->def->instance ? "-" : "", svc->def->instance ? svc->def->instance : "");
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", svc->addr_path, (int)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) {
@@ -353,7 +354,8 @@ static int start(ferry_service_t *svc, const char *log_level)
         return 2;
     }
     static char svc_name[64];
-    snprintf(svc_name, sizeof(svc_name), "%s", def->name);
+    snprintf(svc_name, sizeof(svc_name), "%s%s%s", def->name, def->instance ? "-" : "",
+             def->instance ? def->instance : "");
     ferry_log_init(svc_name, (ferry_log_level_t)level);
 
     if (probe_dependencies(svc, err, sizeof(err)) != 0) {
@@ -383,9 +385,12 @@ static int start(ferry_service_t *svc, const char *log_level)
     ferry_gauge_set(svc->g_started, (int64_t)svc->started);
     publish_readiness(svc, 1, NULL);
 
-    svc->http = ferry_http_start(ferry_conf_get(svc->conf, "http.bind"),
-                                 ferry_conf_http_port(svc->conf, def->name), svc->metrics, ready_cb,
-                                 status_cb, svc, err, sizeof(err));
+    /* instance n of a fixed port listens n - 1 above it */
+    int port = ferry_conf_http_port(svc->conf, def->name);
+    if (port > 0 && def->instance && atoi(def->instance) > 1)
+        port += atoi(def->instance) - 1;
+    svc->http = ferry_http_start(ferry_conf_get(svc->conf, "http.bind"), port, svc->metrics,
+                                 ready_cb, status_cb, svc, err, sizeof(err));
     if (!svc->http) {
         fprintf(stderr, "ferry-%s: %s\n", def->name, err);
         return 1;

@@ -42,6 +42,14 @@ typedef struct {
      */
     void (*status)(ferry_service_t *svc, ferry_json_t *j);
     void *opaque; /* the service's state, for run and status */
+    /*
+     * For a service that runs several times per project (ferry-worker,
+     * ferry-consumer with consumer.instances > 1): a name for this process,
+     * which makes the address file runtime.dir/<name>-<instance>.addr and
+     * the log's svc field <name>-<instance>. NULL for a service that runs
+     * once.
+     */
+    const char *instance;
 } ferry_service_def_t;
 
 /* Runs a service process; returns the process exit status. */

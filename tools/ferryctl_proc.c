@@ -2,7 +2,9 @@
  * ferryctl_proc.c - `ferryctl up` and `ferryctl down`: the project's
  * services as background processes on this machine.
  *
- * up starts ferry-producer, ferry-consumer and ferry-verifier detached from
+ * up starts ferry-producer, consumer.instances ferry-consumer processes
+ * (named consumer, or consumer-1, consumer-2, ... when there are several,
+ * told their name through FERRY_INSTANCE) and ferry-verifier detached from
  * the terminal (own session), stdout and stderr appended to
  * runtime.dir/logs/<service>.log, pid in runtime.dir/<service>.pid, and
  * waits until each has written its HTTP address (it is past its start-up
@@ -28,6 +30,32 @@
 #include <unistd.h>
 
 #define START_WAIT_S 60
+/* down looks for this many consumer slots, whatever consumer.instances says now */
+#define MAX_CONSUMERS 32
+
+/* One process up or down handles: "producer", "consumer" or "consumer-<n>", ... */
+typedef struct {
+    char name[32];      /* pid, log and address files */
+    const char *binary; /* ferry-<binary> */
+    char instance[16];  /* FERRY_INSTANCE, "" for none */
+} proc_t;
+
+/* The project's processes in start order; the consumer as n of them when n > 1. */
+static size_t proc_list(proc_t *out, size_t cap, int consumers)
+{
+    size_t n = 0;
+    for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
+        const char *svc = ferryctl_services[i];
+        int copies = strcmp(svc, "consumer") == 0 && consumers > 1 ? consumers : 0;
+        for (int k = copies ? 1 : 0; k <= copies && n < cap; k++, n++) {
+            out[n].binary = svc;
+            snprintf(out[n].instance, sizeof(out[n].instance), "%.0d", k);
+            snprintf(out[n].name, sizeof(out[n].name), "%s%s%s", svc, k ? "-" : "",
+                     out[n].instance);
+        }
+    }
+    return n;
+}
 
 static void sleep_ms(int ms)
 {
@@ -66,11 +94,11 @@ static void path_of(const ferry_conf_t *conf, const char *svc, const char *ext, 
         snprintf(out, n, "%s/%s.%s", dir, svc, ext);
 }
 
-/* The pid in the service's pid file if that process still runs ferry-<svc>. */
-static pid_t running_pid(const ferry_conf_t *conf, const char *svc)
+/* The pid in the process's pid file if that process still runs ferry-<binary>. */
+static pid_t running_pid(const ferry_conf_t *conf, const proc_t *proc)
 {
     char path[512];
-    path_of(conf, svc, "pid", path, sizeof(path));
+    path_of(conf, proc->name, "pid", path, sizeof(path));
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
@@ -81,16 +109,16 @@ static pid_t running_pid(const ferry_conf_t *conf, const char *svc)
     if (pid <= 0 || kill((pid_t)pid, 0) != 0)
         return 0;
     /* a recycled pid belongs to some other program: check its name */
-    char proc[64], cmd[256] = "";
-    snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
-    FILE *c = fopen(proc, "r");
+    char cmdline[64], cmd[256] = "";
+    snprintf(cmdline, sizeof(cmdline), "/proc/%ld/cmdline", pid);
+    FILE *c = fopen(cmdline, "r");
     if (c) {
         size_t got = fread(cmd, 1, sizeof(cmd) - 1, c);
         cmd[got] = '\0';
         fclose(c);
     }
     char want[32];
-    snprintf(want, sizeof(want), "ferry-%s", svc);
+    snprintf(want, sizeof(want), "ferry-%s", proc->binary);
     return strstr(cmd, want) ? (pid_t)pid : 0;
 }
 
@@ -123,13 +151,17 @@ static void show_log_tail(const char *log)
         fprintf(stderr, "    %s", lines[i % 8]);
 }
 
-static pid_t spawn(const char *bin, const char *project, const char *log)
+static pid_t spawn(const char *bin, const char *instance, const char *project, const char *log)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
     /* child: own session, so a Ctrl-C at the shell does not reach it */
     setsid();
+    if (*instance)
+        setenv("FERRY_INSTANCE", instance, 1);
+    else
+        unsetenv("FERRY_INSTANCE");
     int in = open("/dev/null", O_RDONLY);
     int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (in < 0 || out < 0)
@@ -181,20 +213,23 @@ int ferryctl_cmd_up(int argc, char **argv)
         return 1;
     }
     int failed = 0;
-    for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
-        const char *svc = ferryctl_services[i];
-        pid_t old = running_pid(conf, svc);
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS];
+    size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]),
+                              (int)ferry_conf_get_int(conf, "consumer.instances"));
+    for (size_t i = 0; i < nprocs; i++) {
+        const char *svc = procs[i].name;
+        pid_t old = running_pid(conf, &procs[i]);
         if (old) {
             printf("ferry-%s is already running (pid %ld)\n", svc, (long)old);
             continue;
         }
         char bin[PATH_MAX + 32], log[512], pidfile[512], addr[512];
-        find_binary(svc, bin, sizeof(bin));
+        find_binary(procs[i].binary, bin, sizeof(bin));
         path_of(conf, svc, "log", log, sizeof(log));
         path_of(conf, svc, "pid", pidfile, sizeof(pidfile));
         path_of(conf, svc, "addr", addr, sizeof(addr));
         unlink(addr); /* a stale address would look like a started service */
-        pid_t pid = spawn(bin, project, log);
+        pid_t pid = spawn(bin, procs[i].instance, project, log);
         if (pid < 0) {
             fprintf(stderr, "ferryctl up: could not start ferry-%s: %s\n", svc, strerror(errno));
             failed = 1;
@@ -249,9 +284,15 @@ int ferryctl_cmd_down(int argc, char **argv)
         return 2;
     int forced = 0;
     /* stop in reverse order: the producer is the last to go */
-    for (int i = FERRYCTL_N_SERVICES - 1; i >= 0; i--) {
-        const char *svc = ferryctl_services[i];
-        pid_t pid = running_pid(conf, svc);
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + 1];
+    size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS);
+    /* and a single consumer, whatever consumer.instances said when it started */
+    memmove(&procs[2], &procs[1], (nprocs - 1) * sizeof(procs[0]));
+    procs[1] = (proc_t){"consumer", "consumer", ""};
+    nprocs++;
+    for (size_t i = nprocs; i-- > 0;) {
+        const char *svc = procs[i].name;
+        pid_t pid = running_pid(conf, &procs[i]);
         char pidfile[512];
         path_of(conf, svc, "pid", pidfile, sizeof(pidfile));
         if (!pid) {
@@ -266,7 +307,7 @@ int ferryctl_cmd_down(int argc, char **argv)
             sleep_ms(100);
             waited++;
         }
-        if (kill(pid, 0) == 0 && running_pid(conf, svc) == pid) {
+        if (kill(pid, 0) == 0 && running_pid(conf, &procs[i]) == pid) {
             fprintf(stderr, "ferry-%s (pid %ld) did not stop within %ld s; killing it\n", svc,
                     (long)pid, timeout);
             kill(pid, SIGKILL);

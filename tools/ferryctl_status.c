@@ -38,8 +38,13 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 int ferryctl_service_url(const ferry_conf_t *conf, const char *svc, char *url, size_t n, char *why,
                          size_t why_n)
 {
-    int port = ferry_conf_http_port(conf, svc);
+    /* "consumer-2": instance 2 of consumer, n - 1 above a fixed port */
+    char base[32];
+    snprintf(base, sizeof(base), "%.*s", (int)strcspn(svc, "-"), svc);
+    int port = ferry_conf_http_port(conf, base);
     if (port > 0) {
+        if (svc[strlen(base)] == '-')
+            port += atoi(svc + strlen(base) + 1) - 1;
         const char *bind = ferry_conf_get(conf, "http.bind");
         if (strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0)
             bind = "127.0.0.1";
@@ -105,37 +110,107 @@ static void print_uptime(long s)
         printf("%ldm%02lds", s / 60, s % 60);
 }
 
+/* Asks process name for /status: its document with "url", or {"error": text}. */
+static json_t *fetch_one(const ferry_conf_t *conf, const char *name, int *ready)
+{
+    char url[512], why[700];
+    buf_t body = {NULL, 0};
+    int ok = ferryctl_service_url(conf, name, url, sizeof(url), why, sizeof(why)) == 0 &&
+             fetch_status(url, &body, why, sizeof(why)) == 0;
+    json_t *doc = NULL;
+    if (ok) {
+        json_error_t jerr;
+        doc = json_loadb(body.data, body.len, 0, &jerr);
+        if (!doc)
+            snprintf(why, sizeof(why), "%s/status is not JSON: %s", url, jerr.text);
+        else
+            json_object_set_new(doc, "url", json_string(url));
+    }
+    free(body.data);
+    if (!doc) {
+        *ready = 0;
+        return json_pack("{s:s}", "error", why);
+    }
+    *ready &= json_is_true(json_object_get(doc, "ready"));
+    return doc;
+}
+
+/* The consumer processes of the project: "consumer", or consumer-1 .. consumer-n. */
+static int consumer_count(const ferry_conf_t *conf)
+{
+    return (int)ferry_conf_get_int(conf, "consumer.instances");
+}
+
+static void consumer_name(const ferry_conf_t *conf, int k, char *out, size_t n)
+{
+    if (consumer_count(conf) > 1)
+        snprintf(out, n, "consumer-%d", k);
+    else
+        snprintf(out, n, "consumer");
+}
+
 /*
- * Asks every service for /status. Returns an object {service: document or
- * {"error": text}} (the caller decrefs) and sets *all_ready.
+ * One "consumer" document for several consumers: an error if one does not
+ * answer, else every table once, as the consumer that owns it tells it
+ * (each marks its own tables "owned"; another's phase is only what it last
+ * knew), or as the first one knows it while none owns it.
+ */
+static json_t *merge_consumers(json_t *all, int n)
+{
+    json_t *tables = json_array(), *seen = json_object();
+    for (int k = 1; k <= n; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), "consumer-%d", k);
+        json_t *doc = json_object_get(all, name);
+        const char *err = json_string_value(json_object_get(doc, "error"));
+        if (err) {
+            json_decref(tables);
+            json_decref(seen);
+            return json_pack("{s:s++}", "error", name, ": ", err);
+        }
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(doc, "tables"), i, t)
+        {
+            const char *src = json_string_value(json_object_get(t, "source"));
+            if (!src)
+                continue;
+            json_t *at = json_object_get(seen, src);
+            if (!at) {
+                json_object_set_new(seen, src, json_integer((json_int_t)json_array_size(tables)));
+                json_array_append(tables, t);
+            } else if (json_is_true(json_object_get(t, "owned"))) {
+                json_array_set(tables, (size_t)json_integer_value(at), t);
+            }
+        }
+    }
+    json_decref(seen);
+    return json_pack("{s:o,s:i}", "tables", tables, "instances", n);
+}
+
+/*
+ * Asks every service for /status. Returns an object {process: document or
+ * {"error": text}} (the caller decrefs) and sets *all_ready. With several
+ * consumers each is there as consumer-<n>, and "consumer" is their merge.
  */
 static json_t *fetch_all(const ferry_conf_t *conf, int *all_ready)
 {
     json_t *all = json_object();
+    int consumers = consumer_count(conf);
     *all_ready = 1;
     for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
-        char url[512], why[700];
-        buf_t body = {NULL, 0};
-        int ok = ferryctl_service_url(conf, ferryctl_services[i], url, sizeof(url), why,
-                                      sizeof(why)) == 0 &&
-                 fetch_status(url, &body, why, sizeof(why)) == 0;
-        json_t *doc = NULL;
-        if (ok) {
-            json_error_t jerr;
-            doc = json_loadb(body.data, body.len, 0, &jerr);
-            if (!doc)
-                snprintf(why, sizeof(why), "%s/status is not JSON: %s", url, jerr.text);
+        const char *svc = ferryctl_services[i];
+        int copies = strcmp(svc, "consumer") == 0 && consumers > 1 ? consumers : 1;
+        for (int k = 1; k <= copies; k++) {
+            char name[32];
+            if (copies > 1)
+                consumer_name(conf, k, name, sizeof(name));
             else
-                json_object_set_new(doc, "url", json_string(url));
+                snprintf(name, sizeof(name), "%s", svc);
+            json_object_set_new(all, name, fetch_one(conf, name, all_ready));
         }
-        free(body.data);
-        if (!doc) {
-            *all_ready = 0;
-            json_object_set_new(all, ferryctl_services[i], json_pack("{s:s}", "error", why));
-            continue;
-        }
-        *all_ready &= json_is_true(json_object_get(doc, "ready"));
-        json_object_set_new(all, ferryctl_services[i], doc);
+        if (copies > 1)
+            json_object_set_new(all, svc, merge_consumers(all, copies));
     }
     return all;
 }
@@ -223,21 +298,25 @@ int ferryctl_cmd_status(int argc, char **argv)
         free(text);
     } else {
         printf("project %s\n", ferry_conf_get(conf, "project.name"));
-        for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
-            json_t *doc = json_object_get(all, ferryctl_services[i]);
+        const char *name;
+        json_t *doc;
+        json_object_foreach(all, name, doc)
+        {
+            if (json_object_get(doc, "instances"))
+                continue; /* the consumers' merge: each is shown on its own */
             const char *err = json_string_value(json_object_get(doc, "error"));
             if (err) {
-                printf("  %-9s %s\n", ferryctl_services[i], err);
+                printf("  %-11s %s\n", name, err);
                 continue;
             }
             int ready = json_is_true(json_object_get(doc, "ready"));
-            printf("  %-9s %-9s up ", ferryctl_services[i], ready ? "ready" : "NOT READY");
+            printf("  %-11s %-9s up ", name, ready ? "ready" : "NOT READY");
             print_uptime((long)json_integer_value(json_object_get(doc, "uptime_s")));
             printf("  pid %lld  %s\n", (long long)json_integer_value(json_object_get(doc, "pid")),
                    json_string_value(json_object_get(doc, "url")));
             const char *reason = json_string_value(json_object_get(doc, "not_ready_reason"));
             if (reason)
-                printf("            %s\n", reason);
+                printf("              %s\n", reason);
         }
         print_tables(all);
     }

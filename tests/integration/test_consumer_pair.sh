@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Two consumers of one link under a write load, through the real binaries:
-# ferryctl up starts the producer and a first consumer, a second
-# ferry-consumer of the same project joins while the full load runs, and the
-# two share the tables (each owns some: named locks on the destination). In
-# the middle of the load the first is killed with SIGKILL: the second takes
-# all its tables from what the destination holds; the first is started again
-# and takes its share back. At the end the destination equals the source,
-# row by row and by CHECKSUM TABLE, and the key-less table shows no row
-# applied twice.
+# with consumer.instances = 2, ferryctl up starts the producer and two
+# ferry-consumer processes (consumer-1 and consumer-2, each with its own
+# address, pid and log file), and the two share the tables (each owns some:
+# named locks on the destination). In the middle of the load the first is
+# killed with SIGKILL: the second takes all its tables from what the
+# destination holds; ferryctl up starts the first again and it takes its
+# share back. ferryctl status shows both and ferryctl wait --until caught-up
+# speaks for the tables of both. At the end the destination equals the
+# source, row by row and by CHECKSUM TABLE, the key-less table shows no row
+# applied twice, and ferryctl down stops both consumers.
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init consumer_pair
 ctl=$FERRY_BUILD/tools/ferryctl
@@ -39,28 +41,26 @@ tables.include = $src.*
 rename.databases = $src:$dst
 runtime.dir = $FERRY_TEST_TMP/run
 kafka.session.timeout.ms = 6000
+consumer.instances = 2
 P
-# the second consumer: same project, its own runtime directory
-project2=$FERRY_TEST_TMP/pair2.properties
-sed "s|^runtime.dir = .*|runtime.dir = $FERRY_TEST_TMP/run2|" "$project" >"$project2"
-mkdir -p "$FERRY_TEST_TMP/run2"
+run=$FERRY_TEST_TMP/run
 ferry_cleanup_add "mysql1 -e 'DROP DATABASE IF EXISTS $src'; mysql2 -e 'DROP DATABASE IF EXISTS $dst'"
 ferry_cleanup_add "$ctl down $project --timeout 10"
 
 "$ctl" up "$project" || fail "ferryctl up failed"
-"$FERRY_BUILD/consumer/ferry-consumer" "$project2" >"$FERRY_TEST_TMP/run2/consumer.log" 2>&1 &
-second=$!
-ferry_cleanup_add "ferry_stop_pid $second TERM 20"
+for k in 1 2; do
+    [ -s "$run/consumer-$k.addr" ] && [ -s "$run/consumer-$k.pid" ] && [ -e "$run/logs/consumer-$k.log" ] ||
+        fail "ferryctl up did not start consumer-$k (address, pid and log file)"
+done
 
-status() { # status RUNDIR: the consumer's /status
-    curl -fsS --max-time 5 "$(cat "$1/consumer.addr")/status"
+status() { # status N: consumer-N's /status
+    curl -fsS --max-time 5 "$(cat "$run/consumer-$1.addr")/status"
 }
-owned() { # owned RUNDIR: how many tables that consumer applies now
+owned() { # owned N: how many tables consumer-N applies now
     status "$1" | jq '[.tables[] | select(.owned)] | length'
 }
 both_own() {
-    [ "$(owned "$FERRY_TEST_TMP/run")" -ge 1 ] && [ "$(owned "$FERRY_TEST_TMP/run2")" -ge 1 ] &&
-        [ $(($(owned "$FERRY_TEST_TMP/run") + $(owned "$FERRY_TEST_TMP/run2"))) -eq 5 ]
+    [ "$(owned 1)" -ge 1 ] && [ "$(owned 2)" -ge 1 ] && [ $(($(owned 1) + $(owned 2))) -eq 5 ]
 }
 
 load() { # load FIRST LAST: rounds of changes on every table
@@ -86,17 +86,21 @@ load() { # load FIRST LAST: rounds of changes on every table
 }
 
 load 1 20
-wait_for both_own 60 "both consumers to own tables: $(status "$FERRY_TEST_TMP/run" | jq -c '[.tables[] | {source, owned, phase}]' 2>/dev/null) $(status "$FERRY_TEST_TMP/run2" | jq -c '[.tables[] | {source, owned, phase}]' 2>/dev/null)"
-echo "shares: first $(owned "$FERRY_TEST_TMP/run"), second $(owned "$FERRY_TEST_TMP/run2")"
+wait_for both_own 60 "both consumers to own tables: $(status 1 | jq -c '[.tables[] | {source, owned, phase}]' 2>/dev/null) $(status 2 | jq -c '[.tables[] | {source, owned, phase}]' 2>/dev/null)"
+echo "shares: first $(owned 1), second $(owned 2)"
 load 21 60
-pass "a second consumer joined the link and the two share its tables"
+st=$("$ctl" status "$project") || fail "ferryctl status failed: $st"
+grep -q "^  consumer-1 " <<<"$st" && grep -q "^  consumer-2 " <<<"$st" ||
+    fail "ferryctl status does not show both consumers: $st"
+[ "$(grep -c "^  $src\." <<<"$st")" -eq 5 ] || fail "ferryctl status does not list each table once: $st"
+pass "ferryctl up started two consumers of the link and the two share its tables"
 
 # SIGKILL the first in the middle of the load
 load 61 100 &
 loader=$!
 sleep 1
-kill -9 "$(cat "$FERRY_TEST_TMP/run/consumer.pid")"
-wait_for "[ \$(owned $FERRY_TEST_TMP/run2) -eq 5 ]" 60 "the second consumer to take every table"
+kill -9 "$(cat "$run/consumer-1.pid")"
+wait_for "[ \$(owned 2) -eq 5 ]" 60 "the second consumer to take every table"
 wait "$loader" || fail "the write load failed"
 "$ctl" up "$project" >/dev/null || fail "ferryctl up after kill -9 failed"
 load 101 130 &
@@ -112,6 +116,8 @@ same() {
             "$(mysql2 -e "CHECKSUM TABLE $dst.$t" 2>/dev/null | awk '{print $2}')" ] || return 1
     done
 }
+"$ctl" wait "$project" --until caught-up --timeout 120 ||
+    fail "ferryctl wait: not caught up: $("$ctl" status "$project" 2>&1)"
 wait_for same 120 "the destination to equal the source (CHECKSUM TABLE)"
 for spec in "big id" "t1 id" "t2 id" "t3 k1,k2" "nk a,b"; do
     set -- $spec
@@ -123,3 +129,10 @@ a=$(mysql1 -e "SELECT a, b, COUNT(*) FROM $src.nk GROUP BY a, b ORDER BY a, b")
 b=$(mysql2 -e "SELECT a, b, COUNT(*) FROM $dst.nk GROUP BY a, b ORDER BY a, b")
 [ "$a" = "$b" ] || fail "key-less table: rows doubled or lost: $(diff <(echo "$a") <(echo "$b") | head -10)"
 pass "destination equals source row by row and by CHECKSUM TABLE; nothing doubled in the key-less table"
+
+pids="$(cat "$run/consumer-1.pid") $(cat "$run/consumer-2.pid")"
+"$ctl" down "$project" --timeout 20 || fail "ferryctl down failed"
+for pid in $pids; do
+    ! ferry_proc_alive "$pid" || fail "consumer pid $pid still runs after ferryctl down"
+done
+pass "ferryctl wait spoke for both consumers' tables; ferryctl down stopped both"
