@@ -6,7 +6,8 @@
 # named locks on the destination). In the middle of the load the first is
 # killed with SIGKILL: the second takes all its tables from what the
 # destination holds; ferryctl up starts the first again and it takes its
-# share back. ferryctl status shows both and ferryctl wait --until caught-up
+# share back; a table created at the source then is applied by one of
+# them. ferryctl status shows both and ferryctl wait --until caught-up
 # speaks for the tables of both. At the end the destination equals the
 # source, row by row and by CHECKSUM TABLE, the key-less table shows no row
 # applied twice, and ferryctl down stops both consumers.
@@ -109,9 +110,18 @@ wait_for both_own 60 "the restarted consumer to take its share back"
 wait "$loader" || fail "the write load failed"
 pass "the first consumer killed with SIGKILL: the second took its tables; restarted, it took its share back"
 
+# a table created at the source now: one of the two creates it and applies it
+mysql1 -e "
+USE $src;
+CREATE TABLE t4 (id INT PRIMARY KEY, v INT);
+INSERT INTO t4 SELECT seq, seq FROM seq_1_to_500;
+UPDATE t4 SET v = -v WHERE id % 7 = 0;
+"
+load 131 140
+
 same() {
     local t
-    for t in big t1 t2 t3 nk; do
+    for t in big t1 t2 t3 t4 nk; do
         [ "$(mysql1 -e "CHECKSUM TABLE $src.$t" | awk '{print $2}')" = \
             "$(mysql2 -e "CHECKSUM TABLE $dst.$t" 2>/dev/null | awk '{print $2}')" ] || return 1
     done
@@ -119,7 +129,7 @@ same() {
 "$ctl" wait "$project" --until caught-up --timeout 120 ||
     fail "ferryctl wait: not caught up: $("$ctl" status "$project" 2>&1)"
 wait_for same 120 "the destination to equal the source (CHECKSUM TABLE)"
-for spec in "big id" "t1 id" "t2 id" "t3 k1,k2" "nk a,b"; do
+for spec in "big id" "t1 id" "t2 id" "t3 k1,k2" "t4 id" "nk a,b"; do
     set -- $spec
     a=$(mysql1 -e "SELECT * FROM $src.$1 ORDER BY $2")
     b=$(mysql2 -e "SELECT * FROM $dst.$1 ORDER BY $2")

@@ -623,7 +623,27 @@ static void ddl_rewrite(void **state)
     assert_string_equal(r.names[2].table, "c`d");
     assert_string_equal(r.names[3].db, "src");
     assert_string_equal(r.sql, "RENAME TABLE `dst`.`a` TO `other`.`b`, `dst`.`c``d` TO `dst`.`e`");
+    assert_int_equal(r.rename_to, 0);
     ferry_ddl_rewrite_free(&r);
+
+    /* ALTER TABLE ... RENAME names the new name (after a referenced table), or none */
+    const char *alters[] = {
+        "ALTER TABLE u ADD FOREIGN KEY (a) REFERENCES p (id), RENAME TO u2",
+        "ALTER TABLE u ADD FOREIGN KEY (a) REFERENCES p (id), RENAME u2",
+        "ALTER TABLE u ADD FOREIGN KEY (a) REFERENCES p (id), RENAME AS src.u2",
+        "ALTER TABLE u ADD FOREIGN KEY (a) REFERENCES p (id), RENAME COLUMN a TO b"};
+    for (size_t i = 0; i < sizeof(alters) / sizeof(alters[0]); i++) {
+        assert_int_equal(ferry_mysql_ddl_rewrite("src", alters[i], strlen(alters[i]), 0, m, NULL,
+                                                 NULL, &r, NULL, 0),
+                         0);
+        if (i < 3) {
+            assert_int_equal(r.rename_to, 2);
+            assert_string_equal(r.names[r.rename_to].table, "u2");
+        } else {
+            assert_int_equal(r.rename_to, 0);
+        }
+        ferry_ddl_rewrite_free(&r);
+    }
     ferry_rename_map_destroy(m);
 }
 
