@@ -409,8 +409,8 @@ static void execute(consumer_t *c, ddl_pending_t *d)
     if (rc != 0) {
         status_note_ddl_error(c, t, d->statement, err);
     } else if (rw.sql || d->creates) {
-        ferry_log_info("DDL statement applied", "statement=\"%.200s\" offset=%lld", rw.sql,
-                       (long long)d->offset);
+        ferry_log_info("DDL statement applied", "statement=\"%.200s\" offset=%lld",
+                       rw.sql ? rw.sql : d->statement, (long long)d->offset);
         pthread_mutex_lock(&c->lock);
         c->ddl_applied++;
         pthread_mutex_unlock(&c->lock);

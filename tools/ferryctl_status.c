@@ -135,20 +135,6 @@ static json_t *fetch_one(const ferry_conf_t *conf, const char *name, int *ready)
     return doc;
 }
 
-/* The consumer processes of the project: "consumer", or consumer-1 .. consumer-n. */
-static int consumer_count(const ferry_conf_t *conf)
-{
-    return (int)ferry_conf_get_int(conf, "consumer.instances");
-}
-
-static void consumer_name(const ferry_conf_t *conf, int k, char *out, size_t n)
-{
-    if (consumer_count(conf) > 1)
-        snprintf(out, n, "consumer-%d", k);
-    else
-        snprintf(out, n, "consumer");
-}
-
 /*
  * One "consumer" document for several consumers: an error if one does not
  * answer, else every table once, as the consumer that owns it tells it
@@ -196,7 +182,7 @@ static json_t *merge_consumers(json_t *all, int n)
 static json_t *fetch_all(const ferry_conf_t *conf, int *all_ready)
 {
     json_t *all = json_object();
-    int consumers = consumer_count(conf);
+    int consumers = (int)ferry_conf_get_int(conf, "consumer.instances");
     *all_ready = 1;
     for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
         const char *svc = ferryctl_services[i];
@@ -204,7 +190,7 @@ static json_t *fetch_all(const ferry_conf_t *conf, int *all_ready)
         for (int k = 1; k <= copies; k++) {
             char name[32];
             if (copies > 1)
-                consumer_name(conf, k, name, sizeof(name));
+                snprintf(name, sizeof(name), "%s-%d", svc, k);
             else
                 snprintf(name, sizeof(name), "%s", svc);
             json_object_set_new(all, name, fetch_one(conf, name, all_ready));
