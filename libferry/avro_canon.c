@@ -83,8 +83,10 @@ static void jskip_ws(jparser_t *jp)
         jp->p++;
 }
 
+/* Sets *out on every path: callers test the result, not *out. */
 static int read_hex4(jparser_t *jp, uint32_t *out)
 {
+    *out = 0;
     if (jp->end - jp->p < 4)
         return jfail(jp, "short \\u escape");
     uint32_t v = 0;
