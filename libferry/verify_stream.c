@@ -7,64 +7,26 @@
  * sums the hashes (mod 2^64) and counts the rows. Sending rows costs a
  * MariaDB server less than building a string per row and running two
  * CRC functions over it (bench/verify.sh measures both), and the hash here
- * is stronger: every row's 64 bits come from a multiply-rotate mix over all
- * its bytes, not from two linear CRCs.
+ * (verify_hash.h) is stronger: every row's 64 bits come from a multiplying
+ * mix over all its bytes, not from two linear CRCs.
  *
  * The same stream, with each row's key kept beside its hash, locates the
  * rows of a differing chunk in one pass (ferry_verify_stream_keys): both
  * sides' (key, hash) lists are sorted and merged in C.
  *
- * Row encoding: each cell is hashed on its own with the column's position
- * as seed (NULL has its own value, so NULL and '' differ, and lengths are
- * part of the hash, so no two cell splits collide), and the cell hashes
- * are folded through a bijective finaliser in column order.
+ * Row encoding (verify_hash.h): the cells are fed in column order into one
+ * state, each with its length first (NULL with a marker no length has), so
+ * NULL and '' differ and no two splits of a row into cells collide.
  */
 #include "verify_int.h"
 
 #include "err.h"
 #include "mysql_rows.h"
+#include "verify_hash.h"
 
 #include <mysql.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define P1 0x9E3779B185EBCA87ULL
-#define P2 0xC2B2AE3D27D4EB4FULL
-#define P3 0x165667B19E3779F9ULL
-#define P4 0x85EBCA77C2B2AE63ULL
-
-static inline uint64_t rotl(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-/* Spreads every input bit over every output bit; a bijection. */
-static inline uint64_t fold(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= P2;
-    h ^= h >> 29;
-    h *= P3;
-    h ^= h >> 32;
-    return h;
-}
-
-static uint64_t cell_hash(const unsigned char *p, size_t n, uint64_t seed)
-{
-    uint64_t h = seed * P1 + (uint64_t)n * P4;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h ^= rotl(w * P2, 31) * P1;
-        h = rotl(h, 27) * P1 + P4;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h ^= rotl((w + n) * P2, 31) * P1;
-    return fold(h);
-}
 
 /* One row's key (length-prefixed canonical key cells) and hash. */
 typedef struct {
@@ -128,12 +90,10 @@ static int pull(stream_t *s, const vtable_t *t, MYSQL *my, int batch)
             return mysql_errno(my) ? FERRY_ERR_IO : 0;
         }
         unsigned long *len = mysql_fetch_lengths(s->res);
-        uint64_t h = P3;
-        for (unsigned c = 0; c < nf; c++) {
-            uint64_t ch = row[c] ? cell_hash((const unsigned char *)row[c], len[c], c + 1)
-                                 : P4 ^ (uint64_t)(c + 1);
-            h = fold(h ^ ch) + c;
-        }
+        uint64_t h = FERRY_VERIFY_HASH_SEED;
+        for (unsigned c = 0; c < nf; c++)
+            h = row[c] ? ferry_verify_hash_cell(h, row[c], len[c]) : ferry_verify_hash_null(h);
+        h = ferry_verify_hash_finish(h);
         s->sum += h;
         s->rows++;
         if (s->collect && !s->oom)
