@@ -149,6 +149,8 @@ void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out
     pthread_mutex_unlock((pthread_mutex_t *)&v->diffs.lock);
     out->running = atomic_load(&v->running);
     out->finished = atomic_load(&v->finished);
+    out->paused = atomic_load(&v->paused);
+    out->threads_running = atomic_load(&v->threads_running);
     out->elapsed_ms = out->running ? now_ms() - v->started_ms : atomic_load(&v->elapsed_ms);
 }
 
@@ -374,13 +376,20 @@ static void wait_source_quiet(ferry_verify_t *v, MYSQL *my)
                 running = strtol(row[1], NULL, 10);
             mysql_free_result(res);
         }
+        atomic_store(&v->threads_running, running);
         if (running <= v->opts->threads_running_max)
-            return;
-        if (!logged++)
+            break;
+        if (!logged++) {
+            atomic_store(&v->paused, 1);
             ferry_log_info("source busy, verification paused", "threads_running=%ld max=%lld",
                            running, (long long)v->opts->threads_running_max);
+        }
         usleep(500 * 1000);
     }
+    if (atomic_exchange(&v->paused, 0))
+        ferry_log_info("source quiet, verification resumed", "threads_running=%lld max=%lld",
+                       (long long)atomic_load(&v->threads_running),
+                       (long long)v->opts->threads_running_max);
 }
 
 static chunk_t *new_chunk(size_t table, int64_t seq, const ferry_chunk_value_t *lo,

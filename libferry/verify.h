@@ -91,6 +91,8 @@ typedef struct {
     int64_t differences;
     int64_t elapsed_ms;
     bool running, finished;
+    bool paused;             /* waiting for the source's Threads_running to drop */
+    int64_t threads_running; /* the source's Threads_running last read while paused */
 } ferry_verify_progress_t;
 
 void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out);

@@ -131,6 +131,8 @@ struct ferry_verify {
     int64_t started_ms;
     atomic_llong elapsed_ms;
     atomic_int running, finished;
+    atomic_int paused;            /* wait_source_quiet is waiting */
+    atomic_llong threads_running; /* what it last read */
 };
 
 /* Builds the compared columns, canonical expressions and hash lists of t. */

@@ -218,6 +218,12 @@ void ferry_verifier_service_status(ferry_service_t *svc, ferry_json_t *j)
         ferry_json_int(j, p.differences);
         ferry_json_key(j, "elapsed_ms");
         ferry_json_int(j, p.elapsed_ms);
+        ferry_json_key(j, "paused");
+        ferry_json_bool(j, p.paused);
+        if (p.paused) {
+            ferry_json_key(j, "threads_running");
+            ferry_json_int(j, p.threads_running);
+        }
         double frac = st->state != V_RUNNING ? 1.0
                       : p.rows_estimated > 0 ? (double)p.rows_checked / (double)p.rows_estimated
                                              : 0.0;
