@@ -482,7 +482,7 @@ static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, si
 {
     vtable_t *t = &v->tables[i];
     tstate_t *st = &v->state[i];
-    i128 min, max;
+    i128 min = 0, max = 0; /* key_span leaves them unset for an empty table */
     bool empty;
     int rc = key_span(my, t, &min, &max, &empty, errstr, errstr_size);
     if (rc)

@@ -135,6 +135,44 @@ struct ferry_verify {
     atomic_llong threads_running; /* what it last read */
 };
 
+/* verify_wire.c: a text-protocol result read from the socket (see there). */
+typedef enum {
+    VWIRE_HEADER = 0,
+    VWIRE_COLUMNS,
+    VWIRE_ROWS,
+    VWIRE_DONE,
+    VWIRE_BROKEN
+} vwire_state_t;
+
+typedef struct {
+    int fd;
+    vwire_state_t state;
+    size_t n_cols, seen;
+    unsigned char *buf; /* what was read: [start, end) not yet taken */
+    size_t cap, start, end;
+    unsigned char *big; /* a payload of several packets, put together */
+    size_t big_len, big_cap;
+    const char **cells; /* the current row */
+    unsigned long *lens;
+    bool server_error; /* error holds the server's message */
+    char error[256];
+} vwire_t;
+
+/* True when the connection sends nothing verify_wire.c does not read (no TLS, no compression). */
+bool ferry_verify_wire_usable(MYSQL *my);
+/* Prepares to read the result of the query just sent on my, of n_cols columns. */
+void ferry_verify_wire_init(vwire_t *w, MYSQL *my, size_t n_cols);
+void ferry_verify_wire_free(vwire_t *w);
+/*
+ * The next row: 1 with its cells (NULL for SQL NULL) and lengths, valid
+ * until the next call; 0 when more bytes must be read first
+ * (ferry_verify_wire_fill); -1 at the end: state VWIRE_DONE (error set when
+ * the server sent an error) or VWIRE_BROKEN (the connection is unusable).
+ */
+int ferry_verify_wire_row(vwire_t *w, const char ***cells, const unsigned long **lens);
+/* Reads more of the result; 0, or -1 with w broken. */
+int ferry_verify_wire_fill(vwire_t *w);
+
 /* Builds the compared columns, canonical expressions and hash lists of t. */
 int ferry_verify_table_prepare(vtable_t *t, bool src_maria, bool dst_maria, char *errstr,
                                size_t errstr_size);

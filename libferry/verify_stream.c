@@ -24,7 +24,9 @@
 #include "mysql_rows.h"
 #include "verify_hash.h"
 
+#include <errno.h>
 #include <mysql.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +38,8 @@ typedef struct {
 } krow_t;
 
 typedef struct {
-    MYSQL_RES *res;
+    MYSQL_RES *res; /* through libmariadb, or */
+    vwire_t wire;   /* straight from the socket (verify_wire.c) */
     bool done;
     uint64_t sum, rows;
     krow_t *keys; /* NULL unless keys are collected */
@@ -45,8 +48,8 @@ typedef struct {
 } stream_t;
 
 /* Appends row's key cells: a non-NULL flag, a 4-byte big-endian length, the bytes. */
-static void collect_key(stream_t *s, const vtable_t *t, MYSQL_ROW row, const unsigned long *len,
-                        uint64_t h)
+static void collect_key(stream_t *s, const vtable_t *t, const char *const *row,
+                        const unsigned long *len, uint64_t h)
 {
     if (s->n_keys == s->cap_keys) {
         size_t cap = s->cap_keys ? s->cap_keys * 2 : 1024;
@@ -79,27 +82,80 @@ static void collect_key(stream_t *s, const vtable_t *t, MYSQL_ROW row, const uns
     s->keys[s->n_keys++] = (krow_t){b, n, h};
 }
 
-/* Reads up to batch rows of one side into its sums (and keys). */
+/* Adds one row to a side's count and sum (and keys). */
+static inline void take_row(stream_t *s, const vtable_t *t, const char *const *row,
+                            const unsigned long *len)
+{
+    uint64_t h = FERRY_VERIFY_HASH_SEED;
+    for (size_t c = 0; c < t->n_cols; c++)
+        h = row[c] ? ferry_verify_hash_cell(h, row[c], len[c]) : ferry_verify_hash_null(h);
+    h = ferry_verify_hash_finish(h);
+    s->sum += h;
+    s->rows++;
+    if (s->collect && !s->oom)
+        collect_key(s, t, row, len, h);
+}
+
+/* Reads up to batch rows of one side (through libmariadb) into its sums. */
 static int pull(stream_t *s, const vtable_t *t, MYSQL *my, int batch)
 {
-    unsigned nf = (unsigned)t->n_cols;
     for (int i = 0; i < batch; i++) {
         MYSQL_ROW row = mysql_fetch_row(s->res);
         if (!row) {
             s->done = true;
             return mysql_errno(my) ? FERRY_ERR_IO : 0;
         }
-        unsigned long *len = mysql_fetch_lengths(s->res);
-        uint64_t h = FERRY_VERIFY_HASH_SEED;
-        for (unsigned c = 0; c < nf; c++)
-            h = row[c] ? ferry_verify_hash_cell(h, row[c], len[c]) : ferry_verify_hash_null(h);
-        h = ferry_verify_hash_finish(h);
-        s->sum += h;
-        s->rows++;
-        if (s->collect && !s->oom)
-            collect_key(s, t, row, len, h);
+        take_row(s, t, (const char *const *)row, mysql_fetch_lengths(s->res));
     }
     return 0;
+}
+
+/*
+ * Reads both sides' results from their sockets: every whole row already
+ * read is taken, then the sides that need more bytes are waited for
+ * together. A side that fails is noted in rc and the other is read to its
+ * end, so its connection stays usable.
+ */
+static int pull_wire(stream_t *s, const vtable_t *t, const char *const *roles, char *errstr,
+                     size_t errstr_size)
+{
+    int rc = 0;
+    while (!(s[0].done && s[1].done)) {
+        struct pollfd pf[2];
+        int idx[2], np = 0;
+        for (int i = 0; i < 2; i++) {
+            if (s[i].done)
+                continue;
+            const char **cells;
+            const unsigned long *lens;
+            int r;
+            while ((r = ferry_verify_wire_row(&s[i].wire, &cells, &lens)) == 1)
+                take_row(&s[i], t, cells, lens);
+            if (r < 0) {
+                s[i].done = true;
+                if (s[i].wire.state != VWIRE_DONE || s[i].wire.server_error) {
+                    if (!rc)
+                        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
+                                           "could not checksum a chunk of \"%s\" on the %s: %s",
+                                           t->label, roles[i], s[i].wire.error);
+                }
+                continue;
+            }
+            pf[np] = (struct pollfd){.fd = s[i].wire.fd, .events = POLLIN};
+            idx[np++] = i;
+        }
+        if (!np)
+            break;
+        if (np == 2 && poll(pf, 2, 1000) < 0 && errno != EINTR)
+            pf[0].revents = pf[1].revents = POLLIN; /* let fill report it */
+        for (int k = 0; k < np; k++) {
+            if (np == 2 && !pf[k].revents)
+                continue;
+            /* when it breaks, the next ferry_verify_wire_row says so */
+            (void)ferry_verify_wire_fill(&s[idx[k]].wire);
+        }
+    }
+    return rc;
 }
 
 static void stream_free(stream_t *s)
@@ -108,6 +164,7 @@ static void stream_free(stream_t *s)
         free(s->keys[i].key);
     free(s->keys);
     mysql_free_result(s->res);
+    ferry_verify_wire_free(&s->wire);
 }
 
 static void select_canon(ferry_strbuf_t *sb, const vtable_t *t, bool dst)
@@ -140,10 +197,15 @@ static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_ch
                                roles[i], mysql_error(conns[i]));
         sent[i] = !rc;
     }
+    bool wire = ferry_verify_wire_usable(src) && ferry_verify_wire_usable(dst);
     for (int i = 0; i < 2; i++) {
         ferry_strbuf_free(&q[i]);
         if (!sent[i]) {
             s[i].done = true;
+            continue;
+        }
+        if (wire) {
+            ferry_verify_wire_init(&s[i].wire, conns[i], t->n_cols);
             continue;
         }
         if (mysql_read_query_result(conns[i]) != 0 || !(s[i].res = mysql_use_result(conns[i]))) {
@@ -153,6 +215,11 @@ static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_ch
                                    roles[i], mysql_error(conns[i]));
             s[i].done = true;
         }
+    }
+    if (wire) {
+        int wrc = pull_wire(s, t, roles, rc ? NULL : errstr, rc ? 0 : errstr_size);
+        if (!rc)
+            rc = wrc;
     }
     /* both servers send at once; take a batch from each in turn */
     while (!(s[0].done && s[1].done)) {
