@@ -22,7 +22,14 @@
 #
 # Environment: TABLES, ROWS (default 4 x 250000), DIFFS (100), BUFFER_POOL
 # (innodb_buffer_pool_size of both servers, default 1G), BENCH_DIR (default
-# /tmp/ferry-bench-verify), SKIP_BUILD=1 (use build-bench as it is).
+# /tmp/ferry-bench-verify), SKIP_BUILD=1 (use build-bench as it is),
+# BASELINE=PATH (another ferry-verifier executable, e.g. built from an older
+# commit, measured in the same run in stream mode: before/after figures).
+#
+# Besides wall-clock seconds, each tool's CPU seconds are measured: both
+# servers' (from /proc) plus the tool's own processes (bash's times). On a
+# machine shared with other work the wall clock favours tools with more
+# threads; CPU seconds do not depend on the load as much.
 # Progress goes to stderr; the result table to stdout.
 set -euo pipefail
 
@@ -78,15 +85,15 @@ done
 mkdir -p "$BENCH_DIR"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "building a Release ferry in $BUILD"
-    # -O2 makes GCC 12 warn maybe-uninitialized where -O0 does not: not an error here
-    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFERRY_TESTS=OFF \
-        -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >"$BENCH_DIR/build.log" 2>&1 ||
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFERRY_TESTS=OFF >"$BENCH_DIR/build.log" 2>&1 ||
         die "cmake configure failed; see $BENCH_DIR/build.log"
     cmake --build "$BUILD" -j2 --target ferry-verifier >>"$BENCH_DIR/build.log" 2>&1 ||
         die "build failed; see $BENCH_DIR/build.log"
 fi
 VERIFIER=$BUILD/verifier/ferry-verifier
 [ -x "$VERIFIER" ] || die "$VERIFIER is missing"
+BASELINE=${BASELINE:-}
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "BASELINE $BASELINE is not an executable"
 grep -q '^FERRY_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" && die "$BUILD is built with sanitizers"
 
 # ------------------------------------------------------------ 2. servers, data
@@ -139,15 +146,34 @@ P
 # ------------------------------------------------------------ 3. equal tables
 
 tables_list=$(seq -s, -f "sbtest.sbtest%g" 1 "$TABLES")
-declare -A secs
+declare -A secs cpus
+
+# CPU seconds: both servers' (utime + stime from /proc) and this shell's
+# finished children's (bash's times), read before and after each tool
+TICK=$(getconf CLK_TCK)
+server_ticks() {
+    local n=0 pid
+    for pid in "$(cat "$SERVERS/mariadb1/mariadbd.pid")" "$(cat "$SERVERS/mariadb2/mariadbd.pid")"; do
+        n=$((n + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    done
+    echo "$n"
+}
+child_secs() { times | tail -1 | awk '{ for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } } END { printf "%.3f", s }'; }
+cpu_start() { CPU0_SERVERS=$(server_ticks) CPU0_CHILD=$(child_secs); }
+cpu_end() { # cpu_end NAME
+    cpus[$1]=$(awk -v a="$CPU0_SERVERS" -v b="$(server_ticks)" -v c="$CPU0_CHILD" -v d="$(child_secs)" \
+        -v tk="$TICK" 'BEGIN { printf "%.2f", (b - a) / tk + d - c }')
+}
 
 say "CHECKSUM TABLE on both servers"
+cpu_start
 t0=$(now)
 mysql1 -e "CHECKSUM TABLE $tables_list" >/dev/null &
 p1=$!
 mysql2 -e "CHECKSUM TABLE $tables_list" >/dev/null
 wait "$p1"
 secs[checksum]=$(elapsed "$t0" "$(now)")
+cpu_end checksum
 
 say "pt-table-checksum on both servers"
 pt() {
@@ -155,25 +181,31 @@ pt() {
         --no-check-binlog-format --no-check-replication-filters --no-version-check \
         >"$BENCH_DIR/pt-$1.log" 2>&1
 }
+cpu_start
 t0=$(now)
 pt "$FERRY_MARIADB1_PORT" &
 p1=$!
 pt "$FERRY_MARIADB2_PORT" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB2_PORT.log"
 wait "$p1" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB1_PORT.log"
 secs[pt]=$(elapsed "$t0" "$(now)")
+cpu_end pt
 
-# ferry_verify MODE: ferry-verifier --once with verify.checksum = MODE
+# ferry_verify MODE [NAME EXECUTABLE]: ferry-verifier --once with verify.checksum = MODE
 ferry_verify() {
-    say "ferry-verifier --once, verify.checksum = $1"
+    local name=${2:-$1} bin=${3:-$VERIFIER}
+    say "$bin --once, verify.checksum = $1"
     sed -i '/^verify.checksum/d' "$project"
     echo "verify.checksum = $1" >>"$project"
+    cpu_start
     t0=$(now)
-    "$VERIFIER" "$project" --once --report "$BENCH_DIR/equal-$1.json" >"$BENCH_DIR/equal-$1.txt" 2>&1 ||
-        die "ferry-verifier did not find the tables equal; see $BENCH_DIR/equal-$1.txt"
-    secs[ferry_$1]=$(elapsed "$t0" "$(now)")
-    [ "$(jq .rows_checked "$BENCH_DIR/equal-$1.json")" = "$TOTAL" ] ||
+    "$bin" "$project" --once --report "$BENCH_DIR/equal-$name.json" >"$BENCH_DIR/equal-$name.txt" 2>&1 ||
+        die "ferry-verifier did not find the tables equal; see $BENCH_DIR/equal-$name.txt"
+    secs[ferry_$name]=$(elapsed "$t0" "$(now)")
+    cpu_end "ferry_$name"
+    [ "$(jq .rows_checked "$BENCH_DIR/equal-$name.json")" = "$TOTAL" ] ||
         die "ferry-verifier did not check $TOTAL rows"
 }
+[ -z "$BASELINE" ] || ferry_verify stream baseline "$BASELINE"
 ferry_verify stream
 ferry_verify sql
 sed -i '/^verify.checksum/d' "$project"
@@ -224,18 +256,25 @@ r_ck=$(rate "$TOTAL" "${secs[checksum]}")
 r_pt=$(rate "$TOTAL" "${secs[pt]}")
 r_fe=$(rate "$TOTAL" "${secs[ferry_stream]}")
 r_fs=$(rate "$TOTAL" "${secs[ferry_sql]}")
+baseline_row=
+if [ -n "$BASELINE" ]; then
+    r_bl=$(rate "$TOTAL" "${secs[ferry_baseline]}")
+    baseline_row="| BASELINE $BASELINE (stream) | ${secs[ferry_baseline]} | $r_bl | $(ratio "$r_fe" "$r_bl") |"
+    baseline_row+=" ${cpus[ferry_baseline]} | $(ratio "${cpus[ferry_baseline]}" "${cpus[ferry_stream]}") |"
+fi
 cat <<EOF
 
 Verification of $TABLES x $ROWS sysbench rows ($TOTAL) on two MariaDB $(mysql1 -e 'SELECT VERSION()' | cut -d- -f1), both sides at once
 command: $COMMAND
 load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 
-| tool | seconds | rows/s | ferry's rows/s : tool's |
-|---|---:|---:|---:|
-| CHECKSUM TABLE, both servers | ${secs[checksum]} | $r_ck | $(ratio "$r_fe" "$r_ck") |
-| pt-table-checksum, both servers | ${secs[pt]} | $r_pt | $(ratio "$r_fe" "$r_pt") |
-| ferry-verifier --once (verify.checksum = stream, the default) | ${secs[ferry_stream]} | $r_fe | 1.00 |
-| ferry-verifier --once (verify.checksum = sql) | ${secs[ferry_sql]} | $r_fs | $(ratio "$r_fe" "$r_fs") |
+| tool | seconds | rows/s | ferry's rows/s : tool's | CPU s (servers + tool) | tool's CPU s : ferry's |
+|---|---:|---:|---:|---:|---:|
+| CHECKSUM TABLE, both servers | ${secs[checksum]} | $r_ck | $(ratio "$r_fe" "$r_ck") | ${cpus[checksum]} | $(ratio "${cpus[checksum]}" "${cpus[ferry_stream]}") |
+| pt-table-checksum, both servers | ${secs[pt]} | $r_pt | $(ratio "$r_fe" "$r_pt") | ${cpus[pt]} | $(ratio "${cpus[pt]}" "${cpus[ferry_stream]}") |
+| ferry-verifier --once (verify.checksum = stream, the default) | ${secs[ferry_stream]} | $r_fe | 1.00 | ${cpus[ferry_stream]} | 1.00 |
+| ferry-verifier --once (verify.checksum = sql) | ${secs[ferry_sql]} | $r_fs | $(ratio "$r_fe" "$r_fs") | ${cpus[ferry_sql]} | $(ratio "${cpus[ferry_sql]}" "${cpus[ferry_stream]}") |
+$baseline_row
 
 Locating $DIFFS changed rows spread over $TABLES tables: ${secs[locate]} s for a full run
 (stream) that reported all $found (and nothing else), with their repair SQL.
