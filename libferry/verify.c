@@ -828,23 +828,7 @@ static void write_checkpoint(ferry_verify_t *v)
                        strerror(errno));
 }
 
-/* Decodes a put_hex field in place; returns its length, or -1 for '-' (NULL). */
-static long unhex(char *s)
-{
-    if (strcmp(s, "-") == 0)
-        return -1;
-    if (s[0] != 'x')
-        return -2;
-    size_t n = 0;
-    for (char *p = s + 1; p[0] && p[1]; p += 2) {
-        int hi = ferry_hex_digit(p[0]), lo = ferry_hex_digit(p[1]);
-        if (hi < 0 || lo < 0)
-            return -2;
-        s[n++] = (char)(hi * 16 + lo);
-    }
-    s[n] = '\0';
-    return (long)n;
-}
+#define unhex ferry_verify_dist_unhex
 
 static vtable_t *find_table(ferry_verify_t *v, const char *label)
 {
@@ -1292,6 +1276,335 @@ static int live_rounds(ferry_verify_t *v, char *errstr, size_t errstr_size)
     return rc;
 }
 
+/* ---- chunks shared with workers through Kafka (verify_dist.c) ----------- */
+
+#define SHARED_MAX_PENDING 32 /* tasks written and not yet answered */
+
+typedef struct {
+    ferry_verify_t *v;
+    vdist_t *d;
+    char run[96];
+    worker_t local; /* sessions to locate the rows of differing chunks */
+    pthread_t publisher, collector;
+    bool publisher_started, collector_started;
+    pthread_mutex_t lock;
+    chunk_t **pending; /* published, not answered */
+    size_t n_pending;
+    bool published_all;
+} shared_t;
+
+static void task_id(const chunk_t *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "%zu.%lld", c->table, (long long)c->seq);
+}
+
+/* Writes each planned chunk as a task, keeping at most SHARED_MAX_PENDING unanswered. */
+static void *publisher_main(void *arg)
+{
+    shared_t *sh = arg;
+    ferry_verify_t *v = sh->v;
+    char err[512], id[64];
+    for (;;) {
+        pthread_mutex_lock(&sh->lock);
+        size_t n = sh->n_pending;
+        pthread_mutex_unlock(&sh->lock);
+        if (n >= SHARED_MAX_PENDING && !failed(v) && !stopping(v)) {
+            usleep(20 * 1000);
+            continue;
+        }
+        throttle(v); /* verify.rows.per.second holds for all workers together */
+        chunk_t *c = dequeue(v);
+        if (!c)
+            break;
+        pthread_mutex_lock(&sh->lock);
+        sh->pending[sh->n_pending++] = c;
+        pthread_mutex_unlock(&sh->lock);
+        task_id(c, id, sizeof(id));
+        int rc = ferry_verify_dist_send_task(sh->d, sh->run, id, &v->tables[c->table], c->seq,
+                                             c->lo, c->hi, err, sizeof(err));
+        if (rc) {
+            fail(v, rc, err);
+            break;
+        }
+    }
+    pthread_mutex_lock(&sh->lock);
+    sh->published_all = true;
+    pthread_mutex_unlock(&sh->lock);
+    return NULL;
+}
+
+/* Takes the pending chunk of task id out of the list; NULL when not pending (an answer seen
+ * before). */
+static chunk_t *take_pending(shared_t *sh, const char *id)
+{
+    char buf[64];
+    chunk_t *c = NULL;
+    pthread_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < sh->n_pending; i++) {
+        task_id(sh->pending[i], buf, sizeof(buf));
+        if (strcmp(buf, id) == 0) {
+            c = sh->pending[i];
+            sh->pending[i] = sh->pending[--sh->n_pending];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return c;
+}
+
+/* One worker's result: the chunk's counts, and its rows located here when the sums differ. */
+static int take_result(shared_t *sh, chunk_t *c, const vdist_msg_t *m, char *errstr,
+                       size_t errstr_size)
+{
+    ferry_verify_t *v = sh->v;
+    vtable_t *t = &v->tables[c->table];
+    sums_t s = {.rows_src = strtoll(m->f[3], NULL, 10),
+                .rows_dst = strtoll(m->f[4], NULL, 10),
+                .equal = strcmp(m->f[5], "1") == 0,
+                .ms = strtoll(m->f[6], NULL, 10)};
+    learn_speed(v, c->table, &s);
+    vdiffs_t found = {.n = 0};
+    pthread_mutex_init(&found.lock, NULL);
+    int rc = 0;
+    if (!s.equal) {
+        atomic_fetch_add(&v->chunks_differing, 1);
+        rc = locate(&sh->local, t, c->lo, c->hi, s.rows_src > s.rows_dst ? s.rows_src : s.rows_dst,
+                    &found, errstr, errstr_size);
+    }
+    c->rows_src = s.rows_src;
+    c->rows_dst = s.rows_dst;
+    atomic_fetch_add(&t->rows_src, s.rows_src);
+    atomic_fetch_add(&t->rows_dst, s.rows_dst);
+    atomic_fetch_add(&t->chunks, 1);
+    atomic_fetch_add(&v->rows_checked, s.rows_src);
+    atomic_fetch_add(&v->chunks_checked, 1);
+    if (!rc && finish_chunk(v, c, &found) != 0)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    else if (rc)
+        chunk_free(c);
+    ferry_verify_diffs_free(&found);
+    pthread_mutex_destroy(&found.lock);
+    return rc;
+}
+
+/* Reads the workers' results until every published task has its answer. */
+static void *collector_main(void *arg)
+{
+    shared_t *sh = arg;
+    ferry_verify_t *v = sh->v;
+    char err[512];
+    int64_t last = now_ms();
+    while (!failed(v) && !stopping(v)) {
+        pthread_mutex_lock(&sh->lock);
+        bool over = sh->published_all && sh->n_pending == 0;
+        size_t waiting = sh->n_pending;
+        pthread_mutex_unlock(&sh->lock);
+        if (over)
+            break;
+        if (waiting && now_ms() - last > 30000) {
+            ferry_log_warn("waiting for verifier workers (ferry-verifier <project> --worker)",
+                           "run=%s chunks_unanswered=%zu", sh->run, waiting);
+            last = now_ms();
+        }
+        vdist_msg_t m;
+        int rc = ferry_verify_dist_poll(sh->d, 200, &m, err, sizeof(err));
+        if (!rc && m.present && m.n >= 4 && strcmp(m.f[1], sh->run) == 0) {
+            chunk_t *c = take_pending(sh, m.f[2]);
+            if (c && strcmp(m.f[0], "error") == 0) {
+                chunk_free(c);
+                rc = ferry_err_set(err, sizeof(err), FERRY_ERR_IO, "a verifier worker failed: %s",
+                                   ferry_verify_dist_unhex(m.f[3]) >= 0 ? m.f[3] : "?");
+            } else if (c && strcmp(m.f[0], "result") == 0 && m.n >= 8) {
+                last = now_ms();
+                rc = take_result(sh, c, &m, err, sizeof(err));
+            } else if (c) {
+                chunk_free(c);
+                rc = ferry_err_set(err, sizeof(err), FERRY_ERR_INVALID,
+                                   "a verification result does not parse");
+            }
+        }
+        ferry_verify_dist_msg_free(&m);
+        if (rc) {
+            fail(v, rc, err);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int start_shared(ferry_verify_t *v, shared_t *sh, char *errstr, size_t errstr_size)
+{
+    sh->v = v;
+    sh->local.v = v;
+    pthread_mutex_init(&sh->lock, NULL);
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(sh->run, sizeof(sh->run), "%s-%ld-%lld", host[0] ? host : "verifier", (long)getpid(),
+             (long long)now_ms());
+    for (char *p = sh->run; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    sh->pending = calloc(SHARED_MAX_PENDING + (size_t)v->q_cap + 1, sizeof(*sh->pending));
+    int rc = sh->pending ? 0 : ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = open_side(v->conf, false, &sh->local.src, errstr, errstr_size);
+    if (!rc)
+        rc = open_side(v->conf, true, &sh->local.dst, errstr, errstr_size);
+    if (!rc)
+        rc = ferry_verify_dist_open(v->conf, false, &sh->d, errstr, errstr_size);
+    if (!rc) {
+        ferry_log_info("verification shared with workers through kafka", "run=%s", sh->run);
+        if (pthread_create(&sh->collector, NULL, collector_main, sh) == 0)
+            sh->collector_started = true;
+        if (pthread_create(&sh->publisher, NULL, publisher_main, sh) == 0)
+            sh->publisher_started = true;
+        if (!sh->collector_started || !sh->publisher_started)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                               "could not start a verifier thread");
+    }
+    return rc;
+}
+
+/* Waits for the answers, tells the workers the verification ended and frees sh. */
+static void finish_shared(shared_t *sh)
+{
+    if (sh->publisher_started)
+        pthread_join(sh->publisher, NULL);
+    if (sh->collector_started)
+        pthread_join(sh->collector, NULL);
+    char err[512];
+    if (sh->d && ferry_verify_dist_send_end(sh->d, sh->run, err, sizeof(err)) != 0)
+        ferry_log_warn("could not tell the verifier workers that the verification ended",
+                       "run=%s error=\"%s\"", sh->run, err);
+    for (size_t i = 0; sh->pending && i < sh->n_pending; i++)
+        chunk_free(sh->pending[i]);
+    free(sh->pending);
+    ferry_verify_dist_close(sh->d);
+    ferry_db_close(sh->local.src);
+    ferry_db_close(sh->local.dst);
+    pthread_mutex_destroy(&sh->lock);
+}
+
+/* Decodes a task's bound (count, then the values) at f[*i]; NULL for an open end. */
+static ferry_chunk_value_t *task_bound(const vdist_msg_t *m, int *i, ferry_chunk_value_t *buf,
+                                       size_t n_key, bool *bad)
+{
+    if (*i >= m->n) {
+        *bad = true;
+        return NULL;
+    }
+    size_t n = strtoul(m->f[(*i)++], NULL, 10);
+    if (n == 0)
+        return NULL;
+    if (n != n_key || *i + (int)n > m->n) {
+        *bad = true;
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        long len = ferry_verify_dist_unhex(m->f[(*i)++]);
+        if (len < -1)
+            *bad = true;
+        buf[k].data = len < 0 ? NULL : m->f[*i - 1];
+        buf[k].len = len < 0 ? 0 : (size_t)len;
+    }
+    return buf;
+}
+
+/* Checksums one task's chunk; error is set (and 0 returned) for a task this worker cannot do. */
+static int work_task(ferry_verify_t *v, worker_t *w, vdist_msg_t *m, sums_t *s, char *error,
+                     size_t error_size, char *errstr, size_t errstr_size)
+{
+    error[0] = '\0';
+    if (m->n < 7 || ferry_verify_dist_unhex(m->f[3]) < 0) {
+        snprintf(error, error_size, "a task that does not parse");
+        return 0;
+    }
+    vtable_t *t = find_table(v, m->f[3]);
+    if (!t) {
+        snprintf(error, error_size, "table \"%s\" is not one this worker verifies", m->f[3]);
+        return 0;
+    }
+    ferry_chunk_value_t lo_buf[64], hi_buf[64];
+    bool bad = t->n_key > 64;
+    int i = 5;
+    const ferry_chunk_value_t *lo = bad ? NULL : task_bound(m, &i, lo_buf, t->n_key, &bad);
+    const ferry_chunk_value_t *hi = bad ? NULL : task_bound(m, &i, hi_buf, t->n_key, &bad);
+    if (bad) {
+        snprintf(error, error_size, "a task of \"%s\" that does not parse", t->label);
+        return 0;
+    }
+    return checksum_range(v, t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), lo, hi, s, errstr,
+                          errstr_size);
+}
+
+int ferry_verify_work(const ferry_conf_t *conf, const atomic_int *stop, bool once, char *errstr,
+                      size_t errstr_size)
+{
+    ferry_verify_opts_t opts;
+    ferry_verify_opts_from_conf(conf, &opts);
+    opts.stop = stop;
+    opts.checkpoint = NULL;
+    ferry_verify_t *v = NULL;
+    if (ferry_verify_new(conf, &opts, &v) != 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    worker_t w = {.v = v};
+    vdist_t *d = NULL;
+    int rc = open_side(conf, false, &w.src, errstr, errstr_size);
+    if (!rc)
+        rc = open_side(conf, true, &w.dst, errstr, errstr_size);
+    if (!rc)
+        rc = load_tables(v, w.src, w.dst, errstr, errstr_size);
+    if (!rc)
+        rc = ferry_verify_dist_open(conf, true, &d, errstr, errstr_size);
+    char me[96], host[64] = "", seen_run[96] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(me, sizeof(me), "%s:%ld", host[0] ? host : "worker", (long)getpid());
+    for (char *p = me; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    if (!rc)
+        ferry_log_info("verifier worker ready", "worker=%s tables=%zu", me, v->n_tables);
+    int64_t tasks = 0;
+    while (!rc && !stopping(v)) {
+        vdist_msg_t m;
+        rc = ferry_verify_dist_poll(d, 200, &m, errstr, errstr_size);
+        if (rc || !m.present) {
+            ferry_verify_dist_msg_free(&m);
+            continue;
+        }
+        bool end = false;
+        if (m.n >= 2 && strcmp(m.f[0], "end") == 0) {
+            end = once && strcmp(m.f[1], seen_run) == 0;
+        } else if (m.n >= 3 && strcmp(m.f[0], "task") == 0) {
+            snprintf(seen_run, sizeof(seen_run), "%s", m.f[1]);
+            sums_t s = {0};
+            char error[512];
+            int64_t t0 = now_ms();
+            rc = work_task(v, &w, &m, &s, error, sizeof(error), errstr, errstr_size);
+            if (!rc)
+                rc = ferry_verify_dist_send_result(d, &m, error[0] ? error : NULL, s.rows_src,
+                                                   s.rows_dst, s.equal, now_ms() - t0, me, errstr,
+                                                   errstr_size);
+            tasks++;
+            ferry_log_debug("chunk checksummed", "worker=%s run=%s task=%s rows=%lld equal=%d", me,
+                            m.f[1], m.f[2], (long long)s.rows_src, s.equal ? 1 : 0);
+        }
+        /* the result is in Kafka: only now may another worker skip this task */
+        if (!rc)
+            rc = ferry_verify_dist_commit(d, &m, errstr, errstr_size);
+        ferry_verify_dist_msg_free(&m);
+        if (end) {
+            ferry_log_info("verification ended", "worker=%s chunks=%lld", me, (long long)tasks);
+            break;
+        }
+    }
+    ferry_verify_dist_close(d);
+    ferry_db_close(w.src);
+    ferry_db_close(w.dst);
+    ferry_verify_destroy(v);
+    return rc;
+}
+
 /* ---- the run ------------------------------------------------------------- */
 
 static int start_workers(ferry_verify_t *v, worker_t *ws, int n, char *errstr, size_t errstr_size)
@@ -1333,7 +1646,10 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
     if (!rc)
         rc = read_checkpoint(v, errstr, errstr_size);
     ferry_db_close(dst);
-    if (!rc)
+    shared_t sh = {0};
+    if (!rc && v->opts->shared)
+        rc = start_shared(v, &sh, errstr, errstr_size);
+    else if (!rc)
         rc = start_workers(v, ws, n, errstr, errstr_size);
     for (size_t i = 0; !rc && i < v->n_tables && !stopping(v) && !failed(v); i++)
         if (!v->state[i].done)
@@ -1344,6 +1660,8 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
     v->planning_done = true;
     pthread_cond_broadcast(&v->changed);
     pthread_mutex_unlock(&v->lock);
+    if (sh.v)
+        finish_shared(&sh);
     for (int i = 0; ws && i < n; i++) {
         if (ws[i].started)
             pthread_join(ws[i].thread, NULL);

@@ -50,6 +50,7 @@ typedef struct {
     int64_t settle_timeout_ms;   /* live: longest wait for the consumer in a round */
     const char *checkpoint;      /* file for per-chunk checkpoints, or NULL */
     const atomic_int *stop;      /* set to non-zero to stop early (may be NULL) */
+    bool shared; /* chunks checksummed by verifier workers through Kafka (ferry_verify_work) */
 } ferry_verify_opts_t;
 
 typedef struct ferry_verify ferry_verify_t;
@@ -75,6 +76,17 @@ void ferry_verify_destroy(ferry_verify_t *v);
  * destination lacks, a query that failed).
  */
 int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size);
+
+/*
+ * A verifier worker: joins the project's group on ferry.<project>.verify.tasks
+ * and checksums the chunks that coordinators (ferry_verify_run with
+ * opts->shared) publish there, writing each result to
+ * ferry.<project>.verify.results (verify_dist.c). With once it returns when
+ * a verification it worked on has ended; otherwise when *stop is set.
+ * Returns 0, or a negative ferry_err_t with the reason.
+ */
+int ferry_verify_work(const ferry_conf_t *conf, const atomic_int *stop, bool once, char *errstr,
+                      size_t errstr_size);
 
 /* Differences found so far (after run: all of them). */
 size_t ferry_verify_differences(const ferry_verify_t *v);

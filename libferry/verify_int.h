@@ -16,6 +16,7 @@
 #include <mysql.h>
 
 #include "chunk.h"
+#include "conf.h"
 #include "mysql_schema.h"
 #include "row.h"
 #include "strbuf.h"
@@ -172,6 +173,42 @@ void ferry_verify_wire_free(vwire_t *w);
 int ferry_verify_wire_row(vwire_t *w, const char ***cells, const unsigned long **lens);
 /* Reads more of the result; 0, or -1 with w broken. */
 int ferry_verify_wire_fill(vwire_t *w);
+
+/* verify_dist.c: chunks shared with verifier workers through Kafka (see there). */
+typedef struct vdist vdist_t;
+
+/* A record read from the tasks or results topic, split into its fields. */
+typedef struct {
+    bool present; /* false: nothing came */
+    char *text;
+    char *f[160];
+    int n;
+    char topic[300];
+    int32_t partition;
+    int64_t offset;
+} vdist_msg_t;
+
+/* Opens the topics (created if missing); a worker joins the group, a coordinator reads results. */
+int ferry_verify_dist_open(const ferry_conf_t *conf, bool worker, vdist_t **out, char *errstr,
+                           size_t errstr_size);
+void ferry_verify_dist_close(vdist_t *d);
+int ferry_verify_dist_send_task(vdist_t *d, const char *run, const char *task_id, const vtable_t *t,
+                                int64_t seq, const ferry_chunk_value_t *lo,
+                                const ferry_chunk_value_t *hi, char *errstr, size_t errstr_size);
+int ferry_verify_dist_send_end(vdist_t *d, const char *run, char *errstr, size_t errstr_size);
+/* A worker's answer to task: error, or the chunk's counts and whether both sums are equal. */
+int ferry_verify_dist_send_result(vdist_t *d, const vdist_msg_t *task, const char *error,
+                                  int64_t rows_src, int64_t rows_dst, bool equal, int64_t ms,
+                                  const char *worker, char *errstr, size_t errstr_size);
+/* Waits up to timeout_ms for a record (out->present says whether one came). */
+int ferry_verify_dist_poll(vdist_t *d, int timeout_ms, vdist_msg_t *out, char *errstr,
+                           size_t errstr_size);
+void ferry_verify_dist_msg_free(vdist_msg_t *m);
+/* Commits a worker's read position past m. */
+int ferry_verify_dist_commit(vdist_t *d, const vdist_msg_t *m, char *errstr, size_t errstr_size);
+/* Appends " x<hex>" (" -" for NULL); decodes one in place: its length, -1 for '-', -2 malformed. */
+void ferry_verify_dist_put_hex(ferry_strbuf_t *sb, const char *p, size_t n);
+long ferry_verify_dist_unhex(char *s);
 
 /* Builds the compared columns, canonical expressions and hash lists of t. */
 int ferry_verify_table_prepare(vtable_t *t, bool src_maria, bool dst_maria, char *errstr,

@@ -2,7 +2,8 @@
  * ferry-verifier - proves that source and destination hold the same rows.
  *
  *   ferry-verifier <project> --once [--tables PATTERN] [--report FILE.json]
- *                  [--repair-sql FILE.sql] [--apply] [--checkpoint FILE]
+ *                  [--repair-sql FILE.sql] [--apply] [--checkpoint FILE] [--shared]
+ *   ferry-verifier <project> --worker [--once]
  *
  * runs one full verification (libferry/verify.h) and exits 0 when every
  * table is equal, 1 when differences were found (after --apply: when they
@@ -35,28 +36,31 @@ static void on_signal(int sig)
 
 typedef struct {
     const char *project, *tables, *report, *repair, *checkpoint;
-    bool apply, live;
+    bool apply, live, shared;
 } once_args_t;
 
 static void once_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ferry-verifier <project file> --once [options]\n"
-            "\n"
-            "Runs one full verification and exits.\n"
-            "\n"
-            "options:\n"
-            "  --tables PATTERN     only source tables matching db.table PATTERN ('*' wildcard)\n"
-            "  --report FILE        write the JSON report to FILE\n"
-            "  --repair-sql FILE    write the SQL that makes the destination equal to FILE\n"
-            "  --apply              run that SQL on the destination, then verify again\n"
-            "  --live               the link is running: re-check differences after the consumer\n"
-            "                       applied what the source had written (verify.rounds rounds)\n"
-            "  --checkpoint FILE    per-chunk checkpoint (default runtime.dir/verify.checkpoint);\n"
-            "                       a stopped run resumes from it\n"
-            "  --log-level LEVEL    debug, info, warn or error\n"
-            "\n"
-            "Exit status: 0 equal, 1 differences, 2 could not verify.\n");
+    fprintf(
+        out,
+        "usage: ferry-verifier <project file> --once [options]\n"
+        "\n"
+        "Runs one full verification and exits.\n"
+        "\n"
+        "options:\n"
+        "  --tables PATTERN     only source tables matching db.table PATTERN ('*' wildcard)\n"
+        "  --report FILE        write the JSON report to FILE\n"
+        "  --repair-sql FILE    write the SQL that makes the destination equal to FILE\n"
+        "  --apply              run that SQL on the destination, then verify again\n"
+        "  --live               the link is running: re-check differences after the consumer\n"
+        "                       applied what the source had written (verify.rounds rounds)\n"
+        "  --checkpoint FILE    per-chunk checkpoint (default runtime.dir/verify.checkpoint);\n"
+        "                       a stopped run resumes from it\n"
+        "  --shared             the chunks are checksummed by verifier workers through Kafka\n"
+        "                       (ferry-verifier <project> --worker [--once], started anywhere)\n"
+        "  --log-level LEVEL    debug, info, warn or error\n"
+        "\n"
+        "Exit status: 0 equal, 1 differences, 2 could not verify.\n");
 }
 
 static int parse_once(int argc, char **argv, once_args_t *a, const char **log_level)
@@ -68,6 +72,7 @@ static int parse_once(int argc, char **argv, once_args_t *a, const char **log_le
                                          {"apply", no_argument, NULL, 'a'},
                                          {"live", no_argument, NULL, 'L'},
                                          {"checkpoint", required_argument, NULL, 'c'},
+                                         {"shared", no_argument, NULL, 'S'},
                                          {"log-level", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -94,6 +99,9 @@ static int parse_once(int argc, char **argv, once_args_t *a, const char **log_le
             break;
         case 'c':
             a->checkpoint = optarg;
+            break;
+        case 'S':
+            a->shared = true;
             break;
         case 'l':
             *log_level = optarg;
@@ -130,6 +138,7 @@ static int verify_once(const ferry_conf_t *conf, const once_args_t *a, const cha
     opts.live = opts.live || a->live;
     opts.checkpoint = checkpoint;
     opts.stop = &stop_flag;
+    opts.shared = a->shared;
     ferry_verify_t *v = NULL;
     char err[1024];
     if (ferry_verify_new(conf, &opts, &v) != 0) {
@@ -205,17 +214,77 @@ static int main_once(int argc, char **argv)
     return status;
 }
 
-static bool has_once(int argc, char **argv)
+static bool has_arg(int argc, char **argv, const char *arg)
 {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--once") == 0)
+        if (strcmp(argv[i], arg) == 0)
             return true;
     return false;
 }
 
+/*
+ * ferry-verifier <project> --worker [--once] [--log-level LEVEL]: checksums
+ * the chunks of verifications started with --shared; with --once it exits
+ * when the verification it worked on has ended.
+ */
+static int main_worker(int argc, char **argv)
+{
+    const char *project = NULL, *log_level = NULL;
+    bool once = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--worker") == 0) {
+            continue;
+        } else if (strcmp(argv[i], "--once") == 0) {
+            once = true;
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            log_level = argv[++i];
+        } else if (argv[i][0] != '-' && !project) {
+            project = argv[i];
+        } else {
+            fprintf(stderr,
+                    "ferry-verifier: unknown argument \"%s\" (usage: ferry-verifier <project file> "
+                    "--worker [--once] [--log-level LEVEL])\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (!project) {
+        fprintf(stderr, "ferry-verifier: no project file given\n");
+        return 2;
+    }
+    ferry_conf_t *conf = ferry_conf_load(project);
+    if (!conf) {
+        fprintf(stderr, "ferry-verifier: out of memory\n");
+        return 2;
+    }
+    if (ferry_conf_problem_count(conf) > 0) {
+        fprintf(stderr, "ferry-verifier: %s\n", ferry_conf_problem(conf, 0));
+        ferry_conf_destroy(conf);
+        return 2;
+    }
+    int level = ferry_log_level_parse(log_level ? log_level : ferry_conf_get(conf, "log.level"));
+    ferry_log_init("verifier", level < 0 ? FERRY_LOG_INFO : (ferry_log_level_t)level);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    ferry_db_global_init();
+    char err[1024];
+    int rc = ferry_verify_work(conf, &stop_flag, once, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "ferry-verifier: %s\n", err);
+    ferry_db_global_cleanup();
+    ferry_conf_destroy(conf);
+    return rc ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (has_once(argc, argv))
+    if (has_arg(argc, argv, "--worker"))
+        return main_worker(argc, argv);
+    if (has_arg(argc, argv, "--once"))
         return main_once(argc, argv);
     verifier_state_t *st = ferry_verifier_state_new();
     if (!st) {
