@@ -1056,15 +1056,19 @@ static void throttle(ferry_verify_t *v)
     }
 }
 
-static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_size)
+/*
+ * Records chunk c's checksums s (computed here or by a worker through
+ * Kafka): locates its differing rows with w's sessions when the sums
+ * differ, counts, and finishes the chunk (which then belongs to v, or is
+ * freed on error).
+ */
+static int record_chunk(worker_t *w, chunk_t *c, const sums_t *sums, char *errstr,
+                        size_t errstr_size)
 {
     ferry_verify_t *v = w->v;
     const vtable_t *t = &v->tables[c->table];
-    sums_t s;
-    int rc = checksum_range(v, t, ferry_db_mysql(w->src), ferry_db_mysql(w->dst), c->lo, c->hi, &s,
-                            errstr, errstr_size);
-    if (rc)
-        return rc;
+    sums_t s = *sums;
+    int rc = 0;
     learn_speed(v, c->table, &s);
     vdiffs_t found = {.n = 0};
     pthread_mutex_init(&found.lock, NULL);
@@ -1087,6 +1091,15 @@ static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_si
     ferry_verify_diffs_free(&found);
     pthread_mutex_destroy(&found.lock);
     return rc;
+}
+
+static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_size)
+{
+    ferry_verify_t *v = w->v;
+    sums_t s;
+    int rc = checksum_range(v, &v->tables[c->table], ferry_db_mysql(w->src), ferry_db_mysql(w->dst),
+                            c->lo, c->hi, &s, errstr, errstr_size);
+    return rc ? rc : record_chunk(w, c, &s, errstr, errstr_size);
 }
 
 /* Opens a side's session for reading (see mysql_rows.h). */
@@ -1356,35 +1369,11 @@ static chunk_t *take_pending(shared_t *sh, const char *id)
 static int take_result(shared_t *sh, chunk_t *c, const vdist_msg_t *m, char *errstr,
                        size_t errstr_size)
 {
-    ferry_verify_t *v = sh->v;
-    vtable_t *t = &v->tables[c->table];
     sums_t s = {.rows_src = strtoll(m->f[3], NULL, 10),
                 .rows_dst = strtoll(m->f[4], NULL, 10),
                 .equal = strcmp(m->f[5], "1") == 0,
                 .ms = strtoll(m->f[6], NULL, 10)};
-    learn_speed(v, c->table, &s);
-    vdiffs_t found = {.n = 0};
-    pthread_mutex_init(&found.lock, NULL);
-    int rc = 0;
-    if (!s.equal) {
-        atomic_fetch_add(&v->chunks_differing, 1);
-        rc = locate(&sh->local, t, c->lo, c->hi, s.rows_src > s.rows_dst ? s.rows_src : s.rows_dst,
-                    &found, errstr, errstr_size);
-    }
-    c->rows_src = s.rows_src;
-    c->rows_dst = s.rows_dst;
-    atomic_fetch_add(&t->rows_src, s.rows_src);
-    atomic_fetch_add(&t->rows_dst, s.rows_dst);
-    atomic_fetch_add(&t->chunks, 1);
-    atomic_fetch_add(&v->rows_checked, s.rows_src);
-    atomic_fetch_add(&v->chunks_checked, 1);
-    if (!rc && finish_chunk(v, c, &found) != 0)
-        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    else if (rc)
-        chunk_free(c);
-    ferry_verify_diffs_free(&found);
-    pthread_mutex_destroy(&found.lock);
-    return rc;
+    return record_chunk(&sh->local, c, &s, errstr, errstr_size);
 }
 
 /* Reads the workers' results until every published task has its answer. */

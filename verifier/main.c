@@ -170,22 +170,18 @@ static int verify_once(const ferry_conf_t *conf, const once_args_t *a, const cha
     return status;
 }
 
-static int main_once(int argc, char **argv)
+/* Loads the project file, sets up the log and the signals; NULL (said on stderr) when it cannot. */
+static ferry_conf_t *start(const char *project, const char *log_level)
 {
-    once_args_t a = {0};
-    const char *log_level = NULL;
-    int rc = parse_once(argc, argv, &a, &log_level);
-    if (rc >= 0)
-        return rc;
-    ferry_conf_t *conf = ferry_conf_load(a.project);
+    ferry_conf_t *conf = ferry_conf_load(project);
     if (!conf) {
         fprintf(stderr, "ferry-verifier: out of memory\n");
-        return 2;
+        return NULL;
     }
     if (ferry_conf_problem_count(conf) > 0) {
         fprintf(stderr, "ferry-verifier: %s\n", ferry_conf_problem(conf, 0));
         ferry_conf_destroy(conf);
-        return 2;
+        return NULL;
     }
     int level = ferry_log_level_parse(log_level ? log_level : ferry_conf_get(conf, "log.level"));
     ferry_log_init("verifier", level < 0 ? FERRY_LOG_INFO : (ferry_log_level_t)level);
@@ -195,6 +191,19 @@ static int main_once(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return conf;
+}
+
+static int main_once(int argc, char **argv)
+{
+    once_args_t a = {0};
+    const char *log_level = NULL;
+    int rc = parse_once(argc, argv, &a, &log_level);
+    if (rc >= 0)
+        return rc;
+    ferry_conf_t *conf = start(a.project, log_level);
+    if (!conf)
+        return 2;
 
     char checkpoint[1024];
     if (a.checkpoint) {
@@ -252,24 +261,9 @@ static int main_worker(int argc, char **argv)
         fprintf(stderr, "ferry-verifier: no project file given\n");
         return 2;
     }
-    ferry_conf_t *conf = ferry_conf_load(project);
-    if (!conf) {
-        fprintf(stderr, "ferry-verifier: out of memory\n");
+    ferry_conf_t *conf = start(project, log_level);
+    if (!conf)
         return 2;
-    }
-    if (ferry_conf_problem_count(conf) > 0) {
-        fprintf(stderr, "ferry-verifier: %s\n", ferry_conf_problem(conf, 0));
-        ferry_conf_destroy(conf);
-        return 2;
-    }
-    int level = ferry_log_level_parse(log_level ? log_level : ferry_conf_get(conf, "log.level"));
-    ferry_log_init("verifier", level < 0 ? FERRY_LOG_INFO : (ferry_log_level_t)level);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     ferry_db_global_init();
     char err[1024];
     int rc = ferry_verify_work(conf, &stop_flag, once, err, sizeof(err));
