@@ -20,7 +20,9 @@
 #   bench/verify.sh                        4 tables x 250,000 rows
 #   TABLES=2 ROWS=20000 bench/verify.sh    a quick run
 #
-# Environment: TABLES, ROWS (default 4 x 250000), DIFFS (100), BUFFER_POOL
+# Environment: TABLES, ROWS (default 4 x 250000), DIFFS (100), RUNS (3: rounds
+# of the equal-table tools, one tool after the other in each round; each
+# tool's best round is reported, which keeps other work's noise out), BUFFER_POOL
 # (innodb_buffer_pool_size of both servers, default 1G), BENCH_DIR (default
 # /tmp/ferry-bench-verify), SKIP_BUILD=1 (use build-bench as it is),
 # BASELINE=PATH (another ferry-verifier executable, e.g. built from an older
@@ -37,12 +39,14 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TABLES=${TABLES:-4}
 ROWS=${ROWS:-250000}
 DIFFS=${DIFFS:-100}
+RUNS=${RUNS:-3}
 BUFFER_POOL=${BUFFER_POOL-1G}
 BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench-verify}
 BUILD=$SRC/build-bench
 
 COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
 [ "$DIFFS" != 100 ] && COMMAND+=" DIFFS=$DIFFS"
+[ "$RUNS" != 3 ] && COMMAND+=" RUNS=$RUNS"
 [ "$BUFFER_POOL" != 1G ] && COMMAND+=" BUFFER_POOL=$BUFFER_POOL"
 COMMAND+=" bench/verify.sh"
 
@@ -54,6 +58,7 @@ die() {
 [[ $TABLES =~ ^[1-9][0-9]*$ ]] || die "TABLES must be a positive integer, not '$TABLES'"
 [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, not '$ROWS'"
 [[ $DIFFS =~ ^[0-9]+$ ]] || die "DIFFS must be an integer, not '$DIFFS'"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
 
 SERVERS=$BENCH_DIR/servers
 cleanup() {
@@ -85,7 +90,9 @@ done
 mkdir -p "$BENCH_DIR"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "building a Release ferry in $BUILD"
-    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFERRY_TESTS=OFF >"$BENCH_DIR/build.log" 2>&1 ||
+    # -O2 makes GCC 12 warn maybe-uninitialized where -O0 does not (chunk.c): not an error here
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFERRY_TESTS=OFF \
+        -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >"$BENCH_DIR/build.log" 2>&1 ||
         die "cmake configure failed; see $BENCH_DIR/build.log"
     cmake --build "$BUILD" -j2 --target ferry-verifier >>"$BENCH_DIR/build.log" 2>&1 ||
         die "build failed; see $BENCH_DIR/build.log"
@@ -160,35 +167,43 @@ server_ticks() {
 }
 child_secs() { times | tail -1 | awk '{ for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } } END { printf "%.3f", s }'; }
 cpu_start() { CPU0_SERVERS=$(server_ticks) CPU0_CHILD=$(child_secs); }
-cpu_end() { # cpu_end NAME
-    cpus[$1]=$(awk -v a="$CPU0_SERVERS" -v b="$(server_ticks)" -v c="$CPU0_CHILD" -v d="$(child_secs)" \
+cpu_end() { # cpu_end NAME: keeps the least of the runs
+    local c
+    c=$(awk -v a="$CPU0_SERVERS" -v b="$(server_ticks)" -v c="$CPU0_CHILD" -v d="$(child_secs)" \
         -v tk="$TICK" 'BEGIN { printf "%.2f", (b - a) / tk + d - c }')
+    cpus[$1]=$(least "${cpus[$1]:-}" "$c")
+}
+least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
+took() { secs[$1]=$(least "${secs[$1]:-}" "$(elapsed "$2" "$(now)")"); } # took NAME T0
+
+checksum_table() {
+    say "CHECKSUM TABLE on both servers"
+    cpu_start
+    t0=$(now)
+    mysql1 -e "CHECKSUM TABLE $tables_list" >/dev/null &
+    p1=$!
+    mysql2 -e "CHECKSUM TABLE $tables_list" >/dev/null
+    wait "$p1"
+    took checksum "$t0"
+    cpu_end checksum
 }
 
-say "CHECKSUM TABLE on both servers"
-cpu_start
-t0=$(now)
-mysql1 -e "CHECKSUM TABLE $tables_list" >/dev/null &
-p1=$!
-mysql2 -e "CHECKSUM TABLE $tables_list" >/dev/null
-wait "$p1"
-secs[checksum]=$(elapsed "$t0" "$(now)")
-cpu_end checksum
-
-say "pt-table-checksum on both servers"
 pt() {
     pt-table-checksum "h=127.0.0.1,P=$1,u=ferry,p=ferry" --databases sbtest --recursion-method=none \
         --no-check-binlog-format --no-check-replication-filters --no-version-check \
         >"$BENCH_DIR/pt-$1.log" 2>&1
 }
-cpu_start
-t0=$(now)
-pt "$FERRY_MARIADB1_PORT" &
-p1=$!
-pt "$FERRY_MARIADB2_PORT" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB2_PORT.log"
-wait "$p1" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB1_PORT.log"
-secs[pt]=$(elapsed "$t0" "$(now)")
-cpu_end pt
+pt_both() {
+    say "pt-table-checksum on both servers"
+    cpu_start
+    t0=$(now)
+    pt "$FERRY_MARIADB1_PORT" &
+    p1=$!
+    pt "$FERRY_MARIADB2_PORT" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB2_PORT.log"
+    wait "$p1" || die "pt-table-checksum failed; see $BENCH_DIR/pt-$FERRY_MARIADB1_PORT.log"
+    took pt "$t0"
+    cpu_end pt
+}
 
 # ferry_verify MODE [NAME EXECUTABLE]: ferry-verifier --once with verify.checksum = MODE
 ferry_verify() {
@@ -200,14 +215,19 @@ ferry_verify() {
     t0=$(now)
     "$bin" "$project" --once --report "$BENCH_DIR/equal-$name.json" >"$BENCH_DIR/equal-$name.txt" 2>&1 ||
         die "ferry-verifier did not find the tables equal; see $BENCH_DIR/equal-$name.txt"
-    secs[ferry_$name]=$(elapsed "$t0" "$(now)")
+    took "ferry_$name" "$t0"
     cpu_end "ferry_$name"
     [ "$(jq .rows_checked "$BENCH_DIR/equal-$name.json")" = "$TOTAL" ] ||
         die "ferry-verifier did not check $TOTAL rows"
 }
-[ -z "$BASELINE" ] || ferry_verify stream baseline "$BASELINE"
-ferry_verify stream
-ferry_verify sql
+# RUNS rounds of every tool, one after the other; each tool's best round counts
+for ((run = 1; run <= RUNS; run++)); do
+    checksum_table
+    pt_both
+    [ -z "$BASELINE" ] || ferry_verify stream baseline "$BASELINE"
+    ferry_verify stream
+    ferry_verify sql
+done
 sed -i '/^verify.checksum/d' "$project"
 
 # ------------------------------------------------------------ 4. candidate expressions
@@ -266,7 +286,7 @@ cat <<EOF
 
 Verification of $TABLES x $ROWS sysbench rows ($TOTAL) on two MariaDB $(mysql1 -e 'SELECT VERSION()' | cut -d- -f1), both sides at once
 command: $COMMAND
-load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
+load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); each tool's best of $RUNS rounds
 
 | tool | seconds | rows/s | ferry's rows/s : tool's | CPU s (servers + tool) | tool's CPU s : ferry's |
 |---|---:|---:|---:|---:|---:|
