@@ -161,8 +161,9 @@ typedef struct {
 
 /* True when the connection sends nothing verify_wire.c does not read (no TLS, no compression). */
 bool ferry_verify_wire_usable(MYSQL *my);
-/* Prepares to read the result of the query just sent on my, of n_cols columns. */
-void ferry_verify_wire_init(vwire_t *w, MYSQL *my, size_t n_cols);
+/* Prepares to read, from socket fd (mysql_get_socket), the result of the query just sent, of n_cols
+ * columns. */
+void ferry_verify_wire_init(vwire_t *w, int fd, size_t n_cols);
 void ferry_verify_wire_free(vwire_t *w);
 /*
  * The next row: 1 with its cells (NULL for SQL NULL) and lengths, valid

@@ -205,7 +205,7 @@ static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_ch
             continue;
         }
         if (wire) {
-            ferry_verify_wire_init(&s[i].wire, conns[i], t->n_cols);
+            ferry_verify_wire_init(&s[i].wire, (int)mysql_get_socket(conns[i]), t->n_cols);
             continue;
         }
         if (mysql_read_query_result(conns[i]) != 0 || !(s[i].res = mysql_use_result(conns[i]))) {

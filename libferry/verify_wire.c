@@ -53,10 +53,10 @@ bool ferry_verify_wire_usable(MYSQL *my)
     return mysql_get_socket(my) >= 0;
 }
 
-void ferry_verify_wire_init(vwire_t *w, MYSQL *my, size_t n_cols)
+void ferry_verify_wire_init(vwire_t *w, int fd, size_t n_cols)
 {
     memset(w, 0, sizeof(*w));
-    w->fd = (int)mysql_get_socket(my);
+    w->fd = fd;
     w->n_cols = n_cols;
 }
 
