@@ -57,6 +57,13 @@ void ferry_verify_dist_close(vdist_t *d)
     free(d);
 }
 
+static void on_assign(void *opaque, const char *topic, int32_t partition, int64_t *offset)
+{
+    (void)opaque;
+    ferry_log_info("verification tasks partition assigned", "topic=%s partition=%d offset=%lld",
+                   topic, (int)partition, (long long)*offset);
+}
+
 int ferry_verify_dist_open(const ferry_conf_t *conf, bool worker, vdist_t **out, char *errstr,
                            size_t errstr_size)
 {
@@ -79,7 +86,10 @@ int ferry_verify_dist_open(const ferry_conf_t *conf, bool worker, vdist_t **out,
     if (!rc)
         rc = ferry_kafka_producer_new(&d->producer, d->props, NULL, errstr, errstr_size);
     if (!rc)
-        rc = ferry_kafka_consumer_new(&d->consumer, d->group, d->props, NULL, errstr, errstr_size);
+        rc = ferry_kafka_consumer_new(&d->consumer, d->group, d->props,
+                                      worker ? &(ferry_kafka_rebalance_t){.on_assign = on_assign}
+                                             : NULL,
+                                      errstr, errstr_size);
     if (!rc && worker) {
         const char *topics[] = {d->tasks};
         rc = ferry_kafka_consumer_subscribe(d->consumer, topics, 1, errstr, errstr_size);

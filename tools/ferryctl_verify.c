@@ -151,7 +151,7 @@ static void show_report(const char *base, const char *path)
 int ferryctl_cmd_verify(int argc, char **argv)
 {
     const char *path = NULL, *tables = NULL, *report = NULL;
-    bool live = false;
+    bool live = false, shared = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--tables") == 0 && i + 1 < argc)
             tables = argv[++i];
@@ -159,6 +159,8 @@ int ferryctl_cmd_verify(int argc, char **argv)
             report = argv[++i];
         else if (strcmp(argv[i], "--live") == 0)
             live = true;
+        else if (strcmp(argv[i], "--shared") == 0)
+            shared = true;
         else if (!path && argv[i][0] != '-')
             path = argv[i];
         else {
@@ -179,8 +181,8 @@ int ferryctl_cmd_verify(int argc, char **argv)
     CURL *esc = curl_easy_init();
     char url[1400];
     char *qt = tables && esc ? curl_easy_escape(esc, tables, 0) : NULL;
-    snprintf(url, sizeof(url), "%s/verify?live=%d%s%s", base, live ? 1 : 0, qt ? "&tables=" : "",
-             qt ? qt : "");
+    snprintf(url, sizeof(url), "%s/verify?live=%d&shared=%d%s%s", base, live ? 1 : 0,
+             shared ? 1 : 0, qt ? "&tables=" : "", qt ? qt : "");
     curl_free(qt);
     curl_easy_cleanup(esc);
     char *body = NULL;

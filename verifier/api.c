@@ -1,7 +1,7 @@
 /*
  * api.c - ferry-verifier as a service: verifications on demand.
  *
- *   POST /verify[?tables=PATTERN][&live=1]   starts one (409 while one runs)
+ *   POST /verify[?tables=PATTERN][&live=1][&shared=1]   starts one (409 while one runs)
  *   GET  /verify/report                      the last finished one's JSON report
  *   POST /verify/stop                        stops the running one (it keeps its
  *                                            checkpoint and resumes next time)
@@ -132,6 +132,8 @@ static int on_verify(void *opaque, const ferry_http_request_t *req, ferry_http_r
             st->has_tables = true;
         } else if (strcmp(a->name, "live") == 0) {
             st->opts.live = !a->value || strcmp(a->value, "0") != 0;
+        } else if (strcmp(a->name, "shared") == 0) {
+            st->opts.shared = !a->value || strcmp(a->value, "0") != 0;
         }
     }
     st->opts.tables = st->has_tables ? st->tables : NULL;

@@ -30,7 +30,7 @@ kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP
 tables.include = $db.*
 runtime.dir = $FERRY_TEST_TMP/run
 verify.chunk.target.ms = 10
-verify.rows.per.second = 25000
+verify.rows.per.second = 15000
 P
 
 # the verdict without workers
@@ -45,13 +45,14 @@ w1=$!
 "$bin" "$project" --worker --once --log-level debug >"$FERRY_TEST_TMP/w2.log" 2>&1 &
 w2=$!
 ferry_cleanup_add "kill -9 $w1 $w2 2>/dev/null; wait $w1 $w2 2>/dev/null"
-wait_for "grep -q 'verifier worker ready' '$FERRY_TEST_TMP/w1.log' && grep -q 'verifier worker ready' '$FERRY_TEST_TMP/w2.log'" 60 "both workers to start"
+# both hold partitions of the tasks topic (the later one's come with the rebalance that shares them)
+wait_for "grep -q 'partition assigned' '$FERRY_TEST_TMP/w1.log' && grep -q 'partition assigned' '$FERRY_TEST_TMP/w2.log'" 60 "both workers to get partitions"
 
 "$bin" "$project" --once --shared --report "$FERRY_TEST_TMP/shared.json" \
     --repair-sql "$FERRY_TEST_TMP/shared.sql" >"$FERRY_TEST_TMP/shared.txt" 2>&1 &
 coord=$!
 ferry_cleanup_add "kill $coord 2>/dev/null; wait $coord 2>/dev/null"
-# the rows/s cap makes the run last about 4 s: the kill comes while it runs
+# the rows/s cap makes the run last about 7 s: the kill comes while it runs
 wait_for "[ \$(grep -c 'chunk checksummed' '$FERRY_TEST_TMP/w1.log') -ge 2 ]" 60 "worker 1 to checksum two chunks"
 kill -9 "$w1"
 wait "$w1" 2>/dev/null || true
@@ -70,3 +71,26 @@ wait "$w2" || rc=$?
 [ "$rc" = 0 ] || fail "worker 2 exited $rc: $(tail -5 "$FERRY_TEST_TMP/w2.log")"
 grep -q 'verification ended' "$FERRY_TEST_TMP/w2.log" || fail "worker 2 did not see the end"
 pass "two workers, one killed -9 mid-run: the same differences and rows as without workers"
+
+# the same through the service: ferryctl verify --shared, one worker that stays
+"$bin" "$project" --worker >"$FERRY_TEST_TMP/w3.log" 2>&1 &
+w3=$!
+"$bin" "$project" >"$FERRY_TEST_TMP/service.log" 2>&1 &
+svc=$!
+ferry_cleanup_add "kill $w3 $svc 2>/dev/null; wait $w3 $svc 2>/dev/null"
+wait_for "[ -s '$FERRY_TEST_TMP/run/verifier.addr' ]" 30 "the verifier's address file"
+wait_http "$(cat "$FERRY_TEST_TMP/run/verifier.addr")/readyz" 30
+sed -i '/^verify.rows.per.second/d' "$project"
+rc=0
+"$FERRY_BUILD/tools/ferryctl" verify "$project" --shared --report "$FERRY_TEST_TMP/ctl.json" \
+    >"$FERRY_TEST_TMP/ctl.txt" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "ferryctl verify --shared exited $rc: $(cat "$FERRY_TEST_TMP/ctl.txt")"
+[ "$(jq -c .differences "$FERRY_TEST_TMP/ctl.json")" = "$(jq -c .differences "$FERRY_TEST_TMP/local.json")" ] ||
+    fail "ferryctl verify --shared found other differences: $(jq -c .differences "$FERRY_TEST_TMP/ctl.json")"
+grep -q "verification shared with workers through kafka" "$FERRY_TEST_TMP/service.log" ||
+    fail "the service did not share the verification: $(cat "$FERRY_TEST_TMP/service.log")"
+kill "$w3"
+rc=0
+wait "$w3" || rc=$?
+[ "$rc" = 0 ] || fail "the worker did not stop cleanly on SIGTERM (exit $rc): $(tail -5 "$FERRY_TEST_TMP/w3.log")"
+pass "ferryctl verify --shared through the service and a long-running worker"
