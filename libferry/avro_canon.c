@@ -155,11 +155,11 @@ static int jstring(jparser_t *jp, const char **out, size_t *out_len)
         }
         if (c != 'u')
             return jfail(jp, "bad escape");
-        uint32_t cp;
+        uint32_t cp = 0;
         if (read_hex4(jp, &cp))
             return jp->err;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo;
+            uint32_t lo = 0;
             if (stop - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u')
                 return jfail(jp, "unpaired surrogate");
             jp->p += 2;

@@ -586,7 +586,7 @@ int ferry_chunk_sql_compare(ferry_strbuf_t *sb, const ferry_table_t *t,
                             const ferry_chunk_value_t *v, bool gt, bool inclusive, char *errstr,
                             size_t errstr_size)
 {
-    size_t *idx, n;
+    size_t *idx = NULL, n = 0;
     int rc = key_of(t, &idx, &n, errstr, errstr_size);
     if (rc)
         return rc;

@@ -83,6 +83,21 @@ static const ferry_conf_prop_t props[] = {
     {"connect.timeout.ms", FERRY_CONF_T_INT, "10000", 0, 100, 600000, NULL,
      "How long a connection to a database, Kafka or the Schema Registry may take before it "
      "counts as failed."},
+    {"fullload.threads", FERRY_CONF_T_INT, "2", 0, 1, 64, NULL,
+     "Full-load worker threads in each process that copies chunks (ferry-producer and every "
+     "ferry-worker); each has its own source connection and Kafka transaction."},
+    {"fullload.chunk.rows", FERRY_CONF_T_INT, "10000", 0, 1, 100000000, NULL,
+     "Rows per chunk the planner cuts each table into; a chunk is one SELECT, one Kafka "
+     "transaction and one destination transaction, and is copied again whole after a crash."},
+    {"fullload.in.producer", FERRY_CONF_T_BOOL, "true", 0, 0, 0, NULL,
+     "Whether ferry-producer copies chunks itself; false leaves them to ferry-worker "
+     "processes (fullload.workers)."},
+    {"fullload.workers", FERRY_CONF_T_INT, "0", 0, 0, 64, NULL,
+     "ferry-worker processes `ferryctl up` starts beside the producer. Workers on other "
+     "machines join the same group when started there as ferry-worker <project file>."},
+    {"apply.snapshot.threads", FERRY_CONF_T_INT, "2", 0, 1, 32, NULL,
+     "Destination connections the consumer loads snapshot chunks on in parallel (one chunk "
+     "per transaction each)."},
     {"rename.databases", FERRY_CONF_T_LIST, "", 0, 0, 0, NULL,
      "Databases renamed on the way: comma-separated src:dst pairs, e.g. shop:shop_v2. Applies "
      "to the schema, full and incremental data of every selected table in src."},

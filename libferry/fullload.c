@@ -1429,7 +1429,7 @@ static int run_task(ferry_fullload_worker_t *w, const ferry_chunk_task_t *task, 
                 continue;
             w->reconnect = false;
         }
-        work_table_t *e;
+        work_table_t *e = NULL;
         if ((rc = work_table_get(w, task->db, task->table, &e, errstr, errstr_size)) != 0) {
             if (rc == FERRY_ERR_IO) {
                 w->reconnect = true;

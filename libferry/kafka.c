@@ -63,6 +63,9 @@ static const char *const consumer_defaults[] = {
     "10000",
     "heartbeat.interval.ms",
     "1000",
+    /* prefetch at most 16 MB (librdkafka's default is 64 MB): services stay small */
+    "queued.max.messages.kbytes",
+    "16384",
     NULL,
 };
 
@@ -924,6 +927,23 @@ void ferry_kafka_msg_destroy(ferry_kafka_msg_t *msg)
         return;
     rd_kafka_message_destroy(msg->priv);
     free(msg);
+}
+
+int ferry_kafka_consumer_pause(ferry_kafka_consumer_t *c, const char *topic, int32_t partition,
+                               bool pause, char *errstr, size_t errstr_size)
+{
+    ferry_kafka_tp_t tp = {topic, partition, 0};
+    rd_kafka_topic_partition_list_t *l = tp_list(&tp, 1);
+    rd_kafka_resp_err_t err =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (!err)
+        err = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        return ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
+                             "could not %s \"%s\" [%d]: %s", pause ? "pause" : "resume", topic,
+                             (int)partition, rd_kafka_err2str(err));
+    return 0;
 }
 
 /* ---- reading a whole partition -------------------------------------------- */

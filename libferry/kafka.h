@@ -30,6 +30,7 @@
 #ifndef FERRY_KAFKA_H
 #define FERRY_KAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -285,6 +286,13 @@ int ferry_kafka_consumer_assign_change(ferry_kafka_consumer_t *c, const ferry_ka
 int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32_t partition,
                              int timeout_ms, int64_t *position, int64_t *high, char *errstr,
                              size_t errstr_size);
+
+/*
+ * Stops (pause true) or restarts fetching one assigned partition. Messages
+ * fetched before a pause may still be returned by the next polls.
+ */
+int ferry_kafka_consumer_pause(ferry_kafka_consumer_t *c, const char *topic, int32_t partition,
+                               bool pause, char *errstr, size_t errstr_size);
 
 /* ---- messages ------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mysql_schema.h"
 #include "wire.h"
+#include "workers.h"
 
 #include <mysql.h>
 #include <pthread.h>
@@ -38,7 +39,7 @@ struct producer_snapshot {
     bool *announced; /* SNAPSHOT_DONE published (by us or an earlier run) */
     ferry_rename_map_t *filters;
     ferry_fullload_planner_t *planner;
-    ferry_fullload_worker_t *worker;
+    producer_workers_t *workers; /* NULL when fullload.in.producer is off */
     ferry_kafka_producer_t *ddl_producer;
     uint8_t ddl_hdr[FERRY_WIRE_SOE_HDR_LEN];
     size_t ddl_hdr_len;
@@ -212,6 +213,7 @@ static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
         .project = ferry_conf_get(conf, "project.name"),
         .kafka_props = props,
         .source_url = ferry_conf_get(conf, "source.url"),
+        .chunk_rows = (uint64_t)ferry_conf_get_int(conf, "fullload.chunk.rows"),
         .tasks_partitions = parts,
         .replication_factor = rf > 0 ? rf : 0,
     };
@@ -219,24 +221,12 @@ static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
                                         &s->planner, errstr, errstr_size);
     if (rc != 0)
         return rc;
-    char host[128] = "worker", worker_id[200];
+    if (!ferry_conf_get_bool(conf, "fullload.in.producer"))
+        return 0; /* ferry-worker processes copy the chunks */
+    char host[128] = "worker";
     gethostname(host, sizeof(host) - 1);
-    snprintf(worker_id, sizeof(worker_id), "%s-0", host);
-    ferry_fullload_worker_conf_t wc = {
-        .project = pc.project,
-        .prefix = s->prefix,
-        .worker_id = worker_id,
-        .kafka_props = props,
-        .source_url = pc.source_url,
-        .registry = s->registry,
-        .connector = s->connector,
-        .version = FERRY_VERSION,
-        .snapshot_partitions = parts,
-        .replication_factor = pc.replication_factor,
-        .filters = s->filters,
-        .row_filters = conf,
-    };
-    return ferry_fullload_worker_new(&wc, &s->worker, errstr, errstr_size);
+    return producer_workers_start(conf, s->prefix, host, s->connector, s->registry, s->filters,
+                                  &s->workers, errstr, errstr_size);
 }
 
 int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
@@ -351,11 +341,10 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
 {
     if (s->all_done)
         return 1;
-    int planned = ferry_fullload_planner_step(s->planner, wait_ms / 2, errstr, errstr_size);
+    int planned = ferry_fullload_planner_step(s->planner, wait_ms, errstr, errstr_size);
     if (planned < 0)
         return planned;
-    ferry_fullload_result_t res;
-    int rc = ferry_fullload_worker_poll(s->worker, wait_ms / 2, &res, errstr, errstr_size);
+    int rc = s->workers ? producer_workers_check(s->workers, errstr, errstr_size) : 0;
     if (rc < 0)
         return rc;
 
@@ -372,7 +361,10 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
     if (all && planned == 1) {
         pthread_mutex_lock(&s->lock);
         s->all_done = true;
+        producer_workers_t *workers = s->workers;
+        s->workers = NULL;
         pthread_mutex_unlock(&s->lock);
+        producer_workers_stop(workers); /* their connections are no longer needed */
         ferry_log_info("snapshot of every table done", "tables=%zu", s->n);
         return 1;
     }
@@ -384,6 +376,8 @@ void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j)
     pthread_mutex_lock(&s->lock);
     ferry_json_key(j, "snapshot_done");
     ferry_json_bool(j, s->all_done);
+    if (s->workers)
+        producer_workers_status(s->workers, j);
     ferry_json_key(j, "tables");
     ferry_json_array_begin(j);
     for (size_t i = 0; i < s->n; i++) {
@@ -416,7 +410,7 @@ void producer_snapshot_destroy(producer_snapshot_t *s)
 {
     if (!s)
         return;
-    ferry_fullload_worker_destroy(s->worker);
+    producer_workers_stop(s->workers);
     ferry_fullload_planner_destroy(s->planner);
     ferry_kafka_producer_destroy(s->ddl_producer, 5000);
     for (size_t i = 0; s->tables && i < s->n; i++)

@@ -4,8 +4,9 @@
  *
  * At start it lists the selected tables, publishes a SNAPSHOT_TABLE event
  * (the table's definition, column filters applied) for each table that has
- * none on the ddl topic yet, and drives the chunk planner and one full-load
- * worker. When every chunk of a table is done it reads the source's binlog
+ * none on the ddl topic yet, drives the chunk planner and runs
+ * fullload.threads full-load worker threads (workers.h) unless
+ * fullload.in.producer is off. When every chunk of a table is done it reads the source's binlog
  * position (the high watermark H) and publishes SNAPSHOT_DONE. A restarted
  * producer reads the ddl, tasks and done topics and goes on where it
  * stopped; nothing is published twice.

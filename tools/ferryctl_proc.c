@@ -3,8 +3,9 @@
  * services as background processes on this machine.
  *
  * up starts ferry-producer, consumer.instances ferry-consumer processes
- * (named consumer, or consumer-1, consumer-2, ... when there are several,
- * told their name through FERRY_INSTANCE) and ferry-verifier detached from
+ * (named consumer, or consumer-1, consumer-2, ... when there are several),
+ * ferry-verifier and fullload.workers ferry-worker processes (worker-1,
+ * worker-2, ...), each told its name through FERRY_INSTANCE, detached from
  * the terminal (own session), stdout and stderr appended to
  * runtime.dir/logs/<service>.log, pid in runtime.dir/<service>.pid, and
  * waits until each has written its HTTP address (it is past its start-up
@@ -30,18 +31,22 @@
 #include <unistd.h>
 
 #define START_WAIT_S 60
-/* down looks for this many consumer slots, whatever consumer.instances says now */
+/* down looks for this many consumer and worker slots, whatever the file says now */
 #define MAX_CONSUMERS 32
+#define MAX_WORKERS   64
 
-/* One process up or down handles: "producer", "consumer" or "consumer-<n>", ... */
+/* One process up or down handles: "producer", "consumer-<n>", "worker-<n>", ... */
 typedef struct {
     char name[32];      /* pid, log and address files */
     const char *binary; /* ferry-<binary> */
     char instance[16];  /* FERRY_INSTANCE, "" for none */
 } proc_t;
 
-/* The project's processes in start order; the consumer as n of them when n > 1. */
-static size_t proc_list(proc_t *out, size_t cap, int consumers)
+/*
+ * The project's processes in start order: the consumer as n of them when
+ * n > 1, then the given number of full-load workers.
+ */
+static size_t proc_list(proc_t *out, size_t cap, int consumers, int workers)
 {
     size_t n = 0;
     for (int i = 0; i < FERRYCTL_N_SERVICES; i++) {
@@ -53,6 +58,11 @@ static size_t proc_list(proc_t *out, size_t cap, int consumers)
             snprintf(out[n].name, sizeof(out[n].name), "%s%s%s", svc, k ? "-" : "",
                      out[n].instance);
         }
+    }
+    for (int k = 1; k <= workers && k <= MAX_WORKERS && n < cap; k++, n++) {
+        snprintf(out[n].name, sizeof(out[n].name), "worker-%d", k);
+        out[n].binary = "worker";
+        snprintf(out[n].instance, sizeof(out[n].instance), "%d", k);
     }
     return n;
 }
@@ -213,9 +223,10 @@ int ferryctl_cmd_up(int argc, char **argv)
         return 1;
     }
     int failed = 0;
-    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS];
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS];
     size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]),
-                              (int)ferry_conf_get_int(conf, "consumer.instances"));
+                              (int)ferry_conf_get_int(conf, "consumer.instances"),
+                              (int)ferry_conf_get_int(conf, "fullload.workers"));
     for (size_t i = 0; i < nprocs; i++) {
         const char *svc = procs[i].name;
         pid_t old = running_pid(conf, &procs[i]);
@@ -283,9 +294,10 @@ int ferryctl_cmd_down(int argc, char **argv)
     if (!conf)
         return 2;
     int forced = 0;
-    /* stop in reverse order: the producer is the last to go */
-    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + 1];
-    size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS);
+    /* stop in reverse order: workers first, the producer is the last to go */
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS + 1];
+    size_t nprocs =
+        proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS, MAX_WORKERS);
     /* and a single consumer, whatever consumer.instances said when it started */
     memmove(&procs[2], &procs[1], (nprocs - 1) * sizeof(procs[0]));
     procs[1] = (proc_t){"consumer", "consumer", ""};
