@@ -71,17 +71,37 @@ int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool 
     e->t = t;
     e->safe = safe;
     e->sink_id = id;
-    p->next = m->offset + 1;
-    touch(c);
+    batch_consumed(c, p, m->offset);
     return 0;
 }
 
 /* Passes over a message that is not applied (its offset still moves). */
 void batch_skip(consumer_t *c, part_t *p, ferry_kafka_msg_t *m)
 {
-    p->next = m->offset + 1;
+    batch_consumed(c, p, m->offset);
     ferry_kafka_msg_destroy(m);
+}
+
+/*
+ * Moves p past offset (never back: snapshot rows kept in memory are applied
+ * after later messages of their partition) and makes the batch due in time
+ * to store it.
+ */
+void batch_consumed(consumer_t *c, part_t *p, int64_t offset)
+{
+    if (p->next < offset + 1)
+        p->next = offset + 1;
     touch(c);
+}
+
+/*
+ * The offset of c->parts[part] that may be stored: its next offset, but not
+ * past a snapshot row still in memory (a restart must read it again).
+ */
+int64_t batch_storable(const consumer_t *c, size_t part)
+{
+    int64_t next = c->parts[part].next, floor = snapshot_part_floor(c, part);
+    return floor >= 0 && (next < 0 || floor < next) ? floor : next;
 }
 
 int batch_add_chunk(consumer_t *c, const char *chunk)
@@ -181,11 +201,12 @@ static int plan_build(consumer_t *c, plan_t *pl)
     plan_runs(c, pl);
     for (size_t i = 0; i < c->nparts; i++) {
         const part_t *p = &c->parts[i];
-        if (p->next < 0 || p->next == p->committed)
+        int64_t next = batch_storable(c, i);
+        if (next < 0 || next == p->committed)
             continue;
         ferry_mysql_sink_offset_t *o = &pl->offs[pl->n_offs++];
         *o = (ferry_mysql_sink_offset_t){
-            .topic = p->topic, .partition = p->partition, .next_offset = p->next};
+            .topic = p->topic, .partition = p->partition, .next_offset = next};
         if (p->has_last) /* the dedup position goes with the offset it belongs to */
             o->last = (ferry_mysql_sink_source_pos_t){p->last_pos.file, p->last_pos.offset,
                                                       p->last_row, p->last_rank};
@@ -257,11 +278,12 @@ static void settle(consumer_t *c, const plan_t *pl)
     size_t ntp = 0;
     for (size_t i = 0; i < c->nparts; i++) {
         part_t *p = &c->parts[i];
-        if (p->next < 0 || p->next == p->committed)
+        int64_t next = batch_storable(c, i);
+        if (next < 0 || next == p->committed)
             continue;
-        p->committed = p->next;
+        p->committed = next;
         if (p->assigned && tps)
-            tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, p->next};
+            tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, next};
     }
     char err[512];
     if (ntp && ferry_kafka_consumer_commit(c->data, tps, ntp, err, sizeof(err)) != 0)

@@ -5,10 +5,11 @@
  * table (tables.c: schema -> full -> catch-up -> incremental), reads the ddl
  * topic with a handle of its own (ddl.c), reads the snapshot and change
  * topics of the tables it owns (owner.c: several consumers share a link's
- * tables; snapshot.c, changes.c), applies them in
- * batches through the MySQL sink (batch.c), and publishes /status and
- * /metrics (status.c). Everything runs on the service's loop thread; the
- * HTTP thread only reads what tables.c publishes under c->lock.
+ * tables; snapshot.c, changes.c), applies changes in batches through the
+ * MySQL sink (batch.c) and snapshot chunks whole on loader threads
+ * (snapload.c), and publishes /status and /metrics (status.c). Everything
+ * else runs on the service's loop thread; the HTTP thread only reads what
+ * tables.c publishes under c->lock.
  */
 #ifndef FERRY_CONSUMER_H
 #define FERRY_CONSUMER_H
@@ -128,6 +129,8 @@ typedef struct {
     char *hold_chunk;            /* snapshot hold: the undecided chunk */
     bool hold_ddl;               /* change hold: the change at hold comes after a pending DDL */
     ferry_binlog_pos_t hold_pos; /* ... and this is its position */
+    bool hold_mem;               /* snapshot hold: too many rows buffered (snapshot.c) */
+    int64_t released_ms;         /* a memory hold was released and no message came since */
     /*
      * The greatest source position of a change taken from this partition:
      * a change not past it is a copy (an aborted or replayed capture group,
@@ -139,6 +142,49 @@ typedef struct {
     int32_t last_row;
     int last_rank; /* 1 for the create half of a key change, else 0 */
 } part_t;
+
+/*
+ * A snapshot row kept in memory: its key and value are copied into the
+ * attempt's own buffer (a Kafka message would pin its whole fetch response),
+ * with the writer codec resolved on the loop thread.
+ */
+typedef struct {
+    int64_t offset;
+    size_t key_at, key_len, value_at, value_len; /* in sbuf_t.data */
+    size_t body_at, body_len;                    /* the Avro body, in sbuf_t.data */
+    ferry_avro_codec_t *codec; /* NULL: the value does not decode (a dead letter) */
+} srow_t;
+
+/*
+ * The rows of one chunk attempt read so far (snapshot.c). Kept until the
+ * done-marker decides the chunk: the winning attempt, once complete, is
+ * loaded as one transaction by a loader thread (snapload.c), the others are
+ * dropped. Owned by the loop thread except while queued (then only the
+ * loader reads rows and writes the result fields).
+ */
+typedef struct sbuf {
+    struct sbuf *next;
+    ctable_t *t;
+    size_t part; /* index in consumer_t.parts (stable: parts are never removed) */
+    char chunk[512], attempt[256];
+    srow_t *rows;
+    size_t n, cap;
+    uint8_t *data; /* keys and values */
+    size_t len, data_cap;
+    size_t bytes; /* accounted in consumer_t.sbuf_bytes */
+    int64_t first_offset;
+    bool queued; /* handed to the loaders */
+    /* set by the loader when done (under the pool's lock) */
+    bool done;
+    int rc; /* 0, or why the load failed */
+    char errstr[512];
+    /* rows not loaded: rejected by the destination or not decodable (malloc'd);
+       failed[i].event is the row's index in rows */
+    ferry_mysql_sink_failure_t *failed;
+    size_t n_failed;
+} sbuf_t;
+
+typedef struct snapload snapload_t;
 
 /* One event waiting in the batch. */
 typedef struct {
@@ -209,11 +255,16 @@ typedef struct consumer {
     size_t ntables, tables_cap;
     part_t *parts;
     size_t nparts, parts_cap;
+    size_t *part_index; /* open-addressing hash of parts: index + 1, 0 empty */
+    size_t part_index_cap;
     char **applied_chunks; /* sorted */
     size_t n_applied, applied_cap;
     codec_slot_t *codecs;
     size_t ncodecs, codecs_cap;
     batch_t batch;
+    sbuf_t *sbufs; /* snapshot attempts in memory (snapshot.c) */
+    size_t sbuf_bytes;
+    snapload_t *loader;
 
     int64_t ddl_stored; /* next ddl offset stored in the destination; -1 none */
     int64_t ddl_floor;  /* statements before it were applied (older ferry); -1 unknown */
@@ -279,6 +330,9 @@ void tables_destroy(consumer_t *c);
 int shape_prepare(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, ferry_change_t *ev,
                   char *errstr, size_t errstr_size);
 void shape_forget(ctable_t *t);
+int shape_new(consumer_t *c, ferry_mysql_sink_t *sink, const ctable_t *t,
+              const ferry_avro_codec_t *codec, shape_t *out, char *errstr, size_t errstr_size);
+const ferry_row_t *shape_project(ferry_arena_t *a, const shape_t *s, const ferry_row_t *row);
 
 /* ---- owner.c ---- */
 int owner_join(consumer_t *c, char *errstr, size_t errstr_size);
@@ -313,6 +367,20 @@ int ddl_follow_others(consumer_t *c);
 void snapshot_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
 void snapshot_recount(consumer_t *c, ctable_t *t);
 void snapshot_refresh(consumer_t *c, int timeout_ms);
+void snapshot_reap(consumer_t *c);
+int snapshot_open_slots(const consumer_t *c);
+int64_t snapshot_part_floor(const consumer_t *c, size_t part);
+void snapshot_drop_part(consumer_t *c, size_t part);
+void snapshot_settle_part(consumer_t *c, size_t part);
+void snapshot_drop_all(consumer_t *c);
+
+/* ---- snapload.c ---- */
+int snapload_start(consumer_t *c, int threads, char *errstr, size_t errstr_size);
+void snapload_queue(snapload_t *l, sbuf_t *b);
+bool snapload_done(snapload_t *l, const sbuf_t *b);
+bool snapload_idle(snapload_t *l);
+int snapload_threads(const snapload_t *l);
+void snapload_stop(snapload_t *l);
 
 /* ---- changes.c ---- */
 void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
@@ -324,6 +392,8 @@ void changes_unstage(consumer_t *c);
 int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool safe,
               const ferry_change_t *ev);
 void batch_skip(consumer_t *c, part_t *p, ferry_kafka_msg_t *m);
+void batch_consumed(consumer_t *c, part_t *p, int64_t offset);
+int64_t batch_storable(const consumer_t *c, size_t part);
 int batch_add_chunk(consumer_t *c, const char *chunk);
 int batch_add_mark(consumer_t *c, const char *topic, int64_t value);
 int batch_flush(consumer_t *c);

@@ -17,6 +17,7 @@
 #include "link_map.h"
 #include "log.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,9 @@ static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errst
         rc = open_destination(c, errstr, errstr_size);
     if (rc == 0)
         rc = open_kafka(c, errstr, errstr_size);
+    if (rc == 0)
+        rc = snapload_start(c, (int)ferry_conf_get_int(c->conf, "apply.snapshot.threads"), errstr,
+                            errstr_size);
     return rc;
 }
 
@@ -165,6 +169,7 @@ static void step(consumer_t *c)
         changes_poll(c, 0);
     changes_dispatch(c);
     ddl_apply_ready(c);
+    snapshot_reap(c);
     if (any_hold(c) || any_phase(c, PHASE_FULL))
         snapshot_refresh(c, 500);
     parts_release(c);
@@ -179,6 +184,7 @@ static void teardown(consumer_t *c)
     /* messages keep their client alive: none may outlive the consumer */
     batch_drop(c);
     changes_unstage(c);
+    snapshot_drop_all(c); /* loaders finish their chunk; offsets go back to rows not loaded */
     ferry_kafka_consumer_destroy(c->data);
     c->data = NULL;
     ferry_kafka_consumer_destroy(c->ddl);
@@ -244,6 +250,12 @@ static int run(ferry_service_t *svc)
 
 int main(int argc, char **argv)
 {
+    /*
+     * glibc gives every thread that allocates its own malloc arena; with
+     * librdkafka's threads and the snapshot loaders that multiplies freed but
+     * unreturned memory. Two arenas keep the RSS near what is in use.
+     */
+    mallopt(M_ARENA_MAX, 2);
     static consumer_t state = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ferry_service_def_t def = {
         .name = "consumer",

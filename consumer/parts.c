@@ -8,8 +8,9 @@
  * has no pause): messages from the hold on are dropped as they arrive, and
  * releasing the hold seeks back to it. Change partitions of a table still in
  * "full" are held (they are applied from their start once the snapshot is
- * in), and a snapshot partition is held at a row whose chunk has no
- * done-marker yet (rule 5 of fullload.h), until the marker decides.
+ * in), and a snapshot partition is held where snapshot.c can keep no more
+ * rows in memory (until it can) or where a chunk's rows must be read again
+ * (until its done-marker decides the chunk, rule 5 of fullload.h).
  *
  * Applied chunks are recorded in ferry_offsets in the same transaction as
  * their last row, as pseudo topics "chunk:<task id>" (partition 0, offset =
@@ -23,11 +24,51 @@
 #include <stdlib.h>
 #include <string.h>
 
+static uint64_t part_hash(const char *topic, int32_t partition)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *s = (const unsigned char *)topic; *s; s++)
+        h = (h ^ *s) * 1099511628211ULL;
+    return (h ^ (uint32_t)partition) * 0x9E3779B97F4A7C15ULL;
+}
+
+/* The slot of (topic, partition) in the index: its entry, or the empty slot for it. */
+static size_t *index_slot(const consumer_t *c, const char *topic, int32_t partition)
+{
+    size_t mask = c->part_index_cap - 1;
+    for (size_t i = part_hash(topic, partition) & mask;; i = (i + 1) & mask) {
+        size_t *slot = &c->part_index[i];
+        if (*slot == 0)
+            return slot;
+        const part_t *p = &c->parts[*slot - 1];
+        if (p->partition == partition && !strcmp(p->topic, topic))
+            return slot;
+    }
+}
+
+/* Rebuilds the index (entries are part index + 1, 0 = empty) at twice the parts' capacity. */
+static bool index_rebuild(consumer_t *c)
+{
+    size_t cap = 16;
+    while (cap < c->parts_cap * 2)
+        cap *= 2;
+    size_t *idx = calloc(cap, sizeof(*idx));
+    if (!idx)
+        return false;
+    free(c->part_index);
+    c->part_index = idx;
+    c->part_index_cap = cap;
+    for (size_t i = 0; i < c->nparts; i++)
+        *index_slot(c, c->parts[i].topic, c->parts[i].partition) = i + 1;
+    return true;
+}
+
+/* The state of a topic partition, created on first use (looked up for every message). */
 part_t *parts_get(consumer_t *c, const char *topic, int32_t partition)
 {
-    for (size_t i = 0; i < c->nparts; i++)
-        if (c->parts[i].partition == partition && !strcmp(c->parts[i].topic, topic))
-            return &c->parts[i];
+    size_t *slot = c->part_index_cap ? index_slot(c, topic, partition) : NULL;
+    if (slot && *slot)
+        return &c->parts[*slot - 1];
     if (c->nparts == c->parts_cap) {
         size_t cap = c->parts_cap ? c->parts_cap * 2 : 64;
         part_t *n = realloc(c->parts, cap * sizeof(*n));
@@ -44,16 +85,34 @@ part_t *parts_get(consumer_t *c, const char *topic, int32_t partition)
     p->partition = partition;
     p->next = p->committed = p->hold = -1;
     c->nparts++;
+    if (c->part_index_cap < c->parts_cap * 2) {
+        if (!index_rebuild(c)) {
+            free(p->topic);
+            c->nparts--;
+            return NULL;
+        }
+    } else {
+        *index_slot(c, topic, partition) = c->nparts;
+    }
     return p;
+}
+
+/* Pauses or resumes fetching p (a held partition need not be fetched). */
+static void fetching(consumer_t *c, part_t *p, bool on)
+{
+    char err[512];
+    if (p->assigned && c->data &&
+        ferry_kafka_consumer_pause(c->data, p->topic, p->partition, !on, err, sizeof(err)) != 0)
+        ferry_log_warn("could not pause or resume a partition", "error=\"%s\"", err);
 }
 
 void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk)
 {
-    (void)c;
     if (p->hold >= 0)
         return;
     p->hold = offset;
     p->hold_chunk = chunk ? strdup(chunk) : NULL;
+    fetching(c, p, false);
 }
 
 /* Holds a change partition at a change (at pos) that a pending DDL statement precedes. */
@@ -70,6 +129,7 @@ static void unhold(part_t *p)
 {
     p->hold = -1;
     p->hold_ddl = false;
+    p->hold_mem = false;
     free(p->hold_chunk);
     p->hold_chunk = NULL;
 }
@@ -91,9 +151,11 @@ static bool hold_over(consumer_t *c, const part_t *p)
 /* Releases the holds whose reason is gone, seeking each partition back. */
 void parts_release(consumer_t *c)
 {
+    /* snapshot partitions held for memory: as many as may start an attempt, in order */
+    int slots = snapshot_open_slots(c);
     for (size_t i = 0; i < c->nparts; i++) {
         part_t *p = &c->parts[i];
-        if (p->hold < 0 || !hold_over(c, p))
+        if (p->hold < 0 || (p->hold_mem ? slots-- <= 0 : !hold_over(c, p)))
             continue;
         char err[512];
         if (p->assigned && ferry_kafka_consumer_seek(c->data, p->topic, p->partition, p->hold, 5000,
@@ -107,7 +169,10 @@ void parts_release(consumer_t *c)
         ferry_log_debug("partition released", "topic=%s partition=%d offset=%lld", p->topic,
                         (int)p->partition, (long long)p->hold);
         p->next = p->hold;
+        if (p->hold_mem)
+            p->released_ms = cons_now_ms(); /* its slot is taken until a message comes */
         unhold(p);
+        fetching(c, p, true);
         c->last_release_ms = cons_now_ms();
     }
 }
@@ -208,10 +273,18 @@ int parts_reload(consumer_t *c, char *errstr, size_t errstr_size)
     return rc;
 }
 
-/* A partition no longer read here. */
+/*
+ * A partition no longer read here. Chunks of it the loaders hold are loaded
+ * first (the next owner must find them recorded), rows still in memory are
+ * dropped, and a paused partition is resumed while it is still assigned.
+ */
 void parts_unassign(consumer_t *c, part_t *p)
 {
-    (void)c;
+    size_t at = (size_t)(p - c->parts);
+    snapshot_settle_part(c, at);
+    p = &c->parts[at];
+    if (p->hold >= 0)
+        fetching(c, p, true);
     p->assigned = false;
     unhold(p);
 }
@@ -219,9 +292,9 @@ void parts_unassign(consumer_t *c, part_t *p)
 /* A partition assigned again: it starts where the destination stands, holds gone. */
 void parts_restart(consumer_t *c, part_t *p)
 {
-    (void)c;
     p->assigned = true;
     unhold(p);
+    snapshot_drop_part(c, (size_t)(p - c->parts));
     p->next = p->committed;
 }
 
@@ -250,7 +323,14 @@ void parts_destroy(consumer_t *c)
         free(c->parts[i].hold_chunk);
     }
     free(c->parts);
+    free(c->part_index);
+    c->parts = NULL;
+    c->nparts = c->parts_cap = 0;
+    c->part_index = NULL;
+    c->part_index_cap = 0;
     for (size_t i = 0; i < c->n_applied; i++)
         free(c->applied_chunks[i]);
     free(c->applied_chunks);
+    c->applied_chunks = NULL;
+    c->n_applied = c->applied_cap = 0;
 }

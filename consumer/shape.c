@@ -72,9 +72,14 @@ static bool key_columns(const ferry_tabledef_t *def, const ferry_table_t *cols, 
 }
 
 /* Registers the writer schema of codec for t's destination table as it is now. */
-static int shape_new(consumer_t *c, ctable_t *t, const ferry_avro_codec_t *codec, shape_t *out,
-                     char *errstr, size_t errstr_size)
+/*
+ * Registers (t, writer schema codec) with sink, t->dest_def read already.
+ * The snapshot loaders (snapload.c) call it for their own sinks.
+ */
+int shape_new(consumer_t *c, ferry_mysql_sink_t *sink, const ctable_t *t,
+              const ferry_avro_codec_t *codec, shape_t *out, char *errstr, size_t errstr_size)
 {
+    (void)c;
     const ferry_table_t *w = ferry_avro_codec_table(codec);
     size_t nw = ferry_table_ncolumns(w);
     ferry_table_t *cols = ferry_table_new(t->dst_db, t->dst_name);
@@ -101,7 +106,7 @@ static int shape_new(consumer_t *c, ctable_t *t, const ferry_avro_codec_t *codec
                                        .columns = cols,
                                        .key_cols = key,
                                        .n_key_cols = whole ? nkey : 0};
-        int id = ferry_mysql_sink_add_table(c->sink, &st, errstr, errstr_size);
+        int id = ferry_mysql_sink_add_table(sink, &st, errstr, errstr_size);
         rc = id < 0 ? id : 0;
         out->codec = codec;
         out->sink_id = id;
@@ -118,7 +123,7 @@ static int shape_new(consumer_t *c, ctable_t *t, const ferry_avro_codec_t *codec
     return rc;
 }
 
-static const ferry_row_t *project(ferry_arena_t *a, const shape_t *s, const ferry_row_t *row)
+const ferry_row_t *shape_project(ferry_arena_t *a, const shape_t *s, const ferry_row_t *row)
 {
     if (!row)
         return NULL;
@@ -159,7 +164,7 @@ int shape_prepare(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, ferry_
         if (!n)
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         t->shapes = n;
-        rc = shape_new(c, t, codec, &t->shapes[t->nshapes], errstr, errstr_size);
+        rc = shape_new(c, c->sink, t, codec, &t->shapes[t->nshapes], errstr, errstr_size);
         if (rc != 0)
             return rc;
         s = &t->shapes[t->nshapes++];
@@ -168,8 +173,8 @@ int shape_prepare(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, ferry_
                            t->dst_full, s->n_proj);
     }
     if (s->proj) {
-        const ferry_row_t *before = project(c->batch.arena, s, ev->before);
-        const ferry_row_t *after = project(c->batch.arena, s, ev->after);
+        const ferry_row_t *before = shape_project(c->batch.arena, s, ev->before);
+        const ferry_row_t *after = shape_project(c->batch.arena, s, ev->after);
         if ((ev->before && !before) || (ev->after && !after))
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         ev->before = before;
