@@ -341,6 +341,7 @@ void owner_step(consumer_t *c);
 /* ---- parts.c ---- */
 part_t *parts_get(consumer_t *c, const char *topic, int32_t partition);
 void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk);
+void parts_hold_mem(consumer_t *c, part_t *p, int64_t offset);
 void parts_hold_ddl(consumer_t *c, part_t *p, int64_t offset, const ferry_binlog_pos_t *pos);
 void parts_release(consumer_t *c);
 int parts_reload(consumer_t *c, char *errstr, size_t errstr_size);

@@ -108,10 +108,23 @@ static void fetching(consumer_t *c, part_t *p, bool on)
 
 void parts_hold(consumer_t *c, part_t *p, int64_t offset, const char *chunk)
 {
+    (void)c;
     if (p->hold >= 0)
         return;
     p->hold = offset;
     p->hold_chunk = chunk ? strdup(chunk) : NULL;
+}
+
+/*
+ * Holds a snapshot partition for memory (snapshot.c) and stops fetching it:
+ * it may stay held a while, and its rows would only be fetched and dropped.
+ */
+void parts_hold_mem(consumer_t *c, part_t *p, int64_t offset)
+{
+    if (p->hold >= 0)
+        return;
+    parts_hold(c, p, offset, NULL);
+    p->hold_mem = true;
     fetching(c, p, false);
 }
 
@@ -157,6 +170,8 @@ void parts_release(consumer_t *c)
         part_t *p = &c->parts[i];
         if (p->hold < 0 || (p->hold_mem ? slots-- <= 0 : !hold_over(c, p)))
             continue;
+        if (p->hold_mem)
+            fetching(c, p, true); /* before the seek, which then sets where fetching goes on */
         char err[512];
         if (p->assigned && ferry_kafka_consumer_seek(c->data, p->topic, p->partition, p->hold, 5000,
                                                      err, sizeof(err)) != 0) {
@@ -172,7 +187,6 @@ void parts_release(consumer_t *c)
         if (p->hold_mem)
             p->released_ms = cons_now_ms(); /* its slot is taken until a message comes */
         unhold(p);
-        fetching(c, p, true);
         c->last_release_ms = cons_now_ms();
     }
 }
@@ -283,7 +297,7 @@ void parts_unassign(consumer_t *c, part_t *p)
     size_t at = (size_t)(p - c->parts);
     snapshot_settle_part(c, at);
     p = &c->parts[at];
-    if (p->hold >= 0)
+    if (p->hold_mem)
         fetching(c, p, true);
     p->assigned = false;
     unhold(p);

@@ -342,8 +342,7 @@ static sbuf_t *start_attempt(consumer_t *c, ctable_t *t, part_t *p, const ferry_
                              const char *chunk, const char *attempt)
 {
     if (snapshot_open_slots(c) <= 0) {
-        parts_hold(c, p, m->offset, NULL);
-        p->hold_mem = true;
+        parts_hold_mem(c, p, m->offset);
         return NULL;
     }
     sbuf_t *b = calloc(1, sizeof(*b));
