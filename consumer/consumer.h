@@ -113,6 +113,14 @@ typedef struct ctable {
     uint64_t rows_applied, events_applied, dlq;
     double lag_s;
     bool has_lag;
+    /*
+     * Whether every change partition was read to the end the broker
+     * reported when last asked (tables.c, at most once per second while the
+     * table's partitions are quiet), and since when it has not been.
+     */
+    bool at_end;
+    int64_t ends_checked_ms;
+    int64_t behind_since_ms;
     char *last_error;
     ferry_counter_t *m_rows, *m_events, *m_dlq;
     ferry_gauge_t *m_lag;
@@ -347,6 +355,7 @@ void parts_release(consumer_t *c);
 int parts_reload(consumer_t *c, char *errstr, size_t errstr_size);
 void parts_restart(consumer_t *c, part_t *p);
 void parts_unassign(consumer_t *c, part_t *p);
+bool parts_read_to_end(consumer_t *c, part_t *p);
 bool parts_chunk_applied(const consumer_t *c, const char *chunk);
 int parts_chunk_mark(consumer_t *c, const char *chunk);
 int parts_load(consumer_t *c, char *errstr, size_t errstr_size);

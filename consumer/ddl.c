@@ -439,19 +439,7 @@ static bool partition_past(consumer_t *c, ctable_t *t, int32_t i, const ferry_bi
         return false;
     if (p->hold >= 0)
         return p->hold_ddl && ferry_binlog_pos_cmp(&p->hold_pos, pos) > 0;
-    int64_t position, high;
-    char err[512];
-    if (ferry_kafka_consumer_end(c->data, t->change_topic, i, 5000, &position, &high, err,
-                                 sizeof(err)) != 0) {
-        ferry_log_warn("could not read the end of a change partition", "error=\"%s\"", err);
-        return false;
-    }
-    int64_t at = position > p->next ? position : p->next;
-    if (high > 0 && at < high)
-        ferry_log_debug("DDL statement waits for a change partition",
-                        "topic=%s partition=%d at=%lld high=%lld", t->change_topic, (int)i,
-                        (long long)at, (long long)high);
-    return high <= 0 || at >= high;
+    return parts_read_to_end(c, p);
 }
 
 static bool ready(consumer_t *c, ddl_pending_t *d)

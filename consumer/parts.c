@@ -288,6 +288,28 @@ int parts_reload(consumer_t *c, char *errstr, size_t errstr_size)
 }
 
 /*
+ * True when p (assigned, not held) has been polled up to the end the broker
+ * reports for it now: nothing written to it before the call is left to
+ * poll. Asks the broker (up to 5 s); an unanswered question is false.
+ */
+bool parts_read_to_end(consumer_t *c, part_t *p)
+{
+    int64_t position, high;
+    char err[512];
+    if (ferry_kafka_consumer_end(c->data, p->topic, p->partition, 5000, &position, &high, err,
+                                 sizeof(err)) != 0) {
+        ferry_log_warn("could not read the end of a partition",
+                       "topic=%s partition=%d error=\"%s\"", p->topic, (int)p->partition, err);
+        return false;
+    }
+    int64_t at = position > p->next ? position : p->next;
+    if (high > 0 && at < high)
+        ferry_log_debug("partition not read to its end", "topic=%s partition=%d at=%lld high=%lld",
+                        p->topic, (int)p->partition, (long long)at, (long long)high);
+    return high <= 0 || at >= high;
+}
+
+/*
  * A partition no longer read here. Chunks of it the loaders hold are loaded
  * first (the next owner must find them recorded), rows still in memory are
  * dropped, and a paused partition is resumed while it is still assigned.

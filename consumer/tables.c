@@ -401,6 +401,31 @@ static bool changes_idle(consumer_t *c, ctable_t *t, int64_t now)
     return assigned == (n < 0 ? 0 : n);
 }
 
+/*
+ * Whether t's change partitions have all been read to their ends (asked
+ * of the broker at most once per IDLE_MS; in between, the last answer).
+ * Quiet partitions are not proof of being current: a fetch can stall
+ * (a broker away) while changes wait in Kafka.
+ */
+static bool changes_at_end(consumer_t *c, ctable_t *t, int64_t now)
+{
+    if (t->ends_checked_ms && now - t->ends_checked_ms < IDLE_MS)
+        return t->at_end;
+    bool at_end = true;
+    for (size_t i = 0; at_end && i < c->nparts; i++) {
+        part_t *p = &c->parts[i];
+        if (p->assigned && strcmp(p->topic, t->change_topic) == 0)
+            at_end = parts_read_to_end(c, p);
+    }
+    /* behind since this check, unless the last check (a moment ago) said so too */
+    bool still = !t->at_end && t->ends_checked_ms && now - t->ends_checked_ms <= 2 * IDLE_MS;
+    t->ends_checked_ms = cons_now_ms();
+    if (!at_end && !still)
+        t->behind_since_ms = t->ends_checked_ms;
+    t->at_end = at_end;
+    return at_end;
+}
+
 static int count_partitions(consumer_t *c, const char *topic, int *cached)
 {
     if (*cached > 0)
@@ -475,6 +500,29 @@ int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
     return 0;
 }
 
+/*
+ * The lag of an incremental table whose partitions are quiet. Read to the
+ * end, nothing of it waits here: 0 (whether capture itself is behind, the
+ * producer's status says). Not read to the end, changes wait in Kafka that
+ * this consumer has not fetched: the lag is at least how long that has been
+ * known, plus the quiet second before, so that nobody takes a stalled
+ * fetch for being caught up.
+ */
+static void quiet_lag(consumer_t *c, ctable_t *t, int64_t now)
+{
+    bool at_end = changes_at_end(c, t, now);
+    double lag = at_end ? 0 : (double)(now - t->behind_since_ms + IDLE_MS) / 1000.0;
+    if (t->has_lag && t->lag_s == lag)
+        return;
+    if (at_end && !t->has_lag)
+        return; /* nothing applied yet and nothing waiting: no lag to show */
+    pthread_mutex_lock(&c->lock);
+    t->lag_s = lag;
+    t->has_lag = true;
+    ferry_gauge_set_double(t->m_lag, lag);
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void enter_catchup(consumer_t *c, ctable_t *t)
 {
     tables_change_partitions(c, t);
@@ -491,20 +539,10 @@ void tables_advance(consumer_t *c)
             continue;
         if (t->phase == PHASE_FULL && t->has_h && t->chunks_applied >= t->chunks_total)
             enter_catchup(c, t);
-        else if (t->phase == PHASE_CATCHUP && changes_idle(c, t, now))
+        else if (t->phase == PHASE_CATCHUP && changes_idle(c, t, now) && changes_at_end(c, t, now))
             tables_set_phase(c, t, PHASE_INCREMENTAL);
-        else if (t->phase == PHASE_INCREMENTAL && t->has_lag && t->lag_s != 0 &&
-                 changes_idle(c, t, now)) {
-            /*
-             * lag_s is the lag now: with every fetched change applied and
-             * nothing arriving for a while, nothing of this table waits here.
-             * (Whether capture itself is behind, the producer's status says.)
-             */
-            pthread_mutex_lock(&c->lock);
-            t->lag_s = 0;
-            ferry_gauge_set_double(t->m_lag, 0);
-            pthread_mutex_unlock(&c->lock);
-        }
+        else if (t->phase == PHASE_INCREMENTAL && changes_idle(c, t, now))
+            quiet_lag(c, t, now);
     }
 }
 

@@ -374,6 +374,9 @@ static int goal_reached(json_t *all, int caught_up, char *why, size_t n)
     return waiting == 0;
 }
 
+/* polls 0.5 s apart for which caught-up must hold (see ferryctl_cmd_wait) */
+#define CAUGHT_UP_POLLS 6
+
 int ferryctl_cmd_wait(int argc, char **argv)
 {
     const char *path = NULL, *until = NULL;
@@ -408,11 +411,18 @@ int ferryctl_cmd_wait(int argc, char **argv)
     int caught_up = strcmp(until, "caught-up") == 0, reached = 0;
     char why[800] = "";
     time_t deadline = time(NULL) + timeout;
+    /*
+     * caught-up must hold for a few seconds on end: a consumer asks the
+     * broker whether its quiet partitions are read to the end once a second,
+     * so a verdict read just after capture committed can still be the old one.
+     */
+    int need = caught_up ? CAUGHT_UP_POLLS : 1, held = 0;
     for (;;) {
         int ready;
         json_t *all = fetch_all(conf, &ready);
-        reached = goal_reached(all, caught_up, why, sizeof(why));
+        held = goal_reached(all, caught_up, why, sizeof(why)) ? held + 1 : 0;
         json_decref(all);
+        reached = held >= need;
         if (reached || time(NULL) >= deadline)
             break;
         usleep(500 * 1000);
