@@ -1041,10 +1041,33 @@ static int recover(ferry_capture_t *c, int rc, volatile const int *stop, int *ba
     return 0;
 }
 
+/*
+ * start_position, retried while Kafka cannot be read (a broker down for a
+ * moment must not stop the producer). 1 when asked to stop meanwhile.
+ */
+static int start_position_retried(ferry_capture_t *c, volatile const int *stop, char *errstr,
+                                  size_t errstr_size)
+{
+    int backoff = 200, rc;
+    while ((rc = start_position(c, errstr, errstr_size)) == FERRY_ERR_TIMEOUT ||
+           rc == FERRY_ERR_RETRIABLE) {
+        ferry_log_warn("could not read the checkpoint, retrying", "retry_ms=%d error=\"%s\"",
+                       backoff, errstr);
+        if (!nap(stop, backoff))
+            return 1;
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return rc;
+}
+
 int ferry_capture_run(ferry_capture_t *c, volatile const int *stop_flag, char *errstr,
                       size_t errstr_size)
 {
-    int rc = start_position(c, errstr, errstr_size);
+    int rc = start_position_retried(c, stop_flag, errstr, errstr_size);
+    if (rc == 1) {
+        set_state(c, FERRY_CAPTURE_STOPPED);
+        return 0;
+    }
     int backoff = 200;
     c->last_commit_ms = mono_ms();
     c->rate_t0 = mono_ms();
