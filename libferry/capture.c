@@ -85,6 +85,18 @@ void ferry_capture_status(ferry_capture_t *c, ferry_capture_status_t *out)
 {
     pthread_mutex_lock(&c->mu);
     *out = c->st;
+    int64_t pending = c->pending_ts_ms ? wall_ms() - c->pending_ts_ms : 0;
+    pthread_mutex_unlock(&c->mu);
+    if (pending > out->lag_ms)
+        out->lag_ms = pending;
+}
+
+/* A change joined the open group: it is pending until the group commits. */
+static void note_pending(ferry_capture_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->pending_ts_ms)
+        c->pending_ts_ms = c->last_ts_ms ? c->last_ts_ms : wall_ms();
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -372,6 +384,7 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
     c->st.events += c->group_events;
     c->st.transactions += c->group_txns;
     c->st.kafka_commits++;
+    c->pending_ts_ms = 0;
     if (idle)
         c->st.lag_ms = 0;
     for (cap_table_t *t = c->tables; t; t = t->next)
@@ -532,6 +545,7 @@ static int emit_ddl(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
         (rc = produce(c, c->ddl_topic, 0, key, strlen(key), errstr, errstr_size)) != 0)
         return rc;
     c->group_events++;
+    note_pending(c);
     c->group_ddl = true;
     c->events_read++;
     ferry_log_info("captured DDL", "kind=%s db=%s table=%s pos=%s:%" PRIu64, d.kind, d.db,
@@ -784,6 +798,7 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
             return rc;
         t->pend[slot]++;
         c->group_events++;
+        note_pending(c);
         c->events_read++;
     }
     return 0;

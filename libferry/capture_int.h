@@ -129,6 +129,13 @@ struct ferry_capture {
     /* status */
     pthread_mutex_t mu;
     ferry_capture_status_t st;
+    /*
+     * Source time of the oldest change read but not yet committed to Kafka
+     * (0: none). It survives an aborted group, whose changes are read again:
+     * the lag reported counts from it, so a stalled or failing commit never
+     * looks caught up.
+     */
+    int64_t pending_ts_ms;
     uint64_t events_read, rate_events;
     int64_t rate_t0;
 };
