@@ -220,22 +220,10 @@ several() {
 # phase_end [BOOTSTRAP]: the workload stopped, the link caught up, the
 # destination equal to the source, nothing in the dead-letter topic.
 phase_end() {
-    local n deadline
+    local n
     stop_workload "$stop"
     link_wait "$project" caught-up 180
-    # KNOWN ISSUE, marked: after Kafka faults, `ferryctl wait --until
-    # caught-up` can return while changes already in Kafka are not yet
-    # fetched (the consumer calls a table caught up when nothing arrived for a
-    # second; it does not compare with the end of the change topics). Say so
-    # loudly, and give the link 60 s more before comparing for the verdict.
-    if ! (compare "$src" "$dst") >/dev/null 2>&1; then
-        echo "link_crash: WARNING: caught-up was reported before the destination equalled the source (known issue); waiting up to 60 s"
-        deadline=$((SECONDS + 60))
-        until (compare "$src" "$dst") >/dev/null 2>&1 || [ "$SECONDS" -ge "$deadline" ]; do
-            sleep 2
-        done
-    fi
-    compare "$src" "$dst"
+    link_settle 60 compare "$src" "$dst"
     n=$(link_dlq_count "$project" "${1:-$FERRY_KAFKA_BOOTSTRAP}")
     [ "$n" = 0 ] || fail "$n events went to the dead-letter topic"
 }

@@ -59,10 +59,13 @@ DELETE FROM \`$t3\` WHERE \`值\` = 8 LIMIT 1;
 "
 link_wait "$project" caught-up 120
 
-link_same_rows "$db" "$db" "$t1" '`from`, `order`, `group`, `key`' '`from`'
-link_same_rows "$db" "$db" "${t2//\`\`/\`}" '`a b`, `c``d`, `"e"`, `'"'"'f'"'"'`, HEX(`列名`), `ü`' '`a b`, `列名`'
-link_same_rows "$db" "$db" "$t3" '`值`, `x y`' '`值`, `x y`'
-link_same_checksum "$db" "$db" "$t1" "${t2//\`\`/\`}" "$t3"
+compare() {
+    link_same_rows "$db" "$db" "$t1" '`from`, `order`, `group`, `key`' '`from`'
+    link_same_rows "$db" "$db" "${t2//\`\`/\`}" '`a b`, `c``d`, `"e"`, `'"'"'f'"'"'`, HEX(`列名`), `ü`' '`a b`, `列名`'
+    link_same_rows "$db" "$db" "$t3" '`值`, `x y`' '`值`, `x y`'
+    link_same_checksum "$db" "$db" "$t1" "${t2//\`\`/\`}" "$t3"
+}
+link_settle 60 compare
 
 # the definitions: same columns (names, types, defaults, comments) and indexes
 for t in "$t1" "${t2//\`\`/\`}" "$t3"; do
