@@ -85,6 +85,18 @@ void ferry_capture_status(ferry_capture_t *c, ferry_capture_status_t *out)
 {
     pthread_mutex_lock(&c->mu);
     *out = c->st;
+    int64_t pending = c->pending_ts_ms ? wall_ms() - c->pending_ts_ms : 0;
+    pthread_mutex_unlock(&c->mu);
+    if (pending > out->lag_ms)
+        out->lag_ms = pending;
+}
+
+/* A change joined the open group: it is pending until the group commits. */
+static void note_pending(ferry_capture_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->pending_ts_ms)
+        c->pending_ts_ms = c->last_ts_ms ? c->last_ts_ms : wall_ms();
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -372,6 +384,7 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
     c->st.events += c->group_events;
     c->st.transactions += c->group_txns;
     c->st.kafka_commits++;
+    c->pending_ts_ms = 0;
     if (idle)
         c->st.lag_ms = 0;
     for (cap_table_t *t = c->tables; t; t = t->next)
@@ -532,6 +545,7 @@ static int emit_ddl(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
         (rc = produce(c, c->ddl_topic, 0, key, strlen(key), errstr, errstr_size)) != 0)
         return rc;
     c->group_events++;
+    note_pending(c);
     c->group_ddl = true;
     c->events_read++;
     ferry_log_info("captured DDL", "kind=%s db=%s table=%s pos=%s:%" PRIu64, d.kind, d.db,
@@ -784,6 +798,7 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
             return rc;
         t->pend[slot]++;
         c->group_events++;
+        note_pending(c);
         c->events_read++;
     }
     return 0;
@@ -1041,10 +1056,33 @@ static int recover(ferry_capture_t *c, int rc, volatile const int *stop, int *ba
     return 0;
 }
 
+/*
+ * start_position, retried while Kafka cannot be read (a broker down for a
+ * moment must not stop the producer). 1 when asked to stop meanwhile.
+ */
+static int start_position_retried(ferry_capture_t *c, volatile const int *stop, char *errstr,
+                                  size_t errstr_size)
+{
+    int backoff = 200, rc;
+    while ((rc = start_position(c, errstr, errstr_size)) == FERRY_ERR_TIMEOUT ||
+           rc == FERRY_ERR_RETRIABLE) {
+        ferry_log_warn("could not read the checkpoint, retrying", "retry_ms=%d error=\"%s\"",
+                       backoff, errstr);
+        if (!nap(stop, backoff))
+            return 1;
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return rc;
+}
+
 int ferry_capture_run(ferry_capture_t *c, volatile const int *stop_flag, char *errstr,
                       size_t errstr_size)
 {
-    int rc = start_position(c, errstr, errstr_size);
+    int rc = start_position_retried(c, stop_flag, errstr, errstr_size);
+    if (rc == 1) {
+        set_state(c, FERRY_CAPTURE_STOPPED);
+        return 0;
+    }
     int backoff = 200;
     c->last_commit_ms = mono_ms();
     c->rate_t0 = mono_ms();

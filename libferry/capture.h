@@ -169,6 +169,7 @@ typedef struct {
     int64_t last_source_ts_ms;      /* source time of the last event read; 0 before any */
     int64_t lag_ms;                 /* now - that time when it was read; 0 when idle */
     unsigned long stream_thread_id; /* the binlog session's id on the source; 0 when none */
+    /* lag_ms grows, from its source time, while a change read is not yet in Kafka */
 } ferry_capture_status_t;
 
 /* A consistent copy of the capture's status. */

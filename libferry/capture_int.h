@@ -25,6 +25,15 @@
 #define CAP_TABLE_BUCKETS 256
 
 /* One source table as capture knows it. */
+/*
+ * MariaDB's UUID, INET4 and INET6 columns travel in the binlog as their
+ * binary storage, while information_schema (and so the full load and the
+ * destination) knows them as UUID and as text: these widen codes turn the
+ * bytes into the type the table's definition gives.
+ */
+#define CAP_FIX_UUID 0x81 /* 16 bytes -> FERRY_TYPE_UUID */
+#define CAP_FIX_INET 0x82 /* 4 or 16 bytes -> the address as text */
+
 typedef struct cap_table {
     struct cap_table *hnext; /* hash chain */
     struct cap_table *next;  /* every table, in the order first seen */
@@ -39,7 +48,8 @@ typedef struct cap_table {
 
     /* binlog column index of each kept column, and signed->unsigned fix-ups */
     size_t *keep;
-    uint8_t *widen; /* per kept column: storage bytes to reinterpret as unsigned, 0 = none */
+    uint8_t *widen; /* per kept column: storage bytes to reinterpret as unsigned (1-8),
+                       CAP_FIX_UUID / CAP_FIX_INET (below), 0 = none */
     size_t n_keep;
 
     ferry_table_t *table;       /* kept columns only */
@@ -119,6 +129,13 @@ struct ferry_capture {
     /* status */
     pthread_mutex_t mu;
     ferry_capture_status_t st;
+    /*
+     * Source time of the oldest change read but not yet committed to Kafka
+     * (0: none). It survives an aborted group, whose changes are read again:
+     * the lag reported counts from it, so a stalled or failing commit never
+     * looks caught up.
+     */
+    int64_t pending_ts_ms;
     uint64_t events_read, rate_events;
     int64_t rate_t0;
 };
@@ -143,7 +160,11 @@ int ferry_capture_table_prepare(ferry_capture_t *c, cap_table_t *t, const ferry_
 /* Marks db.name's schema stale (after DDL naming it). */
 void ferry_capture_table_invalidate(ferry_capture_t *c, const char *db, const char *name);
 
-/* Projects a binlog row onto t's kept columns (values point where src's do). */
+/*
+ * Projects a binlog row onto t's kept columns (values point where src's do,
+ * or into arena when converted, see CAP_FIX_*). NULL when out of memory or
+ * when a value does not have its storage size.
+ */
 ferry_row_t *ferry_capture_table_project(const cap_table_t *t, const ferry_row_t *src,
                                          ferry_arena_t *arena);
 

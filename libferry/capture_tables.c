@@ -20,10 +20,12 @@
 #include "log.h"
 #include "topics.h"
 
+#include <arpa/inet.h>
 #include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static unsigned hash_name(const char *db, const char *name)
 {
@@ -199,6 +201,16 @@ static int build_columns(ferry_capture_t *c, cap_table_t *t, const ferry_binlog_
             col.flags |= FERRY_COL_UNSIGNED;
             widen = (uint8_t)(col.length ? col.length : 8);
         }
+        if (d >= 0 && (col.type == FERRY_TYPE_BYTES || col.type == FERRY_TYPE_STRING)) {
+            const char *dt = def->columns[d].data_type;
+            if (dt && !strcasecmp(dt, "uuid")) {
+                col.type = FERRY_TYPE_UUID;
+                widen = CAP_FIX_UUID;
+            } else if (dt && (!strcasecmp(dt, "inet6") || !strcasecmp(dt, "inet4"))) {
+                col.type = FERRY_TYPE_STRING;
+                widen = CAP_FIX_INET;
+            }
+        }
         t->keep[t->n_keep] = i;
         t->widen[t->n_keep] = widen;
         t->n_keep++;
@@ -316,6 +328,28 @@ int ferry_capture_table_prepare(ferry_capture_t *c, cap_table_t *t, const ferry_
     return 0;
 }
 
+/* v (binary storage) as the UUID or address text CAP_FIX_* says; -1 when it cannot be. */
+static int fix_binary(uint8_t fix, ferry_value_t *v, ferry_arena_t *arena)
+{
+    const void *bytes = v->v.s.ptr;
+    size_t len = v->v.s.len;
+    if (fix == CAP_FIX_UUID) {
+        if (len != 16)
+            return -1;
+        uint8_t uuid[16];
+        memcpy(uuid, bytes, 16);
+        memcpy(v->v.uuid, uuid, 16);
+        return 0;
+    }
+    char *text = ferry_arena_alloc(arena, INET6_ADDRSTRLEN);
+    if (!text || (len != 4 && len != 16) ||
+        !inet_ntop(len == 4 ? AF_INET : AF_INET6, bytes, text, INET6_ADDRSTRLEN))
+        return -1;
+    v->v.s.ptr = text;
+    v->v.s.len = strlen(text);
+    return 0;
+}
+
 ferry_row_t *ferry_capture_table_project(const cap_table_t *t, const ferry_row_t *src,
                                          ferry_arena_t *arena)
 {
@@ -324,7 +358,10 @@ ferry_row_t *ferry_capture_table_project(const cap_table_t *t, const ferry_row_t
         return NULL;
     for (size_t k = 0; k < t->n_keep; k++) {
         ferry_value_t v = src->values[t->keep[k]];
-        if (t->widen[k] && !v.is_null && t->widen[k] < 8)
+        if ((t->widen[k] == CAP_FIX_UUID || t->widen[k] == CAP_FIX_INET) && !v.is_null) {
+            if (fix_binary(t->widen[k], &v, arena) != 0)
+                return NULL;
+        } else if (t->widen[k] && !v.is_null && t->widen[k] < 8)
             v.v.u = (uint64_t)v.v.i & ((UINT64_C(1) << (8 * t->widen[k])) - 1);
         else if (t->widen[k] && !v.is_null)
             v.v.u = (uint64_t)v.v.i;

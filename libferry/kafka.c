@@ -40,7 +40,20 @@ static const char *const common_defaults[] = {
 };
 
 static const char *const producer_defaults[] = {
-    "enable.idempotence", "true", "acks", "all", "linger.ms", "5", NULL,
+    "enable.idempotence",
+    "true",
+    "acks",
+    "all",
+    "linger.ms",
+    "5",
+    /*
+     * One row is one message, and a row image may be far larger than
+     * librdkafka's 1,000,000-byte default (a 1 MiB LONGBLOB, before and after
+     * images of an update): let the broker's and topic's limits decide.
+     */
+    "message.max.bytes",
+    "67108864",
+    NULL,
 };
 
 static const char *const consumer_defaults[] = {

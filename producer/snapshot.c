@@ -123,6 +123,7 @@ static int publish(producer_snapshot_t *s, const ferry_ddl_event_t *ev, char *er
 typedef struct {
     producer_snapshot_t *s;
     bool *has_table; /* SNAPSHOT_TABLE seen, per table */
+    bool has_p0;     /* the P0 of the first SNAPSHOT_TABLE, copied into s */
     ferry_arena_t *arena;
     char errstr[512];
 } ddl_scan_t;
@@ -140,6 +141,19 @@ static int scan_one(void *arg, const ferry_kafka_msg_t *msg)
         ferry_ddl_event_decode(schema, info.body, info.body_len, sc->arena, &ev, sc->errstr,
                                sizeof(sc->errstr)) != 0)
         return FERRY_ERR_INVALID;
+    /*
+     * An earlier run announced tables at its P0 and may have copied chunks
+     * since: capture must start there, not at this run's later position,
+     * or the changes in between would be lost for those rows (capture's own
+     * checkpoint, when it has one, still wins).
+     */
+    if (!sc->has_p0 && !strcmp(ev.kind, "SNAPSHOT_TABLE") && ev.file && ev.has_pos) {
+        producer_snapshot_t *s = sc->s;
+        snprintf(s->p0_file, sizeof(s->p0_file), "%s", ev.file);
+        s->p0_pos = (uint64_t)ev.pos;
+        snprintf(s->p0_gtid, sizeof(s->p0_gtid), "%s", ev.gtid ? ev.gtid : "");
+        sc->has_p0 = true;
+    }
     for (size_t i = 0; i < sc->s->n; i++) {
         if (!ev.table || strcmp(ev.db, sc->s->names[i].db) != 0 ||
             strcmp(ev.table, sc->s->names[i].table) != 0)

@@ -9,7 +9,7 @@
 # writes, ferryctl up again, and still: equal, nothing doubled, nothing lost.
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init link_mysql
-ctl=$FERRY_BUILD/tools/ferryctl
+. "$FERRY_SRC/tests/harness/link.sh"
 src=lnk_$$
 dst=lnk_$$_dst
 
@@ -35,23 +35,14 @@ INSERT INTO skipped VALUES (1);
 "
 
 project=$FERRY_TEST_TMP/link.properties
-cat >"$project" <<P
-project.name = link-$$
-source.url = $FERRY_MARIADB1_URL
-destination.url = $FERRY_MARIADB2_URL
-kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP
+link_project "$project" "link-$$" <<P
 tables.include = $src.*
 tables.exclude = $src.skipped
 rename.databases = $src:$dst
 columns.exclude.$src.orders = secret
-runtime.dir = $FERRY_TEST_TMP/run
-kafka.session.timeout.ms = 6000
 P
-ferry_cleanup_add "$ctl down $project --timeout 10"
 ferry_cleanup_add "mysql1 -e 'DROP DATABASE IF EXISTS $src'; mysql2 -e 'DROP DATABASE IF EXISTS $dst'"
-
-"$ctl" check "$project" >/dev/null || fail "ferryctl check: $("$ctl" check "$project" 2>&1)"
-"$ctl" up "$project" || fail "ferryctl up failed"
+link_up "$project"
 
 # a workload while the full load runs
 workload() { # workload ROUND
@@ -75,33 +66,16 @@ workload() { # workload ROUND
 }
 for r in 1 2 3 4 5; do workload "$r"; done
 
-"$ctl" wait "$project" --until caught-up --timeout 240 ||
-    fail "not caught up: $("$ctl" status "$project" 2>&1)"
+link_wait "$project" caught-up 240
 
-# compare: every row and every column, in key order
+# compare: every row and every column, in key order; checksums of whole
+# tables whose columns are all migrated
 compare() {
-    local t cols order a b
-    for t in orders items "odd name" nokey; do
-        case $t in
-        orders) cols='id, customer, amount, created, note'; order=id ;;
-        items) cols='order_id, line, sku, qty, price'; order='order_id, line' ;;
-        "odd name") cols='`select`, `back``tick`, `día`'; order='`select`' ;;
-        nokey) cols='a, b'; order='a, b' ;;
-        esac
-        a=$(mysql1 -e "SELECT $cols FROM $src.\`$t\` ORDER BY $order")
-        b=$(mysql2 -e "SELECT $cols FROM $dst.\`$t\` ORDER BY $order") ||
-            fail "destination table $dst.$t is missing"
-        if [ "$a" != "$b" ]; then
-            diff <(echo "$a") <(echo "$b") | head -20 >&2
-            fail "$t differs between source and destination"
-        fi
-    done
-    # checksums of whole tables whose columns are all migrated
-    for t in items nokey; do
-        a=$(mysql1 -e "CHECKSUM TABLE $src.$t" | awk '{print $2}')
-        b=$(mysql2 -e "CHECKSUM TABLE $dst.$t" | awk '{print $2}')
-        [ "$a" = "$b" ] || fail "CHECKSUM TABLE $t: source $a, destination $b"
-    done
+    link_same_rows "$src" "$dst" orders 'id, customer, amount, created, note' id
+    link_same_rows "$src" "$dst" items 'order_id, line, sku, qty, price' 'order_id, line'
+    link_same_rows "$src" "$dst" "odd name" '`select`, `back``tick`, `día`' '`select`'
+    link_same_rows "$src" "$dst" nokey 'a, b' 'a, b'
+    link_same_checksum "$src" "$dst" items nokey
 }
 compare
 [ -z "$(mysql2 -e "SHOW TABLES FROM $dst LIKE 'skipped'")" ] || fail "the excluded table was migrated"
@@ -110,13 +84,11 @@ pass "full load and changes during and after it: destination equals source"
 
 # crash safety: kill -9 in the middle of more writes, then start again
 for r in 6 7; do workload "$r"; done
-for svc in producer consumer; do
-    kill -9 "$(cat "$FERRY_TEST_TMP/run/$svc.pid")" 2>/dev/null || true
-done
+link_kill "$project" producer
+link_kill "$project" consumer
 for r in 8 9; do workload "$r"; done
-"$ctl" up "$project" >/dev/null || fail "ferryctl up after kill -9 failed"
+"$LINK_CTL" up "$project" >/dev/null || fail "ferryctl up after kill -9 failed"
 for r in 10 11; do workload "$r"; done
-"$ctl" wait "$project" --until caught-up --timeout 240 ||
-    fail "not caught up after restart: $("$ctl" status "$project" 2>&1)"
+link_wait "$project" caught-up 240
 compare
 pass "kill -9 of producer and consumer mid-workload: still equal, nothing doubled or lost"
