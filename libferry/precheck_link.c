@@ -140,10 +140,18 @@ static void check_destination(const ferry_conf_t *conf, ferry_table_name_t *name
         ferry_db_close(dst);
         return;
     }
-    /* writable: ferry keeps its bookkeeping in ferry_meta there */
+    /*
+     * writable: ferry keeps its bookkeeping in ferry_meta there. The probe
+     * table is named after this connection, so that the prechecks of links
+     * sharing a destination do not drop each other's.
+     */
+    char create[128], drop[128];
+    unsigned long id = mysql_thread_id(my);
+    snprintf(create, sizeof(create),
+             "CREATE TABLE IF NOT EXISTS ferry_meta.ferry_precheck_%lu (x INT)", id);
+    snprintf(drop, sizeof(drop), "DROP TABLE ferry_meta.ferry_precheck_%lu", id);
     if (mysql_query(my, "CREATE DATABASE IF NOT EXISTS ferry_meta") != 0 ||
-        mysql_query(my, "CREATE TABLE IF NOT EXISTS ferry_meta.ferry_precheck (x INT)") != 0 ||
-        mysql_query(my, "DROP TABLE ferry_meta.ferry_precheck") != 0)
+        mysql_query(my, create) != 0 || mysql_query(my, drop) != 0)
         ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
                            "destination: the user may not create databases and tables (%s): "
                            "GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX",

@@ -103,24 +103,18 @@ link_dlq_count() {
 }
 
 # link_settle TIMEOUT_S CMD [ARG...]
-#   For right after `link_wait ... caught-up`. KNOWN ISSUE, marked here: the
-#   consumer can report caught-up while changes already in Kafka are not yet
-#   fetched (it calls a table caught up when nothing arrived for a second,
-#   without comparing with the end of the change topics), seen after Kafka
-#   faults and under load. When CMD (a comparison that fails the test) does
-#   not hold at once, this says so with a WARNING line and runs it quietly
-#   until it holds or TIMEOUT_S pass; then CMD runs for the verdict.
+#   For right after `link_wait ... caught-up`, which means every table is
+#   incremental with a lag under a second, not that the last change is
+#   applied yet. Runs CMD (a comparison that fails the test) quietly until it
+#   holds or TIMEOUT_S pass (a few seconds: the lag allowed), then once more
+#   for the verdict.
 link_settle() {
     local timeout=$1 deadline
     shift
-    if ! ("$@") >/dev/null 2>&1; then
-        echo "${FERRY_TEST_NAME:-test}: WARNING: caught-up was reported before the destination" \
-             "equalled the source (known issue); waiting up to ${timeout}s"
-        deadline=$((SECONDS + timeout))
-        until ("$@") >/dev/null 2>&1 || [ "$SECONDS" -ge "$deadline" ]; do
-            sleep 2
-        done
-    fi
+    deadline=$((SECONDS + timeout))
+    until ("$@") >/dev/null 2>&1 || [ "$SECONDS" -ge "$deadline" ]; do
+        sleep 1
+    done
     "$@"
 }
 

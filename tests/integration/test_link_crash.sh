@@ -4,10 +4,11 @@
 # Phase 1: while a random DML workload runs against the source (inserts,
 # updates incl. primary-key changes, deletes, multi-statement transactions,
 # rolled back ones, large rows, NULLs, a composite key, and a table without
-# any key so that a row applied twice shows), the producer (capture and the
-# full-load worker) and the consumer are killed with kill -9 at random
-# moments, many times, during the full load and after it, and restarted with
-# ferryctl up. At the end (ferryctl wait --until caught-up) the destination
+# any key so that a row applied twice shows), the producer (capture and a
+# full-load worker thread), a separate ferry-worker process and the consumer
+# (alone or with the producer) are killed with kill -9 at random moments,
+# many times, during the full load and after it, and restarted with ferryctl
+# up. At the end (ferryctl wait --until caught-up) the destination
 # equals the source row by row and by CHECKSUM TABLE, and nothing went to the
 # dead-letter topic (a change applied twice to a keyed table would be a
 # strict-mode error there).
@@ -139,44 +140,22 @@ stop_workload() { # stop_workload STOPFILE
 
 # ---- kills ------------------------------------------------------------------
 
-# KNOWN LIMIT (docs/ARCHITECTURE.md, "The consumer's dedup position is kept
-# in memory"): a consumer killed shortly after the producer can, once
-# restarted, apply again a group the producer replays after its own restart
-# (ferry-devkafka shows the aborted copy): a doubled row. Until the consumer
-# keeps that position durably, FERRY_CRASH_APART (default 1) keeps the two
-# kills apart: never both at once, and no consumer kill within APART_S
-# seconds after a producer kill or a Kafka fault (faults make capture abort
-# and replay too). FERRY_CRASH_APART=0 runs the full plan; make that the
-# default when the limit is gone.
-APART=${FERRY_CRASH_APART:-1}
-APART_S=12
-last_replay=-1000
-
 # kill_and_restart PROJECT [TRIES]: kill -9 of the producer, the consumer or
 # both, a random pause, then ferryctl up (tried TRIES times, default 1: a
 # service may fail to start while Kafka is being faulted).
 kill_and_restart() {
-    local project=$1 max=${2:-1} who tries wait_s
-    case $((RANDOM % 5)) in
+    local project=$1 max=${2:-1} who tries
+    case $((RANDOM % 6)) in
     0 | 1) who=producer ;;
     2 | 3) who=consumer ;;
+    4) who=worker-1 ;;
     *) who="producer consumer" ;;
     esac
-    if [ "$APART" = 1 ] && [ "$who" != producer ]; then
-        who=consumer
-        wait_s=$((last_replay + APART_S - SECONDS))
-        if [ "$wait_s" -gt 0 ]; then
-            echo "link_crash: ${SECONDS}s: consumer kill held back ${wait_s}s (known limit, FERRY_CRASH_APART)"
-            sleep "$wait_s"
-        fi
-    fi
     for svc in $who; do link_kill "$project" "$svc"; done
     echo "link_crash: ${SECONDS}s: kill -9 $who"
     nap 0 1500
     for ((tries = 1; tries <= max; tries++)); do
         if "$LINK_CTL" up "$project" >/dev/null; then
-            # the restarted producer replays from its checkpoint from now on
-            [ "$who" = consumer ] || last_replay=$SECONDS
             return 0
         fi
         echo "link_crash: ferryctl up failed (try $tries of $max)" >&2
@@ -202,6 +181,7 @@ phase_start() {
     link_project "$project" "$1-$$" "${2:-$FERRY_KAFKA_BOOTSTRAP}" <<P
 tables.include = $src.*
 rename.databases = $src:$dst
+fullload.workers = 1
 P
     link_up "$project"
     start_workload "$src" "$stop"
@@ -223,7 +203,7 @@ phase_end() {
     local n
     stop_workload "$stop"
     link_wait "$project" caught-up 180
-    link_settle 60 compare "$src" "$dst"
+    link_settle 5 compare "$src" "$dst"
     n=$(link_dlq_count "$project" "${1:-$FERRY_KAFKA_BOOTSTRAP}")
     [ "$n" = 0 ] || fail "$n events went to the dead-letter topic"
 }
@@ -240,7 +220,7 @@ echo "link_crash: ${SECONDS}s: full load done"
 kills_incr=$((4 + RANDOM % 3))
 several "$kills_incr" kill_and_restart "$project"
 phase_end
-pass "$((kills_full + kills_incr)) kills of producer and consumer under a workload: destination equals source, nothing doubled"
+pass "$((kills_full + kills_incr)) kills of producer, worker and consumer under a workload: destination equals source, nothing doubled"
 "$LINK_CTL" down "$project" --timeout 20 >/dev/null
 
 # ---- phase 2: the same with Kafka faults -------------------------------------
@@ -251,7 +231,6 @@ control() { # control PATH: POST to ferry-devkafka's control endpoint
     local code
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$DEVKAFKA_CONTROL$1")
     [ "$code" = 200 ] || fail "ferry-devkafka control $1 answered $code"
-    last_replay=$SECONDS
     echo "link_crash: ${SECONDS}s: fault $1"
 }
 

@@ -65,7 +65,7 @@ compare() {
     link_same_rows "$db" "$db" "$t3" '`值`, `x y`' '`值`, `x y`'
     link_same_checksum "$db" "$db" "$t1" "${t2//\`\`/\`}" "$t3"
 }
-link_settle 60 compare
+link_settle 5 compare
 
 # the definitions: same columns (names, types, defaults, comments) and indexes
 for t in "$t1" "${t2//\`\`/\`}" "$t3"; do

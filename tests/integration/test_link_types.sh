@@ -75,7 +75,7 @@ compare() {
         link_same_checksum "$src" "$dst" "$t"
     done
 }
-link_settle 60 compare
+link_settle 5 compare
 n=$(mysql1 -e "SELECT COUNT(*) FROM $src.nk")
 [ "$n" = 13 ] || fail "expected 13 rows in nk, found $n"
 pass "${#TYPES_COLUMNS[@]} columns, keyed and key-less, full load and incremental: equal row by row and by CHECKSUM TABLE"
