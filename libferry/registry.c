@@ -19,6 +19,7 @@
  * jansson, ferry's JSON parser.
  */
 #include "registry.h"
+#include "conf.h"
 #include "strbuf.h"
 
 #include <inttypes.h>
@@ -1224,6 +1225,21 @@ ferry_registry_t *ferry_registry_new(const ferry_registry_conf_t *conf, char *er
 fail:
     ferry_registry_destroy(r);
     return NULL;
+}
+
+ferry_registry_t *ferry_registry_from_conf(const ferry_conf_t *conf, char *errstr,
+                                           size_t errstr_size)
+{
+    const char *url = ferry_conf_get(conf, "schema.registry.url");
+    ferry_registry_conf_t rc = {
+        .project = ferry_conf_get(conf, "project.name"),
+        .registry_url = url && *url ? url : NULL,
+        .registry_user = ferry_conf_get(conf, "schema.registry.user"),
+        .registry_password = ferry_conf_get(conf, "schema.registry.password"),
+        .kafka_props = ferry_conf_kafka_props(conf),
+        .http_timeout_ms = (int)ferry_conf_get_int(conf, "connect.timeout.ms"),
+    };
+    return ferry_registry_new(&rc, errstr, errstr_size);
 }
 
 void ferry_registry_destroy(ferry_registry_t *r)

@@ -86,6 +86,16 @@ typedef struct {
 ferry_registry_t *ferry_registry_new(const ferry_registry_conf_t *conf, char *errstr,
                                      size_t errstr_size);
 
+struct ferry_conf;
+
+/*
+ * ferry_registry_new() configured from a project file: project.name,
+ * schema.registry.url (empty: the schemas topic), .user, .password, the
+ * kafka.* properties and connect.timeout.ms for HTTP.
+ */
+ferry_registry_t *ferry_registry_from_conf(const struct ferry_conf *conf, char *errstr,
+                                           size_t errstr_size);
+
 /*
  * Producer side: makes sure schema_json is stored (registered under the
  * subject of topic and is_key, or published to the schemas topic) and writes

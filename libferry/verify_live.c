@@ -50,16 +50,7 @@ int ferry_verify_live_new(const ferry_conf_t *conf, ferry_verify_live_t **out, c
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     l->conf = conf;
     snprintf(l->prefix, sizeof(l->prefix), "ferry.%s.fwd", ferry_conf_get(conf, "project.name"));
-    const char *url = ferry_conf_get(conf, "schema.registry.url");
-    ferry_registry_conf_t rc = {
-        .project = ferry_conf_get(conf, "project.name"),
-        .registry_url = url && *url ? url : NULL,
-        .registry_user = ferry_conf_get(conf, "schema.registry.user"),
-        .registry_password = ferry_conf_get(conf, "schema.registry.password"),
-        .kafka_props = ferry_conf_kafka_props(conf),
-        .http_timeout_ms = (int)ferry_conf_get_int(conf, "connect.timeout.ms"),
-    };
-    l->registry = ferry_registry_new(&rc, errstr, errstr_size);
+    l->registry = ferry_registry_from_conf(conf, errstr, errstr_size);
     if (!l->registry) {
         free(l);
         return FERRY_ERR_IO;

@@ -131,20 +131,6 @@ static int precheck(const ferry_conf_t *conf)
     return errors ? FERRY_ERR_FATAL : 0;
 }
 
-static ferry_registry_t *open_registry(const ferry_conf_t *conf, char *errstr, size_t n)
-{
-    const char *url = ferry_conf_get(conf, "schema.registry.url");
-    ferry_registry_conf_t rc = {
-        .project = ferry_conf_get(conf, "project.name"),
-        .registry_url = url && *url ? url : NULL,
-        .registry_user = ferry_conf_get(conf, "schema.registry.user"),
-        .registry_password = ferry_conf_get(conf, "schema.registry.password"),
-        .kafka_props = ferry_conf_kafka_props(conf),
-        .http_timeout_ms = (int)ferry_conf_get_int(conf, "connect.timeout.ms"),
-    };
-    return ferry_registry_new(&rc, errstr, n);
-}
-
 static int run(ferry_service_t *svc)
 {
     producer_state_t *st = ferry_service_opaque(svc);
@@ -161,7 +147,7 @@ static int run(ferry_service_t *svc)
         return 1;
     atomic_store(&st->topics_ready, 1);
 
-    ferry_registry_t *registry = open_registry(conf, err, sizeof(err));
+    ferry_registry_t *registry = ferry_registry_from_conf(conf, err, sizeof(err));
     if (!registry) {
         ferry_log_error("could not open the schema store", "error=\"%s\"", err);
         return 1;

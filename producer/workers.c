@@ -67,7 +67,7 @@ static void *worker_main(void *arg)
         }
         if (res.ran && !res.skipped)
             ferry_log_info("chunk copied", "worker=%s chunk=%s rows=%lld attempts=%d", s->id,
-                            res.task_id, (long long)res.rows, res.attempts);
+                           res.task_id, (long long)res.rows, res.attempts);
         pthread_mutex_lock(&p->lock);
         ferry_fullload_worker_stats(w, &s->stats);
         pthread_mutex_unlock(&p->lock);

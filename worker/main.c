@@ -74,22 +74,13 @@ static int run(ferry_service_t *svc)
     const ferry_conf_t *conf = ferry_service_conf(svc);
     char err[1024], prefix[256];
     ferry_service_topic_prefix(svc, "fwd", prefix, sizeof(prefix));
-    const char *url = ferry_conf_get(conf, "schema.registry.url");
-    ferry_registry_conf_t rc = {
-        .project = ferry_conf_get(conf, "project.name"),
-        .registry_url = url && *url ? url : NULL,
-        .registry_user = ferry_conf_get(conf, "schema.registry.user"),
-        .registry_password = ferry_conf_get(conf, "schema.registry.password"),
-        .kafka_props = ferry_conf_kafka_props(conf),
-        .http_timeout_ms = (int)ferry_conf_get_int(conf, "connect.timeout.ms"),
-    };
     ferry_rename_map_t *filters = NULL;
     const char *connector = "mysql";
     ferry_registry_t *registry = NULL;
     producer_workers_t *workers = NULL;
     int failed = load_filters(conf, &filters, &connector, err, sizeof(err)) != 0 ||
                  tasks_topic(conf, err, sizeof(err)) != 0 ||
-                 !(registry = ferry_registry_new(&rc, err, sizeof(err))) ||
+                 !(registry = ferry_registry_from_conf(conf, err, sizeof(err))) ||
                  producer_workers_start(conf, prefix, st->slot, connector, registry, filters,
                                         &workers, err, sizeof(err)) != 0;
     if (!failed) {
