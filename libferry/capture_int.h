@@ -60,6 +60,7 @@ typedef struct cap_table {
     uint8_t vhdr[FERRY_WIRE_SOE_HDR_LEN], khdr[FERRY_WIRE_SOE_HDR_LEN];
     size_t vhdr_len, khdr_len;
     char topic[512];
+    bool topic_ready; /* created (or found) on the broker by this process */
 
     uint64_t txn_seq; /* source transaction data_order belongs to */
     int64_t data_order;

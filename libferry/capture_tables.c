@@ -260,6 +260,24 @@ int ferry_capture_table_match(ferry_capture_t *c, cap_table_t *t, const ferry_ro
     return ferry_row_filter_match(t->filter, row, ask_source, c, errstr, errstr_size);
 }
 
+/*
+ * Creates the change topic with the project's partition count rather than
+ * leaving it to the broker's auto-creation, whose count (num.partitions,
+ * often 1) ferry does not choose. An existing topic is kept as it is.
+ */
+static int create_topic(ferry_capture_t *c, cap_table_t *t, char *errstr, size_t errstr_size)
+{
+    const char *del[] = {"cleanup.policy", "delete", NULL};
+    int rc =
+        ferry_kafka_topic_create(ferry_conf_kafka_props(c->project), t->topic,
+                                 (int)ferry_conf_get_int(c->project, "topics.partitions"),
+                                 (int)ferry_conf_get_int(c->project, "topics.replication.factor"),
+                                 del, 1, c->timeout_ms, errstr, errstr_size);
+    if (rc == 0)
+        t->topic_ready = true;
+    return rc;
+}
+
 /* Schemas, codecs and wire headers of t->table. */
 static int build_schemas(ferry_capture_t *c, cap_table_t *t, char *errstr, size_t errstr_size)
 {
@@ -274,6 +292,8 @@ static int build_schemas(ferry_capture_t *c, cap_table_t *t, char *errstr, size_
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
                            "could not name the change topic of `%s`.`%s`: name too long", t->db,
                            t->name);
+    if (rc == 0 && !t->topic_ready)
+        rc = create_topic(c, t, errstr, errstr_size);
     if (rc == 0)
         rc = ferry_registry_header_for(c->registry, t->topic, 0, t->schemas.envelope_json, t->vhdr,
                                        &t->vhdr_len, errstr, errstr_size);

@@ -52,7 +52,7 @@ static const char *const producer_defaults[] = {
      * images of an update): let the broker's and topic's limits decide.
      */
     "message.max.bytes",
-    "67108864",
+    FERRY_KAFKA_MAX_MESSAGE,
     NULL,
 };
 
@@ -332,7 +332,9 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
     if (!nt)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
                              "could not create topic \"%s\": %s", topic, why);
+    bool size_set = false;
     for (size_t i = 0; configs && configs[i]; i += 2) {
+        size_set |= strcmp(configs[i], "max.message.bytes") == 0;
         if (!configs[i + 1] || rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1])) {
             rd_kafka_NewTopic_destroy(nt);
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
@@ -340,6 +342,12 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
                                  configs[i]);
         }
     }
+    /*
+     * One row is one message: let the topic take what the producers send
+     * (message.max.bytes above) instead of a real broker's 1 MB default.
+     */
+    if (!size_set)
+        rd_kafka_NewTopic_set_config(nt, "max.message.bytes", FERRY_KAFKA_MAX_MESSAGE);
     rd_kafka_t *rk = admin_client_new(props, 0, errstr, errstr_size);
     if (!rk) {
         rd_kafka_NewTopic_destroy(nt);

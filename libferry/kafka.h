@@ -34,6 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Largest message ferry produces (one row image), and the max.message.bytes
+ * of every topic it creates. */
+#define FERRY_KAFKA_MAX_MESSAGE "67108864"
+
 /* Partition argument meaning "choose by key hash" (librdkafka's partitioner). */
 #define FERRY_KAFKA_PARTITION_ANY (-1)
 

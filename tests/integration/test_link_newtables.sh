@@ -5,7 +5,9 @@
 # load; DROP TABLE, and CREATE TABLE again under the dropped name with other
 # columns; ALTER TABLE ... RENAME TO, ALTER TABLE t RENAME t2 and a RENAME
 # combined with ADD COLUMN, followed like RENAME TABLE (later changes land
-# in the renamed destination table). At the end each destination table
+# in the renamed destination table). Change topics are made by capture with
+# topics.partitions partitions (3 here; the broker's auto-creation would give
+# 16). At the end each destination table
 # equals its source (columns, rows one by one, CHECKSUM TABLE), dropped and
 # old names are gone at the destination and from /status.
 . "$FERRY_SRC/tests/harness/lib.sh"
@@ -30,6 +32,7 @@ tables.include = $src.*
 rename.databases = $src:$dst
 runtime.dir = $FERRY_TEST_TMP/run
 kafka.session.timeout.ms = 6000
+topics.partitions = 3
 P
 ferry_cleanup_add "$ctl down $project --timeout 10"
 ferry_cleanup_add "mysql1 -e 'DROP DATABASE IF EXISTS $src'; mysql2 -e 'DROP DATABASE IF EXISTS $dst'"
@@ -102,3 +105,13 @@ names=$(jq -r '[.tables[].source] | sort | join(",")' <<<"$st")
     fail "/status lists [$names]"
 jq -e '.totals.ddl_failed == 0' <<<"$st" >/dev/null || fail "DDL failed: $(jq -c .ddl_errors <<<"$st")"
 pass "/status lists the tables as they are now, with no DDL failure"
+
+parts_of() {
+    timeout 30 kcat -L -b "$FERRY_KAFKA_BOOTSTRAP" -t "ferry.nt-$$.fwd.$src.$1" -J |
+        jq '.topics[0].partitions | length'
+}
+for t in base fresh2 ctas; do
+    n=$(parts_of "$t") || fail "could not describe the change topic of $t"
+    [ "$n" = 3 ] || fail "the change topic of $t has $n partitions, topics.partitions is 3"
+done
+pass "change topics are created with topics.partitions partitions"
