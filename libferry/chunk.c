@@ -942,8 +942,9 @@ static int plan_range(ferry_chunk_planner_t *p, ferry_chunk_task_t *task, char *
     return 0;
 }
 
-int ferry_chunk_planner_next(ferry_chunk_planner_t *p, ferry_chunk_task_t **out, char *errstr,
-                             size_t errstr_size)
+/* The next task; with rest, the rest of the table without asking the server. */
+static int planner_next(ferry_chunk_planner_t *p, bool rest, ferry_chunk_task_t **out, char *errstr,
+                        size_t errstr_size)
 {
     *out = NULL;
     if (p->done)
@@ -972,7 +973,13 @@ int ferry_chunk_planner_next(ferry_chunk_planner_t *p, ferry_chunk_task_t **out,
     task->upper_inclusive = true;
     task->planned_ts_ms = now_ms();
     int rc = 0;
-    if (p->splittable) {
+    if (rest) {
+        if (p->last && !(task->lower = arena_values(task->arena, p->last, p->n_keys)))
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        task->estimated_rows = -1;
+        task->chunks_total = task->chunk_id + 1;
+        p->done = rc == 0;
+    } else if (p->splittable) {
         rc = plan_range(p, task, errstr, errstr_size);
     } else {
         /* no key, or one that cannot bound a range: the whole table is one chunk */
@@ -987,4 +994,16 @@ int ferry_chunk_planner_next(ferry_chunk_planner_t *p, ferry_chunk_task_t **out,
     p->next_id++;
     *out = task;
     return 0;
+}
+
+int ferry_chunk_planner_next(ferry_chunk_planner_t *p, ferry_chunk_task_t **out, char *errstr,
+                             size_t errstr_size)
+{
+    return planner_next(p, false, out, errstr, errstr_size);
+}
+
+int ferry_chunk_planner_rest(ferry_chunk_planner_t *p, ferry_chunk_task_t **out, char *errstr,
+                             size_t errstr_size)
+{
+    return planner_next(p, true, out, errstr, errstr_size);
 }

@@ -230,6 +230,16 @@ int ferry_chunk_planner_resume(ferry_chunk_planner_t *p, const ferry_chunk_task_
 int ferry_chunk_planner_next(ferry_chunk_planner_t *p, ferry_chunk_task_t **task, char *errstr,
                              size_t errstr_size);
 
+/*
+ * Plans the rest of the table (after the last chunk planned, to its end) as
+ * its last chunk without asking the server: for a table that is no longer
+ * under its name (renamed or dropped during its full load), whose last
+ * chunk the worker reads wherever the table went. 0 with *task NULL when
+ * the table was fully planned already.
+ */
+int ferry_chunk_planner_rest(ferry_chunk_planner_t *p, ferry_chunk_task_t **task, char *errstr,
+                             size_t errstr_size);
+
 /* True once the last chunk has been returned. */
 bool ferry_chunk_planner_done(const ferry_chunk_planner_t *p);
 

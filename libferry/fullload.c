@@ -7,6 +7,7 @@
  * partition-EOF events, which kafka.h's group consumer does not expose.
  */
 #include "fullload.h"
+#include "fullload_shape.h"
 #include "link_map.h"
 #include "topics.h"
 
@@ -728,6 +729,17 @@ static int64_t planner_tally(ferry_fullload_planner_t *p)
     return open;
 }
 
+/* True when the source has no table of t's name (any more). */
+static bool table_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
+{
+    char *sig = NULL;
+    unsigned server_errno;
+    int rc = ferry_fullload_shape_signature(ferry_db_mysql(p->db), ferry_table_db(t),
+                                            ferry_table_name(t), &sig, &server_errno, NULL, 0);
+    free(sig);
+    return rc == 0 && !sig;
+}
+
 /* Plans and writes one task of table i. */
 static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr,
                              size_t errstr_size)
@@ -735,6 +747,14 @@ static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr
     plan_table_t *pt = &p->tables[i];
     ferry_chunk_task_t *task;
     int rc = ferry_chunk_planner_next(pt->cp, &task, errstr, errstr_size);
+    if (rc == FERRY_ERR_IO && table_gone(p, pt->t)) {
+        /* renamed or dropped: the worker follows it (fullload_shape.h) */
+        ferry_log_info("table gone from the source during its planning; the rest of it is its "
+                       "last chunk",
+                       "db=%s table=%s reason=\"%s\"", ferry_table_db(pt->t),
+                       ferry_table_name(pt->t), errstr ? errstr : "");
+        rc = ferry_chunk_planner_rest(pt->cp, &task, errstr, errstr_size);
+    }
     if (rc || !task)
         return rc;
     ferry_strbuf_t id = FERRY_STRBUF_INIT;
@@ -806,10 +826,16 @@ size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,
 
 /* ---- worker ------------------------------------------------------------------ */
 
-/* What a worker keeps per table: row model, codecs, schema headers, topic. */
+/*
+ * What a worker keeps per table: the shape it reads and publishes in
+ * (fullload_shape.h; t is the shape's sel, the columns as the source names
+ * them now), codecs, schema headers, topic.
+ */
 typedef struct {
-    char *db, *table;
-    ferry_table_t *t;
+    char *db, *table; /* the announced names: topic, task ids and events use them */
+    ferry_fullload_shape_t shape;
+    const ferry_table_t *t;
+    bool stale;                         /* the source's definition changed: make the shape again */
     ferry_avro_codec_t *codec, *kcodec; /* kcodec NULL for keyless tables */
     uint8_t vhdr[FERRY_WIRE_SOE_HDR_LEN], khdr[FERRY_WIRE_SOE_HDR_LEN];
     size_t vhdr_len, khdr_len;
@@ -842,7 +868,7 @@ static void work_table_free(work_table_t *e)
 {
     free(e->db);
     free(e->table);
-    ferry_table_destroy(e->t);
+    ferry_fullload_shape_clear(&e->shape);
     ferry_avro_codec_destroy(e->codec);
     ferry_avro_codec_destroy(e->kcodec);
     free(e->where);
@@ -875,12 +901,11 @@ static int worker_producer(ferry_fullload_worker_t *w, char *errstr, size_t errs
 
 /* The table's row filter, checked as capture checks it, as SQL for the chunk SELECTs. */
 static int work_table_filter(ferry_fullload_worker_t *w, const char *db, const char *table,
-                             const ferry_tabledef_t *def, work_table_t *e, char *errstr,
-                             size_t errstr_size)
+                             work_table_t *e, char *errstr, size_t errstr_size)
 {
     ferry_row_filter_t *f = NULL;
-    int rc =
-        ferry_link_row_filter(w->conf.row_filters, db, table, e->t, def, &f, errstr, errstr_size);
+    int rc = ferry_link_row_filter(w->conf.row_filters, db, table, e->shape.cur, e->shape.cur_def,
+                                   &f, errstr, errstr_size);
     if (!rc && f && !(e->where = strdup(ferry_row_filter_sql(f))))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     ferry_row_filter_destroy(f);
@@ -892,24 +917,24 @@ static int work_table_load(ferry_fullload_worker_t *w, const char *db, const cha
                            work_table_t *e, char *errstr, size_t errstr_size)
 {
     memset(e, 0, sizeof(*e));
-    ferry_tabledef_t *def = NULL;
     ferry_avro_schemas_t s = {0};
-    int rc = ferry_mysql_schema_read_table(ferry_db_mysql(w->db), w->flavor, db, table, &def,
-                                           errstr, errstr_size);
-    /* filtered columns never reach Kafka: drop them before the schema is made */
-    if (!rc && w->conf.filters)
-        rc = ferry_link_filter_columns(def, w->conf.filters, errstr, errstr_size);
-    if (!rc)
-        rc = ferry_tabledef_to_table(def, &e->t, errstr, errstr_size);
-    if (!rc)
-        rc = work_table_filter(w, db, table, def, e, errstr, errstr_size);
-    ferry_tabledef_destroy(def);
+    ferry_fullload_shape_src_t src = {.kafka_props = w->conf.kafka_props,
+                                      .prefix = w->conf.prefix,
+                                      .registry = w->conf.registry,
+                                      .filters = w->conf.filters,
+                                      .timeout_ms = w->conf.timeout_ms};
+    int rc = ferry_fullload_shape_load(ferry_db_mysql(w->db), w->flavor, &src, db, table, &e->shape,
+                                       errstr, errstr_size);
+    e->t = e->shape.sel;
+    /* the project's filter of the table, bound to its columns as the source has them now */
+    if (!rc && !e->shape.dropped)
+        rc = work_table_filter(w, db, table, e, errstr, errstr_size);
     e->db = strdup(db);
     e->table = strdup(table);
     if (!rc && (!e->db || !e->table))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     if (!rc)
-        rc = ferry_avro_schema_generate(e->t, w->conf.prefix, &s, errstr, errstr_size);
+        rc = ferry_avro_schema_generate(e->shape.pub, w->conf.prefix, &s, errstr, errstr_size);
     if (!rc)
         rc = ferry_avro_codec_new(s.envelope_json, strlen(s.envelope_json), &e->codec, errstr,
                                   errstr_size);
@@ -1104,6 +1129,7 @@ typedef struct {
     int64_t rows, bytes;
     char snap_file[256]; /* binlog position of the chunk's consistent read; "" unknown */
     int64_t snap_pos;
+    int64_t left_out; /* rows a changed column's value kept out (fullload_shape.h) */
 } attempt_t;
 
 static int mysql_error_class(MYSQL *conn);
@@ -1254,6 +1280,54 @@ static int produce_row(attempt_t *a, const ferry_row_t *row, bool last, char *er
     return 0;
 }
 
+/* Server errors that say the table is not what the shape was made from. */
+static bool shape_error(unsigned e)
+{
+    return e == 1054 /* unknown column */ || e == 1146 /* no such table */ ||
+           e == 1412 /* table definition changed since the snapshot began */;
+}
+
+/* A failed chunk SELECT: the class of its error; a changed table is made again. */
+static int read_error(attempt_t *a, MYSQL *conn, char *errstr, size_t errstr_size)
+{
+    int rc = mysql_error_class(conn);
+    if (shape_error(mysql_errno(conn))) {
+        a->e->stale = true;
+        rc = FERRY_ERR_RETRIABLE;
+    } else {
+        a->w->reconnect = rc == FERRY_ERR_RETRIABLE;
+    }
+    return ferry_err_set(errstr, errstr_size, rc, "could not read chunk \"%s\": %s", a->task_id,
+                         mysql_error(conn));
+}
+
+/*
+ * Inside the chunk's consistent snapshot: the source table still has the
+ * columns its shape was made from. A statement that commits later cannot
+ * change what the snapshot reads (or fails the SELECT: read_error).
+ */
+static int check_shape(attempt_t *a, MYSQL *conn, char *errstr, size_t errstr_size)
+{
+    const ferry_fullload_shape_t *s = &a->e->shape;
+    char *sig = NULL;
+    unsigned server_errno;
+    int rc = ferry_fullload_shape_signature(conn, s->src_db, s->src_table, &sig, &server_errno,
+                                            errstr, errstr_size);
+    if (rc == FERRY_ERR_IO) {
+        rc = server_errno >= 2000 && server_errno < 3000 ? FERRY_ERR_RETRIABLE : FERRY_ERR_IO;
+        a->w->reconnect = rc == FERRY_ERR_RETRIABLE;
+    }
+    if (!rc && (!sig || strcmp(sig, s->sig) != 0)) {
+        a->e->stale = true;
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                           "could not read chunk \"%s\": the definition of `%s`.`%s` changed; "
+                           "reading it again",
+                           a->task_id, s->src_db, s->src_table);
+    }
+    free(sig);
+    return rc;
+}
+
 /*
  * Streams the chunk's SELECT into the open transaction. A row is produced
  * when the next one has arrived, so that the last one can carry the
@@ -1262,6 +1336,8 @@ static int produce_row(attempt_t *a, const ferry_row_t *row, bool last, char *er
 static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
 {
     ferry_fullload_worker_t *w = a->w;
+    if (a->e->shape.dropped)
+        return 0; /* dropped at the source: the consumer drops it too, after this chunk */
     MYSQL *conn = ferry_db_mysql(w->db);
     ferry_strbuf_t sql = FERRY_STRBUF_INIT;
     int rc = ferry_chunk_sql_select_where(&sql, a->e->t, a->task, a->e->where, errstr, errstr_size);
@@ -1278,36 +1354,47 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
         w->reconnect = rc == FERRY_ERR_RETRIABLE;
         return rc;
     }
-    if (mysql_real_query(conn, sql.buf, sql.len) != 0 || !(res = mysql_use_result(conn))) {
-        rc = mysql_error_class(conn);
-        ferry_err_set(errstr, errstr_size, rc, "could not read chunk \"%s\": %s", a->task_id,
-                      mysql_error(conn));
+    if ((rc = check_shape(a, conn, errstr, errstr_size)) != 0) {
         ferry_strbuf_free(&sql);
-        w->reconnect = rc == FERRY_ERR_RETRIABLE;
+        mysql_query(conn, "ROLLBACK");
+        return rc;
+    }
+    if (mysql_real_query(conn, sql.buf, sql.len) != 0 || !(res = mysql_use_result(conn))) {
+        rc = read_error(a, conn, errstr, errstr_size);
+        ferry_strbuf_free(&sql);
+        mysql_query(conn, "ROLLBACK");
         return rc;
     }
     ferry_strbuf_free(&sql);
-    ferry_row_t *pending = NULL;
+    const ferry_row_t *pending = NULL;
     int cur = 0;
     MYSQL_ROW cells;
     while (!rc && (cells = mysql_fetch_row(res)) != NULL) {
         ferry_arena_reset(w->arenas[cur]);
         ferry_row_t *row;
+        const ferry_row_t *pub = NULL;
         rc = ferry_mysql_rows_convert(a->e->t, cells, mysql_fetch_lengths(res), w->arenas[cur],
                                       &row, errstr, errstr_size);
+        if (rc == FERRY_ERR_INVALID && a->e->shape.reshaped) {
+            rc = 0; /* a value of a changed column that is not of the announced type */
+            a->left_out++;
+            continue;
+        }
         if (!rc && !own_row(w->arenas[cur], a->e->t, row))
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        if (!rc && ferry_fullload_shape_row(&a->e->shape, row, w->arenas[cur], &pub) != 0)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        if (!rc && !pub) {
+            a->left_out++;
+            continue;
+        }
         if (!rc && pending)
             rc = produce_row(a, pending, false, errstr, errstr_size);
-        pending = row;
+        pending = pub;
         cur = 1 - cur;
     }
-    if (!rc && mysql_errno(conn)) {
-        rc = mysql_error_class(conn);
-        ferry_err_set(errstr, errstr_size, rc, "could not read chunk \"%s\": %s", a->task_id,
-                      mysql_error(conn));
-        w->reconnect = rc == FERRY_ERR_RETRIABLE;
-    }
+    if (!rc && mysql_errno(conn))
+        rc = read_error(a, conn, errstr, errstr_size);
     if (!rc && pending)
         rc = produce_row(a, pending, true, errstr, errstr_size);
     mysql_free_result(res); /* reads what is left of an abandoned result */
@@ -1317,6 +1404,10 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
                       a->task_id, mysql_error(conn));
         w->reconnect = rc == FERRY_ERR_RETRIABLE;
     }
+    if (!rc && a->left_out)
+        ferry_log_info("rows whose changed column does not fit the announced type left to the "
+                       "change replay",
+                       "chunk=%s rows=%lld", a->task_id, (long long)a->left_out);
     return rc;
 }
 
@@ -1408,11 +1499,26 @@ static bool already_done(ferry_fullload_worker_t *w, const char *task_id)
     return ferry_fullload_donelog_get(w->done, task_id) != NULL;
 }
 
+/* Forgets the table's shape, so that the next attempt makes it again from the source. */
+static void work_table_forget(ferry_fullload_worker_t *w, const char *db, const char *table)
+{
+    for (size_t i = 0; i < w->n_tables; i++)
+        if (strcmp(w->tables[i].db, db) == 0 && strcmp(w->tables[i].table, table) == 0) {
+            work_table_free(&w->tables[i]);
+            memmove(&w->tables[i], &w->tables[i + 1], (w->n_tables - i - 1) * sizeof(*w->tables));
+            w->n_tables--;
+            return;
+        }
+}
+
+/* Attempts a table's changing definition may take beyond max_attempts (about a minute). */
+#define MAX_RESHAPES 300
+
 /* Copies one task in attempts until one commits, it is found done, or it fails for good. */
 static int run_task(ferry_fullload_worker_t *w, const ferry_chunk_task_t *task, const char *task_id,
                     ferry_fullload_result_t *res, char *errstr, size_t errstr_size)
 {
-    int rc = FERRY_ERR_RETRIABLE;
+    int rc = FERRY_ERR_RETRIABLE, reshapes = 0;
     for (int n = 1; n <= w->conf.max_attempts && retriable(rc); n++) {
         if (n > 1) {
             w->stats.attempts_failed++;
@@ -1434,6 +1540,9 @@ static int run_task(ferry_fullload_worker_t *w, const ferry_chunk_task_t *task, 
             if (rc == FERRY_ERR_IO) {
                 w->reconnect = true;
                 rc = FERRY_ERR_RETRIABLE;
+            } else if (rc == FERRY_ERR_RETRIABLE && reshapes++ < MAX_RESHAPES) {
+                n--; /* a renamed table whose RENAME capture has not published yet */
+                sleep_ms(200);
             }
             continue;
         }
@@ -1446,6 +1555,12 @@ static int run_task(ferry_fullload_worker_t *w, const ferry_chunk_task_t *task, 
         if (!rc) {
             res->rows = a.rows;
             res->bytes = a.bytes;
+        } else if (e->stale) {
+            ferry_log_info("table definition changed during its full load; reading it again",
+                           "chunk=%s reason=\"%s\"", task_id, errstr);
+            work_table_forget(w, task->db, task->table);
+            if (rc == FERRY_ERR_RETRIABLE && reshapes++ < MAX_RESHAPES)
+                n--; /* not a failure of the chunk */
         }
     }
     return rc;
