@@ -541,8 +541,18 @@ static int emit_ddl(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
         snprintf(key, sizeof(key), "%s.%s", first->db, first->table);
     else
         snprintf(key, sizeof(key), "%s", first->db);
-    if ((rc = kafka_begin(c, errstr, errstr_size)) != 0 ||
-        (rc = produce(c, c->ddl_topic, 0, key, strlen(key), errstr, errstr_size)) != 0)
+    if ((rc = kafka_begin(c, errstr, errstr_size)) != 0)
+        return rc;
+    /*
+     * The changes before the statement reach their partitions before the
+     * statement reaches the ddl topic: a reader that sees uncommitted records
+     * (ferry-devkafka) may act on the statement at once, and must then find
+     * every change before it in the change partitions' ends (consumer/ddl.c).
+     */
+    if (c->group_events > 0 &&
+        (rc = ferry_kafka_producer_flush(c->producer, c->timeout_ms, errstr, errstr_size)) != 0)
+        return fail_as(c, FAIL_KAFKA, rc);
+    if ((rc = produce(c, c->ddl_topic, 0, key, strlen(key), errstr, errstr_size)) != 0)
         return rc;
     c->group_events++;
     note_pending(c);

@@ -1359,6 +1359,18 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
         mysql_query(conn, "ROLLBACK");
         return rc;
     }
+    if (a->e->shape.reshaped && !a->e->kcodec && a->snap_file[0]) {
+        /*
+         * The consumer would skip a key-less table's changes up to the read
+         * position, and with them the values the announced shape cannot
+         * carry: it replays them from P0 instead (safe mode).
+         */
+        ferry_log_warn("key-less table changed since its announcement; its changes are replayed "
+                       "in safe mode",
+                       "chunk=%s", a->task_id);
+        a->snap_file[0] = '\0';
+        a->snap_pos = -1;
+    }
     if (mysql_real_query(conn, sql.buf, sql.len) != 0 || !(res = mysql_use_result(conn))) {
         rc = read_error(a, conn, errstr, errstr_size);
         ferry_strbuf_free(&sql);

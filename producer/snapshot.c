@@ -5,6 +5,8 @@
 #include "snapshot.h"
 
 #include "avro_codec.h"
+#include "binlog_pos.h"
+#include "capture.h"
 #include "db.h"
 #include "ddl_event.h"
 #include "err.h"
@@ -12,7 +14,9 @@
 #include "kafka.h"
 #include "link_map.h"
 #include "log.h"
+#include "mysql_ddl.h"
 #include "mysql_schema.h"
+#include "strbuf.h"
 #include "wire.h"
 #include "workers.h"
 
@@ -166,6 +170,174 @@ static int scan_one(void *arg, const ferry_kafka_msg_t *msg)
     return 0;
 }
 
+/* ---- tables capture has yet to reach --------------------------------------- */
+
+/*
+ * A restarted producer must not announce a table that a CREATE or RENAME
+ * capture has not read yet made: capture publishes that statement when it
+ * gets there, and the consumer follows the table from it (a full load of the
+ * name announced first would meet the statement as a table it already has).
+ * The statements between capture's checkpoint and the binlog's end are read
+ * with SHOW BINLOG EVENTS (only when a selected table has no announcement).
+ */
+typedef struct {
+    char **names; /* "db.table" made by a statement capture has not read */
+    size_t n, cap;
+} made_names_t;
+
+static int made_add(made_names_t *m, const ferry_ddl_name_t *nm)
+{
+    if (!nm->table)
+        return 0;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        char **g = realloc(m->names, cap * sizeof(*g));
+        if (!g)
+            return FERRY_ERR_NOMEM;
+        m->names = g;
+        m->cap = cap;
+    }
+    size_t len = strlen(nm->db) + strlen(nm->table) + 2;
+    if (!(m->names[m->n] = malloc(len)))
+        return FERRY_ERR_NOMEM;
+    snprintf(m->names[m->n++], len, "%s.%s", nm->db, nm->table);
+    return 0;
+}
+
+/* The names a Query event's text (SHOW BINLOG EVENTS' Info) gives tables. */
+static int made_by_statement(made_names_t *m, const char *info)
+{
+    char db[256] = "";
+    const char *sql = info;
+    if (strncmp(info, "use `", 5) == 0) { /* the event's default database */
+        size_t k = 0;
+        const char *p = info + 5;
+        while (*p && k + 1 < sizeof(db)) {
+            if (p[0] == '`' && p[1] == '`')
+                p++;
+            else if (p[0] == '`')
+                break;
+            db[k++] = *p++;
+        }
+        db[k] = '\0';
+        if (strncmp(p, "`; ", 3) == 0)
+            sql = p + 3;
+    }
+    ferry_ddl_rewrite_t rw;
+    memset(&rw, 0, sizeof(rw));
+    ferry_rename_map_t *empty = ferry_rename_map_new();
+    int rc = empty ? 0 : FERRY_ERR_NOMEM;
+    if (!rc && ferry_mysql_ddl_rewrite(db, sql, strlen(sql), 0, empty, NULL, NULL, &rw, NULL, 0) ==
+                   FERRY_ERR_NOMEM)
+        rc = FERRY_ERR_NOMEM;
+    if (!rc && rw.kind == FERRY_DDL_CREATE_TABLE && rw.n_names > 0)
+        rc = made_add(m, &rw.names[0]);
+    else if (!rc && rw.kind == FERRY_DDL_RENAME_TABLE)
+        for (size_t i = 1; !rc && i < rw.n_names; i += 2)
+            rc = made_add(m, &rw.names[i]);
+    else if (!rc && rw.kind == FERRY_DDL_ALTER_TABLE && rw.rename_to && rw.rename_to < rw.n_names)
+        rc = made_add(m, &rw.names[rw.rename_to]);
+    ferry_ddl_rewrite_free(&rw);
+    ferry_rename_map_destroy(empty);
+    return rc;
+}
+
+/* Reads the Query events of the binlog from pos (file, offset) to its end into m. */
+static int made_since(MYSQL *my, const ferry_binlog_pos_t *from, made_names_t *m, char *errstr,
+                      size_t errstr_size)
+{
+    if (mysql_query(my, "SHOW BINARY LOGS") != 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                             "could not list the source's binlog files: %s", mysql_error(my));
+    MYSQL_RES *files = mysql_store_result(my);
+    MYSQL_ROW f;
+    int rc = 0;
+    while (!rc && files && (f = mysql_fetch_row(files)) != NULL) {
+        ferry_binlog_pos_t at;
+        if (!f[0] || ferry_binlog_pos_init(&at, f[0], (uint64_t)-1, NULL, 0) != 0 ||
+            ferry_binlog_pos_cmp(&at, from) < 0)
+            continue; /* ends before the checkpoint */
+        ferry_strbuf_t sql = FERRY_STRBUF_INIT;
+        char esc[600];
+        mysql_real_escape_string(my, esc, f[0], (unsigned long)strnlen(f[0], 290));
+        ferry_strbuf_printf(&sql, "SHOW BINLOG EVENTS IN '%s'", esc);
+        if (strcmp(f[0], from->file) == 0)
+            ferry_strbuf_printf(&sql, " FROM %llu", (unsigned long long)from->offset);
+        if (sql.oom || mysql_real_query(my, sql.buf, sql.len) != 0) {
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                               "could not read binlog file \"%s\" of the source: %s", f[0],
+                               sql.oom ? "out of memory" : mysql_error(my));
+        }
+        ferry_strbuf_free(&sql);
+        MYSQL_RES *evs = rc ? NULL : mysql_use_result(my);
+        MYSQL_ROW e;
+        while (evs && (e = mysql_fetch_row(evs)) != NULL)
+            if (!rc && e[2] && e[5] && strcmp(e[2], "Query") == 0)
+                rc = made_by_statement(m, e[5]);
+        mysql_free_result(evs);
+        if (rc == FERRY_ERR_NOMEM)
+            ferry_err_set(errstr, errstr_size, rc, "out of memory");
+    }
+    mysql_free_result(files);
+    return rc;
+}
+
+/*
+ * Takes the selected tables without an announcement that a statement
+ * capture has yet to read made out of this run's list (see above).
+ */
+static int hold_back_uncaptured(producer_snapshot_t *s, bool *has_table, char *errstr,
+                                size_t errstr_size)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < s->n; i++)
+        missing += !has_table[i];
+    if (!missing)
+        return 0;
+    const ferry_conf_t *conf = s->conf;
+    ferry_capture_position_t cp;
+    char why[512];
+    int rc = ferry_capture_checkpoint_read(
+        ferry_conf_kafka_props(conf), s->registry, s->prefix, "fwd",
+        (int)ferry_conf_get_int(conf, "connect.timeout.ms"), &cp, why, sizeof(why));
+    if (rc == FERRY_ERR_NOT_FOUND) { /* capture starts at the first P0 */
+        snprintf(cp.file, sizeof(cp.file), "%s", s->p0_file);
+        cp.pos = s->p0_pos;
+    } else if (rc != 0) {
+        return ferry_err_set(errstr, errstr_size, rc, "could not read capture's checkpoint: %s",
+                             why);
+    }
+    ferry_binlog_pos_t from;
+    if (ferry_binlog_pos_init(&from, cp.file, cp.pos, why, sizeof(why)) != 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not read capture's checkpoint: %s", why);
+    made_names_t made = {0};
+    rc = made_since(ferry_db_mysql(s->db), &from, &made, errstr, errstr_size);
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        char name[600];
+        snprintf(name, sizeof(name), "%s.%s", s->names[i].db, s->names[i].table);
+        bool later = false;
+        for (size_t k = 0; !rc && !has_table[i] && k < made.n && !later; k++)
+            later = strcmp(made.names[k], name) == 0;
+        if (later) {
+            ferry_log_info("table left to capture: a statement it has not read yet made it",
+                           "table=%s checkpoint=%s:%llu", name, cp.file,
+                           (unsigned long long)cp.pos);
+            free(s->names[i].db);
+            free(s->names[i].table);
+            continue;
+        }
+        s->names[kept] = s->names[i];
+        has_table[kept++] = has_table[i];
+    }
+    s->n = kept;
+    for (size_t k = 0; k < made.n; k++)
+        free(made.names[k]);
+    free(made.names);
+    return rc;
+}
+
 /* ---- start ----------------------------------------------------------------- */
 
 /* Reads, filters and announces each selected table; fills s->tables. */
@@ -291,6 +463,8 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
             ferry_err_set(errstr, errstr_size, rc, "could not read \"%s\": %s", s->ddl_topic,
                           scan.errstr);
     }
+    if (rc == 0 && scan.has_p0)
+        rc = hold_back_uncaptured(s, has_table, errstr, errstr_size);
     if (rc == 0)
         rc = prepare_tables(s, has_table, errstr, errstr_size);
     if (rc == 0)
