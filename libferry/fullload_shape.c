@@ -65,6 +65,11 @@ static int follow_one(void *arg, const ferry_kafka_msg_t *msg)
     }
     if (strcmp(ev.kind, "DROP_TABLE") == 0 && names_table(&ev, f->name)) {
         f->dropped = true;
+    } else if (strcmp(ev.kind, "RENAME_TABLE") == 0 && ev.n_tables % 2 == 0) {
+        /* a TO b, c TO d, ... in order: a chain moves the table on */
+        for (size_t i = 0; i + 1 < ev.n_tables; i += 2)
+            if (strcmp(ev.tables[i], f->name) == 0)
+                snprintf(f->name, sizeof(f->name), "%s", ev.tables[i + 1]);
     } else if (ev.renamed_to && ev.n_tables > 0 && strcmp(ev.tables[0], f->name) == 0) {
         snprintf(f->name, sizeof(f->name), "%s", ev.renamed_to);
     }
