@@ -202,15 +202,13 @@ int ferry_fullload_shape_load(MYSQL *conn, ferry_mysql_flavor_t flavor,
     int rc = ferry_kafka_read_partition(src->kafka_props, topic, 0, src->timeout_ms, follow_one, &f,
                                         why, sizeof(why));
     ferry_arena_destroy(f.arena);
-    if (rc == FERRY_ERR_NOMEM) {
+    if (rc) {
         free(f.definition);
-        return ferry_err_set(errstr, errstr_size, rc, "out of memory");
+        return rc == FERRY_ERR_NOMEM ? ferry_err_set(errstr, errstr_size, rc, "out of memory")
+                                     : ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                                                     "could not read the ddl topic: %s", why);
     }
-    if (rc) { /* a worker without a link (tests, tools): the table as it is now */
-        ferry_log_warn("could not read the ddl topic; copying the table as it is now",
-                       "topic=%s error=\"%s\"", topic, why);
-        f.announced = false;
-    }
+    /* not announced (a worker without a producer: tests, tools): the table as it is now */
     if (f.announced) {
         rc = ferry_tabledef_from_json(f.definition, strlen(f.definition), &out->pub_def, errstr,
                                       errstr_size);
