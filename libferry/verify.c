@@ -346,20 +346,63 @@ static chunk_t *dequeue(ferry_verify_t *v)
 
 /* ---- planning ------------------------------------------------------------ */
 
-/* Rows for table i's next chunk, from its measured cost per row. */
+/*
+ * Rows for table i's next chunk, from its measured cost per row, counted as
+ * planned. Near the end of the run chunks get smaller (down to
+ * INITIAL_ROWS), so that no worker is left comparing a long chunk while the
+ * others have nothing to do: a chunk holds at most the rows still to plan
+ * divided by twice the workers.
+ */
 static uint64_t next_rows(ferry_verify_t *v, size_t i)
 {
     pthread_mutex_lock(&v->lock);
     double ms = v->state[i].ms_per_row;
-    pthread_mutex_unlock(&v->lock);
-    if (ms <= 0)
-        return INITIAL_ROWS;
-    double rows = (double)v->opts->chunk_target_ms / ms;
+    double rows = ms > 0 ? (double)v->opts->chunk_target_ms / ms : INITIAL_ROWS;
     if (rows < MIN_ROWS)
         rows = MIN_ROWS;
     if (rows > MAX_ROWS)
         rows = MAX_ROWS;
+    if (v->rows_estimated > 0) {
+        int workers = v->opts->threads > 0 ? v->opts->threads : 1;
+        double left = (double)(v->rows_estimated - v->rows_planned) / (2.0 * workers);
+        double floor = rows < INITIAL_ROWS ? rows : INITIAL_ROWS;
+        if (rows > left)
+            rows = left > floor ? left : floor;
+    }
+    v->rows_planned += (int64_t)rows;
+    pthread_mutex_unlock(&v->lock);
     return (uint64_t)rows;
+}
+
+/*
+ * Rows per key value of table i (integer key), as measured on its finished
+ * chunks; 1 before the first, the most a unique integer key can hold, so a
+ * first chunk is never larger than planned.
+ */
+static double key_density(ferry_verify_t *v, size_t i)
+{
+    pthread_mutex_lock(&v->lock);
+    double d = v->state[i].density;
+    pthread_mutex_unlock(&v->lock);
+    return d > 0 ? d : 1.0;
+}
+
+/* Learns table i's density from a finished chunk of rows rows over span key values. */
+static void learn_density(ferry_verify_t *v, size_t i, double span, int64_t rows)
+{
+    if (span <= 0)
+        return;
+    /* an empty chunk still says the key is sparse: half a row in it */
+    double sample = (rows > 0 ? (double)rows : 0.5) / span;
+    if (sample > 1)
+        sample = 1;
+    if (sample < 1e-30)
+        sample = 1e-30;
+    pthread_mutex_lock(&v->lock);
+    double *d = &v->state[i].density;
+    /* a geometric mean: a density can be off by orders of magnitude, and must come back fast */
+    *d = *d > 0 ? sqrt(*d * sample) : sample;
+    pthread_mutex_unlock(&v->lock);
 }
 
 /* Waits while the source's Threads_running is above the configured maximum. */
@@ -447,14 +490,19 @@ static void format_i128(i128 v, char *buf, size_t size)
     buf[o] = '\0';
 }
 
-/* Reads MIN and MAX of t's single key column; false when the table is empty. */
-static int key_span(MYSQL *my, const vtable_t *t, i128 *lo, i128 *hi, bool *empty, char *errstr,
-                    size_t errstr_size)
+/*
+ * Reads MIN and MAX of t's single key column (after: of the values above
+ * it; both are index dives); *empty when there is no such value.
+ */
+static int key_span(MYSQL *my, const vtable_t *t, const char *after, i128 *lo, i128 *hi,
+                    bool *empty, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT, k = FERRY_STRBUF_INIT;
     ferry_mysql_rows_quote_ident(&k, t->cols[t->key[0]].src->col.name);
     ferry_strbuf_printf(&q, "SELECT MIN(%s), MAX(%s) FROM ", k.buf, k.buf);
     ferry_verify_sql_table(&q, t, false);
+    if (after)
+        ferry_strbuf_printf(&q, " WHERE %s > %s", k.buf, after);
     ferry_strbuf_free(&k);
     MYSQL_RES *res = NULL;
     int rc = 0;
@@ -474,9 +522,13 @@ static int key_span(MYSQL *my, const vtable_t *t, i128 *lo, i128 *hi, bool *empt
 /*
  * Plans a table whose key is one integer column by key values instead of
  * an index walk: from MIN to MAX in steps of the rows a chunk should hold
- * divided by the table's average density (rows per key value, from the
- * server's row estimate). The last chunk is open-ended, so rows above MAX
- * are not left out.
+ * divided by the key's density (rows per key value), learned from the
+ * table's finished chunks. Where the key is sparse, each chunk starts at
+ * the next key that exists (an index dive), so a gap in the key costs
+ * nothing, and a dense run after a gap is not swallowed by one chunk sized
+ * for the gap. Chunks tile the key space: each starts where the previous
+ * ended, gaps included. The last chunk is open-ended, so rows above MAX are
+ * not left out.
  */
 static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t errstr_size)
 {
@@ -484,7 +536,7 @@ static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, si
     tstate_t *st = &v->state[i];
     i128 min = 0, max = 0; /* key_span leaves them unset for an empty table */
     bool empty;
-    int rc = key_span(my, t, &min, &max, &empty, errstr, errstr_size);
+    int rc = key_span(my, t, NULL, &min, &max, &empty, errstr, errstr_size);
     if (rc)
         return rc;
     i128 cur; /* exclusive lower bound */
@@ -495,25 +547,40 @@ static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, si
                              t->label);
     if (!have_lo)
         cur = empty ? 0 : min - 1;
-    double density = 1.0;
-    if (!empty && t->estimate > 0 && max > min)
-        density = (double)t->estimate / (double)(max - min + 1);
-    if (density <= 0 || density > 1)
-        density = 1.0;
+    /* the server's estimate says whether the key has gaps before any chunk has */
+    bool sparse = !empty && t->estimate > 0 && max > min &&
+                  (double)t->estimate / (double)(max - min + 1) < 0.5;
     char lo_text[48], hi_text[48];
     while (!stopping(v) && !failed(v)) {
         wait_source_quiet(v, my);
-        i128 span = (i128)((double)next_rows(v, i) / density);
+        double density = key_density(v, i);
+        i128 base = cur; /* no key in (cur, base] */
+        bool last = empty;
+        if (!last && (density < 0.5 || (density == 1.0 && sparse))) {
+            i128 next_key = 0, top = 0;
+            bool none;
+            format_i128(cur, lo_text, sizeof(lo_text));
+            rc = key_span(my, t, lo_text, &next_key, &top, &none, errstr, errstr_size);
+            if (rc)
+                return rc;
+            if (none)
+                last = true;
+            else if (next_key - 1 > base)
+                base = next_key - 1;
+        }
+        double want = (double)next_rows(v, i) / density;
+        i128 span = want > 1e30 ? ((i128)1 << 100) : (i128)want;
         if (span < 1)
             span = 1;
-        i128 next = cur + span;
-        bool last = empty || next >= max;
+        i128 next = base + span;
+        last = last || next >= max;
         format_i128(cur, lo_text, sizeof(lo_text));
         format_i128(next, hi_text, sizeof(hi_text));
         ferry_chunk_value_t lo = {lo_text, strlen(lo_text)}, hi = {hi_text, strlen(hi_text)};
         chunk_t *c = new_chunk(i, st->next_seq++, have_lo ? &lo : NULL, last ? NULL : &hi, 1);
         if (!c)
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        c->span = last ? 0 : (double)span;
         if (!enqueue(v, c) || last)
             break;
         cur = next;
@@ -1070,6 +1137,7 @@ static int record_chunk(worker_t *w, chunk_t *c, const sums_t *sums, char *errst
     sums_t s = *sums;
     int rc = 0;
     learn_speed(v, c->table, &s);
+    learn_density(v, c->table, c->span, s.rows_src > s.rows_dst ? s.rows_src : s.rows_dst);
     vdiffs_t found = {.n = 0};
     pthread_mutex_init(&found.lock, NULL);
     if (!s.equal) {

@@ -91,6 +91,7 @@ typedef struct chunk {
     int64_t seq;
     ferry_chunk_value_t *lo, *hi; /* NULL: open end */
     ferry_arena_t *arena;
+    double span; /* integer keys: the key values it covers past the last gap skipped; 0 unknown */
     /* results */
     int64_t rows_src, rows_dst;
     struct chunk *next; /* in the table's finished list */
@@ -106,6 +107,7 @@ typedef struct {
     int64_t rows_src, rows_dst, chunks;
     bool done;
     double ms_per_row; /* measured; 0 until the first chunk */
+    double density;    /* integer keys: rows per key value, measured; 0 until the first chunk */
 } tstate_t;
 
 struct ferry_verify {
@@ -128,6 +130,7 @@ struct ferry_verify {
 
     atomic_llong rows_checked, chunks_checked, chunks_differing, tables_done;
     int64_t rows_estimated;
+    int64_t rows_planned; /* rows the planner expects in the chunks it made (under lock) */
     int64_t rows_resumed; /* rows_checked restored from a checkpoint */
     int64_t started_ms;
     atomic_llong elapsed_ms;

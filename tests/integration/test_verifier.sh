@@ -37,19 +37,23 @@ fill="INSERT INTO types SELECT seq, CAST(seq AS SIGNED) * 3 - 5000, seq * 100000
 mysql1 -e "CREATE DATABASE $src; $(types_table "$src" 6 2)
   CREATE TABLE $src.filtered (id INT PRIMARY KEY, v VARCHAR(10), secret VARCHAR(10));
   CREATE TABLE $src.strkey (a VARCHAR(10) COLLATE utf8mb4_bin, b INT, v TEXT, PRIMARY KEY (a, b));
-  CREATE TABLE $src.nokey (a INT, b VARCHAR(10));" || fail "could not create the source tables"
+  CREATE TABLE $src.nokey (a INT, b VARCHAR(10));
+  CREATE TABLE $src.gaps (id BIGINT PRIMARY KEY, v VARCHAR(10));" || fail "could not create the source tables"
 mysql2 -e "CREATE DATABASE $dst; $(types_table "$dst" 3 4)
   CREATE TABLE $dst.filtered (id INT PRIMARY KEY, v VARCHAR(10));
   CREATE TABLE $dst.strkey (a VARCHAR(10) COLLATE utf8mb4_bin, b INT, v TEXT, PRIMARY KEY (a, b));
-  CREATE TABLE $dst.nokey (a INT, b VARCHAR(10));" || fail "could not create the destination tables"
+  CREATE TABLE $dst.nokey (a INT, b VARCHAR(10));
+  CREATE TABLE $dst.gaps (id BIGINT PRIMARY KEY, v VARCHAR(10));" || fail "could not create the destination tables"
 mysql1 -e "SET time_zone = '+00:00'; USE $src; $fill
   INSERT INTO filtered SELECT seq, CONCAT('v', seq), 'pw' FROM seq_1_to_300;
   INSERT INTO strkey SELECT CONCAT(IF(seq % 2, 'k', 'K'), seq % 40), seq, REPEAT('t', seq % 9) FROM seq_1_to_2500;
-  INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (2, 'one');" || fail "could not fill the source"
+  INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (2, 'one');
+  INSERT INTO gaps SELECT seq, 'low' FROM seq_1_to_3000;
+  INSERT INTO gaps SELECT 1000000000000000 + seq, 'high' FROM seq_1_to_3000;" || fail "could not fill the source"
 # the destination gets exactly the source's rows (UUIDs included), through a dump
 MYSQL_PWD=$FERRY_DB_PASSWORD mariadb-dump --no-defaults --protocol=TCP -h "$FERRY_MARIADB1_HOST" \
     -P "$FERRY_MARIADB1_PORT" -u "$FERRY_DB_USER" --no-create-info --hex-blob --skip-triggers \
-    --compact "$src" types strkey nokey >"$FERRY_TEST_TMP/dump.sql" || fail "could not dump the source"
+    --compact "$src" types strkey nokey gaps >"$FERRY_TEST_TMP/dump.sql" || fail "could not dump the source"
 mysql2 "$dst" <"$FERRY_TEST_TMP/dump.sql" || fail "could not load the dump into the destination"
 mysql2 -e "INSERT INTO $dst.filtered SELECT seq, CONCAT('v', seq) FROM $dst.seq_1_to_100" ||
     fail "could not fill the destination"
@@ -84,6 +88,10 @@ run_verifier 0
 [ "$(jq -r .verdict "$report")" = equal ] || fail "identical tables not reported equal"
 [ "$(jq '[.tables[] | select(.table == "'"$src"'.filtered")][0].rows_source' "$report")" = 100 ] ||
     fail "the row filter was not applied: $(jq -c .tables "$report")"
+# a key with a gap of 10^15: the 3000 rows on each side of it are not one chunk
+gaps=$(jq -c '[.tables[] | select(.table == "'"$src"'.gaps")][0]' "$report")
+[ "$(jq .rows_source <<<"$gaps")" = 6000 ] && [ "$(jq .chunks <<<"$gaps")" -ge 2 ] ||
+    fail "the table with a gap in its key was not cut into chunks: $gaps"
 pass "identical tables (rename, column and row filters applied) are equal"
 
 # ---- seed one difference per case at the destination ---------------------
@@ -118,11 +126,14 @@ UPDATE types SET u = '00000000-0000-0000-0000-000000000001' WHERE id = 2750;
 UPDATE types SET id = 9500 WHERE id = 2860;                      -- changed key
 UPDATE strkey SET v = 'changed' WHERE a = 'K4' AND b = 2004;
 UPDATE nokey SET b = 'two' WHERE a = 2;
+UPDATE gaps SET v = 'x' WHERE id IN (1500, 1000000000002500);     -- both sides of a gap of 10^15
 " || fail "could not seed the differences"
 mysql1 -e "UPDATE $src.types SET vc = NULL WHERE id = 1540" || fail "could not set a NULL"
 
 run_verifier 1
-expected="$src.nokey extra {\"a\":2,\"b\":\"two\"}
+expected="$src.gaps changed {\"id\":1500} v
+$src.gaps changed {\"id\":1000000000002500} v
+$src.nokey extra {\"a\":2,\"b\":\"two\"}
 $src.nokey missing {\"a\":2,\"b\":\"one\"}
 $src.strkey changed {\"a\":\"K4\",\"b\":2004} v
 $src.types changed {\"id\":110} i
@@ -175,7 +186,7 @@ grep -q "REPLACE INTO \`$dst\`.\`types\`" "$repair" || fail "the repair SQL does
 pass "every seeded difference found with its key, kind and column, and nothing else (both checksum modes, both stream readers)"
 
 run_verifier 0 --apply
-grep -q "^repair applied: 29 statements" "$FERRY_TEST_TMP/out.txt" ||
+grep -q "^repair applied: 31 statements" "$FERRY_TEST_TMP/out.txt" ||
     fail "no repair was applied: $(cat "$FERRY_TEST_TMP/out.txt")"
 run_verifier 0
 pass "the repair SQL applied by --apply makes a second run report equal"
