@@ -79,6 +79,7 @@ int ferry_verify_new(const ferry_conf_t *conf, const ferry_verify_opts_t *opts,
     v->conf = conf;
     v->opts = opts;
     pthread_mutex_init(&v->lock, NULL);
+    pthread_mutex_init(&v->ckpt_lock, NULL);
     pthread_cond_init(&v->changed, NULL);
     pthread_mutex_init(&v->diffs.lock, NULL);
     pthread_mutex_init(&v->changing.lock, NULL);
@@ -121,6 +122,7 @@ void ferry_verify_destroy(ferry_verify_t *v)
     pthread_mutex_destroy(&v->diffs.lock);
     pthread_mutex_destroy(&v->changing.lock);
     pthread_mutex_destroy(&v->lock);
+    pthread_mutex_destroy(&v->ckpt_lock);
     pthread_cond_destroy(&v->changed);
     free(v);
 }
@@ -195,6 +197,24 @@ static int64_t table_estimate(MYSQL *my, const char *db, const char *table)
     return n;
 }
 
+/* A table definition read on its own thread (the destination's, while the source's is read). */
+typedef struct {
+    MYSQL *my;
+    ferry_mysql_flavor_t flavor;
+    const char *db, *table;
+    ferry_tabledef_t *def;
+    int rc;
+    char errstr[512];
+} def_read_t;
+
+static void *read_def_main(void *arg)
+{
+    def_read_t *r = arg;
+    r->rc = ferry_mysql_schema_read_table(r->my, r->flavor, r->db, r->table, &r->def, r->errstr,
+                                          sizeof(r->errstr));
+    return NULL;
+}
+
 /* Reads and prepares every selected table. */
 static int load_tables(ferry_verify_t *v, ferry_db_t *src, ferry_db_t *dst, char *errstr,
                        size_t errstr_size)
@@ -238,19 +258,30 @@ static int load_tables(ferry_verify_t *v, ferry_db_t *src, ferry_db_t *dst, char
         if (!rc && f && !(t->where = strdup(ferry_row_filter_sql(f))))
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         ferry_row_filter_destroy(f);
+        /* both sides' definitions are read at the same time */
+        def_read_t dr = {
+            .my = ferry_db_mysql(dst), .flavor = df, .db = t->dst_db, .table = t->dst_name};
+        pthread_t th;
+        bool threaded = !rc && pthread_create(&th, NULL, read_def_main, &dr) == 0;
         if (!rc)
             rc = ferry_mysql_schema_read_table(ferry_db_mysql(src), sf, t->src_db, t->src_name,
                                                &t->src_def, errstr, errstr_size);
+        if (threaded)
+            pthread_join(th, NULL);
+        else if (!rc)
+            read_def_main(&dr);
+        t->dst_def = dr.def;
         if (!rc)
             rc = ferry_link_filter_columns(t->src_def, map, errstr, errstr_size);
-        if (!rc) {
-            rc = ferry_mysql_schema_read_table(ferry_db_mysql(dst), df, t->dst_db, t->dst_name,
-                                               &t->dst_def, errstr, errstr_size);
+        if (!rc && dr.rc) {
+            rc = dr.rc;
             if (rc == FERRY_ERR_NOT_FOUND)
                 ferry_err_set(errstr, errstr_size, rc,
                               "could not verify \"%s\": table `%s`.`%s` does not exist at the "
                               "destination",
                               t->label, t->dst_db, t->dst_name);
+            else
+                ferry_err_set(errstr, errstr_size, rc, "%s", dr.errstr);
         }
         if (!rc)
             rc = ferry_verify_table_prepare(t, sf == FERRY_MYSQL_FLAVOR_MARIADB,
@@ -838,17 +869,21 @@ static void put_hex(FILE *f, const char *p, size_t n)
 }
 
 /* Writes the committed state of every table; called with v->lock held. */
-static void write_checkpoint(ferry_verify_t *v)
+/*
+ * Renders the checkpoint (under v->lock) into *text; the file is written by
+ * save_checkpoint after the lock is released, so no worker waits for the
+ * disk to take its next chunk.
+ */
+static void render_checkpoint(ferry_verify_t *v, char **text, size_t *len)
 {
-    const char *path = v->opts->live ? NULL : v->opts->checkpoint;
-    if (!path)
+    *text = NULL;
+    *len = 0;
+    if (v->opts->live || !v->opts->checkpoint)
         return;
-    char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = open_memstream(text, len);
     if (!f) {
-        ferry_log_warn("could not write the verification checkpoint", "file=%s error=\"%s\"", tmp,
-                       strerror(errno));
+        ferry_log_warn("could not write the verification checkpoint", "file=%s error=\"%s\"",
+                       v->opts->checkpoint, strerror(errno));
         return;
     }
     fprintf(f, "ferry-verify-checkpoint 1 ");
@@ -890,9 +925,36 @@ static void write_checkpoint(ferry_verify_t *v)
         fputc('\n', f);
     }
     pthread_mutex_unlock(&v->diffs.lock);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, path) != 0)
-        ferry_log_warn("could not write the verification checkpoint", "file=%s error=\"%s\"", path,
-                       strerror(errno));
+    if (fclose(f) != 0) {
+        free(*text);
+        *text = NULL;
+    }
+}
+
+/*
+ * Writes checkpoint text number gen (temporary file, fsync, rename) unless
+ * a later one is already written; takes text.
+ */
+static void save_checkpoint(ferry_verify_t *v, char *text, size_t len, int64_t gen)
+{
+    if (!text)
+        return;
+    const char *path = v->opts->checkpoint;
+    pthread_mutex_lock(&v->ckpt_lock);
+    if (gen > v->ckpt_written) {
+        char tmp[1100];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fwrite(text, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0 ||
+            fclose(f) != 0 || rename(tmp, path) != 0) {
+            ferry_log_warn("could not write the verification checkpoint", "file=%s error=\"%s\"",
+                           path, strerror(errno));
+        } else {
+            v->ckpt_written = gen;
+        }
+    }
+    pthread_mutex_unlock(&v->ckpt_lock);
+    free(text);
 }
 
 #define unhex ferry_verify_dist_unhex
@@ -1089,9 +1151,15 @@ static int finish_chunk(ferry_verify_t *v, chunk_t *c, vdiffs_t *found)
             break;
         }
     }
-    if (advanced)
-        write_checkpoint(v);
+    char *text = NULL;
+    size_t len = 0;
+    int64_t gen = 0;
+    if (advanced) {
+        render_checkpoint(v, &text, &len);
+        gen = ++v->ckpt_rendered;
+    }
     pthread_mutex_unlock(&v->lock);
+    save_checkpoint(v, text, len, gen);
     return rc;
 }
 

@@ -127,6 +127,9 @@ struct ferry_verify {
     bool planning_done;
     int err;
     char errstr[512];
+    int64_t ckpt_rendered;     /* checkpoints rendered (under lock) */
+    pthread_mutex_t ckpt_lock; /* the checkpoint file; held while it is written */
+    int64_t ckpt_written;      /* the last rendered checkpoint on disk (under ckpt_lock) */
 
     atomic_llong rows_checked, chunks_checked, chunks_differing, tables_done;
     int64_t rows_estimated;
