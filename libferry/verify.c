@@ -106,6 +106,7 @@ void ferry_verify_destroy(ferry_verify_t *v)
             chunk_free(c);
         }
         ferry_arena_destroy(v->state[i].bound_arena);
+        ferry_arena_destroy(v->state[i].lead_arena);
     }
     for (size_t i = 0; i < v->q_len; i++)
         chunk_free(v->queue[(v->q_head + i) % v->q_cap]);
@@ -620,6 +621,74 @@ static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, si
     return 0;
 }
 
+/* True when t's key is one integer column (planned by key values). */
+static bool integer_key(const vtable_t *t)
+{
+    ferry_type_t kt = t->n_key == 1 ? t->cols[t->key[0]].src->col.type : 0;
+    return kt == FERRY_TYPE_INT || kt == FERRY_TYPE_UINT;
+}
+
+/*
+ * Plans a led table (verify_int.h): each chunk goes out with its lower
+ * bound and a row count only; the worker that reads its source half says
+ * where it ended, and the next chunk starts there. So every row is read
+ * once per side and no boundary query walks the key index; the source
+ * reads one chunk while the destination reads the one before.
+ */
+static int plan_led(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t errstr_size)
+{
+    vtable_t *t = &v->tables[i];
+    tstate_t *st = &v->state[i];
+    ferry_arena_t *arena = ferry_arena_new(0);
+    ferry_chunk_value_t *after = NULL;
+    if (!arena || (st->bound && !(after = copy_values(arena, st->bound, t->n_key)))) {
+        ferry_arena_destroy(arena);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    int rc = 0;
+    while (!rc && !stopping(v) && !failed(v)) {
+        wait_source_quiet(v, my);
+        chunk_t *c = new_chunk(i, st->next_seq++, after, NULL, t->n_key);
+        if (!c) {
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int64_t seq = c->seq;
+        c->lead = next_rows(v, i);
+        if (!enqueue(v, c))
+            break;
+        pthread_mutex_lock(&v->lock);
+        while (st->lead_seq < seq && !v->err && !stopping(v)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&v->changed, &v->lock, &ts);
+        }
+        bool ready = st->lead_seq >= seq, end = !st->lead_hi;
+        ferry_arena_t *next = ready && !end ? ferry_arena_new(0) : NULL;
+        ferry_chunk_value_t *hi = next ? copy_values(next, st->lead_hi, t->n_key) : NULL;
+        pthread_mutex_unlock(&v->lock);
+        if (!ready || end) {
+            ferry_arena_destroy(next);
+            break;
+        }
+        if (!hi) {
+            ferry_arena_destroy(next);
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            break;
+        }
+        ferry_arena_destroy(arena);
+        arena = next;
+        after = hi;
+    }
+    ferry_arena_destroy(arena);
+    return rc;
+}
+
 /* Plans table i: enqueues its chunks in key order. */
 static int plan_table(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t errstr_size)
 {
@@ -632,8 +701,9 @@ static int plan_table(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size
         enqueue(v, c);
         return 0;
     }
-    ferry_type_t kt = t->n_key == 1 ? t->cols[t->key[0]].src->col.type : 0;
-    if (kt == FERRY_TYPE_INT || kt == FERRY_TYPE_UINT)
+    if (t->led)
+        return plan_led(v, my, i, errstr, errstr_size);
+    if (integer_key(t))
         return plan_numeric(v, my, i, errstr, errstr_size);
     ferry_arena_t *arena = ferry_arena_new(0);
     if (!arena)
@@ -1229,10 +1299,56 @@ static int record_chunk(worker_t *w, chunk_t *c, const sums_t *sums, char *errst
     return rc;
 }
 
+/*
+ * A led chunk: its source half decides its upper bound, which the planner
+ * gets at once; then its destination half up to that bound.
+ */
+static int compare_led(ferry_verify_t *v, worker_t *w, chunk_t *c, sums_t *out, char *errstr,
+                       size_t errstr_size)
+{
+    const vtable_t *t = &v->tables[c->table];
+    tstate_t *st = &v->state[c->table];
+    vside_t a = {0}, b = {0};
+    ferry_chunk_value_t *hi = NULL;
+    int64_t t0 = now_ms();
+    int rc = ferry_verify_stream_lead(t, ferry_db_mysql(w->src), c->lo, c->lead, c->arena, &hi, &a,
+                                      errstr, errstr_size);
+    int64_t t1 = now_ms();
+    if (rc)
+        return rc;
+    c->hi = hi;
+    c->lead = 0;
+    ferry_arena_t *copy = hi ? ferry_arena_new(0) : NULL;
+    ferry_chunk_value_t *kept = copy ? copy_values(copy, hi, t->n_key) : NULL;
+    if (hi && !kept) {
+        ferry_arena_destroy(copy);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&v->lock);
+    ferry_arena_destroy(st->lead_arena);
+    st->lead_arena = copy;
+    st->lead_hi = kept;
+    st->lead_seq = c->seq;
+    pthread_cond_broadcast(&v->changed);
+    pthread_mutex_unlock(&v->lock);
+    rc = ferry_verify_stream_side(t, ferry_db_mysql(w->dst), true, c->lo, c->hi, &b, errstr,
+                                  errstr_size);
+    int64_t t2 = now_ms();
+    out->rows_src = (int64_t)a.rows;
+    out->rows_dst = (int64_t)b.rows;
+    out->equal = a.rows == b.rows && a.sum == b.sum;
+    out->ms = t1 - t0 > t2 - t1 ? t1 - t0 : t2 - t1;
+    return rc;
+}
+
 static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_size)
 {
     ferry_verify_t *v = w->v;
     sums_t s;
+    if (c->lead) {
+        int rc = compare_led(v, w, c, &s, errstr, errstr_size);
+        return rc ? rc : record_chunk(w, c, &s, errstr, errstr_size);
+    }
     int rc = checksum_range(v, &v->tables[c->table], ferry_db_mysql(w->src), ferry_db_mysql(w->dst),
                             c->lo, c->hi, &s, errstr, errstr_size);
     return rc ? rc : record_chunk(w, c, &s, errstr, errstr_size);
@@ -1768,6 +1884,12 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
         rc = open_side(v->conf, true, &dst, errstr, errstr_size);
     if (!rc)
         rc = load_tables(v, src, dst, errstr, errstr_size);
+    for (size_t i = 0; !rc && i < v->n_tables; i++) {
+        vtable_t *t = &v->tables[i];
+        t->led = v->opts->stream && !v->opts->shared && t->splittable && !integer_key(t) &&
+                 t->n_key <= 64;
+        v->state[i].lead_seq = -1;
+    }
     if (!rc)
         rc = read_checkpoint(v, errstr, errstr_size);
     ferry_db_close(dst);

@@ -44,7 +44,8 @@ typedef struct {
     size_t *key; /* indexes into cols, in key order */
     size_t n_key;
     bool splittable;
-    char *where;               /* the row filter's canonical SQL (row_filter.h), or NULL */
+    bool led;    /* chunks end where the source's rows say (ferry_verify_stream_lead) */
+    char *where; /* the row filter's canonical SQL (row_filter.h), or NULL */
     char *hash_src, *hash_dst; /* "COUNT(*), SUM(...), SUM(...)" per side */
     int64_t estimate;          /* source rows (information_schema), -1 unknown */
     /* results */
@@ -91,7 +92,8 @@ typedef struct chunk {
     int64_t seq;
     ferry_chunk_value_t *lo, *hi; /* NULL: open end */
     ferry_arena_t *arena;
-    double span; /* integer keys: the key values it covers past the last gap skipped; 0 unknown */
+    double span;   /* integer keys: the key values it covers past the last gap skipped; 0 unknown */
+    uint64_t lead; /* >0: hi is not known yet; the source's first lead rows above lo decide it */
     /* results */
     int64_t rows_src, rows_dst;
     struct chunk *next; /* in the table's finished list */
@@ -108,6 +110,10 @@ typedef struct {
     bool done;
     double ms_per_row; /* measured; 0 until the first chunk */
     double density;    /* integer keys: rows per key value, measured; 0 until the first chunk */
+    /* led tables: the upper bound of the last chunk whose source half is read */
+    int64_t lead_seq;             /* that chunk (-1: none yet) */
+    ferry_chunk_value_t *lead_hi; /* NULL: the table ended there */
+    ferry_arena_t *lead_arena;
 } tstate_t;
 
 struct ferry_verify {
@@ -266,6 +272,27 @@ int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
                                  const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
                                  int64_t *rows_src, int64_t *rows_dst, bool *equal, char *errstr,
                                  size_t errstr_size);
+
+/* One side's part of a chunk's stream checksum. */
+typedef struct {
+    uint64_t rows, sum;
+} vside_t;
+
+/*
+ * The source's half of a chunk whose upper bound the source's rows decide
+ * (keys that are not one integer column): streams the first limit rows
+ * above lo in key order (one query, no boundary walk) into out, and sets
+ * *hi (allocated in arena) to the key of the last of them, or NULL when
+ * fewer came: the table ends in this chunk. At most 64 key columns.
+ */
+int ferry_verify_stream_lead(const vtable_t *t, MYSQL *src, const ferry_chunk_value_t *lo,
+                             uint64_t limit, ferry_arena_t *arena, ferry_chunk_value_t **hi,
+                             vside_t *out, char *errstr, size_t errstr_size);
+
+/* One side's (dst: the destination's) stream checksum of the range (lo, hi]. */
+int ferry_verify_stream_side(const vtable_t *t, MYSQL *my, bool dst, const ferry_chunk_value_t *lo,
+                             const ferry_chunk_value_t *hi, vside_t *out, char *errstr,
+                             size_t errstr_size);
 
 typedef struct ferry_verify_live ferry_verify_live_t;
 

@@ -41,10 +41,15 @@ typedef struct {
     MYSQL_RES *res; /* through libmariadb, or */
     vwire_t wire;   /* straight from the socket (verify_wire.c) */
     bool done;
+    bool skip; /* this side is not read */
     uint64_t sum, rows;
     krow_t *keys; /* NULL unless keys are collected */
     size_t n_keys, cap_keys;
     bool collect, oom;
+    uint64_t limit; /* >0: the first rows above lo in key order, the raw key columns last */
+    char *last;     /* with limit: the raw key cells of the last row, each NUL-terminated */
+    size_t last_cap;
+    unsigned long last_len[64];
 } stream_t;
 
 /* Appends row's key cells: a non-NULL flag, a 4-byte big-endian length, the bytes. */
@@ -82,6 +87,33 @@ static void collect_key(stream_t *s, const vtable_t *t, const char *const *row,
     s->keys[s->n_keys++] = (krow_t){b, n, h};
 }
 
+/* Keeps the raw key cells that follow the compared columns of row (a led stream's last row). */
+static void keep_last(stream_t *s, const vtable_t *t, const char *const *row,
+                      const unsigned long *len)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < t->n_key; k++)
+        n += (row[t->n_cols + k] ? len[t->n_cols + k] : 0) + 1;
+    if (n > s->last_cap) {
+        char *p = realloc(s->last, n * 2);
+        if (!p) {
+            s->oom = true;
+            return;
+        }
+        s->last = p;
+        s->last_cap = n * 2;
+    }
+    char *p = s->last;
+    for (size_t k = 0; k < t->n_key; k++) {
+        size_t l = row[t->n_cols + k] ? len[t->n_cols + k] : 0;
+        if (l)
+            memcpy(p, row[t->n_cols + k], l);
+        p[l] = '\0';
+        s->last_len[k] = l;
+        p += l + 1;
+    }
+}
+
 /* Adds one row to a side's count and sum (and keys). */
 static inline void take_row(stream_t *s, const vtable_t *t, const char *const *row,
                             const unsigned long *len)
@@ -94,6 +126,8 @@ static inline void take_row(stream_t *s, const vtable_t *t, const char *const *r
     s->rows++;
     if (s->collect && !s->oom)
         collect_key(s, t, row, len, h);
+    if (s->limit && !s->oom)
+        keep_last(s, t, row, len);
 }
 
 /* Reads up to batch rows of one side (through libmariadb) into its sums. */
@@ -165,16 +199,39 @@ static void stream_free(stream_t *s)
     free(s->keys);
     mysql_free_result(s->res);
     ferry_verify_wire_free(&s->wire);
+    free(s->last);
 }
 
-static void select_canon(ferry_strbuf_t *sb, const vtable_t *t, bool dst)
+static void key_list(ferry_strbuf_t *sb, const vtable_t *t)
+{
+    for (size_t k = 0; k < t->n_key; k++) {
+        ferry_strbuf_puts(sb, k ? ", " : "");
+        ferry_mysql_rows_quote_ident(sb, ferry_table_column(t->src_t, t->key[k])->name);
+    }
+}
+
+/* The side's query: the range's canonical columns (with limit: the raw key columns too). */
+static int select_canon(ferry_strbuf_t *sb, const vtable_t *t, bool dst,
+                        const ferry_chunk_value_t *lo, const ferry_chunk_value_t *hi,
+                        uint64_t limit, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_puts(sb, "SELECT ");
     for (size_t c = 0; c < t->n_cols; c++)
         ferry_strbuf_printf(sb, "%s%s", c ? ", " : "",
                             dst ? t->cols[c].dst_expr : t->cols[c].src_expr);
+    if (limit) {
+        ferry_strbuf_puts(sb, ", ");
+        key_list(sb, t);
+    }
     ferry_strbuf_puts(sb, " FROM ");
     ferry_verify_sql_table(sb, t, dst);
+    int rc = ferry_verify_sql_where(sb, t, lo, hi, errstr, errstr_size);
+    if (!rc && limit) {
+        ferry_strbuf_puts(sb, " ORDER BY ");
+        key_list(sb, t);
+        ferry_strbuf_printf(sb, " LIMIT %llu", (unsigned long long)limit);
+    }
+    return rc;
 }
 
 /* Streams (lo, hi] from both sides into s[0] (source) and s[1] (destination). */
@@ -187,8 +244,9 @@ static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_ch
     int rc = 0;
     bool sent[2] = {false, false};
     for (int i = 0; i < 2 && !rc; i++) {
-        select_canon(&q[i], t, i == 1);
-        rc = ferry_verify_sql_where(&q[i], t, lo, hi, errstr, errstr_size);
+        if (s[i].skip)
+            continue;
+        rc = select_canon(&q[i], t, i == 1, lo, hi, s[i].limit, errstr, errstr_size);
         if (!rc && q[i].oom)
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         if (!rc && mysql_send_query(conns[i], q[i].buf, (unsigned long)q[i].len) != 0)
@@ -197,7 +255,8 @@ static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_ch
                                roles[i], mysql_error(conns[i]));
         sent[i] = !rc;
     }
-    bool wire = ferry_verify_wire_usable(src) && ferry_verify_wire_usable(dst);
+    bool wire = (s[0].skip || ferry_verify_wire_usable(src)) &&
+                (s[1].skip || ferry_verify_wire_usable(dst));
     for (int i = 0; i < 2; i++) {
         ferry_strbuf_free(&q[i]);
         if (!sent[i]) {
@@ -205,7 +264,8 @@ static int run_streams(const vtable_t *t, MYSQL *src, MYSQL *dst, const ferry_ch
             continue;
         }
         if (wire) {
-            ferry_verify_wire_init(&s[i].wire, (int)mysql_get_socket(conns[i]), t->n_cols);
+            ferry_verify_wire_init(&s[i].wire, (int)mysql_get_socket(conns[i]),
+                                   t->n_cols + (s[i].limit ? t->n_key : 0));
             continue;
         }
         if (mysql_read_query_result(conns[i]) != 0 || !(s[i].res = mysql_use_result(conns[i]))) {
@@ -249,6 +309,44 @@ int ferry_verify_stream_checksum(const vtable_t *t, MYSQL *src, MYSQL *dst,
     *equal = s[0].rows == s[1].rows && s[0].sum == s[1].sum;
     stream_free(&s[0]);
     stream_free(&s[1]);
+    return rc;
+}
+
+int ferry_verify_stream_lead(const vtable_t *t, MYSQL *src, const ferry_chunk_value_t *lo,
+                             uint64_t limit, ferry_arena_t *arena, ferry_chunk_value_t **hi,
+                             vside_t *out, char *errstr, size_t errstr_size)
+{
+    stream_t s[2] = {{.limit = limit}, {.skip = true}};
+    *hi = NULL;
+    int rc = run_streams(t, src, NULL, lo, NULL, s, errstr, errstr_size);
+    out->rows = s[0].rows;
+    out->sum = s[0].sum;
+    if (!rc && s[0].rows == limit && t->n_key <= 64) {
+        ferry_chunk_value_t *v = ferry_arena_calloc(arena, t->n_key, sizeof(*v));
+        const char *p = s[0].last;
+        for (size_t k = 0; v && k < t->n_key; k++) {
+            v[k].len = s[0].last_len[k];
+            if (!(v[k].data = ferry_arena_strndup(arena, p, v[k].len)))
+                v = NULL;
+            p += s[0].last_len[k] + 1;
+        }
+        if (!v)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        *hi = v;
+    }
+    stream_free(&s[0]);
+    return rc;
+}
+
+int ferry_verify_stream_side(const vtable_t *t, MYSQL *my, bool dst, const ferry_chunk_value_t *lo,
+                             const ferry_chunk_value_t *hi, vside_t *out, char *errstr,
+                             size_t errstr_size)
+{
+    stream_t s[2] = {{.skip = dst}, {.skip = !dst}};
+    int rc = run_streams(t, dst ? NULL : my, dst ? my : NULL, lo, hi, s, errstr, errstr_size);
+    out->rows = s[dst].rows;
+    out->sum = s[dst].sum;
+    stream_free(&s[dst]);
     return rc;
 }
 
