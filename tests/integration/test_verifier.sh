@@ -9,7 +9,9 @@
 # and column and nothing else; the project's rename, column filter and row
 # filter must be applied; the repair SQL applied by --apply must make a
 # second run exit 0; a table missing at the destination is "could not
-# verify" (exit 2).
+# verify" (exit 2). Chunk planning: a composite text key (chunks that end
+# where the source's rows say) and an integer key with a gap of 10^15 are
+# each cut into more than one chunk, with differences on both sides of them.
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init verifier
 bin=$FERRY_BUILD/verifier/ferry-verifier
@@ -46,7 +48,7 @@ mysql2 -e "CREATE DATABASE $dst; $(types_table "$dst" 3 4)
   CREATE TABLE $dst.gaps (id BIGINT PRIMARY KEY, v VARCHAR(10));" || fail "could not create the destination tables"
 mysql1 -e "SET time_zone = '+00:00'; USE $src; $fill
   INSERT INTO filtered SELECT seq, CONCAT('v', seq), 'pw' FROM seq_1_to_300;
-  INSERT INTO strkey SELECT CONCAT(IF(seq % 2, 'k', 'K'), seq % 40), seq, REPEAT('t', seq % 9) FROM seq_1_to_2500;
+  INSERT INTO strkey SELECT CONCAT(IF(seq % 2, 'k', 'K'), seq % 40), seq, REPEAT('t', seq % 9) FROM seq_1_to_25000;
   INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (2, 'one');
   INSERT INTO gaps SELECT seq, 'low' FROM seq_1_to_3000;
   INSERT INTO gaps SELECT 1000000000000000 + seq, 'high' FROM seq_1_to_3000;" || fail "could not fill the source"
@@ -92,6 +94,10 @@ run_verifier 0
 gaps=$(jq -c '[.tables[] | select(.table == "'"$src"'.gaps")][0]' "$report")
 [ "$(jq .rows_source <<<"$gaps")" = 6000 ] && [ "$(jq .chunks <<<"$gaps")" -ge 2 ] ||
     fail "the table with a gap in its key was not cut into chunks: $gaps"
+# a composite text key: chunks end where the source's rows say, more than one of them
+strkey=$(jq -c '[.tables[] | select(.table == "'"$src"'.strkey")][0]' "$report")
+[ "$(jq .rows_source <<<"$strkey")" = 25000 ] && [ "$(jq .chunks <<<"$strkey")" -ge 2 ] ||
+    fail "the table with a composite text key was not cut into chunks: $strkey"
 pass "identical tables (rename, column and row filters applied) are equal"
 
 # ---- seed one difference per case at the destination ---------------------
@@ -125,6 +131,8 @@ UPDATE types SET j = '{\"a\": 2640, \"b\": [1, 3]}' WHERE id = 2640;
 UPDATE types SET u = '00000000-0000-0000-0000-000000000001' WHERE id = 2750;
 UPDATE types SET id = 9500 WHERE id = 2860;                      -- changed key
 UPDATE strkey SET v = 'changed' WHERE a = 'K4' AND b = 2004;
+DELETE FROM strkey WHERE a = 'k1' AND b = 1;                      -- missing, text key
+INSERT INTO strkey VALUES ('zz', 1, 'after the last key');        -- past the source's last key
 UPDATE nokey SET b = 'two' WHERE a = 2;
 UPDATE gaps SET v = 'x' WHERE id IN (1500, 1000000000002500);     -- both sides of a gap of 10^15
 " || fail "could not seed the differences"
@@ -136,6 +144,8 @@ $src.gaps changed {\"id\":1000000000002500} v
 $src.nokey extra {\"a\":2,\"b\":\"two\"}
 $src.nokey missing {\"a\":2,\"b\":\"one\"}
 $src.strkey changed {\"a\":\"K4\",\"b\":2004} v
+$src.strkey extra {\"a\":\"zz\",\"b\":1}
+$src.strkey missing {\"a\":\"k1\",\"b\":1}
 $src.types changed {\"id\":110} i
 $src.types changed {\"id\":220} bu
 $src.types changed {\"id\":330} dec1
@@ -186,7 +196,7 @@ grep -q "REPLACE INTO \`$dst\`.\`types\`" "$repair" || fail "the repair SQL does
 pass "every seeded difference found with its key, kind and column, and nothing else (both checksum modes, both stream readers)"
 
 run_verifier 0 --apply
-grep -q "^repair applied: 31 statements" "$FERRY_TEST_TMP/out.txt" ||
+grep -q "^repair applied: 33 statements" "$FERRY_TEST_TMP/out.txt" ||
     fail "no repair was applied: $(cat "$FERRY_TEST_TMP/out.txt")"
 run_verifier 0
 pass "the repair SQL applied by --apply makes a second run report equal"
