@@ -379,29 +379,37 @@ static chunk_t *dequeue(ferry_verify_t *v)
 /* ---- planning ------------------------------------------------------------ */
 
 /*
- * Rows for table i's next chunk, from its measured cost per row, counted as
- * planned. Near the end of the run chunks get smaller (down to
- * INITIAL_ROWS), so that no worker is left comparing a long chunk while the
- * others have nothing to do: a chunk holds at most the rows still to plan
- * divided by twice the workers.
+ * Rows for table i's next chunk, from its measured cost per row. Near the
+ * end of the run chunks get smaller, so that no worker is left comparing a
+ * long chunk while the others have nothing to do: a chunk holds at most
+ * the rows still to plan divided by the workers, but not fewer than
+ * END_ROWS. here: the rows of table i above the planner's position when it
+ * knows them (integer keys), else -1 (then its estimate less what was
+ * planned of it).
  */
-static uint64_t next_rows(ferry_verify_t *v, size_t i)
+#define END_ROWS (4 * INITIAL_ROWS)
+
+static uint64_t next_rows(ferry_verify_t *v, size_t i, double here)
 {
     pthread_mutex_lock(&v->lock);
-    double ms = v->state[i].ms_per_row;
+    tstate_t *st = &v->state[i];
+    double ms = st->ms_per_row;
     double rows = ms > 0 ? (double)v->opts->chunk_target_ms / ms : INITIAL_ROWS;
     if (rows < MIN_ROWS)
         rows = MIN_ROWS;
     if (rows > MAX_ROWS)
         rows = MAX_ROWS;
-    if (v->rows_estimated > 0) {
-        int workers = v->opts->threads > 0 ? v->opts->threads : 1;
-        double left = (double)(v->rows_estimated - v->rows_planned) / (2.0 * workers);
-        double floor = rows < INITIAL_ROWS ? rows : INITIAL_ROWS;
-        if (rows > left)
-            rows = left > floor ? left : floor;
-    }
-    v->rows_planned += (int64_t)rows;
+    double left = here >= 0 ? here : (double)(v->tables[i].estimate - st->planned);
+    if (left < 0)
+        left = 0;
+    for (size_t j = i + 1; j < v->n_tables; j++)
+        if (!v->state[j].done && v->tables[j].estimate > 0)
+            left += (double)v->tables[j].estimate;
+    int workers = v->opts->threads > 0 ? v->opts->threads : 1;
+    double floor = rows < END_ROWS ? rows : END_ROWS;
+    if (rows > left / workers)
+        rows = left / workers > floor ? left / workers : floor;
+    st->planned += (int64_t)rows;
     pthread_mutex_unlock(&v->lock);
     return (uint64_t)rows;
 }
@@ -600,7 +608,8 @@ static int plan_numeric(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, si
             else if (next_key - 1 > base)
                 base = next_key - 1;
         }
-        double want = (double)next_rows(v, i) / density;
+        double here = empty ? 0 : (double)(max - base) * density;
+        double want = (double)next_rows(v, i, here > 0 ? here : 0) / density;
         i128 span = want > 1e30 ? ((i128)1 << 100) : (i128)want;
         if (span < 1)
             span = 1;
@@ -654,7 +663,7 @@ static int plan_led(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t
             break;
         }
         int64_t seq = c->seq;
-        c->lead = next_rows(v, i);
+        c->lead = next_rows(v, i, -1);
         if (!enqueue(v, c))
             break;
         pthread_mutex_lock(&v->lock);
@@ -713,8 +722,8 @@ static int plan_table(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size
     while (!rc && !stopping(v) && !failed(v)) {
         wait_source_quiet(v, my);
         ferry_strbuf_t q = FERRY_STRBUF_INIT;
-        rc =
-            ferry_chunk_sql_boundary(&q, t->src_t, after, next_rows(v, i) - 1, errstr, errstr_size);
+        rc = ferry_chunk_sql_boundary(&q, t->src_t, after, next_rows(v, i, -1) - 1, errstr,
+                                      errstr_size);
         if (!rc && mysql_query(my, q.buf) != 0)
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
                                "could not find the next chunk boundary of \"%s\": %s", t->label,

@@ -109,6 +109,7 @@ typedef struct {
     int64_t rows_src, rows_dst, chunks;
     bool done;
     double ms_per_row; /* measured; 0 until the first chunk */
+    int64_t planned;   /* rows the planner expects in the chunks it made of the table */
     double density;    /* integer keys: rows per key value, measured; 0 until the first chunk */
     /* led tables: the upper bound of the last chunk whose source half is read */
     int64_t lead_seq;             /* that chunk (-1: none yet) */
@@ -139,7 +140,6 @@ struct ferry_verify {
 
     atomic_llong rows_checked, chunks_checked, chunks_differing, tables_done;
     int64_t rows_estimated;
-    int64_t rows_planned; /* rows the planner expects in the chunks it made (under lock) */
     int64_t rows_resumed; /* rows_checked restored from a checkpoint */
     int64_t started_ms;
     atomic_llong elapsed_ms;
