@@ -317,6 +317,10 @@ Targets (stream, the default): rows/s at least 2x pt-table-checksum's: $(ratio "
 $(awk -v r="$(ratio "$r_fe" "$r_pt")" 'BEGIN { print (r >= 2 ? "met" : "NOT met") }'); at least half of CHECKSUM TABLE's on both servers at once:
 $(ratio "$r_fe" "$r_ck")x, $(awk -v r="$(ratio "$r_fe" "$r_ck")" 'BEGIN { print (r >= 0.5 ? "met" : "NOT met") }') (against CHECKSUM TABLE run by hand on one server after the
 other: $(ratio "$r_fe" "$r_cs")x, which is not the target).
+By CPU seconds, which depend much less on other work: ferry-verifier costs $(ratio "${cpus[ferry_stream]}" "${cpus[checksum]}")x
+CHECKSUM TABLE's CPU (half its rate on 2 idle cores needs 2x or less) and
+$(ratio "${cpus[ferry_stream]}" "${cpus[pt]}")x pt-table-checksum's.$(awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" \
+    'BEGIN { if (l > n) printf "\nWARNING: load average %s on %d cores: the wall-clock ratios above are not reliable.", l, n }')
 
 Locating $DIFFS changed rows spread over $TABLES tables: ${secs[locate]} s for a full run
 (stream) that reported all $found (and nothing else), with their repair SQL.
