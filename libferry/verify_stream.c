@@ -14,6 +14,13 @@
  * rows of a differing chunk in one pass (ferry_verify_stream_keys): both
  * sides' (key, hash) lists are sorted and merged in C.
  *
+ * A chunk of a key that is not one integer column can be led by the
+ * source (ferry_verify_stream_lead): the source's query reads the first N
+ * rows above the lower bound in key order, with the raw key columns after
+ * the compared ones, and the last row's key becomes the chunk's upper
+ * bound, which the destination's query (ferry_verify_stream_side) then
+ * reads up to. No query walks the key index to find a boundary.
+ *
  * Row encoding (verify_hash.h): the cells are fed in column order into one
  * state, each with its length first (NULL with a marker no length has), so
  * NULL and '' differ and no two splits of a row into cells collide.
