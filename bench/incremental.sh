@@ -36,7 +36,8 @@
 #   DURATION       seconds of each burst (default 60)
 #   STEADY         seconds of the steady load (default 30)
 #   BENCH_DIR      working directory (default /tmp/ferry-bench-incremental)
-#   SKIP_BUILD=1   use build-bench as it is
+#   BENCH_BUILD    Release build directory (default build-bench)
+#   SKIP_BUILD=1   use it as it is
 #
 # Progress goes to stderr; the result table to stdout.
 set -euo pipefail
@@ -48,7 +49,7 @@ THREADS=${THREADS:-8}
 DURATION=${DURATION:-60}
 STEADY=${STEADY:-30}
 BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench-incremental}
-BUILD=$SRC/build-bench
+BUILD=${BENCH_BUILD:-$SRC/build-bench}
 
 COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
 [ "$THREADS" != 8 ] && COMMAND+=" THREADS=$THREADS"
@@ -230,15 +231,27 @@ replica() { # replica NAME THREADS: the native replica applies the backlog
     verify sbtest
 }
 
+# ferry_alive: fails with the service's last error when a ferry service has
+# stopped (e.g. "offset out of range" when the burst overflowed the broker).
+ferry_alive() {
+    local s pid
+    for s in producer consumer; do
+        pid=$(cat "$RUN/$s.pid" 2>/dev/null) || continue
+        kill -0 "$pid" 2>/dev/null && continue
+        die "ferry-$s stopped: $(grep -a 'level=error' "$RUN/logs/$s.log" | tail -n 1)"
+    done
+}
+
 ferry_apply() { # ferry_apply NAME BURST: ferry starts and applies the backlog
-    local target t0 t1 n
+    local target t0 t1 n i
     target=$((base + changes[$2]))
     t0=$(now)
     ferry_up=1
     "$CTL" up "$PROJECT" >/dev/null
-    for _ in $(seq 36000); do
+    for ((i = 0; i < 36000; i++)); do
         n=$(events_applied 2>/dev/null) || n=0
         [ "$n" -ge "$target" ] && break
+        ((i % 20 == 0)) && ferry_alive
         sleep 0.05
     done
     t1=$(now)
@@ -274,20 +287,24 @@ export MYSQL_PWD
 (while :; do echo "UPDATE sbtest.heartbeat SET ts = NOW(6) WHERE id = 1; DO SLEEP(0.1);"; done) |
     mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" -u ferry >/dev/null 2>&1 &
 bg_pids+=($!)
-(while :; do echo "SELECT TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM sbtest_ferry.heartbeat; DO SLEEP(0.1);"; done) |
+(while :; do echo "SELECT UNIX_TIMESTAMP(ts), TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM sbtest_ferry.heartbeat; DO SLEEP(0.1);"; done) |
     mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB2_PORT" -u ferry -N -B \
         --unbuffered >"$BENCH_DIR/lag.txt" 2>/dev/null &
 bg_pids+=($!)
-sleep 2 # the heartbeat reaches the destination before the load starts
-skip=$(wc -l <"$BENCH_DIR/lag.txt")
+# Samples count from the first heartbeat written for this step: before it
+# reaches the destination, the row there is an old one (its age is the time
+# since the last run, not a lag).
+hb0=$(mysql1 -e 'SELECT UNIX_TIMESTAMP(NOW(6))')
+sleep 2
 sb run --threads="$THREADS" --time="$STEADY" --rate="$half" --report-interval=0 \
     >"$BENCH_DIR/steady.log" 2>&1 || die "sysbench steady run failed"
 for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 bg_pids=()
 note_rss
 steady_changes=$(awk '/^ +write:/ { print $2 }' "$BENCH_DIR/steady.log")
-read -r lag_n lag_p50 lag_p99 lag_max < <(tail -n +$((skip + 1)) "$BENCH_DIR/lag.txt" | sort -n | awk '
-    /^-?[0-9]+$/ { v[n++] = $1 / 1e6 }
+read -r lag_n lag_p50 lag_p99 lag_max < <(awk -v hb0="$hb0" \
+    '$1 >= hb0 && $2 ~ /^-?[0-9]+$/ { print $2 }' "$BENCH_DIR/lag.txt" | sort -n | awk '
+    { v[n++] = $1 / 1e6 }
     END { if (!n) { print 0, 0, 0, 0; exit }
           printf "%d %.3f %.3f %.3f\n", n, v[int(n * 0.5)], v[int(n * 0.99) < n ? int(n * 0.99) : n - 1], v[n - 1] }')
 "$CTL" wait "$PROJECT" --until caught-up --timeout 600 >/dev/null || die "ferry did not catch up"

@@ -7,9 +7,12 @@
  * grouped by table (order within a table, hence within each partition, is
  * kept; tables are independent), cut into runs of one mode, and handed to
  * the sink with the next offset of every partition the batch moved and the
- * chunks it completed: the sink writes all of it in one transaction. Only
- * after that commit are the offsets also committed to the Kafka group, for
- * lag tools. Events the destination rejected come back from the sink and go
+ * chunks it completed: the sink writes all of it in one transaction. With
+ * apply.threads > 1 the batch is cut by partition into one such
+ * transaction per apply worker (apply.c), each holding the offsets of its
+ * own partitions, and the flush returns once all of them committed. Only
+ * after that are the offsets also committed to the Kafka group, for lag
+ * tools. Events the destination rejected come back from the sink and go
  * to the dead-letter topic (or stop the link with apply.on.error=stop).
  */
 #include "consumer.h"
@@ -18,6 +21,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +75,7 @@ int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool 
     e->t = t;
     e->safe = safe;
     e->sink_id = id;
+    e->part = (size_t)(p - c->parts);
     batch_consumed(c, p, m->offset);
     return 0;
 }
@@ -147,22 +152,64 @@ bool batch_due(const consumer_t *c)
            (c->batch.first_ms && cons_now_ms() - c->batch.first_ms >= BATCH_MAX_MS);
 }
 
-/* What a flush hands the sink, built in the batch's arena. */
+/* What a flush hands one sink (one worker's share), built in the batch's arena. */
 typedef struct {
     size_t *order; /* entry index per event, grouped by table */
     ferry_change_t *events;
     ferry_mysql_sink_run_t *runs;
     size_t *run_start; /* index in order of each run's first event */
-    size_t n_runs;
+    size_t n_runs, n_events;
     ferry_mysql_sink_offset_t *offs;
     size_t n_offs;
 } plan_t;
 
-static void plan_runs(consumer_t *c, plan_t *pl)
+/*
+ * True when t's partitions may go to different workers: its only unique
+ * index is the primary key, which is what the producer partitions by. Any
+ * other unique key could tie two partitions' rows (a value freed in one and
+ * taken in another); a key-less table is matched on whole rows.
+ */
+static bool splittable(const ctable_t *t)
+{
+    if (t->keyless || !t->dest_def)
+        return false;
+    const ferry_indexdef_t *key = ferry_tabledef_row_key(t->dest_def);
+    if (!key || key->kind != FERRY_INDEX_PRIMARY)
+        return false;
+    for (size_t i = 0; i < t->dest_def->n_indexes; i++)
+        if (&t->dest_def->indexes[i] != key && t->dest_def->indexes[i].kind == FERRY_INDEX_UNIQUE)
+            return false;
+    return true;
+}
+
+/* The worker of each partition (its events and its offset go there). */
+static size_t *homes(consumer_t *c, size_t nworkers)
+{
+    size_t *home = ferry_arena_calloc(c->batch.arena, c->nparts + 1, sizeof(size_t));
+    if (!home || nworkers < 2)
+        return home;
+    for (size_t i = 0; i < c->nparts; i++) {
+        bool snap = false;
+        const ctable_t *t = tables_by_topic(c, c->parts[i].topic, &snap);
+        size_t h = i;
+        if (t && !snap && !splittable(t)) {
+            h = 5381; /* one worker for all of the table's partitions */
+            for (const unsigned char *q = (const unsigned char *)t->change_topic; *q; q++)
+                h = h * 33 + *q;
+        }
+        home[i] = h % nworkers;
+    }
+    return home;
+}
+
+/* Orders worker w's events by table, keeping their order within each table. */
+static void plan_runs(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
 {
     batch_t *b = &c->batch;
     size_t k = 0;
     bool *done = ferry_arena_calloc(b->arena, b->n + 1, sizeof(bool));
+    for (size_t i = 0; i < b->n; i++)
+        done[i] = home[b->e[i].part] != w;
     for (size_t i = 0; i < b->n; i++) {
         if (done[i])
             continue;
@@ -185,9 +232,11 @@ static void plan_runs(consumer_t *c, plan_t *pl)
             k++;
         }
     }
+    pl->n_events = k;
 }
 
-static int plan_build(consumer_t *c, plan_t *pl)
+/* Worker w's plan; the pseudo topics (chunks, marks, DDL floor) go with worker 0's. */
+static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
 {
     batch_t *b = &c->batch;
     size_t n = b->n + 1, no = c->nparts + b->n_chunks + b->n_marks + 2;
@@ -198,11 +247,11 @@ static int plan_build(consumer_t *c, plan_t *pl)
     pl->offs = ferry_arena_calloc(b->arena, no, sizeof(ferry_mysql_sink_offset_t));
     if (!pl->order || !pl->events || !pl->runs || !pl->run_start || !pl->offs)
         return FERRY_ERR_NOMEM;
-    plan_runs(c, pl);
+    plan_runs(c, pl, home, w);
     for (size_t i = 0; i < c->nparts; i++) {
         const part_t *p = &c->parts[i];
         int64_t next = batch_storable(c, i);
-        if (next < 0 || next == p->committed)
+        if (home[i] != w || next < 0 || next == p->committed)
             continue;
         ferry_mysql_sink_offset_t *o = &pl->offs[pl->n_offs++];
         *o = (ferry_mysql_sink_offset_t){
@@ -211,6 +260,8 @@ static int plan_build(consumer_t *c, plan_t *pl)
             o->last = (ferry_mysql_sink_source_pos_t){p->last_pos.file, p->last_pos.offset,
                                                       p->last_row, p->last_rank};
     }
+    if (w != 0)
+        return 0;
     for (size_t i = 0; i < b->n_chunks; i++) {
         char *topic = ferry_arena_calloc(b->arena, strlen(b->chunks[i]) + 16, 1);
         if (!topic)
@@ -232,17 +283,26 @@ static const entry_t *failed_entry(const consumer_t *c, const plan_t *pl,
     return &c->batch.e[pl->order[pl->run_start[f->run] + f->event]];
 }
 
+/* Sends the events a committed job left out to the dead-letter topic; marks them in bad. */
+static void dead_letters(consumer_t *c, const plan_t *pl, const apply_job_t *j, bool *bad)
+{
+    for (size_t i = 0; i < j->res.n_failed; i++) {
+        const entry_t *e = failed_entry(c, pl, &j->res.failed[i]);
+        if (bad)
+            bad[e - c->batch.e] = true;
+        batch_dead_letter(c, e->t, e->msg, j->res.failed[i].err_no, j->res.failed[i].sqlstate,
+                          j->res.failed[i].message);
+    }
+}
+
 /* Publishes what a committed batch did, per table. */
-static void account(consumer_t *c, const plan_t *pl, const ferry_mysql_sink_result_t *res)
+static void account(consumer_t *c, const plan_t *pl, const apply_job_t *jobs, size_t nw)
 {
     batch_t *b = &c->batch;
     bool *bad = ferry_arena_calloc(b->arena, b->n + 1, sizeof(bool));
-    for (size_t i = 0; bad && i < res->n_failed; i++) {
-        const entry_t *e = failed_entry(c, pl, &res->failed[i]);
-        bad[e - b->e] = true;
-        batch_dead_letter(c, e->t, e->msg, res->failed[i].err_no, res->failed[i].sqlstate,
-                          res->failed[i].message);
-    }
+    for (size_t w = 0; w < nw; w++)
+        if (jobs[w].run)
+            dead_letters(c, &pl[w], &jobs[w], bad);
     int64_t now = cons_now_ms();
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < b->n; i++) {
@@ -265,7 +325,7 @@ static void account(consumer_t *c, const plan_t *pl, const ferry_mysql_sink_resu
 }
 
 /* After the destination commit: chunks, offsets, the group's offsets, memory. */
-static void settle(consumer_t *c, const plan_t *pl)
+static void settle(consumer_t *c)
 {
     batch_t *b = &c->batch;
     for (size_t i = 0; i < b->n_chunks; i++)
@@ -274,7 +334,7 @@ static void settle(consumer_t *c, const plan_t *pl)
     for (size_t i = 0; b->n_chunks && i < c->ntables; i++)
         if (c->tables[i]->phase == PHASE_FULL)
             snapshot_recount(c, c->tables[i]);
-    ferry_kafka_tp_t *tps = ferry_arena_calloc(b->arena, pl->n_offs + 1, sizeof(*tps));
+    ferry_kafka_tp_t *tps = ferry_arena_calloc(b->arena, c->nparts + 1, sizeof(*tps));
     size_t ntp = 0;
     for (size_t i = 0; i < c->nparts; i++) {
         part_t *p = &c->parts[i];
@@ -297,26 +357,57 @@ static void settle(consumer_t *c, const plan_t *pl)
     ferry_arena_reset(b->arena);
 }
 
-static int apply(consumer_t *c, const plan_t *pl, ferry_mysql_sink_result_t *res)
+/* Applies a single job on the loop's own sink (apply.threads = 1). */
+static void apply_here(consumer_t *c, apply_job_t *j)
 {
-    ferry_mysql_sink_batch_t sb = {pl->runs, pl->n_runs, pl->offs, pl->n_offs};
-    char err[1024];
-    int rc = FERRY_ERR_RETRIABLE;
-    for (int attempt = 0; attempt < 3 && rc == FERRY_ERR_RETRIABLE; attempt++) {
+    j->rc = FERRY_ERR_RETRIABLE;
+    for (int attempt = 0; attempt < 3 && j->rc == FERRY_ERR_RETRIABLE; attempt++) {
         if (attempt)
             ferry_service_sleep(c->svc, 500);
-        rc = ferry_mysql_sink_apply(c->sink, &sb, res, err, sizeof(err));
-        if (rc == FERRY_ERR_RETRIABLE)
-            ferry_log_warn("batch rolled back, retrying", "events=%zu error=\"%s\"", c->batch.n,
-                           err);
+        j->rc = ferry_mysql_sink_apply(c->sink, &j->batch, &j->res, j->err, sizeof(j->err));
+        if (j->rc == FERRY_ERR_RETRIABLE)
+            ferry_log_warn("batch rolled back, retrying", "events=%zu error=\"%s\"", j->n_events,
+                           j->err);
     }
-    if (rc == FERRY_ERR_INVALID && c->stop_on_error && res->n_failed) {
-        const entry_t *e = failed_entry(c, pl, &res->failed[0]);
-        cons_fail(c, "%s (topic \"%s\" [%d] offset %lld; apply.on.error = stop)",
-                  res->failed[0].message, e->msg->topic, (int)e->msg->partition,
-                  (long long)e->msg->offset);
-    } else if (rc != 0) {
-        cons_fail(c, "could not apply a batch of %zu events: %s", c->batch.n, err);
+}
+
+/*
+ * Runs the jobs; 0 when all committed. On a failure the jobs that did
+ * commit are still settled with the dead-letter topic (their offsets are
+ * stored), and the link stops.
+ */
+static int apply(consumer_t *c, const plan_t *pl, apply_job_t *jobs, size_t nw)
+{
+    if (!c->apply) {
+        apply_here(c, &jobs[0]);
+    } else {
+        /* the table locks live on the loop's connection: no batch without them */
+        if (mysql_ping(c->my) != 0) {
+            cons_fail(c, "lost the destination connection that holds the consumer's tables: %s",
+                      mysql_error(c->my));
+            return FERRY_ERR_FATAL;
+        }
+        apply_run(c->apply, jobs);
+    }
+    int rc = 0;
+    for (size_t w = 0; w < nw && rc == 0; w++)
+        rc = jobs[w].run ? jobs[w].rc : 0;
+    if (rc == 0)
+        return 0;
+    for (size_t w = 0; w < nw; w++) {
+        const apply_job_t *j = &jobs[w];
+        if (!j->run)
+            continue;
+        if (j->rc == 0) {
+            dead_letters(c, &pl[w], j, NULL);
+        } else if (j->rc == FERRY_ERR_INVALID && c->stop_on_error && j->res.n_failed) {
+            const entry_t *e = failed_entry(c, &pl[w], &j->res.failed[0]);
+            cons_fail(c, "%s (topic \"%s\" [%d] offset %lld; apply.on.error = stop)",
+                      j->res.failed[0].message, e->msg->topic, (int)e->msg->partition,
+                      (long long)e->msg->offset);
+        } else {
+            cons_fail(c, "could not apply a batch of %zu events: %s", j->n_events, j->err);
+        }
     }
     return rc;
 }
@@ -327,22 +418,35 @@ int batch_flush(consumer_t *c)
     batch_t *b = &c->batch;
     if (c->fatal)
         return FERRY_ERR_FATAL;
-    plan_t pl = {0};
-    if (plan_build(c, &pl) != 0) {
+    size_t nw = apply_workers(c->apply);
+    const size_t *home = homes(c, nw);
+    plan_t *pl = ferry_arena_calloc(b->arena, nw, sizeof(*pl));
+    apply_job_t *jobs = ferry_arena_calloc(b->arena, nw, sizeof(*jobs));
+    int rc = home && pl && jobs ? 0 : FERRY_ERR_NOMEM;
+    size_t any = 0;
+    for (size_t w = 0; w < nw && rc == 0; w++) {
+        rc = plan_build(c, &pl[w], home, w);
+        jobs[w] = (apply_job_t){
+            .run = pl[w].n_events || pl[w].n_offs,
+            .batch = {pl[w].runs, pl[w].n_runs, pl[w].offs, pl[w].n_offs},
+            .n_events = pl[w].n_events,
+        };
+        any += jobs[w].run;
+    }
+    if (rc != 0) {
         cons_fail(c, "could not build a batch: out of memory");
         return FERRY_ERR_NOMEM;
     }
-    if (!b->n && !pl.n_offs) {
+    if (!any) {
         b->first_ms = 0;
         ferry_arena_reset(b->arena);
         return 0;
     }
-    ferry_mysql_sink_result_t res;
-    int rc = apply(c, &pl, &res);
+    rc = apply(c, pl, jobs, nw);
     if (rc != 0)
         return rc;
-    account(c, &pl, &res);
-    settle(c, &pl);
+    account(c, pl, jobs, nw);
+    settle(c);
     return 0;
 }
 

@@ -6,10 +6,10 @@
  * topic with a handle of its own (ddl.c), reads the snapshot and change
  * topics of the tables it owns (owner.c: several consumers share a link's
  * tables; snapshot.c, changes.c), applies changes in batches through the
- * MySQL sink (batch.c) and snapshot chunks whole on loader threads
- * (snapload.c), and publishes /status and /metrics (status.c). Everything
- * else runs on the service's loop thread; the HTTP thread only reads what
- * tables.c publishes under c->lock.
+ * MySQL sink (batch.c; on apply.threads connections, apply.c) and snapshot
+ * chunks whole on loader threads (snapload.c), and publishes /status and
+ * /metrics (status.c). Everything else runs on the service's loop thread;
+ * the HTTP thread only reads what tables.c publishes under c->lock.
  */
 #ifndef FERRY_CONSUMER_H
 #define FERRY_CONSUMER_H
@@ -193,6 +193,20 @@ typedef struct sbuf {
 } sbuf_t;
 
 typedef struct snapload snapload_t;
+typedef struct applypool applypool_t;
+
+/*
+ * One apply worker's share of a flush (apply.c): runs and offsets built by
+ * batch.c, the result filled by the worker.
+ */
+typedef struct {
+    bool run; /* this worker has something to commit */
+    ferry_mysql_sink_batch_t batch;
+    size_t n_events;
+    int rc;
+    ferry_mysql_sink_result_t res;
+    char err[1024];
+} apply_job_t;
 
 /* One event waiting in the batch. */
 typedef struct {
@@ -200,6 +214,7 @@ typedef struct {
     ctable_t *t;
     bool safe;
     int sink_id; /* the writer schema's registration (shape.c) */
+    size_t part; /* index in consumer_t.parts */
     ferry_change_t ev;
 } entry_t;
 
@@ -273,6 +288,7 @@ typedef struct consumer {
     sbuf_t *sbufs; /* snapshot attempts in memory (snapshot.c) */
     size_t sbuf_bytes;
     snapload_t *loader;
+    applypool_t *apply; /* NULL: apply.threads = 1, the loop applies on sink */
 
     int64_t ddl_stored; /* next ddl offset stored in the destination; -1 none */
     int64_t ddl_floor;  /* statements before it were applied (older ferry); -1 unknown */
@@ -391,6 +407,12 @@ bool snapload_done(snapload_t *l, const sbuf_t *b);
 bool snapload_idle(snapload_t *l);
 int snapload_threads(const snapload_t *l);
 void snapload_stop(snapload_t *l);
+
+/* ---- apply.c ---- */
+int apply_start(consumer_t *c, int threads, char *errstr, size_t errstr_size);
+size_t apply_workers(const applypool_t *a);
+void apply_run(applypool_t *a, apply_job_t *jobs);
+void apply_stop(applypool_t *a);
 
 /* ---- changes.c ---- */
 void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);

@@ -134,6 +134,8 @@ static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errst
     if (rc == 0)
         rc = snapload_start(c, (int)ferry_conf_get_int(c->conf, "apply.snapshot.threads"), errstr,
                             errstr_size);
+    if (rc == 0)
+        rc = apply_start(c, (int)ferry_conf_get_int(c->conf, "apply.threads"), errstr, errstr_size);
     return rc;
 }
 
@@ -185,6 +187,8 @@ static void teardown(consumer_t *c)
     batch_drop(c);
     changes_unstage(c);
     snapshot_drop_all(c); /* loaders finish their chunk; offsets go back to rows not loaded */
+    apply_stop(c->apply);
+    c->apply = NULL;
     ferry_kafka_consumer_destroy(c->data);
     c->data = NULL;
     ferry_kafka_consumer_destroy(c->ddl);

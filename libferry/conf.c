@@ -98,6 +98,11 @@ static const ferry_conf_prop_t props[] = {
     {"apply.snapshot.threads", FERRY_CONF_T_INT, "2", 0, 1, 32, NULL,
      "Destination connections the consumer loads snapshot chunks on in parallel (one chunk "
      "per transaction each)."},
+    {"apply.threads", FERRY_CONF_T_INT, "4", 0, 1, 64, NULL,
+     "Destination connections the consumer applies change events on in parallel. Each batch is "
+     "split by partition (a table with a unique key besides its row key, or with no key, stays "
+     "on one connection), so the events of a key keep their order; each connection commits the "
+     "offsets of its partitions with their rows. 1: one connection, as before."},
     {"rename.databases", FERRY_CONF_T_LIST, "", 0, 0, 0, NULL,
      "Databases renamed on the way: comma-separated src:dst pairs, e.g. shop:shop_v2. Applies "
      "to the schema, full and incremental data of every selected table in src."},

@@ -416,6 +416,63 @@ int ferry_mysql_sink_add_table(ferry_mysql_sink_t *s, const ferry_mysql_sink_tab
     return (int)s->ntables++;
 }
 
+static char *dup_or_null(const char *p, bool *oom)
+{
+    char *d = p ? strdup(p) : NULL;
+    *oom |= p && !d;
+    return d;
+}
+
+/* A deep copy of src into dst (zeroed first). */
+static int copy_table(sink_table_t *dst, const sink_table_t *src)
+{
+    bool oom = false;
+    memset(dst, 0, sizeof(*dst));
+    dst->db = dup_or_null(src->db, &oom);
+    dst->name = dup_or_null(src->name, &oom);
+    dst->display = dup_or_null(src->display, &oom);
+    dst->quoted = dup_or_null(src->quoted, &oom);
+    dst->cols = calloc(src->ncols ? src->ncols : 1, sizeof(*dst->cols));
+    dst->key = calloc(src->ncols ? src->ncols : 1, sizeof(*dst->key));
+    if (oom || !dst->cols || !dst->key)
+        return FERRY_ERR_NOMEM;
+    dst->ncols = src->ncols;
+    for (size_t c = 0; c < src->ncols; c++) {
+        dst->cols[c].type = src->cols[c].type;
+        dst->cols[c].name = dup_or_null(src->cols[c].name, &oom);
+        dst->cols[c].quoted = dup_or_null(src->cols[c].quoted, &oom);
+    }
+    memcpy(dst->key, src->key, src->nkey * sizeof(*dst->key));
+    dst->nkey = src->nkey;
+    return oom ? FERRY_ERR_NOMEM : 0;
+}
+
+int ferry_mysql_sink_mirror(ferry_mysql_sink_t *dst, const ferry_mysql_sink_t *src, char *errstr,
+                            size_t errstr_size)
+{
+    if (dst->ntables > src->ntables)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "could not mirror sink tables: the copy has more tables than the "
+                             "original");
+    while (dst->ntables < src->ntables) {
+        if (dst->ntables == dst->tables_cap) {
+            size_t cap = dst->tables_cap ? dst->tables_cap * 2 : 8;
+            sink_table_t *nt = realloc(dst->tables, cap * sizeof(*nt));
+            if (!nt)
+                return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+            dst->tables = nt;
+            dst->tables_cap = cap;
+        }
+        sink_table_t *t = &dst->tables[dst->ntables];
+        if (copy_table(t, &src->tables[dst->ntables]) != 0) {
+            table_free(t);
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        }
+        dst->ntables++;
+    }
+    return 0;
+}
+
 /* ---- reading the meta tables -------------------------------------------- */
 
 static int select_rows(ferry_mysql_sink_t *s, const ferry_strbuf_t *q, MYSQL_RES **res,

@@ -147,6 +147,15 @@ typedef struct {
 int ferry_mysql_sink_add_table(ferry_mysql_sink_t *s, const ferry_mysql_sink_table_t *t,
                                char *errstr, size_t errstr_size);
 
+/*
+ * Gives dst every table registered with src that dst lacks, under the same
+ * ids (dst must have been registered only through this call), so that
+ * several sinks on several connections can apply runs built for src. The
+ * caller keeps both sinks idle meanwhile. 0 or a negative ferry_err_t.
+ */
+int ferry_mysql_sink_mirror(ferry_mysql_sink_t *dst, const ferry_mysql_sink_t *src, char *errstr,
+                            size_t errstr_size);
+
 /* Events of one table, applied in order, all in one mode. */
 typedef struct {
     int table; /* id from ferry_mysql_sink_add_table */

@@ -1,0 +1,211 @@
+/*
+ * apply.c - the apply workers: change batches on several destination
+ * connections at once (apply.threads).
+ *
+ * The loop thread still reads, decodes and orders everything; at a flush
+ * (batch.c) it cuts the batch into one job per worker, by partition, so the
+ * events of a key (always in one partition) stay on one connection in their
+ * order, and gives each job the offsets and dedup positions of exactly the
+ * partitions whose events it holds. Every worker applies its job and those
+ * offsets in one transaction on its own connection and sink, so each
+ * partition's stored offset commits with its own rows: exactly once holds
+ * per partition whatever worker committed first. apply_run() returns only
+ * when every job has committed or failed, so a flush is still a barrier:
+ * a DDL statement, a table let go or a Kafka group commit after it sees
+ * every change of the batch committed.
+ *
+ * Worker sinks mirror the loop sink's table registrations (shape.c
+ * registers with c->sink) under the same ids before each run, while every
+ * worker is idle. A worker that lost its connection opens a new one.
+ */
+#include "consumer.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define APPLY_TRIES 3
+
+typedef struct {
+    applypool_t *pool;
+    pthread_t thread;
+    bool started;
+    char name[40];
+    ferry_db_t *db;
+    ferry_mysql_sink_t *sink;
+    apply_job_t *job; /* set by apply_run, cleared by the worker when done */
+} worker_t;
+
+struct applypool {
+    consumer_t *c;
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    size_t pending; /* jobs not finished */
+    bool stop;
+    worker_t *w;
+    size_t n;
+};
+
+static void worker_close(worker_t *w)
+{
+    ferry_mysql_sink_destroy(w->sink);
+    ferry_db_close(w->db);
+    w->sink = NULL;
+    w->db = NULL;
+}
+
+static int worker_open(worker_t *w, char *errstr, size_t errstr_size)
+{
+    consumer_t *c = w->pool->c;
+    int timeout = (int)ferry_conf_get_int(c->conf, "connect.timeout.ms");
+    int rc = ferry_db_connect(ferry_conf_get(c->conf, "destination.url"), "destination", timeout,
+                              &w->db, errstr, errstr_size);
+    if (rc == 0) {
+        ferry_mysql_sink_conf_t sc = {.link = c->link,
+                                      .worker = w->name,
+                                      .stop_on_data_error = c->stop_on_error,
+                                      .disable_load_data = true};
+        rc = ferry_mysql_sink_new(ferry_db_mysql(w->db), &sc, &w->sink, errstr, errstr_size);
+    }
+    /*
+     * Workers write disjoint keys: READ COMMITTED spares them the gap locks
+     * through which two of them could deadlock on a secondary index. Only an
+     * optimisation: a server that refuses it (statement binlog) keeps its own.
+     */
+    if (rc == 0 && mysql_query(ferry_db_mysql(w->db),
+                               "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0)
+        ferry_log_debug("apply worker keeps the server's isolation level", "worker=%s error=\"%s\"",
+                        w->name, mysql_error(ferry_db_mysql(w->db)));
+    if (rc != 0)
+        worker_close(w);
+    return rc;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Applies one job, retrying a rolled-back transaction (on a new connection if it was lost). */
+static void work(worker_t *w, apply_job_t *j)
+{
+    consumer_t *c = w->pool->c;
+    j->rc = FERRY_ERR_RETRIABLE;
+    for (int attempt = 0; attempt < APPLY_TRIES && j->rc == FERRY_ERR_RETRIABLE; attempt++) {
+        if (attempt)
+            pause_ms(500);
+        if (w->sink && attempt && mysql_ping(ferry_db_mysql(w->db)) != 0)
+            worker_close(w);
+        if (!w->sink && worker_open(w, j->err, sizeof(j->err)) != 0) {
+            j->rc = FERRY_ERR_RETRIABLE;
+            continue;
+        }
+        /* the loop thread waits in apply_run: its sink does not change meanwhile */
+        if ((j->rc = ferry_mysql_sink_mirror(w->sink, c->sink, j->err, sizeof(j->err))) != 0)
+            break;
+        j->rc = ferry_mysql_sink_apply(w->sink, &j->batch, &j->res, j->err, sizeof(j->err));
+        if (j->rc == FERRY_ERR_RETRIABLE)
+            ferry_log_warn("batch rolled back, retrying", "worker=%s events=%zu error=\"%s\"",
+                           w->name, j->n_events, j->err);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    applypool_t *a = w->pool;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->stop && !w->job)
+            pthread_cond_wait(&a->wake, &a->lock);
+        if (a->stop)
+            break;
+        apply_job_t *j = w->job;
+        pthread_mutex_unlock(&a->lock);
+        work(w, j);
+        pthread_mutex_lock(&a->lock);
+        w->job = NULL;
+        if (--a->pending == 0)
+            pthread_cond_signal(&a->done);
+    }
+    pthread_mutex_unlock(&a->lock);
+    worker_close(w);
+    return NULL;
+}
+
+int apply_start(consumer_t *c, int threads, char *errstr, size_t errstr_size)
+{
+    if (threads <= 1)
+        return 0; /* the loop thread applies on c->sink itself */
+    applypool_t *a = calloc(1, sizeof(*a));
+    if (!a || !(a->w = calloc((size_t)threads, sizeof(*a->w)))) {
+        free(a);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    a->c = c;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->wake, NULL);
+    pthread_cond_init(&a->done, NULL);
+    c->apply = a;
+    for (int i = 0; i < threads; i++) {
+        worker_t *w = &a->w[i];
+        w->pool = a;
+        snprintf(w->name, sizeof(w->name), "consumer-apply%d", i);
+        int rc = worker_open(w, errstr, errstr_size);
+        if (rc == 0 && pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                               "could not start apply worker thread %d", i);
+        if (rc != 0) {
+            worker_close(w);
+            return rc;
+        }
+        w->started = true;
+        a->n++;
+    }
+    return 0;
+}
+
+size_t apply_workers(const applypool_t *a)
+{
+    return a ? a->n : 1;
+}
+
+void apply_run(applypool_t *a, apply_job_t *jobs)
+{
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->n; i++) {
+        if (!jobs[i].run)
+            continue;
+        a->w[i].job = &jobs[i];
+        a->pending++;
+    }
+    pthread_cond_broadcast(&a->wake);
+    while (a->pending)
+        pthread_cond_wait(&a->done, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Lets every worker finish its job, closes the connections, frees the pool. */
+void apply_stop(applypool_t *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stop = true;
+    pthread_cond_broadcast(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->w[i].started)
+            pthread_join(a->w[i].thread, NULL);
+    free(a->w);
+    pthread_cond_destroy(&a->wake);
+    pthread_cond_destroy(&a->done);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
