@@ -9,14 +9,19 @@
  * partitions whose events it holds. Every worker applies its job and those
  * offsets in one transaction on its own connection and sink, so each
  * partition's stored offset commits with its own rows: exactly once holds
- * per partition whatever worker committed first. apply_run() returns only
- * when every job has committed or failed, so a flush is still a barrier:
- * a DDL statement, a table let go or a Kafka group commit after it sees
- * every change of the batch committed.
+ * per partition whatever worker committed first.
+ *
+ * One batch flies at a time: while the workers apply it, the loop reads
+ * and decodes the next; the next flush first waits for it (apply_wait) and
+ * settles it (batch.c), and only then hands out the next. A synchronous
+ * flush (before a DDL statement, a table let go, at shutdown) waits for
+ * both, so it stays a barrier: what follows it sees every change before it
+ * committed.
  *
  * Worker sinks mirror the loop sink's table registrations (shape.c
- * registers with c->sink) under the same ids before each run, while every
- * worker is idle. A worker that lost its connection opens a new one.
+ * registers with c->sink) under the same ids in apply_begin, on the loop
+ * thread, while every worker is idle. A worker that lost its connection
+ * opens a new one with its old sink's tables.
  */
 #include "consumer.h"
 
@@ -92,23 +97,41 @@ static void pause_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/*
+ * A new connection and sink for w, with the old sink's tables; on failure
+ * w keeps the old ones (the next attempt tries again).
+ */
+static int worker_reopen(worker_t *w, char *errstr, size_t errstr_size)
+{
+    ferry_db_t *old_db = w->db;
+    ferry_mysql_sink_t *old = w->sink;
+    w->db = NULL;
+    w->sink = NULL;
+    int rc = worker_open(w, errstr, errstr_size);
+    if (rc == 0 && (rc = ferry_mysql_sink_mirror(w->sink, old, errstr, errstr_size)) != 0)
+        worker_close(w);
+    if (rc != 0) {
+        w->db = old_db;
+        w->sink = old;
+        return rc;
+    }
+    ferry_mysql_sink_destroy(old);
+    ferry_db_close(old_db);
+    return 0;
+}
+
 /* Applies one job, retrying a rolled-back transaction (on a new connection if it was lost). */
 static void work(worker_t *w, apply_job_t *j)
 {
-    consumer_t *c = w->pool->c;
     j->rc = FERRY_ERR_RETRIABLE;
-    for (int attempt = 0; attempt < APPLY_TRIES && j->rc == FERRY_ERR_RETRIABLE; attempt++) {
-        if (attempt)
+    int tries = j->tries > 0 ? j->tries : APPLY_TRIES;
+    for (int attempt = 0; attempt < tries && j->rc == FERRY_ERR_RETRIABLE; attempt++) {
+        if (attempt) {
             pause_ms(500);
-        if (w->sink && attempt && mysql_ping(ferry_db_mysql(w->db)) != 0)
-            worker_close(w);
-        if (!w->sink && worker_open(w, j->err, sizeof(j->err)) != 0) {
-            j->rc = FERRY_ERR_RETRIABLE;
-            continue;
+            if (mysql_ping(ferry_db_mysql(w->db)) != 0 &&
+                worker_reopen(w, j->err, sizeof(j->err)) != 0)
+                continue;
         }
-        /* the loop thread waits in apply_run: its sink does not change meanwhile */
-        if ((j->rc = ferry_mysql_sink_mirror(w->sink, c->sink, j->err, sizeof(j->err))) != 0)
-            break;
         j->rc = ferry_mysql_sink_apply(w->sink, &j->batch, &j->res, j->err, sizeof(j->err));
         if (j->rc == FERRY_ERR_RETRIABLE)
             ferry_log_warn("batch rolled back, retrying", "worker=%s events=%zu error=\"%s\"",
@@ -176,16 +199,49 @@ size_t apply_workers(const applypool_t *a)
     return a ? a->n : 1;
 }
 
-void apply_run(applypool_t *a, apply_job_t *jobs)
+/*
+ * Hands jobs[i] (those with run set) to worker i. The workers are idle (the
+ * previous run was waited for), so their sinks learn the loop sink's new
+ * tables here, on the loop thread. A worker that cannot fails its job.
+ */
+void apply_begin(applypool_t *a, apply_job_t *jobs)
 {
+    consumer_t *c = a->c;
     pthread_mutex_lock(&a->lock);
     for (size_t i = 0; i < a->n; i++) {
         if (!jobs[i].run)
+            continue;
+        jobs[i].rc =
+            ferry_mysql_sink_mirror(a->w[i].sink, c->sink, jobs[i].err, sizeof(jobs[i].err));
+        if (jobs[i].rc != 0)
             continue;
         a->w[i].job = &jobs[i];
         a->pending++;
     }
     pthread_cond_broadcast(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * Runs job on worker i alone and waits for it (the pool is idle): the
+ * second chance of a job that rolled back, e.g. on a deadlock with another
+ * worker, which running it alone cannot meet again.
+ */
+void apply_one(applypool_t *a, size_t i, apply_job_t *job)
+{
+    pthread_mutex_lock(&a->lock);
+    a->w[i].job = job;
+    a->pending++;
+    pthread_cond_broadcast(&a->wake);
+    while (a->pending)
+        pthread_cond_wait(&a->done, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Returns once every job of the last apply_begin is done. */
+void apply_wait(applypool_t *a)
+{
+    pthread_mutex_lock(&a->lock);
     while (a->pending)
         pthread_cond_wait(&a->done, &a->lock);
     pthread_mutex_unlock(&a->lock);

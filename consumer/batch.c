@@ -159,9 +159,20 @@ typedef struct {
     ferry_mysql_sink_run_t *runs;
     size_t *run_start; /* index in order of each run's first event */
     size_t n_runs, n_events;
-    ferry_mysql_sink_offset_t *offs;
+    ferry_mysql_sink_offset_t *offs; /* the partitions' first, then pseudo topics */
     size_t n_offs;
+    size_t *off_part; /* index in consumer_t.parts of offs[k], k < n_parts */
+    size_t n_parts;
 } plan_t;
+
+/* A planned batch: applied on the loop's sink, or in flight on the apply workers. */
+struct flush {
+    batch_t *b; /* the batch (its arena holds the plans) */
+    plan_t *pl; /* one per worker */
+    apply_job_t *jobs;
+    size_t nw;
+    bool busy; /* handed to the workers and not settled yet */
+};
 
 /*
  * True when t's partitions may go to different workers: its only unique
@@ -202,7 +213,88 @@ static size_t *homes(consumer_t *c, size_t nworkers)
     return home;
 }
 
-/* Orders worker w's events by table, keeping their order within each table. */
+/* FNV-1a of a message key. */
+static uint64_t key_hash(const ferry_kafka_msg_t *m)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < m->key_len; i++)
+        h = (h ^ ((const unsigned char *)m->key)[i]) * 1099511628211ULL;
+    return h;
+}
+
+typedef struct {
+    size_t entry;
+    uint32_t segment, level, kind, seq;
+} okey_t;
+
+static int okey_cmp(const void *a, const void *b)
+{
+    const okey_t *x = a, *y = b;
+    if (x->segment != y->segment)
+        return x->segment < y->segment ? -1 : 1;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Reorders the events idx[0..n) of one splittable table so that the sink
+ * can group them: the k-th event of each key (its level) comes after every
+ * (k-1)-th one, and within a level deletes, then creates, then updates.
+ * Events of different keys touch different rows of such a table (its only
+ * unique key is the key), so they commute; each key's events keep their
+ * order. Segments (runs of one mode and writer schema) are not mixed.
+ * Leaves idx as it is when memory runs out or a key is missing.
+ */
+static void group_kinds(batch_t *b, size_t *idx, size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    okey_t *o = ferry_arena_calloc(b->arena, n + 1, sizeof(*o));
+    uint64_t *slot_h = ferry_arena_calloc(b->arena, cap, sizeof(*slot_h));
+    uint32_t *slot_n = ferry_arena_calloc(b->arena, cap, sizeof(*slot_n));
+    const ferry_kafka_msg_t **slot_m = ferry_arena_calloc(b->arena, cap, sizeof(*slot_m));
+    if (!o || !slot_h || !slot_n || !slot_m)
+        return;
+    uint32_t segment = 0;
+    for (size_t i = 0; i < n; i++) {
+        const entry_t *e = &b->e[idx[i]];
+        if (!e->msg->key || !e->msg->key_len)
+            return;
+        if (i && (e->safe != b->e[idx[i - 1]].safe || e->sink_id != b->e[idx[i - 1]].sink_id))
+            segment++;
+        uint64_t h = key_hash(e->msg);
+        size_t k = h & (cap - 1);
+        while (slot_m[k] && !(slot_h[k] == h && slot_m[k]->key_len == e->msg->key_len &&
+                              !memcmp(slot_m[k]->key, e->msg->key, e->msg->key_len)))
+            k = (k + 1) & (cap - 1);
+        if (!slot_m[k]) {
+            slot_m[k] = e->msg;
+            slot_h[k] = h;
+        }
+        char op = e->ev.op;
+        o[i] = (okey_t){.entry = idx[i],
+                        .segment = segment,
+                        .level = slot_n[k]++,
+                        .kind = op == 'd'   ? 0
+                                : op == 'c' ? 1
+                                : op == 'u' ? 2
+                                            : 3,
+                        .seq = (uint32_t)i};
+    }
+    qsort(o, n, sizeof(*o), okey_cmp);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = o[i].entry;
+}
+
+/*
+ * Orders worker w's events by table, keeping their order within each table
+ * (or each key's order, for a splittable table: group_kinds), and cuts them
+ * into runs of one table, mode and writer schema.
+ */
 static void plan_runs(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
 {
     batch_t *b = &c->batch;
@@ -213,26 +305,30 @@ static void plan_runs(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
     for (size_t i = 0; i < b->n; i++) {
         if (done[i])
             continue;
+        size_t first = k;
         for (size_t j = i; j < b->n; j++) {
             if (done[j] || b->e[j].t != b->e[i].t)
                 continue;
             done[j] = true;
-            pl->order[k] = j;
-            pl->events[k] = b->e[j].ev;
-            const entry_t *prev = k ? &b->e[pl->order[k - 1]] : NULL;
-            if (!prev || prev->t != b->e[j].t || prev->safe != b->e[j].safe ||
-                prev->sink_id != b->e[j].sink_id) {
-                pl->run_start[pl->n_runs] = k;
-                pl->runs[pl->n_runs].table = b->e[j].sink_id;
-                pl->runs[pl->n_runs].safe = b->e[j].safe;
-                pl->runs[pl->n_runs].events = &pl->events[k];
-                pl->n_runs++;
-            }
-            pl->runs[pl->n_runs - 1].n_events++;
-            k++;
+            pl->order[k++] = j;
         }
+        if (k - first > 1 && splittable(b->e[i].t))
+            group_kinds(b, &pl->order[first], k - first);
     }
     pl->n_events = k;
+    for (k = 0; k < pl->n_events; k++) {
+        const entry_t *e = &b->e[pl->order[k]];
+        const entry_t *prev = k ? &b->e[pl->order[k - 1]] : NULL;
+        pl->events[k] = e->ev;
+        if (!prev || prev->t != e->t || prev->safe != e->safe || prev->sink_id != e->sink_id) {
+            pl->run_start[pl->n_runs] = k;
+            pl->runs[pl->n_runs].table = e->sink_id;
+            pl->runs[pl->n_runs].safe = e->safe;
+            pl->runs[pl->n_runs].events = &pl->events[k];
+            pl->n_runs++;
+        }
+        pl->runs[pl->n_runs - 1].n_events++;
+    }
 }
 
 /* Worker w's plan; the pseudo topics (chunks, marks, DDL floor) go with worker 0's. */
@@ -245,7 +341,8 @@ static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
     pl->runs = ferry_arena_calloc(b->arena, n, sizeof(ferry_mysql_sink_run_t));
     pl->run_start = ferry_arena_calloc(b->arena, n, sizeof(size_t));
     pl->offs = ferry_arena_calloc(b->arena, no, sizeof(ferry_mysql_sink_offset_t));
-    if (!pl->order || !pl->events || !pl->runs || !pl->run_start || !pl->offs)
+    pl->off_part = ferry_arena_calloc(b->arena, no, sizeof(size_t));
+    if (!pl->order || !pl->events || !pl->runs || !pl->run_start || !pl->offs || !pl->off_part)
         return FERRY_ERR_NOMEM;
     plan_runs(c, pl, home, w);
     for (size_t i = 0; i < c->nparts; i++) {
@@ -253,12 +350,18 @@ static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
         int64_t next = batch_storable(c, i);
         if (home[i] != w || next < 0 || next == p->committed)
             continue;
+        pl->off_part[pl->n_parts++] = i;
         ferry_mysql_sink_offset_t *o = &pl->offs[pl->n_offs++];
         *o = (ferry_mysql_sink_offset_t){
             .topic = p->topic, .partition = p->partition, .next_offset = next};
-        if (p->has_last) /* the dedup position goes with the offset it belongs to */
-            o->last = (ferry_mysql_sink_source_pos_t){p->last_pos.file, p->last_pos.offset,
-                                                      p->last_row, p->last_rank};
+        /* the dedup position goes with the offset it belongs to; copied, as the
+           partition moves on while the batch is in flight */
+        const char *file = p->has_last ? ferry_arena_strdup(b->arena, p->last_pos.file) : NULL;
+        if (p->has_last && !file)
+            return FERRY_ERR_NOMEM;
+        if (file)
+            o->last = (ferry_mysql_sink_source_pos_t){file, p->last_pos.offset, p->last_row,
+                                                      p->last_rank};
     }
     if (w != 0)
         return 0;
@@ -277,32 +380,33 @@ static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
     return 0;
 }
 
-static const entry_t *failed_entry(const consumer_t *c, const plan_t *pl,
+static const entry_t *failed_entry(const batch_t *b, const plan_t *pl,
                                    const ferry_mysql_sink_failure_t *f)
 {
-    return &c->batch.e[pl->order[pl->run_start[f->run] + f->event]];
+    return &b->e[pl->order[pl->run_start[f->run] + f->event]];
 }
 
 /* Sends the events a committed job left out to the dead-letter topic; marks them in bad. */
-static void dead_letters(consumer_t *c, const plan_t *pl, const apply_job_t *j, bool *bad)
+static void dead_letters(consumer_t *c, const batch_t *b, const plan_t *pl, const apply_job_t *j,
+                         bool *bad)
 {
     for (size_t i = 0; i < j->res.n_failed; i++) {
-        const entry_t *e = failed_entry(c, pl, &j->res.failed[i]);
+        const entry_t *e = failed_entry(b, pl, &j->res.failed[i]);
         if (bad)
-            bad[e - c->batch.e] = true;
+            bad[e - b->e] = true;
         batch_dead_letter(c, e->t, e->msg, j->res.failed[i].err_no, j->res.failed[i].sqlstate,
                           j->res.failed[i].message);
     }
 }
 
 /* Publishes what a committed batch did, per table. */
-static void account(consumer_t *c, const plan_t *pl, const apply_job_t *jobs, size_t nw)
+static void account(consumer_t *c, const flush_t *f)
 {
-    batch_t *b = &c->batch;
+    const batch_t *b = f->b;
     bool *bad = ferry_arena_calloc(b->arena, b->n + 1, sizeof(bool));
-    for (size_t w = 0; w < nw; w++)
-        if (jobs[w].run)
-            dead_letters(c, &pl[w], &jobs[w], bad);
+    for (size_t w = 0; w < f->nw; w++)
+        if (f->jobs[w].run)
+            dead_letters(c, b, &f->pl[w], &f->jobs[w], bad);
     int64_t now = cons_now_ms();
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < b->n; i++) {
@@ -324,10 +428,24 @@ static void account(consumer_t *c, const plan_t *pl, const apply_job_t *jobs, si
     }
 }
 
-/* After the destination commit: chunks, offsets, the group's offsets, memory. */
-static void settle(consumer_t *c)
+/* Forgets the batch's events and content. */
+static void reset(batch_t *b)
 {
-    batch_t *b = &c->batch;
+    for (size_t i = 0; i < b->n; i++)
+        ferry_kafka_msg_destroy(b->e[i].msg);
+    b->n = b->n_chunks = b->n_marks = 0;
+    b->first_ms = 0;
+    ferry_arena_reset(b->arena);
+}
+
+/*
+ * After the destination commit: chunks, the partitions' stored offsets as
+ * the plans captured them (later messages may have moved them on since),
+ * the group's offsets, memory.
+ */
+static void settle(consumer_t *c, const flush_t *f)
+{
+    batch_t *b = f->b;
     for (size_t i = 0; i < b->n_chunks; i++)
         if (parts_chunk_mark(c, b->chunks[i]) != 0)
             cons_fail(c, "could not record an applied chunk: out of memory");
@@ -336,25 +454,20 @@ static void settle(consumer_t *c)
             snapshot_recount(c, c->tables[i]);
     ferry_kafka_tp_t *tps = ferry_arena_calloc(b->arena, c->nparts + 1, sizeof(*tps));
     size_t ntp = 0;
-    for (size_t i = 0; i < c->nparts; i++) {
-        part_t *p = &c->parts[i];
-        int64_t next = batch_storable(c, i);
-        if (next < 0 || next == p->committed)
-            continue;
-        p->committed = next;
-        if (p->assigned && tps)
-            tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, next};
+    for (size_t w = 0; w < f->nw; w++) {
+        const plan_t *pl = &f->pl[w];
+        for (size_t k = 0; k < pl->n_parts; k++) {
+            part_t *p = &c->parts[pl->off_part[k]];
+            p->committed = pl->offs[k].next_offset;
+            if (p->assigned && tps)
+                tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, p->committed};
+        }
     }
     char err[512];
     if (ntp && ferry_kafka_consumer_commit(c->data, tps, ntp, err, sizeof(err)) != 0)
         ferry_log_warn("could not commit offsets to the group", "group=%s error=\"%s\"", c->group,
                        err);
-    for (size_t i = 0; i < b->n; i++)
-        ferry_kafka_msg_destroy(b->e[i].msg);
-    b->n = b->n_chunks = b->n_marks = 0;
-    c->ddl_floor_dirty = false;
-    b->first_ms = 0;
-    ferry_arena_reset(b->arena);
+    reset(b);
 }
 
 /* Applies a single job on the loop's own sink (apply.threads = 1). */
@@ -372,36 +485,25 @@ static void apply_here(consumer_t *c, apply_job_t *j)
 }
 
 /*
- * Runs the jobs; 0 when all committed. On a failure the jobs that did
- * commit are still settled with the dead-letter topic (their offsets are
- * stored), and the link stops.
+ * The jobs' verdict: 0 when all committed. On a failure the jobs that did
+ * commit still send their rejected events to the dead-letter topic (their
+ * offsets are stored), and the link stops.
  */
-static int apply(consumer_t *c, const plan_t *pl, apply_job_t *jobs, size_t nw)
+static int verdict(consumer_t *c, const flush_t *f)
 {
-    if (!c->apply) {
-        apply_here(c, &jobs[0]);
-    } else {
-        /* the table locks live on the loop's connection: no batch without them */
-        if (mysql_ping(c->my) != 0) {
-            cons_fail(c, "lost the destination connection that holds the consumer's tables: %s",
-                      mysql_error(c->my));
-            return FERRY_ERR_FATAL;
-        }
-        apply_run(c->apply, jobs);
-    }
     int rc = 0;
-    for (size_t w = 0; w < nw && rc == 0; w++)
-        rc = jobs[w].run ? jobs[w].rc : 0;
+    for (size_t w = 0; w < f->nw && rc == 0; w++)
+        rc = f->jobs[w].run ? f->jobs[w].rc : 0;
     if (rc == 0)
         return 0;
-    for (size_t w = 0; w < nw; w++) {
-        const apply_job_t *j = &jobs[w];
+    for (size_t w = 0; w < f->nw; w++) {
+        const apply_job_t *j = &f->jobs[w];
         if (!j->run)
             continue;
         if (j->rc == 0) {
-            dead_letters(c, &pl[w], j, NULL);
+            dead_letters(c, f->b, &f->pl[w], j, NULL);
         } else if (j->rc == FERRY_ERR_INVALID && c->stop_on_error && j->res.n_failed) {
-            const entry_t *e = failed_entry(c, &pl[w], &j->res.failed[0]);
+            const entry_t *e = failed_entry(f->b, &f->pl[w], &j->res.failed[0]);
             cons_fail(c, "%s (topic \"%s\" [%d] offset %lld; apply.on.error = stop)",
                       j->res.failed[0].message, e->msg->topic, (int)e->msg->partition,
                       (long long)e->msg->offset);
@@ -412,17 +514,67 @@ static int apply(consumer_t *c, const plan_t *pl, apply_job_t *jobs, size_t nw)
     return rc;
 }
 
-/* Applies the batch (see the file comment). 0, or the error that stopped the link. */
-int batch_flush(consumer_t *c)
+/* Waits for the batch in flight, if any, and settles it. 0, or the error that stopped the link. */
+static int finish(consumer_t *c)
 {
-    batch_t *b = &c->batch;
+    flush_t *f = c->flight;
+    if (!f || !f->busy)
+        return 0;
+    apply_wait(c->apply);
+    f->busy = false;
+    /* jobs that rolled back (a deadlock between workers is the likely cause) go again alone */
+    for (size_t w = 0; w < f->nw; w++) {
+        if (f->jobs[w].run && f->jobs[w].rc == FERRY_ERR_RETRIABLE) {
+            f->jobs[w].tries = 0;
+            apply_one(c->apply, w, &f->jobs[w]);
+        }
+    }
+    int rc = verdict(c, f);
+    if (rc != 0) {
+        reset(f->b);
+        return rc;
+    }
+    account(c, f);
+    settle(c, f);
+    return 0;
+}
+
+/* The batch in flight (apply.threads > 1); allocated on first use with a batch of its own. */
+static flush_t *flight(consumer_t *c)
+{
+    if (c->flight)
+        return c->flight;
+    flush_t *f = calloc(1, sizeof(*f));
+    batch_t *spare = calloc(1, sizeof(*spare));
+    if (f && spare && (spare->arena = ferry_arena_new(0))) {
+        f->b = spare;
+        return c->flight = f;
+    }
+    free(spare);
+    free(f);
+    return NULL;
+}
+
+/*
+ * Plans the batch (one job per worker) and applies it: on the loop's sink,
+ * or handed to the workers. wait: return only once it committed; else the
+ * batch flies while the loop fills the next one (the next flush settles it
+ * first).
+ */
+static int flush(consumer_t *c, bool wait)
+{
     if (c->fatal)
         return FERRY_ERR_FATAL;
+    int rc = finish(c);
+    if (rc != 0)
+        return rc;
+    batch_t *b = &c->batch;
     size_t nw = apply_workers(c->apply);
+    flush_t *f = c->apply ? flight(c) : &(flush_t){0};
     const size_t *home = homes(c, nw);
     plan_t *pl = ferry_arena_calloc(b->arena, nw, sizeof(*pl));
     apply_job_t *jobs = ferry_arena_calloc(b->arena, nw, sizeof(*jobs));
-    int rc = home && pl && jobs ? 0 : FERRY_ERR_NOMEM;
+    rc = f && home && pl && jobs ? 0 : FERRY_ERR_NOMEM;
     size_t any = 0;
     for (size_t w = 0; w < nw && rc == 0; w++) {
         rc = plan_build(c, &pl[w], home, w);
@@ -430,6 +582,7 @@ int batch_flush(consumer_t *c)
             .run = pl[w].n_events || pl[w].n_offs,
             .batch = {pl[w].runs, pl[w].n_runs, pl[w].offs, pl[w].n_offs},
             .n_events = pl[w].n_events,
+            .tries = nw > 1 ? 1 : 0, /* side by side once; then alone (finish) */
         };
         any += jobs[w].run;
     }
@@ -442,17 +595,58 @@ int batch_flush(consumer_t *c)
         ferry_arena_reset(b->arena);
         return 0;
     }
-    rc = apply(c, pl, jobs, nw);
-    if (rc != 0)
-        return rc;
-    account(c, pl, jobs, nw);
-    settle(c);
-    return 0;
+    f->pl = pl;
+    f->jobs = jobs;
+    f->nw = nw;
+    c->ddl_floor_dirty = false; /* in the plan now */
+    if (!c->apply) {
+        f->b = b;
+        apply_here(c, &jobs[0]);
+        if ((rc = verdict(c, f)) != 0)
+            return rc;
+        account(c, f);
+        settle(c, f);
+        return 0;
+    }
+    /* the table locks live on the loop's connection: no batch without them */
+    if (mysql_ping(c->my) != 0) {
+        cons_fail(c, "lost the destination connection that holds the consumer's tables: %s",
+                  mysql_error(c->my));
+        return FERRY_ERR_FATAL;
+    }
+    batch_t filled = *b; /* the batch flies; the settled spare is filled next */
+    *b = *f->b;
+    *f->b = filled;
+    f->busy = true;
+    apply_begin(c->apply, jobs);
+    return wait ? finish(c) : 0;
+}
+
+/* Applies the batch (see the file comment); returns once it committed. 0, or the error that stopped
+ * the link. */
+int batch_flush(consumer_t *c)
+{
+    return flush(c, true);
+}
+
+/*
+ * Like batch_flush, but with apply workers returns as soon as they have the
+ * batch (after settling the one before): the loop reads and decodes the
+ * next batch while the destination applies this one.
+ */
+int batch_flush_async(consumer_t *c)
+{
+    return flush(c, false);
 }
 
 /* Forgets what the batch holds (after a fatal error: nothing more is applied). */
 void batch_drop(consumer_t *c)
 {
+    if (c->flight && c->flight->busy) {
+        apply_wait(c->apply);
+        c->flight->busy = false;
+        reset(c->flight->b);
+    }
     batch_t *b = &c->batch;
     for (size_t i = 0; i < b->n; i++)
         ferry_kafka_msg_destroy(b->e[i].msg);
@@ -460,9 +654,8 @@ void batch_drop(consumer_t *c)
     b->first_ms = 0;
 }
 
-void batch_free(consumer_t *c)
+static void free_batch(batch_t *b)
 {
-    batch_t *b = &c->batch;
     for (size_t i = 0; i < b->n; i++)
         ferry_kafka_msg_destroy(b->e[i].msg);
     free(b->e);
@@ -470,6 +663,17 @@ void batch_free(consumer_t *c)
     free(b->marks);
     ferry_arena_destroy(b->arena);
     memset(b, 0, sizeof(*b));
+}
+
+void batch_free(consumer_t *c)
+{
+    free_batch(&c->batch);
+    if (c->flight) {
+        free_batch(c->flight->b);
+        free(c->flight->b);
+        free(c->flight);
+        c->flight = NULL;
+    }
 }
 
 static void put_header(ferry_kafka_header_t *h, const char *name, const char *value)

@@ -203,6 +203,7 @@ typedef struct {
     bool run; /* this worker has something to commit */
     ferry_mysql_sink_batch_t batch;
     size_t n_events;
+    int tries; /* attempts on a rolled-back transaction; 0: 3 */
     int rc;
     ferry_mysql_sink_result_t res;
     char err[1024];
@@ -228,6 +229,8 @@ typedef struct {
     ferry_arena_t *arena;
     int64_t first_ms; /* when the batch got its first content; 0 = empty */
 } batch_t;
+
+typedef struct flush flush_t; /* batch.c: a batch with its plans, maybe in flight */
 
 typedef struct {
     uint64_t id;
@@ -289,6 +292,7 @@ typedef struct consumer {
     size_t sbuf_bytes;
     snapload_t *loader;
     applypool_t *apply; /* NULL: apply.threads = 1, the loop applies on sink */
+    flush_t *flight;    /* the batch the apply workers have (batch.c) */
 
     int64_t ddl_stored; /* next ddl offset stored in the destination; -1 none */
     int64_t ddl_floor;  /* statements before it were applied (older ferry); -1 unknown */
@@ -411,7 +415,9 @@ void snapload_stop(snapload_t *l);
 /* ---- apply.c ---- */
 int apply_start(consumer_t *c, int threads, char *errstr, size_t errstr_size);
 size_t apply_workers(const applypool_t *a);
-void apply_run(applypool_t *a, apply_job_t *jobs);
+void apply_begin(applypool_t *a, apply_job_t *jobs);
+void apply_wait(applypool_t *a);
+void apply_one(applypool_t *a, size_t i, apply_job_t *job);
 void apply_stop(applypool_t *a);
 
 /* ---- changes.c ---- */
@@ -429,6 +435,7 @@ int64_t batch_storable(const consumer_t *c, size_t part);
 int batch_add_chunk(consumer_t *c, const char *chunk);
 int batch_add_mark(consumer_t *c, const char *topic, int64_t value);
 int batch_flush(consumer_t *c);
+int batch_flush_async(consumer_t *c);
 bool batch_due(const consumer_t *c);
 void batch_drop(consumer_t *c);
 void batch_free(consumer_t *c);

@@ -178,7 +178,7 @@ static void step(consumer_t *c)
     tables_advance(c);
     parts_release(c);
     if (batch_due(c))
-        batch_flush(c);
+        batch_flush_async(c);
 }
 
 static void teardown(consumer_t *c)

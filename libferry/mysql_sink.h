@@ -14,9 +14,11 @@
  *
  *  - strict mode (normal running): insert -> multi-row INSERT; update ->
  *    UPDATE ... WHERE key (a changed key is simply SET: the WHERE uses the
- *    before image's key); delete -> DELETE ... WHERE (key) IN (...). Runs of
- *    consecutive events of one kind share a statement; events are never
- *    reordered, so per-key order holds exactly. An update or delete that
+ *    before image's key), and consecutive updates of distinct keys that
+ *    keep their key -> one UPDATE ... SET c = CASE WHEN key = k1 THEN v1 ...
+ *    END WHERE key IN (k1, ...); delete -> DELETE ... WHERE (key) IN (...).
+ *    Runs of consecutive events of one kind share a statement; events are
+ *    never reordered, so per-key order holds exactly. An update or delete that
  *    matches no row, or an insert that hits an existing key, is an error of
  *    that event: strict mode is where divergence is noticed.
  *  - safe mode (the hand-over replay between P0 and the high watermark):

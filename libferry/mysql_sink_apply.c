@@ -145,18 +145,6 @@ static const char *value_problem(const sink_table_t *t, const ferry_change_t *ev
     return NULL;
 }
 
-static bool key_changed(const sink_table_t *t, const ferry_change_t *ev)
-{
-    if (!ev->before)
-        return false;
-    for (size_t k = 0; k < t->nkey; k++) {
-        size_t c = t->key[k];
-        if (!ferry_value_equal(t->cols[c].type, &ev->before->values[c], &ev->after->values[c]))
-            return true;
-    }
-    return false;
-}
-
 static sink_kind_t kind_of(const ferry_mysql_sink_t *s, const sink_table_t *t,
                            const ferry_change_t *ev, bool safe)
 {
@@ -173,7 +161,7 @@ static sink_kind_t kind_of(const ferry_mysql_sink_t *s, const sink_table_t *t,
             return SINK_UPDATE_ROW;
         if (!safe)
             return SINK_UPDATE_KEY;
-        return key_changed(t, ev) ? SINK_REKEY_SAFE : SINK_UPSERT;
+        return ferry_mysql_sink_key_changed(t, ev) ? SINK_REKEY_SAFE : SINK_UPSERT;
     default:
         return keyed ? SINK_DELETE_KEY : SINK_DELETE_ROW;
     }
@@ -240,15 +228,32 @@ static size_t next_live(const apply_ctx_t *a, size_t i)
     return i;
 }
 
-/* The last item of the group that starts at first, within size budget. */
+/* True when live item k matches the key of a live item in [first, k). */
+static bool repeats_key(const apply_ctx_t *a, size_t first, size_t k)
+{
+    for (size_t i = first; i < k; i = next_live(a, i + 1))
+        if (ferry_mysql_sink_same_key(&a->items[i], &a->items[k]))
+            return true;
+    return false;
+}
+
+/*
+ * The last item of the group that starts at first, within size budget.
+ * Updates share a statement only while their keys differ (each row is
+ * counted once).
+ */
 static size_t group_end(const apply_ctx_t *a, size_t first, size_t budget)
 {
     size_t last = first;
     size_t used =
         row_estimate(a->items[first].t, a->items[first].ev->after ? a->items[first].ev->after
                                                                   : a->items[first].ev->before);
+    bool updates = a->items[first].kind == SINK_UPDATE_KEY;
+    size_t n = 1;
     for (size_t k = next_live(a, first + 1); k < a->n; k = next_live(a, k + 1)) {
         if (!ferry_mysql_sink_groupable(&a->items[first], &a->items[k]))
+            break;
+        if (updates && (++n > SINK_UPDATE_GROUP_MAX || repeats_key(a, first, k)))
             break;
         const ferry_row_t *r =
             a->items[k].ev->after ? a->items[k].ev->after : a->items[k].ev->before;

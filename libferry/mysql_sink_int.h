@@ -147,6 +147,15 @@ void ferry_mysql_sink_put_string(ferry_strbuf_t *b, const char *p, size_t n);
 
 /* ---- statements (mysql_sink_plan.c) -------------------------------------- */
 
+/* True when an update event changes the key of t's row. */
+bool ferry_mysql_sink_key_changed(const sink_table_t *t, const ferry_change_t *ev);
+
+/* True when items a and b (of one keyed table) match the same key. */
+bool ferry_mysql_sink_same_key(const sink_item_t *a, const sink_item_t *b);
+
+/* Most updates one statement covers (its CASE lists grow with the square). */
+#define SINK_UPDATE_GROUP_MAX 64
+
 /* True when items a and b may share one statement. */
 bool ferry_mysql_sink_groupable(const sink_item_t *a, const sink_item_t *b);
 

@@ -4,7 +4,7 @@
  * Only consecutive items of one table and one kind share a statement, so
  * the order of events is the order of statements and of the rows inside a
  * multi-row statement: per-key order holds without reasoning about which
- * events commute. Grouped deletes use "(key) IN (...)", which cannot match
+ * events commute (a group of updates holds each key once, apply.c). Grouped deletes use "(key) IN (...)", which cannot match
  * NULL, so a delete whose key holds a NULL goes alone with "<=>".
  */
 #include "mysql_sink_int.h"
@@ -25,6 +25,29 @@ static const ferry_row_t *match_row(const ferry_change_t *ev)
     return ev->before ? ev->before : ev->after;
 }
 
+bool ferry_mysql_sink_key_changed(const sink_table_t *t, const ferry_change_t *ev)
+{
+    if (!ev->before)
+        return false;
+    for (size_t k = 0; k < t->nkey; k++) {
+        size_t c = t->key[k];
+        if (!ferry_value_equal(t->cols[c].type, &ev->before->values[c], &ev->after->values[c]))
+            return true;
+    }
+    return false;
+}
+
+bool ferry_mysql_sink_same_key(const sink_item_t *a, const sink_item_t *b)
+{
+    const ferry_row_t *x = match_row(a->ev), *y = match_row(b->ev);
+    for (size_t k = 0; k < a->t->nkey; k++) {
+        size_t c = a->t->key[k];
+        if (!ferry_value_equal(a->t->cols[c].type, &x->values[c], &y->values[c]))
+            return false;
+    }
+    return true;
+}
+
 bool ferry_mysql_sink_kind_groups(const sink_item_t *it)
 {
     if (it->single)
@@ -36,6 +59,10 @@ bool ferry_mysql_sink_kind_groups(const sink_item_t *it)
         return true;
     case SINK_DELETE_KEY:
         return !key_has_null(it->t, match_row(it->ev));
+    case SINK_UPDATE_KEY:
+        /* one statement for updates of distinct keys that keep their key (group_end) */
+        return !key_has_null(it->t, match_row(it->ev)) &&
+               !ferry_mysql_sink_key_changed(it->t, it->ev);
     default:
         return false;
     }
@@ -131,15 +158,23 @@ static void build_insert(ferry_strbuf_t *b, const sink_item_t *items, size_t fir
     }
 }
 
-static void build_delete_in(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last)
+/* "`k`" or "(`k1`, `k2`)": the key columns, as the left side of a comparison. */
+static void put_key_names(ferry_strbuf_t *b, const sink_table_t *t)
 {
-    const sink_table_t *t = items[first].t;
-    ferry_strbuf_printf(b, "DELETE FROM %s WHERE ", t->quoted);
     if (t->nkey > 1)
         ferry_strbuf_puts(b, "(");
     for (size_t k = 0; k < t->nkey; k++)
         ferry_strbuf_printf(b, "%s%s", k ? ", " : "", t->cols[t->key[k]].quoted);
-    ferry_strbuf_puts(b, t->nkey > 1 ? ") IN (" : " IN (");
+    if (t->nkey > 1)
+        ferry_strbuf_puts(b, ")");
+}
+
+static void build_delete_in(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last)
+{
+    const sink_table_t *t = items[first].t;
+    ferry_strbuf_printf(b, "DELETE FROM %s WHERE ", t->quoted);
+    put_key_names(b, t);
+    ferry_strbuf_puts(b, " IN (");
     bool any = false;
     for (size_t i = first; i <= last; i++) {
         if (items[i].excluded)
@@ -171,6 +206,62 @@ static void build_update(ferry_strbuf_t *b, const sink_table_t *t, const ferry_c
     put_match(b, t, match_row(ev));
     if (!t->nkey)
         ferry_strbuf_puts(b, " LIMIT 1");
+}
+
+static bool is_key(const sink_table_t *t, size_t c)
+{
+    for (size_t k = 0; k < t->nkey; k++)
+        if (t->key[k] == c)
+            return true;
+    return false;
+}
+
+/*
+ * Updates of distinct keys that keep their key, as one statement:
+ * "UPDATE t SET c = CASE WHEN key = k1 THEN v1 WHEN key = k2 THEN v2 END, ...
+ * WHERE key IN (k1, k2)". Every row the WHERE finds has its WHEN, and with
+ * CLIENT_FOUND_ROWS the statement counts the rows it matched, so strict
+ * mode still sees an update that finds no row (the count falls short and
+ * the group is sent again one statement per event).
+ */
+static void build_update_case(ferry_strbuf_t *b, const sink_item_t *items, size_t first,
+                              size_t last)
+{
+    const sink_table_t *t = items[first].t;
+    ferry_strbuf_printf(b, "UPDATE %s SET ", t->quoted);
+    bool any = false;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (is_key(t, c))
+            continue;
+        ferry_strbuf_printf(b, "%s%s = CASE", any ? ", " : "", t->cols[c].quoted);
+        for (size_t i = first; i <= last; i++) {
+            if (items[i].excluded)
+                continue;
+            ferry_strbuf_puts(b, " WHEN ");
+            put_key_names(b, t);
+            ferry_strbuf_puts(b, " = ");
+            put_key_tuple(b, t, match_row(items[i].ev));
+            ferry_strbuf_puts(b, " THEN ");
+            ferry_mysql_sink_put_literal(b, t->cols[c].type, &items[i].ev->after->values[c]);
+        }
+        ferry_strbuf_puts(b, " END");
+        any = true;
+    }
+    if (!any) /* only key columns, none changed: the rows must still be found */
+        ferry_strbuf_printf(b, "%s = %s", t->cols[t->key[0]].quoted, t->cols[t->key[0]].quoted);
+    ferry_strbuf_puts(b, " WHERE ");
+    put_key_names(b, t);
+    ferry_strbuf_puts(b, " IN (");
+    bool more = false;
+    for (size_t i = first; i <= last; i++) {
+        if (items[i].excluded)
+            continue;
+        if (more)
+            ferry_strbuf_puts(b, ", ");
+        put_key_tuple(b, t, match_row(items[i].ev));
+        more = true;
+    }
+    ferry_strbuf_puts(b, ")");
 }
 
 static void build_insert_absent(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
@@ -210,6 +301,16 @@ size_t ferry_mysql_sink_build(ferry_strbuf_t *b, const sink_item_t *items, size_
         st[0].expect = check ? (int64_t)n : -1;
         return 1;
     case SINK_UPDATE_KEY:
+        if (n > 1) {
+            build_update_case(b, items, first, last);
+            st[0].expect = check ? (int64_t)n : -1;
+            return 1;
+        }
+        for (; items[first].excluded; first++)
+            ;
+        build_update(b, items[first].t, items[first].ev);
+        st[0].expect = check ? 1 : -1;
+        return 1;
     case SINK_UPDATE_ROW:
         build_update(b, it->t, it->ev);
         st[0].expect = check ? 1 : -1;
