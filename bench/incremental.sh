@@ -23,8 +23,10 @@
 # After each step the copies are checked: every table's CHECKSUM TABLE on
 # mariadb2 (replica and ferry) equals the source's, else exit status 1.
 # A row change is one row written, updated or deleted at the source:
-# oltp_write_only's every write statement changes exactly one row, so the
-# count is sysbench's "write" queries.
+# oltp_write_only's transaction is four write statements (an index update, a
+# non-index update, a delete and an insert) that change one row each, so the
+# count is four per committed transaction (sysbench's "write" count would
+# also hold the statements of transactions it rolled back on an error).
 #
 # Usage (as root on Debian 12):
 #   bench/incremental.sh                     4 x 100,000 rows, 60 s bursts
@@ -211,9 +213,9 @@ burst() { # burst NAME: a backlog written while nothing applies
     say "burst $1: oltp_write_only, $THREADS threads, $DURATION s"
     sb run --threads="$THREADS" --time="$DURATION" --report-interval=0 >"$log" 2>&1 ||
         die "sysbench run failed; see $log"
-    changes[$1]=$(awk '/^ +write:/ { print $2 }' "$log")
+    changes[$1]=$(awk '/^ +transactions:/ { print 4 * $2 }' "$log")
     secs[sb_$1]=$(awk '/^ +total time:/ { sub(/s$/, "", $3); print $3 }' "$log")
-    [[ ${changes[$1]} =~ ^[0-9]+$ ]] || die "no write count in $log"
+    [[ ${changes[$1]} =~ ^[0-9]+$ ]] || die "no transaction count in $log"
     say "burst $1: ${changes[$1]} row changes"
 }
 
@@ -301,7 +303,7 @@ sb run --threads="$THREADS" --time="$STEADY" --rate="$half" --report-interval=0 
 for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 bg_pids=()
 note_rss
-steady_changes=$(awk '/^ +write:/ { print $2 }' "$BENCH_DIR/steady.log")
+steady_changes=$(awk '/^ +transactions:/ { print 4 * $2 }' "$BENCH_DIR/steady.log")
 read -r lag_n lag_p50 lag_p99 lag_max < <(awk -v hb0="$hb0" \
     '$1 >= hb0 && $2 ~ /^-?[0-9]+$/ { print $2 }' "$BENCH_DIR/lag.txt" | sort -n | awk '
     { v[n++] = $1 / 1e6 }

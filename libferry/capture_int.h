@@ -138,6 +138,7 @@ struct ferry_capture {
      */
     int64_t pending_ts_ms;
     uint64_t events_read, rate_events;
+    uint32_t status_skipped; /* events read since /status last saw the position */
     int64_t rate_t0;
 };
 
