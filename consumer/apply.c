@@ -238,6 +238,15 @@ void apply_one(applypool_t *a, size_t i, apply_job_t *job)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* True when no job is running. */
+bool apply_idle(applypool_t *a)
+{
+    pthread_mutex_lock(&a->lock);
+    bool idle = a->pending == 0;
+    pthread_mutex_unlock(&a->lock);
+    return idle;
+}
+
 /* Returns once every job of the last apply_begin is done. */
 void apply_wait(applypool_t *a)
 {

@@ -639,6 +639,13 @@ int batch_flush_async(consumer_t *c)
     return flush(c, false);
 }
 
+/* Settles the batch in flight once the workers are done with it (every turn of the loop). */
+void batch_reap(consumer_t *c)
+{
+    if (c->flight && c->flight->busy && apply_idle(c->apply))
+        finish(c);
+}
+
 /* Forgets what the batch holds (after a fatal error: nothing more is applied). */
 void batch_drop(consumer_t *c)
 {

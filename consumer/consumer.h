@@ -417,6 +417,7 @@ int apply_start(consumer_t *c, int threads, char *errstr, size_t errstr_size);
 size_t apply_workers(const applypool_t *a);
 void apply_begin(applypool_t *a, apply_job_t *jobs);
 void apply_wait(applypool_t *a);
+bool apply_idle(applypool_t *a);
 void apply_one(applypool_t *a, size_t i, apply_job_t *job);
 void apply_stop(applypool_t *a);
 
@@ -436,6 +437,7 @@ int batch_add_chunk(consumer_t *c, const char *chunk);
 int batch_add_mark(consumer_t *c, const char *topic, int64_t value);
 int batch_flush(consumer_t *c);
 int batch_flush_async(consumer_t *c);
+void batch_reap(consumer_t *c);
 bool batch_due(const consumer_t *c);
 void batch_drop(consumer_t *c);
 void batch_free(consumer_t *c);

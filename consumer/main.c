@@ -177,6 +177,7 @@ static void step(consumer_t *c)
     parts_release(c);
     tables_advance(c);
     parts_release(c);
+    batch_reap(c);
     if (batch_due(c))
         batch_flush_async(c);
 }

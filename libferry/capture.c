@@ -203,14 +203,22 @@ static int build_props(ferry_capture_t *c)
     size_t n = 0;
     while (user && user[n])
         n++;
-    c->kprops = calloc(n + 3, sizeof(*c->kprops));
+    c->kprops = calloc(n + 5, sizeof(*c->kprops));
     if (!c->kprops)
         return FERRY_ERR_NOMEM;
     /* every producer of the link picks a key's partition alike (Java's murmur2) */
     c->kprops[0] = "partitioner";
     c->kprops[1] = "murmur2_random";
+    /*
+     * Every group ends with a transaction commit, which sends what is
+     * queued at once: lingering until then costs no latency, and spread over
+     * many partitions a group's events otherwise leave in batches of one or
+     * two messages (per-batch work and no compression to speak of).
+     */
+    c->kprops[2] = "linger.ms";
+    c->kprops[3] = "1000";
     for (size_t i = 0; i < n; i++)
-        c->kprops[2 + i] = user[i];
+        c->kprops[4 + i] = user[i];
     return 0;
 }
 
