@@ -524,8 +524,15 @@ static void expired_data_is_fatal_and_named(void **state)
     (void)state;
     topic_new("t.expire", 2);
     ferry_kafka_producer_t *p = producer_new(NULL);
+    /* random letters: the producers compress (lz4), and the mock keeps what was sent */
     static char big[100 * 1024];
-    memset(big, 'x', sizeof(big) - 1);
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof(big) - 1; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        big[i] = (char)('a' + x % 26);
+    }
     for (int i = 0; i < 80; i++)
         produce_str(p, "t.expire", 1, NULL, big);
     char errstr[512];
