@@ -12,8 +12,11 @@
  * per partition whatever worker committed first.
  *
  * One batch flies at a time: while the workers apply it, the loop reads
- * and decodes the next; the next flush first waits for it (apply_wait) and
- * settles it (batch.c), and only then hands out the next. A synchronous
+ * and decodes the next; the batch is settled (batch.c) on the first turn of
+ * the loop after the workers are done, or by the next flush, which waits
+ * for it (apply_wait), and only then hands out the next. A job that rolled
+ * back (a deadlock between workers, a lost connection) runs again alone
+ * (apply_one) before the batch is settled. A synchronous
  * flush (before a DDL statement, a table let go, at shutdown) waits for
  * both, so it stays a barrier: what follows it sees every change before it
  * committed.
