@@ -25,9 +25,13 @@
 #                    number of chunks per table if that is larger)
 #   BUFFER_POOL      innodb_buffer_pool_size set on both MariaDB servers
 #                    before the run (default 1G; "" keeps the harness's 64M)
+#   REDO_LOG         innodb_log_file_size set on both servers before the run
+#                    ("" (default) keeps the harness's 64M)
 #   BENCH_DIR        working directory (default /tmp/ferry-bench-fullload);
 #                    ferry's logs stay in BENCH_DIR/ferry/logs afterwards
 #   SKIP_BUILD=1     use build-bench as it is
+#   ONLY=ferry       run only ferry (no ratios; for trying a change quickly)
+#   FERRY_EXTRA      more lines for ferry's project file (e.g. "kafka.debug = cgrp")
 #
 # Progress goes to stderr; the result table to stdout.
 set -euo pipefail
@@ -38,6 +42,7 @@ ROWS=${ROWS:-250000}
 THREADS=${THREADS:-2}
 PARTITIONS=${PARTITIONS:-64}
 BUFFER_POOL=${BUFFER_POOL-1G}
+REDO_LOG=${REDO_LOG:-}
 BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench-fullload}
 BUILD=$SRC/build-bench
 # ferry's planner cuts chunks of this many rows (fullload.h: chunk_rows 0 = 10000).
@@ -48,6 +53,7 @@ COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
 [ "$THREADS" != 2 ] && COMMAND+=" THREADS=$THREADS"
 [ "$PARTITIONS" != 64 ] && COMMAND+=" PARTITIONS=$PARTITIONS"
 [ "$BUFFER_POOL" != 1G ] && COMMAND+=" BUFFER_POOL=$BUFFER_POOL"
+[ -n "$REDO_LOG" ] && COMMAND+=" REDO_LOG=$REDO_LOG"
 COMMAND+=" bench/fullload.sh"
 
 say() { echo "fullload: $*" >&2; }
@@ -171,6 +177,14 @@ if [ -n "$BUFFER_POOL" ]; then
         done
     done
 fi
+if [ -n "$REDO_LOG" ]; then
+    # MariaDB 10.9 and later resize the redo log online.
+    for m in mysql1 mysql2; do
+        "$m" -e "SET GLOBAL innodb_log_file_size = $(numfmt --from=iec "$REDO_LOG")"
+    done
+fi
+redo1=$(mysql1 -e 'SELECT @@innodb_log_file_size DIV 1048576')
+redo2=$(mysql2 -e 'SELECT @@innodb_log_file_size DIV 1048576')
 bp1=$(mysql1 -e 'SELECT @@innodb_buffer_pool_size DIV 1048576')
 bp2=$(mysql2 -e 'SELECT @@innodb_buffer_pool_size DIV 1048576')
 
@@ -215,6 +229,12 @@ verify() {
 declare -A secs dbcpu
 load_start=$(loadavg)
 
+secs[myloader]=0
+secs[dump]=0
+dbcpu[myloader]="- | -"
+dbcpu[dump]="- | -"
+dump_mb="-"
+if [ "${ONLY:-}" != ferry ]; then
 # ------------------------------------------------------------ 4a. mydumper | myloader
 
 # myloader runs with -e so that it writes the destination's binary log as
@@ -253,6 +273,7 @@ dbcpu[dump]=$(db_cpu_since "$c0")
 say "mariadb-dump | mariadb: ${secs[dump]} s"
 verify sbtest_dump
 mysql2 -e 'DROP DATABASE sbtest_dump'
+fi
 
 # ------------------------------------------------------------ 4c. ferry
 
@@ -269,6 +290,7 @@ rename.databases = sbtest:sbtest_ferry
 runtime.dir = $RUN
 # ferry-devkafka keeps 5 MB per partition: one partition per chunk of a table.
 topics.partitions = $PARTITIONS
+${FERRY_EXTRA:-}
 EOF
 "$CTL" check "$PROJECT" >&2 || die "ferryctl check refused the project file"
 
@@ -334,7 +356,7 @@ cat <<EOF
 command: $COMMAND
 machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); load average $load_start before the copies, $load_end after
 data: $TABLES sysbench tables x $ROWS rows = $TOTAL rows, $src_mb MB on the source (mydumper files: $dump_mb MB)
-servers: MariaDB $(mysql1 -e 'SELECT VERSION()') (tests/harness/servers.sh), innodb_buffer_pool_size ${bp1}M / ${bp2}M; ferry-devkafka --partitions $PARTITIONS
+servers: MariaDB $(mysql1 -e 'SELECT VERSION()') (tests/harness/servers.sh), innodb_buffer_pool_size ${bp1}M / ${bp2}M, innodb_log_file_size ${redo1}M / ${redo2}M; ferry-devkafka --partitions $PARTITIONS
 ferry: topics.partitions = $PARTITIONS (ferry-devkafka keeps only 5 MB per partition; the producer cut up to ${ferry_chunks:-?} chunks of at most $CHUNK_ROWS rows per table, each on its own partition; the fullest snapshot partition of sbtest1 held $part_mb MB of keys, values and headers)
 
 | tool | rows | seconds | rows/s | source CPU s | destination CPU s |

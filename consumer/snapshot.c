@@ -35,8 +35,8 @@
 #include <time.h>
 
 #define REFRESH_MIN_MS       100
-#define SBUF_MAX_BYTES       ((size_t)64 << 20)
-#define SBUF_OPEN_PER_LOADER 3
+#define SBUF_MAX_BYTES       ((size_t)32 << 20)
+#define SBUF_OPEN_PER_LOADER 2
 
 typedef struct {
     consumer_t *c;

@@ -95,7 +95,7 @@ static const ferry_conf_prop_t props[] = {
     {"fullload.workers", FERRY_CONF_T_INT, "0", 0, 0, 64, NULL,
      "ferry-worker processes `ferryctl up` starts beside the producer. Workers on other "
      "machines join the same group when started there as ferry-worker <project file>."},
-    {"apply.snapshot.threads", FERRY_CONF_T_INT, "2", 0, 1, 32, NULL,
+    {"apply.snapshot.threads", FERRY_CONF_T_INT, "4", 0, 1, 32, NULL,
      "Destination connections the consumer loads snapshot chunks on in parallel (one chunk "
      "per transaction each)."},
     {"apply.threads", FERRY_CONF_T_INT, "4", 0, 1, 64, NULL,
