@@ -36,6 +36,7 @@ typedef struct {
     snapload_t *l;
     pthread_t thread;
     bool started;
+    const ctable_t *loading; /* the table of the chunk being loaded (pool's lock) */
     char name[32];
     ferry_db_t *db;
     ferry_mysql_sink_t *sink;
@@ -53,7 +54,8 @@ struct snapload {
     int busy; /* chunks being loaded */
     bool stop;
     loader_t *loaders;
-    size_t nloaders;
+    size_t nloaders; /* started */
+    size_t nslots;   /* allocated (fixed before the first loader starts) */
 };
 
 static void loader_close(loader_t *ld)
@@ -220,6 +222,34 @@ static void load(loader_t *ld, sbuf_t *b)
                     rc);
 }
 
+/*
+ * Takes the oldest queued chunk of a table no other loader is loading, or
+ * the oldest of all when every queued table is busy (pool's lock held, the
+ * queue not empty). Loaders on different tables do not contend for the
+ * same index pages, and the first chunk of a table (an insert into an empty
+ * table, for which InnoDB locks the whole table) holds up no other loader.
+ */
+static sbuf_t *take(snapload_t *l)
+{
+    size_t pick = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const ctable_t *t = l->queue[(l->head + i) % l->cap]->t;
+        bool busy = false;
+        for (size_t k = 0; k < l->nslots && !busy; k++)
+            busy = l->loaders[k].loading == t;
+        if (!busy) {
+            pick = i;
+            break;
+        }
+    }
+    sbuf_t *b = l->queue[(l->head + pick) % l->cap];
+    for (size_t i = pick; i > 0; i--) /* close the gap: the older ones move up one */
+        l->queue[(l->head + i) % l->cap] = l->queue[(l->head + i - 1) % l->cap];
+    l->head = (l->head + 1) % l->cap;
+    l->n--;
+    return b;
+}
+
 static void *loader_main(void *arg)
 {
     loader_t *ld = arg;
@@ -230,13 +260,13 @@ static void *loader_main(void *arg)
             pthread_cond_wait(&l->wake, &l->lock);
         if (l->stop)
             break;
-        sbuf_t *b = l->queue[l->head];
-        l->head = (l->head + 1) % l->cap;
-        l->n--;
+        sbuf_t *b = take(l);
+        ld->loading = b->t;
         l->busy++;
         pthread_mutex_unlock(&l->lock);
         load(ld, b);
         pthread_mutex_lock(&l->lock);
+        ld->loading = NULL;
         b->done = true;
         l->busy--;
     }
@@ -253,6 +283,7 @@ int snapload_start(consumer_t *c, int threads, char *errstr, size_t errstr_size)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     }
     l->c = c;
+    l->nslots = (size_t)threads;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->wake, NULL);
     c->loader = l;
