@@ -78,6 +78,30 @@ static int open_destination(consumer_t *c, char *errstr, size_t errstr_size)
     return rc;
 }
 
+/*
+ * The data consumer's Kafka properties: at most 8 MB per fetch response
+ * (librdkafka's default is 50 MB, which one response over the many snapshot
+ * and change partitions a consumer reads can take; the rows it brings are
+ * copied into memory the consumer bounds itself), then the project's
+ * kafka.* settings, which win. The array is malloc'd (the strings are not
+ * copied); NULL when out of memory.
+ */
+static const char **data_props(const char *const *kprops)
+{
+    size_t n = 0;
+    while (kprops && kprops[n])
+        n++;
+    const char **p = malloc((n + 3) * sizeof(*p));
+    if (!p)
+        return NULL;
+    p[0] = "fetch.max.bytes";
+    p[1] = "8388608";
+    for (size_t i = 0; i < n; i++)
+        p[2 + i] = kprops[i];
+    p[n + 2] = NULL;
+    return p;
+}
+
 static int open_kafka(consumer_t *c, char *errstr, size_t errstr_size)
 {
     ferry_registry_conf_t rc = {
@@ -100,9 +124,11 @@ static int open_kafka(consumer_t *c, char *errstr, size_t errstr_size)
         return FERRY_ERR_FATAL;
     snapshot_refresh(c, 10000);
     /* partitions are assigned by owner.c; the group stores offsets for lag tools */
-    if (ferry_kafka_consumer_new(&c->data, c->group, c->kprops, NULL, errstr, errstr_size) != 0)
-        return FERRY_ERR_FATAL;
-    return 0;
+    const char *const *props = data_props(c->kprops);
+    int err = props ? ferry_kafka_consumer_new(&c->data, c->group, props, NULL, errstr, errstr_size)
+                    : ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    free((void *)props);
+    return err != 0 ? FERRY_ERR_FATAL : 0;
 }
 
 static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errstr_size)

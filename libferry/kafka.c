@@ -86,12 +86,6 @@ static const char *const consumer_defaults[] = {
     /* prefetch at most 16 MB (librdkafka's default is 64 MB): services stay small */
     "queued.max.messages.kbytes",
     "16384",
-    /*
-     * and at most 8 MB per fetch response (librdkafka's default is 50 MB:
-     * with many partitions assigned one response alone could take that much)
-     */
-    "fetch.max.bytes",
-    "8388608",
     NULL,
 };
 
