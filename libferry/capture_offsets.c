@@ -14,6 +14,7 @@
 #include "avro_record.h"
 
 #include "err.h"
+#include "kafka.h"
 #include "ferry_avsc.h"
 #include "registry.h"
 #include "wire.h"
@@ -215,8 +216,7 @@ static int read_tail(rd_kafka_t *rk, const char *topic, int parts, const char *l
     }
     for (int32_t p = 0; p < parts; p++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        rd_kafka_resp_err_t err = ferry_kafka_watermarks(rk, topic, p, timeout_ms, &lo, &hi);
         if (err) {
             rc =
                 ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),

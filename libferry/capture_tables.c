@@ -263,19 +263,26 @@ int ferry_capture_table_match(ferry_capture_t *c, cap_table_t *t, const ferry_ro
 /*
  * Creates the change topic with the project's partition count rather than
  * leaving it to the broker's auto-creation, whose count (num.partitions,
- * often 1) ferry does not choose. An existing topic is kept as it is.
+ * often 1) ferry does not choose. An existing topic is kept as it is. Asked
+ * once per table through capture's own producer; if the broker does not
+ * answer, capture goes on and the first message auto-creates the topic
+ * (with a warning), rather than holding every change back.
  */
-static int create_topic(ferry_capture_t *c, cap_table_t *t, char *errstr, size_t errstr_size)
+static void create_topic(ferry_capture_t *c, cap_table_t *t)
 {
     const char *del[] = {"cleanup.policy", "delete", NULL};
-    int rc =
-        ferry_kafka_topic_create(ferry_conf_kafka_props(c->project), t->topic,
-                                 (int)ferry_conf_get_int(c->project, "topics.partitions"),
-                                 (int)ferry_conf_get_int(c->project, "topics.replication.factor"),
-                                 del, 1, c->timeout_ms, errstr, errstr_size);
-    if (rc == 0)
-        t->topic_ready = true;
-    return rc;
+    int parts = (int)ferry_conf_get_int(c->project, "topics.partitions");
+    int rf = (int)ferry_conf_get_int(c->project, "topics.replication.factor");
+    char err[512];
+    int rc = c->producer
+                 ? ferry_kafka_producer_topic_create(c->producer, t->topic, parts, rf, del,
+                                                     c->timeout_ms, err, sizeof(err))
+                 : ferry_kafka_topic_create(ferry_conf_kafka_props(c->project), t->topic, parts, rf,
+                                            del, 1, c->timeout_ms, err, sizeof(err));
+    if (rc != 0)
+        ferry_log_warn("could not create the change topic; the broker's auto-creation will make it",
+                       "topic=%s error=\"%s\"", t->topic, err);
+    t->topic_ready = true;
 }
 
 /* Schemas, codecs and wire headers of t->table. */
@@ -293,7 +300,7 @@ static int build_schemas(ferry_capture_t *c, cap_table_t *t, char *errstr, size_
                            "could not name the change topic of `%s`.`%s`: name too long", t->db,
                            t->name);
     if (rc == 0 && !t->topic_ready)
-        rc = create_topic(c, t, errstr, errstr_size);
+        create_topic(c, t);
     if (rc == 0)
         rc = ferry_registry_header_for(c->registry, t->topic, 0, t->schemas.envelope_json, t->vhdr,
                                        &t->vhdr_len, errstr, errstr_size);

@@ -319,7 +319,7 @@ static int reader_catch_up(topic_reader_t *r, int timeout_ms, reader_fn fn, void
         int64_t lo, hi;
         int left = (int)(deadline - now_ms());
         rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(r->rk, r->topic, p, &lo, &hi, left > 0 ? left : 1);
+            ferry_kafka_watermarks(r->rk, r->topic, p, left > 0 ? left : 1, &lo, &hi);
         if (err) {
             rc = ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
                                "could not read topic \"%s\" partition %" PRId32

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ferry_kafka_producer {
     rd_kafka_t *rk;
@@ -147,6 +148,31 @@ int ferry_kafka_err_class(int kafka_err)
     default:
         /* fencing, authorization, out of range, invalid records, ... */
         return FERRY_ERR_FATAL;
+    }
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ferry_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms,
+                           int64_t *low, int64_t *high)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(deadline - mono_ms());
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, left > 0 ? left : 1);
+        if (!err || ferry_kafka_err_class(err) != FERRY_ERR_RETRIABLE ||
+            err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+            err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+            err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || deadline - mono_ms() < 100)
+            return err;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -329,9 +355,10 @@ static int create_result(rd_kafka_event_t *ev, const char *topic, int exists_ok,
     return 0;
 }
 
-int ferry_kafka_topic_create(const char *const *props, const char *topic, int partitions,
-                             int replication_factor, const char *const *configs, int exists_ok,
-                             int timeout_ms, char *errstr, size_t errstr_size)
+/* Creates topic through the admin API of rk, a client of the cluster named by bootstrap. */
+static int topic_create_on(rd_kafka_t *rk, const char *bootstrap, const char *topic, int partitions,
+                           int replication_factor, const char *const *configs, int exists_ok,
+                           int timeout_ms, char *errstr, size_t errstr_size)
 {
     char why[512];
     rd_kafka_NewTopic_t *nt =
@@ -355,11 +382,6 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
      */
     if (!size_set)
         rd_kafka_NewTopic_set_config(nt, "max.message.bytes", FERRY_KAFKA_MAX_MESSAGE);
-    rd_kafka_t *rk = admin_client_new(props, 0, errstr, errstr_size);
-    if (!rk) {
-        rd_kafka_NewTopic_destroy(nt);
-        return FERRY_ERR_INVALID;
-    }
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
     rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
@@ -372,7 +394,7 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
     if (!ev)
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                            "could not create topic \"%s\": no answer from \"%s\" within %d ms",
-                           topic, bootstrap_of(props), timeout_ms);
+                           topic, bootstrap, timeout_ms);
     else
         rc = create_result(ev, topic, exists_ok, errstr, errstr_size);
     if (ev)
@@ -380,8 +402,28 @@ int ferry_kafka_topic_create(const char *const *props, const char *topic, int pa
     rd_kafka_queue_destroy(q);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+int ferry_kafka_topic_create(const char *const *props, const char *topic, int partitions,
+                             int replication_factor, const char *const *configs, int exists_ok,
+                             int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = admin_client_new(props, 0, errstr, errstr_size);
+    if (!rk)
+        return FERRY_ERR_INVALID;
+    int rc = topic_create_on(rk, bootstrap_of(props), topic, partitions, replication_factor,
+                             configs, exists_ok, timeout_ms, errstr, errstr_size);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+int ferry_kafka_producer_topic_create(ferry_kafka_producer_t *p, const char *topic, int partitions,
+                                      int replication_factor, const char *const *configs,
+                                      int timeout_ms, char *errstr, size_t errstr_size)
+{
+    return topic_create_on(p->rk, "the producer's cluster", topic, partitions, replication_factor,
+                           configs, 1, timeout_ms, errstr, errstr_size);
 }
 
 int ferry_kafka_topic_partitions(const char *const *props, const char *topic, int timeout_ms,
@@ -923,7 +965,7 @@ int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32
 {
     int64_t low = 0;
     rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(c->rk, topic, partition, &low, high, timeout_ms);
+        ferry_kafka_watermarks(c->rk, topic, partition, timeout_ms, &low, high);
     if (err)
         return ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
                              "could not read the end of \"%s\" [%d]: %s", topic, (int)partition,
@@ -1003,8 +1045,7 @@ int ferry_kafka_read_partition(const char *const *props, const char *topic, int3
                              "could not create a reader for \"%s\": %s", topic, why);
     }
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, timeout_ms);
+    rd_kafka_resp_err_t err = ferry_kafka_watermarks(rk, topic, partition, timeout_ms, &lo, &hi);
     int rc = 0;
     if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
         hi = lo = 0; /* no topic yet: nothing to read */

@@ -116,6 +116,16 @@ typedef struct {
  */
 int ferry_kafka_err_class(int kafka_err);
 
+/*
+ * rd_kafka_query_watermark_offsets on a client the caller already has, asked
+ * again every 100 ms while the answer is a transient error (a leader moving,
+ * a broker away) until timeout_ms has passed. An unknown topic or partition
+ * is answered at once. Returns the last rd_kafka_resp_err_t (0 on success).
+ */
+struct rd_kafka_s;
+int ferry_kafka_watermarks(struct rd_kafka_s *rk, const char *topic, int32_t partition,
+                           int timeout_ms, int64_t *low, int64_t *high);
+
 /* ---- cluster -------------------------------------------------------- */
 
 /*
@@ -137,6 +147,14 @@ int ferry_kafka_probe(const char *const *props, int timeout_ms, char *errstr, si
 int ferry_kafka_topic_create(const char *const *props, const char *topic, int partitions,
                              int replication_factor, const char *const *configs, int exists_ok,
                              int timeout_ms, char *errstr, size_t errstr_size);
+
+/*
+ * The same through the admin API of an open producer (no new connection to
+ * the cluster); a topic that exists already is success.
+ */
+int ferry_kafka_producer_topic_create(ferry_kafka_producer_t *p, const char *topic, int partitions,
+                                      int replication_factor, const char *const *configs,
+                                      int timeout_ms, char *errstr, size_t errstr_size);
 
 /*
  * Stores the partition count of topic in *partitions. FERRY_ERR_NOT_FOUND if

@@ -20,6 +20,7 @@
  */
 #include "registry.h"
 #include "conf.h"
+#include "kafka.h"
 #include "strbuf.h"
 
 #include <inttypes.h>
@@ -1047,8 +1048,8 @@ static int kafka_catch_up(ferry_registry_t *r, char *errstr, size_t errstr_size)
     for (int32_t p = 0; p < r->npartitions; p++) {
         int64_t lo, hi;
         int remaining = (int)(deadline - now_ms());
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-            r->reader, r->schemas_topic, p, &lo, &hi, remaining > 0 ? remaining : 1);
+        rd_kafka_resp_err_t err = ferry_kafka_watermarks(r->reader, r->schemas_topic, p,
+                                                         remaining > 0 ? remaining : 1, &lo, &hi);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = ferry_err_set(errstr, errstr_size, kafka_err_code(err),
                                "could not read topic \"%s\" partition %" PRId32

@@ -165,7 +165,7 @@ static int wait_table(ferry_verify_live_t *l, MYSQL *dst, const vtable_t *t, int
         return 0; /* no change was ever captured for the table */
     for (int32_t p = 0; !rc && p < parts; p++) {
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(l->rk, topic, p, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e = ferry_kafka_watermarks(l->rk, topic, p, 10000, &lo, &hi);
         if (e)
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_IO,
                                  "could not read the end of \"%s\" [%d]: %s", topic, (int)p,
