@@ -70,20 +70,6 @@ int ddl_open(consumer_t *c, char *errstr, size_t errstr_size)
     return 0;
 }
 
-static int decode(consumer_t *c, const ferry_kafka_msg_t *m, ferry_arena_t *a,
-                  ferry_ddl_event_t *ev, char *errstr, size_t errstr_size)
-{
-    ferry_wire_info_t info;
-    const char *json;
-    if (!m->value || ferry_wire_parse(m->value, m->value_len, &info) != 0)
-        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
-                             "the message has neither Confluent nor single-object framing");
-    int rc = ferry_registry_schema_for(c->reg, &info, &json, errstr, errstr_size);
-    if (rc == 0)
-        rc = ferry_ddl_event_decode(json, info.body, info.body_len, a, ev, errstr, errstr_size);
-    return rc;
-}
-
 static void snapshot_table(consumer_t *c, const ferry_ddl_event_t *ev, bool fresh)
 {
     char err[1024];
@@ -627,7 +613,8 @@ static void handle(consumer_t *c, ferry_kafka_msg_t *m, ferry_arena_t *a)
         ferry_kafka_msg_destroy(m);
         return;
     }
-    if (decode(c, m, a, &ev, err, sizeof(err)) != 0) {
+    if (ferry_ddl_event_from_message(c->reg, m->value, m->value_len, a, &ev, err, sizeof(err)) !=
+        0) {
         cons_fail(c, "could not decode the event at offset %lld of \"%s\" [0]: %s",
                   (long long)m->offset, c->ddl_topic, err);
         ferry_kafka_msg_destroy(m);

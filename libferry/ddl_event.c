@@ -222,3 +222,19 @@ int ferry_ddl_event_decode(const char *writer_schema_json, const uint8_t *body, 
     ferry_avro_record_free(&rec);
     return rc;
 }
+
+int ferry_ddl_event_from_message(ferry_registry_t *reg, const void *value, size_t value_len,
+                                 ferry_arena_t *arena, ferry_ddl_event_t *ev, char *errstr,
+                                 size_t errstr_size)
+{
+    ferry_wire_info_t info;
+    const char *schema;
+    if (!value || ferry_wire_parse(value, value_len, &info) != 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                             "the message has neither Confluent nor single-object framing");
+    int rc = ferry_registry_schema_for(reg, &info, &schema, errstr, errstr_size);
+    if (rc == 0)
+        rc = ferry_ddl_event_decode(schema, info.body, info.body_len, arena, ev, errstr,
+                                    errstr_size);
+    return rc;
+}

@@ -23,6 +23,7 @@
 
 #include "arena.h"
 #include "avro_codec.h"
+#include "registry.h"
 
 typedef struct {
     const char *connector; /* "mariadb", "mysql", ... */
@@ -66,5 +67,14 @@ int ferry_ddl_event_encode(const ferry_ddl_event_t *ev, ferry_avro_buf_t *out, c
 int ferry_ddl_event_decode(const char *writer_schema_json, const uint8_t *body, size_t len,
                            ferry_arena_t *arena, ferry_ddl_event_t *ev, char *errstr,
                            size_t errstr_size);
+
+/*
+ * Decodes a whole message value of the ddl topic: its framing (wire.h), the
+ * writer's schema looked up through reg, then the body as above. Returns 0,
+ * or a negative ferry_err_t with the reason in errstr.
+ */
+int ferry_ddl_event_from_message(ferry_registry_t *reg, const void *value, size_t value_len,
+                                 ferry_arena_t *arena, ferry_ddl_event_t *ev, char *errstr,
+                                 size_t errstr_size);
 
 #endif

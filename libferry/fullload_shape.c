@@ -41,14 +41,10 @@ static bool names_table(const ferry_ddl_event_t *ev, const char *name)
 static int follow_one(void *arg, const ferry_kafka_msg_t *msg)
 {
     follow_t *f = arg;
-    ferry_wire_info_t info;
-    const char *schema;
     ferry_ddl_event_t ev;
     ferry_arena_reset(f->arena);
-    if (!msg->value || ferry_wire_parse(msg->value, msg->value_len, &info) != 0 ||
-        ferry_registry_schema_for(f->registry, &info, &schema, f->errstr, sizeof(f->errstr)) != 0 ||
-        ferry_ddl_event_decode(schema, info.body, info.body_len, f->arena, &ev, f->errstr,
-                               sizeof(f->errstr)) != 0)
+    if (ferry_ddl_event_from_message(f->registry, msg->value, msg->value_len, f->arena, &ev,
+                                     f->errstr, sizeof(f->errstr)) != 0)
         return 0; /* not ours to judge: the consumer reports bad events */
     if (f->dropped || !ev.kind)
         return 0;

@@ -4,8 +4,8 @@
  * Only consecutive items of one table and one kind share a statement, so
  * the order of events is the order of statements and of the rows inside a
  * multi-row statement: per-key order holds without reasoning about which
- * events commute (a group of updates holds each key once, apply.c). Grouped deletes use "(key) IN (...)", which cannot match
- * NULL, so a delete whose key holds a NULL goes alone with "<=>".
+ * events commute (a group of updates holds each key once, apply.c). Grouped deletes use "(key) IN
+ * (...)", which cannot match NULL, so a delete whose key holds a NULL goes alone with "<=>".
  */
 #include "mysql_sink_int.h"
 
@@ -169,10 +169,10 @@ static void put_key_names(ferry_strbuf_t *b, const sink_table_t *t)
         ferry_strbuf_puts(b, ")");
 }
 
-static void build_delete_in(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last)
+/* "(<key columns>) IN ((...), ...)" over the key images of items first..last not excluded. */
+static void put_key_in(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last)
 {
     const sink_table_t *t = items[first].t;
-    ferry_strbuf_printf(b, "DELETE FROM %s WHERE ", t->quoted);
     put_key_names(b, t);
     ferry_strbuf_puts(b, " IN (");
     bool any = false;
@@ -185,6 +185,13 @@ static void build_delete_in(ferry_strbuf_t *b, const sink_item_t *items, size_t 
         any = true;
     }
     ferry_strbuf_puts(b, ")");
+}
+
+static void build_delete_in(ferry_strbuf_t *b, const sink_item_t *items, size_t first, size_t last)
+{
+    const sink_table_t *t = items[first].t;
+    ferry_strbuf_printf(b, "DELETE FROM %s WHERE ", t->quoted);
+    put_key_in(b, items, first, last);
 }
 
 static void build_delete_one(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)
@@ -250,18 +257,7 @@ static void build_update_case(ferry_strbuf_t *b, const sink_item_t *items, size_
     if (!any) /* only key columns, none changed: the rows must still be found */
         ferry_strbuf_printf(b, "%s = %s", t->cols[t->key[0]].quoted, t->cols[t->key[0]].quoted);
     ferry_strbuf_puts(b, " WHERE ");
-    put_key_names(b, t);
-    ferry_strbuf_puts(b, " IN (");
-    bool more = false;
-    for (size_t i = first; i <= last; i++) {
-        if (items[i].excluded)
-            continue;
-        if (more)
-            ferry_strbuf_puts(b, ", ");
-        put_key_tuple(b, t, match_row(items[i].ev));
-        more = true;
-    }
-    ferry_strbuf_puts(b, ")");
+    put_key_in(b, items, first, last);
 }
 
 static void build_insert_absent(ferry_strbuf_t *b, const sink_table_t *t, const ferry_row_t *r)

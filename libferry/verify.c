@@ -324,20 +324,28 @@ static void row_values(MYSQL_RES *res, MYSQL_ROW row, ferry_chunk_value_t *out, 
     }
 }
 
+/*
+ * Waits (v->lock held) for a broadcast on v->changed, at most 100 ms, so a
+ * caller also sees a stop that nobody signals.
+ */
+static void wait_changed(ferry_verify_t *v)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&v->changed, &v->lock, &ts);
+}
+
 /* Queues c, waiting while the queue is full. Returns false when the run is ending. */
 static bool enqueue(ferry_verify_t *v, chunk_t *c)
 {
     pthread_mutex_lock(&v->lock);
-    while (v->q_len == v->q_cap && !v->err && !stopping(v)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&v->changed, &v->lock, &ts);
-    }
+    while (v->q_len == v->q_cap && !v->err && !stopping(v))
+        wait_changed(v);
     bool ok = !v->err && !stopping(v);
     if (ok) {
         v->queue[(v->q_head + v->q_len) % v->q_cap] = c;
@@ -667,16 +675,8 @@ static int plan_led(ferry_verify_t *v, MYSQL *my, size_t i, char *errstr, size_t
         if (!enqueue(v, c))
             break;
         pthread_mutex_lock(&v->lock);
-        while (st->lead_seq < seq && !v->err && !stopping(v)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&v->changed, &v->lock, &ts);
-        }
+        while (st->lead_seq < seq && !v->err && !stopping(v))
+            wait_changed(v);
         bool ready = st->lead_seq >= seq, end = !st->lead_hi;
         ferry_arena_t *next = ready && !end ? ferry_arena_new(0) : NULL;
         ferry_chunk_value_t *hi = next ? copy_values(next, st->lead_hi, t->n_key) : NULL;

@@ -135,15 +135,10 @@ typedef struct {
 static int scan_one(void *arg, const ferry_kafka_msg_t *msg)
 {
     ddl_scan_t *sc = arg;
-    ferry_wire_info_t info;
-    const char *schema;
     ferry_ddl_event_t ev;
     ferry_arena_reset(sc->arena);
-    if (!msg->value || ferry_wire_parse(msg->value, msg->value_len, &info) != 0 ||
-        ferry_registry_schema_for(sc->s->registry, &info, &schema, sc->errstr,
-                                  sizeof(sc->errstr)) != 0 ||
-        ferry_ddl_event_decode(schema, info.body, info.body_len, sc->arena, &ev, sc->errstr,
-                               sizeof(sc->errstr)) != 0)
+    if (ferry_ddl_event_from_message(sc->s->registry, msg->value, msg->value_len, sc->arena, &ev,
+                                     sc->errstr, sizeof(sc->errstr)) != 0)
         return FERRY_ERR_INVALID;
     /*
      * An earlier run announced tables at its P0 and may have copied chunks

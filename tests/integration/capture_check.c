@@ -623,13 +623,9 @@ static void check_ddl(void)
             die("reading %s: %s", topic, err);
         if (!m)
             continue;
-        ferry_wire_info_t info;
-        const char *schema;
         ferry_ddl_event_t ev;
-        if (ferry_wire_parse(m->value, m->value_len, &info) != 0 ||
-            ferry_registry_schema_for(reg, &info, &schema, err, sizeof(err)) != 0 ||
-            ferry_ddl_event_decode(schema, info.body, info.body_len, arena, &ev, err,
-                                   sizeof(err)) != 0)
+        if (ferry_ddl_event_from_message(reg, m->value, m->value_len, arena, &ev, err,
+                                         sizeof(err)) != 0)
             die("could not decode a ddl event: %s", err);
         if (n > 0 && ev.has_pos && ev.pos == pos && ev.file && strcmp(ev.file, file) == 0) {
             ferry_kafka_msg_destroy(m); /* a duplicate by position */
