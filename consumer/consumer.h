@@ -408,7 +408,6 @@ void snapshot_drop_all(consumer_t *c);
 int snapload_start(consumer_t *c, int threads, char *errstr, size_t errstr_size);
 void snapload_queue(snapload_t *l, sbuf_t *b);
 bool snapload_done(snapload_t *l, const sbuf_t *b);
-bool snapload_idle(snapload_t *l);
 int snapload_threads(const snapload_t *l);
 void snapload_stop(snapload_t *l);
 

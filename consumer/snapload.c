@@ -348,16 +348,6 @@ int snapload_threads(const snapload_t *l)
     return l ? (int)l->nloaders : 1;
 }
 
-bool snapload_idle(snapload_t *l)
-{
-    if (!l)
-        return true;
-    pthread_mutex_lock(&l->lock);
-    bool idle = !l->n && !l->busy;
-    pthread_mutex_unlock(&l->lock);
-    return idle;
-}
-
 /* Lets every loader finish the chunk it is loading, then frees the pool. */
 void snapload_stop(snapload_t *l)
 {

@@ -19,10 +19,13 @@
  * being read at once, and none is started past SBUF_MAX_BYTES; the
  * partition of an attempt that may not start is held (paused) at its first
  * row and released when a slot frees, one partition per slot, so Kafka
- * fetches the few partitions being read rather than all of them. When the
- * loaders have nothing to do, one more attempt may start whatever the
- * limits say, so attempts whose remaining rows sit behind such a hold (two
- * attempts interleaved in one partition) cannot stall the load.
+ * fetches the few partitions being read rather than all of them. A
+ * partition with an attempt still being read is never held: two attempts
+ * interleaved in one partition (two workers copying chunks that share it)
+ * are read together, since the first cannot finish until the second's rows
+ * are read past. Nothing else starts past the limits: every attempt a
+ * consumer sees is whole (rows and marker commit in one Kafka transaction),
+ * so the attempts in memory always finish and free their slots.
  */
 #include "consumer.h"
 
@@ -123,7 +126,16 @@ int snapshot_open_slots(const consumer_t *c)
     int slots = c->sbuf_bytes < SBUF_MAX_BYTES
                     ? SBUF_OPEN_PER_LOADER * snapload_threads(c->loader) - open
                     : 0;
-    return slots > 0 ? slots : snapload_idle(c->loader) ? 1 : 0;
+    return slots > 0 ? slots : 0;
+}
+
+/* True when an attempt in part is still being read (not yet handed to a loader). */
+static bool part_reading(const consumer_t *c, size_t part)
+{
+    for (const sbuf_t *b = c->sbufs; b; b = b->next)
+        if (b->part == part && !b->queued)
+            return true;
+    return false;
 }
 
 int64_t snapshot_part_floor(const consumer_t *c, size_t part)
@@ -341,7 +353,7 @@ static void keep(consumer_t *c, sbuf_t *b, part_t *p, ferry_kafka_msg_t *m)
 static sbuf_t *start_attempt(consumer_t *c, ctable_t *t, part_t *p, const ferry_kafka_msg_t *m,
                              const char *chunk, const char *attempt)
 {
-    if (snapshot_open_slots(c) <= 0) {
+    if (snapshot_open_slots(c) <= 0 && !part_reading(c, (size_t)(p - c->parts))) {
         parts_hold_mem(c, p, m->offset);
         return NULL;
     }

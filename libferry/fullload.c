@@ -1089,7 +1089,20 @@ int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
     char group[300];
     snprintf(group, sizeof(group), "ferry.%s.fullload", conf->project);
     const char *topics[] = {w->tasks_topic};
-    int rc = worker_connect(w, errstr, errstr_size);
+    /*
+     * Join the group first: the broker holds a new group's first join about
+     * 3 s for more members, which the rest of the set-up (the source
+     * connection, the transactional producer's id) then overlaps, and the
+     * threads of one process join within that window instead of one by one
+     * (a member joining a group already formed makes every member stop and
+     * join again).
+     */
+    int rc = ferry_kafka_consumer_new(&w->consumer, group, w->conf.kafka_props, NULL, errstr,
+                                      errstr_size);
+    if (!rc)
+        rc = ferry_kafka_consumer_subscribe(w->consumer, topics, 1, errstr, errstr_size);
+    if (!rc)
+        rc = worker_connect(w, errstr, errstr_size);
     if (!rc)
         rc = worker_producer(w, errstr, errstr_size);
     if (!rc)
@@ -1098,11 +1111,6 @@ int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
     if (!rc)
         rc = ferry_fullload_donelog_new(conf->project, w->conf.kafka_props, &w->done, errstr,
                                         errstr_size);
-    if (!rc)
-        rc = ferry_kafka_consumer_new(&w->consumer, group, w->conf.kafka_props, NULL, errstr,
-                                      errstr_size);
-    if (!rc)
-        rc = ferry_kafka_consumer_subscribe(w->consumer, topics, 1, errstr, errstr_size);
     if (rc) {
         ferry_fullload_worker_destroy(w);
         return rc;

@@ -96,7 +96,8 @@ static int master_position(ferry_db_t *db, char *file, size_t file_size, uint64_
     return 0;
 }
 
-static int publish(producer_snapshot_t *s, const ferry_ddl_event_t *ev, char *errstr,
+/* Produces ev to the ddl topic; with flush, waits until it and all before it are stored. */
+static int publish(producer_snapshot_t *s, const ferry_ddl_event_t *ev, bool flush, char *errstr,
                    size_t errstr_size)
 {
     ferry_avro_buf_t buf = {0};
@@ -116,7 +117,7 @@ static int publish(producer_snapshot_t *s, const ferry_ddl_event_t *ev, char *er
                                 .value_len = buf.len};
     if (rc == 0)
         rc = ferry_kafka_produce(s->ddl_producer, &rec, errstr, errstr_size);
-    if (rc == 0)
+    if (rc == 0 && flush)
         rc = ferry_kafka_producer_flush(s->ddl_producer, 30000, errstr, errstr_size);
     ferry_avro_buf_free(&buf);
     return rc;
@@ -335,22 +336,52 @@ static int hold_back_uncaptured(producer_snapshot_t *s, bool *has_table, char *e
 
 /* ---- start ----------------------------------------------------------------- */
 
-/* Reads, filters and announces each selected table; fills s->tables. */
+/*
+ * The snapshot topic of a table about to be announced: made here, at once,
+ * so that the consumer assigns every table's partitions when it reads the
+ * announcements rather than when a worker first copies a chunk of each.
+ */
+static int make_snapshot_topic(producer_snapshot_t *s, const char *db, const char *table,
+                               char *errstr, size_t errstr_size)
+{
+    char topic[512];
+    if (ferry_fullload_snapshot_topic(s->prefix, db, table, topic, sizeof(topic)) < 0)
+        return 0; /* too long for Kafka: the worker says so, naming the table */
+    const char *del[] = {"cleanup.policy", "delete", NULL};
+    int rf = (int)ferry_conf_get_int(s->conf, "topics.replication.factor");
+    return ferry_kafka_producer_topic_create(
+        s->ddl_producer, topic, (int)ferry_conf_get_int(s->conf, "topics.partitions"),
+        rf > 0 ? rf : -1, del, (int)ferry_conf_get_int(s->conf, "connect.timeout.ms"), errstr,
+        errstr_size);
+}
+
+/*
+ * Reads, filters and announces each selected table; fills s->tables. The
+ * announcements are flushed together: one wait for the broker, not one per
+ * table.
+ */
 static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *errstr,
                           size_t errstr_size)
 {
     s->tables = calloc(s->n ? s->n : 1, sizeof(*s->tables));
-    if (!s->tables)
+    size_t *columns = calloc(s->n ? s->n : 1, sizeof(*columns)); /* 0: not announced now */
+    if (!s->tables || !columns) {
+        free(columns);
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < s->n; i++) {
+    }
+    int rc = 0;
+    bool any = false;
+    for (size_t i = 0; i < s->n && rc == 0; i++) {
         const char *db = s->names[i].db, *table = s->names[i].table;
         ferry_tabledef_t *def = NULL;
-        int rc = ferry_mysql_schema_read_table(ferry_db_mysql(s->db), s->flavor, db, table, &def,
-                                               errstr, errstr_size);
+        rc = ferry_mysql_schema_read_table(ferry_db_mysql(s->db), s->flavor, db, table, &def,
+                                           errstr, errstr_size);
         if (rc == 0)
             rc = ferry_link_filter_columns(def, s->filters, errstr, errstr_size);
         if (rc == 0)
             rc = ferry_tabledef_to_table(def, &s->tables[i], errstr, errstr_size);
+        if (rc == 0 && !has_table[i])
+            rc = make_snapshot_topic(s, db, table, errstr, errstr_size);
         if (rc == 0 && !has_table[i]) {
             char *json = ferry_tabledef_to_json(def);
             const char *names[1];
@@ -370,44 +401,50 @@ static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *e
                                     .tables = names,
                                     .n_tables = 1,
                                     .table_definition = json};
-            rc = json ? publish(s, &ev, errstr, errstr_size)
+            rc = json ? publish(s, &ev, false, errstr, errstr_size)
                       : ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
             free(json);
-            if (rc == 0)
-                ferry_log_info("table announced", "table=%s.%s columns=%zu", db, table,
-                               def->n_columns);
+            columns[i] = def->n_columns;
+            any = true;
         }
         ferry_tabledef_destroy(def);
-        if (rc != 0)
-            return rc;
     }
-    return 0;
+    if (rc == 0 && any)
+        rc = ferry_kafka_producer_flush(s->ddl_producer, 30000, errstr, errstr_size);
+    for (size_t i = 0; i < s->n && rc == 0; i++)
+        if (columns[i])
+            ferry_log_info("table announced", "table=%s.%s columns=%zu", s->names[i].db,
+                           s->names[i].table, columns[i]);
+    free(columns);
+    return rc;
+}
+
+/* The full-load worker threads, unless ferry-worker processes copy the chunks. */
+static int start_workers(producer_snapshot_t *s, char *errstr, size_t errstr_size)
+{
+    if (!ferry_conf_get_bool(s->conf, "fullload.in.producer"))
+        return 0;
+    char host[128] = "worker";
+    gethostname(host, sizeof(host) - 1);
+    return producer_workers_start(s->conf, s->prefix, host, s->connector, s->registry, s->filters,
+                                  &s->workers, errstr, errstr_size);
 }
 
 static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
 {
     const ferry_conf_t *conf = s->conf;
-    const char *const *props = ferry_conf_kafka_props(conf);
     int parts = (int)ferry_conf_get_int(conf, "topics.partitions");
     int rf = (int)ferry_conf_get_int(conf, "topics.replication.factor");
     ferry_fullload_planner_conf_t pc = {
         .project = ferry_conf_get(conf, "project.name"),
-        .kafka_props = props,
+        .kafka_props = ferry_conf_kafka_props(conf),
         .source_url = ferry_conf_get(conf, "source.url"),
         .chunk_rows = (uint64_t)ferry_conf_get_int(conf, "fullload.chunk.rows"),
         .tasks_partitions = parts,
         .replication_factor = rf > 0 ? rf : 0,
     };
-    int rc = ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)s->tables, s->n,
-                                        &s->planner, errstr, errstr_size);
-    if (rc != 0)
-        return rc;
-    if (!ferry_conf_get_bool(conf, "fullload.in.producer"))
-        return 0; /* ferry-worker processes copy the chunks */
-    char host[128] = "worker";
-    gethostname(host, sizeof(host) - 1);
-    return producer_workers_start(conf, s->prefix, host, s->connector, s->registry, s->filters,
-                                  &s->workers, errstr, errstr_size);
+    return ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)s->tables, s->n,
+                                      &s->planner, errstr, errstr_size);
 }
 
 int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
@@ -426,7 +463,11 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
     int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
     bool *has_table = NULL;
     ddl_scan_t scan = {.s = s};
-    int rc = ferry_db_connect(ferry_conf_get(conf, "source.url"), "source", timeout, &s->db, errstr,
+    /* first: an idempotent producer takes about a second to get its id from the broker */
+    int rc = ferry_kafka_producer_new(&s->ddl_producer, ferry_conf_kafka_props(conf), NULL, errstr,
+                                      errstr_size);
+    if (rc == 0)
+        rc = ferry_db_connect(ferry_conf_get(conf, "source.url"), "source", timeout, &s->db, errstr,
                               errstr_size);
     if (rc == 0) {
         const char *version = ferry_db_server_version(s->db);
@@ -444,9 +485,9 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
         (!(s->announced = calloc(s->n + 1, sizeof(bool))) ||
          !(has_table = calloc(s->n + 1, sizeof(bool))) || !(scan.arena = ferry_arena_new(0))))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    /* the worker group's first join waits about 3 s: let it overlap the announcements */
     if (rc == 0)
-        rc = ferry_kafka_producer_new(&s->ddl_producer, ferry_conf_kafka_props(conf), NULL, errstr,
-                                      errstr_size);
+        rc = start_workers(s, errstr, errstr_size);
     if (rc == 0)
         rc = ferry_registry_header_for(registry, s->ddl_topic, 0, ferry_ddl_event_schema(),
                                        s->ddl_hdr, &s->ddl_hdr_len, errstr, errstr_size);
@@ -510,7 +551,7 @@ static int announce_done(producer_snapshot_t *s, size_t i, const ferry_fullload_
                             .pos = (int64_t)pos,
                             .has_chunks = true,
                             .chunks = p->chunks_total};
-    rc = publish(s, &ev, errstr, errstr_size);
+    rc = publish(s, &ev, true, errstr, errstr_size);
     if (rc == 0) {
         s->announced[i] = true;
         ferry_log_info("table snapshot done", "table=%s.%s chunks=%lld rows=%lld h=%s:%llu",
