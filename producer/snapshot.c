@@ -380,8 +380,11 @@ static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *e
             rc = ferry_link_filter_columns(def, s->filters, errstr, errstr_size);
         if (rc == 0)
             rc = ferry_tabledef_to_table(def, &s->tables[i], errstr, errstr_size);
-        if (rc == 0 && !has_table[i])
-            rc = make_snapshot_topic(s, db, table, errstr, errstr_size);
+        char why[512];
+        if (rc == 0 && !has_table[i] && make_snapshot_topic(s, db, table, why, sizeof(why)) != 0)
+            ferry_log_warn("could not make a snapshot topic now; the first worker to copy a "
+                           "chunk of the table makes it",
+                           "table=%s.%s error=\"%s\"", db, table, why);
         if (rc == 0 && !has_table[i]) {
             char *json = ferry_tabledef_to_json(def);
             const char *names[1];
