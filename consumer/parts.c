@@ -173,12 +173,26 @@ void parts_release(consumer_t *c)
         if (p->hold_mem)
             fetching(c, p, true); /* before the seek, which then sets where fetching goes on */
         char err[512];
-        if (p->assigned && ferry_kafka_consumer_seek(c->data, p->topic, p->partition, p->hold, 5000,
-                                                     err, sizeof(err)) != 0) {
-            ferry_log_warn("could not seek, keeping the hold",
-                           "topic=%s partition=%d offset=%lld "
-                           "error=\"%s\"",
-                           p->topic, (int)p->partition, (long long)p->hold, err);
+        int rc = p->assigned ? ferry_kafka_consumer_seek(c->data, p->topic, p->partition, p->hold,
+                                                         5000, err, sizeof(err))
+                             : 0;
+        if (rc != 0) {
+            /*
+             * A seek is served by the partition's broker thread, normally
+             * within a fraction of a millisecond; librdkafka before 2.1
+             * waits far less than the timeout it is given (it took the
+             * milliseconds as microseconds), so a busy broker thread shows
+             * as a time-out. The hold stays and the seek is tried again on
+             * the next turn of the loop.
+             */
+            if (rc == FERRY_ERR_RETRIABLE || rc == FERRY_ERR_TIMEOUT)
+                ferry_log_debug("seek not confirmed yet, keeping the hold",
+                                "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic,
+                                (int)p->partition, (long long)p->hold, err);
+            else
+                ferry_log_warn("could not seek, keeping the hold",
+                               "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic,
+                               (int)p->partition, (long long)p->hold, err);
             continue;
         }
         ferry_log_debug("partition released", "topic=%s partition=%d offset=%lld", p->topic,
