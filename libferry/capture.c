@@ -688,9 +688,9 @@ static int emit(ferry_capture_t *c, cap_table_t *t, const ferry_change_t *ch, ui
                              " row %zu: %s",
                              t->db, t->name, c->file, end_pos, r, why);
     }
-    /* keyless tables keep their order in one partition */
-    return produce(c, t->topic, t->key ? FERRY_KAFKA_PARTITION_ANY : 0, key, key_len, errstr,
-                   errstr_size);
+    /* keyless tables and tables with another unique key keep their order in one partition */
+    return produce(c, t->topic, t->key && !t->one_partition ? FERRY_KAFKA_PARTITION_ANY : 0, key,
+                   key_len, errstr, errstr_size);
 }
 
 /*

@@ -57,6 +57,11 @@ typedef struct cap_table {
     bool filter_parsed;
     ferry_avro_schemas_t schemas;
     ferry_avro_codec_t *env, *key; /* key NULL for a table without a key */
+    /*
+     * A unique key besides the row key: the table's changes all go to
+     * partition 0, in source order (see ferry_capture_table_prepare).
+     */
+    bool one_partition;
     uint8_t vhdr[FERRY_WIRE_SOE_HDR_LEN], khdr[FERRY_WIRE_SOE_HDR_LEN];
     size_t vhdr_len, khdr_len;
     char topic[512];
