@@ -43,7 +43,7 @@
  * applied by a consumer that kept no per-statement marks (older ferry).
  */
 #define DDL_FLOOR_TOPIC "ddl-floor"
-#define STAGE_MAX       2000
+#define STAGE_MAX       5000
 
 typedef enum {
     PHASE_SCHEMA = 0,

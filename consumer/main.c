@@ -23,7 +23,7 @@
 #include <string.h>
 
 #define SUBSCRIBE_DEBOUNCE_MS 300
-#define POLL_BURST            500
+#define POLL_BURST            STAGE_MAX
 
 static int note_progress(void *arg, const char *db, const char *table, const char *phase,
                          uint64_t rows)
