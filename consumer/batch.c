@@ -325,6 +325,7 @@ static void plan_runs(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
             pl->runs[pl->n_runs].table = e->sink_id;
             pl->runs[pl->n_runs].safe = e->safe;
             pl->runs[pl->n_runs].events = &pl->events[k];
+            pl->runs[pl->n_runs].compact = splittable(e->t);
             pl->n_runs++;
         }
         pl->runs[pl->n_runs - 1].n_events++;

@@ -164,6 +164,11 @@ typedef struct {
     bool safe; /* safe mode (hand-over replay) instead of strict */
     const ferry_change_t *events;
     size_t n_events;
+    /* The table's only unique index is the sink's key: the changes of one
+       key may be folded into their net effect and keys applied in any
+       order (mysql_sink_fold.c). Never set it for a table with another
+       unique key: values moving between rows would then be reordered. */
+    bool compact;
 } ferry_mysql_sink_run_t;
 
 /*

@@ -65,8 +65,8 @@ static const char *op_name(char op)
 static int add_failure(ferry_mysql_sink_t *s, sink_item_t *it, unsigned int no, const char *state,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int add_failure(ferry_mysql_sink_t *s, sink_item_t *it, unsigned int no, const char *state,
-                       const char *fmt, ...)
+static int push_failure(ferry_mysql_sink_t *s, const sink_item_t *it, size_t event, char op,
+                        unsigned int no, const char *state, const char *reason)
 {
     if (s->nfailed == s->failed_cap) {
         size_t cap = s->failed_cap ? s->failed_cap * 2 : 16;
@@ -78,18 +78,32 @@ static int add_failure(ferry_mysql_sink_t *s, sink_item_t *it, unsigned int no, 
     }
     ferry_mysql_sink_failure_t *f = &s->failed[s->nfailed++];
     f->run = it->run;
-    f->event = it->event;
+    f->event = event;
     f->err_no = no;
     snprintf(f->sqlstate, sizeof(f->sqlstate), "%s", state);
+    snprintf(f->message, sizeof(f->message), "could not apply %s to \"%s\": %s%s", op_name(op),
+             it->t->display, reason,
+             it->n_chain ? " (with the other changes of its key in the batch, applied as one)"
+                         : "");
+    return 0;
+}
+
+/* Sets the item aside as failed; a folded item fails every event it stands for. */
+static int add_failure(ferry_mysql_sink_t *s, sink_item_t *it, unsigned int no, const char *state,
+                       const char *fmt, ...)
+{
     char reason[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    snprintf(f->message, sizeof(f->message), "could not apply %s to \"%s\": %s",
-             op_name(it->ev->op), it->t->display, reason);
+    int rc = 0;
+    if (!it->n_chain)
+        rc = push_failure(s, it, it->event, it->ev->op, no, state, reason);
+    for (size_t k = 0; k < it->n_chain && rc == 0; k++)
+        rc = push_failure(s, it, it->chain[k], it->run_events[it->chain[k]].op, no, state, reason);
     it->excluded = true;
-    return 0;
+    return rc;
 }
 
 static int cmp_failure(const void *a, const void *b)
@@ -167,9 +181,14 @@ static sink_kind_t kind_of(const ferry_mysql_sink_t *s, const sink_table_t *t,
     }
 }
 
-/* The batch as items; events that cannot be written are failed already. */
+/*
+ * The batch as items; events that cannot be written are failed already.
+ * Compact runs without such events are folded (mysql_sink_fold.c): items
+ * [0, *nout) are sent, [*nout, *nall) were folded to nothing.
+ */
 static int make_items(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
-                      sink_item_t **out, size_t *nout, char *errstr, size_t errstr_size)
+                      sink_item_t **out, size_t *nout, size_t *nall, char *errstr,
+                      size_t errstr_size)
 {
     size_t n = 0;
     for (size_t r = 0; r < batch->n_runs; r++) {
@@ -180,12 +199,14 @@ static int make_items(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *bat
         n += run->n_events;
     }
     sink_item_t *items = ferry_arena_calloc(s->arena, n ? n : 1, sizeof(*items));
-    if (!items)
+    sink_item_t *dropped = ferry_arena_calloc(s->arena, n ? n : 1, sizeof(*items));
+    if (!items || !dropped)
         return FERRY_ERR_NOMEM;
-    size_t i = 0;
+    size_t i = 0, n_dropped = 0;
     for (size_t r = 0; r < batch->n_runs; r++) {
         const ferry_mysql_sink_run_t *run = &batch->runs[r];
         const sink_table_t *t = &s->tables[run->table];
+        size_t first = i, failed = s->nfailed;
         for (size_t e = 0; e < run->n_events; e++, i++) {
             sink_item_t *it = &items[i];
             *it = (sink_item_t){
@@ -202,9 +223,14 @@ static int make_items(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *bat
             if (rc != 0)
                 return rc;
         }
+        if (run->compact && s->nfailed == failed)
+            i = first +
+                ferry_mysql_sink_fold(s->arena, &items[first], i - first, dropped, &n_dropped);
     }
+    memcpy(&items[i], dropped, n_dropped * sizeof(*items));
     *out = items;
-    *nout = n;
+    *nout = i;
+    *nall = i + n_dropped;
     return 0;
 }
 
@@ -213,7 +239,8 @@ static int make_items(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *bat
 typedef struct {
     ferry_mysql_sink_t *s;
     sink_item_t *items;
-    size_t n;
+    size_t n;           /* items sent */
+    size_t n_all;       /* and after them, chains folded to nothing (counted only) */
     sink_stmt_t *stmts; /* room for 2 per item, for one packet */
     ferry_mysql_sink_result_t *res;
     char *errstr;
@@ -520,13 +547,13 @@ static void put_progress(apply_ctx_t *a, ferry_strbuf_t *q)
         q->oom = true;
         return;
     }
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = 0; i < a->n_all; i++) {
         const sink_item_t *it = &a->items[i];
         if (it->excluded)
             continue;
         const char *ph = phase_of(it);
         size_t p = ph == phases[0] ? 0 : ph == phases[1] ? 1 : 2;
-        counts[(size_t)(it->t - s->tables) * 3 + p]++;
+        counts[(size_t)(it->t - s->tables) * 3 + p] += it->n_chain ? it->n_chain : 1;
     }
     bool any = false;
     for (size_t k = 0; k < s->ntables * 3; k++) {
@@ -578,25 +605,35 @@ static int commit(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 
 /* ---- the batch ------------------------------------------------------------ */
 
+static void count_op(ferry_mysql_sink_result_t *res, char op)
+{
+    switch (op) {
+    case 'c':
+        res->inserted++;
+        break;
+    case 'u':
+        res->updated++;
+        break;
+    case 'd':
+        res->deleted++;
+        break;
+    default:
+        res->loaded++;
+        break;
+    }
+}
+
+/* The events applied, by what they were at the source (a folded item counts each of its own). */
 static void count_applied(const apply_ctx_t *a)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        if (a->items[i].excluded)
+    for (size_t i = 0; i < a->n_all; i++) {
+        const sink_item_t *it = &a->items[i];
+        if (it->excluded)
             continue;
-        switch (a->items[i].ev->op) {
-        case 'c':
-            a->res->inserted++;
-            break;
-        case 'u':
-            a->res->updated++;
-            break;
-        case 'd':
-            a->res->deleted++;
-            break;
-        default:
-            a->res->loaded++;
-            break;
-        }
+        if (!it->n_chain)
+            count_op(a->res, it->ev->op);
+        for (size_t k = 0; k < it->n_chain; k++)
+            count_op(a->res, it->run_events[it->chain[k]].op);
     }
 }
 
@@ -631,7 +668,7 @@ int ferry_mysql_sink_apply(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t
     s->nfailed = 0;
     ferry_arena_reset(s->arena);
     apply_ctx_t a = {.s = s, .res = result, .errstr = errstr, .errstr_size = errstr_size};
-    int rc = make_items(s, batch, &a.items, &a.n, errstr, errstr_size);
+    int rc = make_items(s, batch, &a.items, &a.n, &a.n_all, errstr, errstr_size);
     if (rc == 0 && s->nfailed && s->stop_on_data_error)
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID, "%s", s->failed[0].message);
     if (rc == 0) {

@@ -59,6 +59,11 @@ typedef struct {
     bool safe;     /* the run's mode: no affected-rows checks */
     bool excluded; /* failed; not applied */
     bool single;   /* isolating a failure: one statement for this item */
+    /* folded (mysql_sink_fold.c): ev is the net change of run_events[chain[0]],
+       ..., run_events[chain[n_chain - 1]] (one key's; event is the last) */
+    const ferry_change_t *run_events;
+    const size_t *chain;
+    size_t n_chain;
 } sink_item_t;
 
 /* One statement of a packet: which items it covers, what it must affect. */
@@ -169,6 +174,18 @@ bool ferry_mysql_sink_kind_groups(const sink_item_t *it);
  */
 size_t ferry_mysql_sink_build(ferry_strbuf_t *b, const sink_item_t *items, size_t first,
                               size_t last, sink_stmt_t st[2]);
+
+/* ---- folding (mysql_sink_fold.c) ----------------------------------------- */
+
+/*
+ * Folds the items[0..n) of one compact run (in event order) into one item
+ * per key and orders them by kind; returns how many are left in items.
+ * Chains that fold to nothing go to dropped[*n_dropped++] (counted as
+ * applied, never sent). Returns n and leaves everything as it was when the
+ * run cannot be folded (see the file comment).
+ */
+size_t ferry_mysql_sink_fold(ferry_arena_t *arena, sink_item_t *items, size_t n,
+                             sink_item_t *dropped, size_t *n_dropped);
 
 /* ---- LOAD DATA (mysql_sink_load.c) --------------------------------------- */
 

@@ -1156,6 +1156,153 @@ static void scenario_poison(void)
     close_dest(m);
 }
 
+/* ---- folding a key's changes (compact runs) ------------------------------ */
+
+static const colspec_t fd_cols[] = {
+    {"id", FERRY_TYPE_INT, "INT NOT NULL", 0},
+    {"k", FERRY_TYPE_INT, "INT", 0},
+    {"c", FERRY_TYPE_STRING, "VARCHAR(20)", 0},
+    {"b", FERRY_TYPE_BYTES, "VARBINARY(8)", 0},
+};
+
+static ferry_row_t *fd_row(int64_t id, unsigned r)
+{
+    static const char *const words[] = {"a", "b", "zz", "", "\xC3\xA9t\xC3\xA9", "x'y"};
+    ferry_row_t *row = ferry_row_new(arena, 4);
+    row->values[0] = ferry_value_int(id);
+    row->values[1] = r % 5 == 0 ? ferry_value_null() : ferry_value_int((int64_t)(r % 1000));
+    row->values[2] = r % 7 == 0 ? ferry_value_null() : s_(words[r % 6]);
+    row->values[3] = r % 3 == 0 ? ferry_value_null() : ferry_value_str("\0\1", 1 + r % 2);
+    return row;
+}
+
+/* Applies one run (compact or not) and expects no failure; returns the result. */
+static ferry_mysql_sink_result_t apply_run(ferry_mysql_sink_t *s, int table, bool safe,
+                                           bool compact, const ferry_change_t *evs, size_t n,
+                                           const char *what)
+{
+    ferry_mysql_sink_run_t run = {
+        .table = table, .safe = safe, .events = evs, .n_events = n, .compact = compact};
+    ferry_mysql_sink_batch_t b = {.runs = &run, .n_runs = 1};
+    ferry_mysql_sink_result_t res;
+    char err[512];
+    if (ferry_mysql_sink_apply(s, &b, &res, err, sizeof(err)) != 0)
+        die("%s: apply: %s", what, err);
+    if (res.n_failed)
+        die("%s: event %zu failed: %s", what, res.failed[0].event, res.failed[0].message);
+    return res;
+}
+
+#define FD_KEYS 40
+
+/*
+ * Random batches of inserts, updates and deletes over few keys (so that a
+ * key changes several times in a batch: delete then insert, insert then
+ * delete, updates in a row, NULLs coming and going) go to one table as
+ * compact runs and to another as plain runs, in strict mode; both must hold
+ * the model's rows after every batch, with the same counts. Then a safe
+ * replay of every batch over the result changes nothing, and strict mode
+ * still fails a folded chain whose row is missing, with all its events.
+ */
+static void scenario_fold(void)
+{
+    MYSQL *m = connect_dest(true);
+    tdef_t tf = {"sink_test", "fold", fd_cols, 4, NULL};
+    tdef_t tp = {"sink_test", "fold_plain", fd_cols, 4, NULL};
+    create_table(m, &tf, 0, ", PRIMARY KEY (`id`), KEY (`k`)");
+    create_table(m, &tp, 0, ", PRIMARY KEY (`id`), KEY (`k`)");
+    sql(m, "DROP DATABASE IF EXISTS sink_meta_fold");
+    ferry_mysql_sink_t *s = new_sink(m, "sink_meta_fold", true);
+    int idf = register_table(s, &tf, NULL, 0), idp = register_table(s, &tp, NULL, 0);
+
+    ferry_row_t *model[FD_KEYS] = {0};
+    enum { BATCHES = 40, PER = 60 };
+    ferry_change_t *all = ferry_arena_calloc(arena, BATCHES * PER, sizeof(*all));
+    unsigned seed = 12345, folded_to = 0;
+    for (size_t bt = 0; bt < BATCHES; bt++) {
+        ferry_change_t *evs = &all[bt * PER];
+        for (size_t i = 0; i < PER; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 8;
+            size_t key = r % (bt < BATCHES / 2 ? 6 : FD_KEYS); /* few keys first: long chains */
+            ferry_row_t *next = fd_row((int64_t)key + 1, r / 64);
+            if (!model[key])
+                evs[i] = change('c', NULL, next);
+            else if (r % 3 == 0)
+                evs[i] = change('d', model[key], NULL);
+            else
+                evs[i] = change('u', model[key], next);
+            model[key] = evs[i].op == 'd' ? NULL : next;
+        }
+        ferry_mysql_sink_result_t rf = apply_run(s, idf, false, true, evs, PER, "fold: compact");
+        ferry_mysql_sink_result_t rp = apply_run(s, idp, false, false, evs, PER, "fold: plain");
+        if (rf.inserted != rp.inserted || rf.updated != rp.updated || rf.deleted != rp.deleted ||
+            rf.inserted + rf.updated + rf.deleted != PER)
+            die("fold: batch %zu counted %" PRIu64 "/%" PRIu64 "/%" PRIu64 " against %" PRIu64
+                "/%" PRIu64 "/%" PRIu64,
+                bt, rf.inserted, rf.updated, rf.deleted, rp.inserted, rp.updated, rp.deleted);
+        if (rf.statements >= rp.statements && bt < BATCHES / 2)
+            die("fold: batch %zu of few keys took %" PRIu64 " statements, as many as without "
+                "folding (%" PRIu64 ")",
+                bt, rf.statements, rp.statements);
+        folded_to += (unsigned)rf.statements;
+        ferry_row_t *want[FD_KEYS];
+        size_t n = 0;
+        for (size_t k = 0; k < FD_KEYS; k++)
+            if (model[k])
+                want[n++] = model[k];
+        verify(m, &tf, 0, want, n, "fold: compact runs");
+        verify(m, &tp, 0, want, n, "fold: plain runs");
+    }
+    if (scalar(m, "SELECT SUM(rows_applied) FROM sink_meta_fold.ferry_progress "
+                  "WHERE tbl = 'fold' AND phase = 'strict'") != BATCHES * PER)
+        die("fold: progress rows do not count every event");
+
+    /* a safe replay of everything (the hand-over) leaves the final rows */
+    for (size_t bt = 0; bt < BATCHES; bt++)
+        apply_run(s, idf, true, true, &all[bt * PER], PER, "fold: safe replay");
+    ferry_row_t *want[FD_KEYS];
+    size_t n = 0;
+    for (size_t k = 0; k < FD_KEYS; k++)
+        if (model[k])
+            want[n++] = model[k];
+    verify(m, &tf, 0, want, n, "fold: safe replay");
+
+    /* insert then delete of a key the snapshot holds: safe mode deletes it */
+    ferry_row_t *extra = fd_row(FD_KEYS + 1, 1);
+    sql(m, "INSERT INTO sink_test.fold (id, k) VALUES (%d, 1)", FD_KEYS + 1);
+    ferry_change_t cd[] = {change('c', NULL, extra), change('d', extra, NULL)};
+    apply_run(s, idf, true, true, cd, 2, "fold: safe insert-delete");
+    if (scalar(m, "SELECT COUNT(*) FROM sink_test.fold WHERE id = %d", FD_KEYS + 1) != 0)
+        die("fold: safe insert then delete left the row");
+
+    /* strict: a delete+insert chain of a missing row fails, both events; the rest applies */
+    ferry_row_t *gone = fd_row(FD_KEYS + 2, 2), *back = fd_row(FD_KEYS + 2, 3);
+    ferry_row_t *fresh = fd_row(FD_KEYS + 3, 4);
+    ferry_change_t bad[] = {change('d', gone, NULL), change('c', NULL, fresh),
+                            change('c', NULL, back)};
+    ferry_mysql_sink_run_t run = {.table = idf, .events = bad, .n_events = 3, .compact = true};
+    ferry_mysql_sink_batch_t b = {.runs = &run, .n_runs = 1};
+    ferry_mysql_sink_result_t res;
+    char err[512];
+    if (ferry_mysql_sink_apply(s, &b, &res, err, sizeof(err)) != 0)
+        die("fold: strict missing row: %s", err);
+    if (res.n_failed != 2 || res.failed[0].event != 0 || res.failed[1].event != 2 ||
+        strcmp(res.failed[0].sqlstate, "02000") != 0 || res.inserted != 1)
+        die("fold: strict missing row: %zu failures (%s)", res.n_failed,
+            res.n_failed ? res.failed[0].message : "none");
+    if (scalar(m, "SELECT COUNT(*) FROM sink_test.fold WHERE id = %d", FD_KEYS + 3) != 1 ||
+        scalar(m, "SELECT COUNT(*) FROM sink_test.fold WHERE id = %d", FD_KEYS + 2) != 0)
+        die("fold: strict missing row: wrong rows applied");
+    printf("  dead letter: events 0 and 2: %s\n", res.failed[0].message);
+    printf("ok: fold: %d random changes over %d keys equal with and without folding "
+           "(%u statements folded), safe replay exact, a folded chain's failure names its "
+           "events\n",
+           BATCHES * PER, FD_KEYS, folded_to);
+    ferry_mysql_sink_destroy(s);
+    close_dest(m);
+}
+
 /* Progress rows: summed per table and phase. */
 static int on_progress(void *arg, const char *db, const char *table, const char *phase,
                        uint64_t rows)
@@ -1260,7 +1407,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: sink_apply "
-                        "types|snapshot|names|ukey|nokey|exactly_once|poison|positions|all\n");
+                        "types|snapshot|names|ukey|nokey|exactly_once|poison|positions|fold|all\n");
         return 2;
     }
     ferry_db_global_init();
@@ -1274,11 +1421,11 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         void (*fn)(void);
-    } all[] = {{"types", scenario_types},        {"snapshot", scenario_snapshot},
-               {"names", scenario_names},        {"ukey", scenario_ukey},
-               {"nokey", scenario_nokey},        {"exactly_once", scenario_exactly_once},
-               {"poison", scenario_poison},      {"progress", scenario_progress},
-               {"positions", scenario_positions}};
+    } all[] = {{"types", scenario_types},         {"snapshot", scenario_snapshot},
+               {"names", scenario_names},         {"ukey", scenario_ukey},
+               {"nokey", scenario_nokey},         {"exactly_once", scenario_exactly_once},
+               {"poison", scenario_poison},       {"progress", scenario_progress},
+               {"positions", scenario_positions}, {"fold", scenario_fold}};
     int ran = 0;
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (strcmp(argv[1], "all") != 0 && strcmp(argv[1], all[i].name) != 0)

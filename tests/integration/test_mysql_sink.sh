@@ -6,7 +6,8 @@
 # awkward identifiers; unique-key and key-less tables; exactly-once offsets
 # across a connection killed before COMMIT; the dedup position stored with
 # each offset (and an old offsets table upgraded); poison events isolated and
-# returned with the server's error. The C program sink_apply checks values
+# returned with the server's error; compact runs (a key's changes folded into
+# their net effect) against plain ones over random batches. The C program sink_apply checks values
 # one by one; this script adds what the mariadb client sees.
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init mysql_sink
@@ -21,7 +22,7 @@ run() {
     grep -q "^ok: $1" <<<"$out" || fail "sink_apply $1 printed no ok line: $out"
 }
 
-for scenario in types snapshot names ukey nokey exactly_once poison positions; do
+for scenario in types snapshot names ukey nokey exactly_once poison positions fold; do
     run "$scenario"
     pass "$scenario"
 done
