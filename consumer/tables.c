@@ -385,9 +385,11 @@ void tables_drop(consumer_t *c, ctable_t *t)
 /* True when every change partition of t is assigned here, released and quiet. */
 static bool changes_idle(consumer_t *c, ctable_t *t, int64_t now)
 {
+    /* the cheap tests first: counting partitions asks the broker while the topic is missing */
+    if (c->batch.first_ms || now - c->last_data_ms < IDLE_MS || now - c->last_assign_ms < IDLE_MS)
+        return false;
     int n = tables_change_partitions(c, t);
-    if (n == 0 || c->batch.first_ms || now - c->last_data_ms < IDLE_MS ||
-        now - c->last_assign_ms < IDLE_MS)
+    if (n == 0)
         return false;
     int assigned = 0;
     for (size_t i = 0; i < c->nparts; i++) {
