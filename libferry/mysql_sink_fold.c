@@ -24,7 +24,8 @@
  * With one item per key, items of different keys touch different rows of a
  * table whose only unique key is the sink's key (the caller's promise when
  * it sets compact), so they commute and are ordered by kind (deletes,
- * inserts, updates): the longest groups for the statements.
+ * inserts, updates; updates by the columns they change): the longest
+ * groups for the statements, each listing few columns.
  *
  * A run is left as it is when it has a change that is not an insert,
  * update or delete, an update that changes its key, a NULL in a key, or a
@@ -123,13 +124,25 @@ static int kind_rank(sink_kind_t k)
     }
 }
 
+/* Updates changing the same columns sort together: their statements list fewer columns. */
 static int cmp_items(const void *a, const void *b)
 {
     const sink_item_t *x = a, *y = b;
     int rx = kind_rank(x->kind), ry = kind_rank(y->kind);
     if (rx != ry)
         return rx < ry ? -1 : 1;
+    if (x->changed != y->changed)
+        return x->changed < y->changed ? -1 : 1;
     return x->event < y->event ? -1 : x->event > y->event;
+}
+
+static uint64_t changed_columns(const sink_item_t *it)
+{
+    uint64_t mask = 0;
+    for (size_t c = 0; it->kind == SINK_UPDATE_KEY && c < it->t->ncols; c++)
+        if (ferry_mysql_sink_col_changed(it->t, it->ev, c))
+            mask |= 1ULL << (c % 64);
+    return mask;
 }
 
 /*
@@ -232,6 +245,8 @@ size_t ferry_mysql_sink_fold(ferry_arena_t *arena, sink_item_t *items, size_t n,
             return n;
         }
     }
+    for (size_t i = 0; i < m; i++)
+        out[i].changed = changed_columns(&out[i]);
     qsort(out, m, sizeof(*out), cmp_items);
     memcpy(items, out, m * sizeof(*out));
     return m;

@@ -64,6 +64,7 @@ typedef struct {
     const ferry_change_t *run_events;
     const size_t *chain;
     size_t n_chain;
+    uint64_t changed; /* folded runs' updates: bit c % 64 for each column c changed */
 } sink_item_t;
 
 /* One statement of a packet: which items it covers, what it must affect. */
@@ -154,6 +155,14 @@ void ferry_mysql_sink_put_string(ferry_strbuf_t *b, const char *p, size_t n);
 
 /* True when an update event changes the key of t's row. */
 bool ferry_mysql_sink_key_changed(const sink_table_t *t, const ferry_change_t *ev);
+
+/*
+ * True when an update must set column c: it changes it, or has no before
+ * image, or c is a DATETIME or TIMESTAMP (the destination may declare it ON
+ * UPDATE CURRENT_TIMESTAMP: left out of the SET, it would take the time of
+ * the apply instead of the source's value).
+ */
+bool ferry_mysql_sink_col_changed(const sink_table_t *t, const ferry_change_t *ev, size_t c);
 
 /* True when items a and b (of one keyed table) match the same key. */
 bool ferry_mysql_sink_same_key(const sink_item_t *a, const sink_item_t *b);

@@ -202,12 +202,31 @@ static void build_delete_one(ferry_strbuf_t *b, const sink_table_t *t, const fer
         ferry_strbuf_puts(b, " LIMIT 1");
 }
 
+bool ferry_mysql_sink_col_changed(const sink_table_t *t, const ferry_change_t *ev, size_t c)
+{
+    ferry_type_t ty = t->cols[c].type;
+    return !ev->before || ty == FERRY_TYPE_TIMESTAMP || ty == FERRY_TYPE_DATETIME ||
+           !ferry_value_equal(ty, &ev->before->values[c], &ev->after->values[c]);
+}
+
+/*
+ * "UPDATE t SET <the columns the event changes> WHERE <match>": the row
+ * already holds the others (strict mode applies to a row equal to the
+ * before image). An event that changes nothing sets every column.
+ */
 static void build_update(ferry_strbuf_t *b, const sink_table_t *t, const ferry_change_t *ev)
 {
+    bool all = true;
+    for (size_t c = 0; c < t->ncols && all; c++)
+        all = !ferry_mysql_sink_col_changed(t, ev, c);
     ferry_strbuf_printf(b, "UPDATE %s SET ", t->quoted);
+    bool any = false;
     for (size_t c = 0; c < t->ncols; c++) {
-        ferry_strbuf_printf(b, "%s%s = ", c ? ", " : "", t->cols[c].quoted);
+        if (!all && !ferry_mysql_sink_col_changed(t, ev, c))
+            continue;
+        ferry_strbuf_printf(b, "%s%s = ", any ? ", " : "", t->cols[c].quoted);
         ferry_mysql_sink_put_literal(b, t->cols[c].type, &ev->after->values[c]);
+        any = true;
     }
     ferry_strbuf_puts(b, " WHERE ");
     put_match(b, t, match_row(ev));
@@ -223,13 +242,25 @@ static bool is_key(const sink_table_t *t, size_t c)
     return false;
 }
 
+/* True when one of the not excluded items[first..last] changes column c. */
+static bool any_changes(const sink_item_t *items, size_t first, size_t last, size_t c)
+{
+    for (size_t i = first; i <= last; i++)
+        if (!items[i].excluded && ferry_mysql_sink_col_changed(items[i].t, items[i].ev, c))
+            return true;
+    return false;
+}
+
 /*
  * Updates of distinct keys that keep their key, as one statement:
- * "UPDATE t SET c = CASE WHEN key = k1 THEN v1 WHEN key = k2 THEN v2 END, ...
- * WHERE key IN (k1, k2)". Every row the WHERE finds has its WHEN, and with
- * CLIENT_FOUND_ROWS the statement counts the rows it matched, so strict
- * mode still sees an update that finds no row (the count falls short and
- * the group is sent again one statement per event).
+ * "UPDATE t SET c = CASE key WHEN k1 THEN v1 WHEN k2 THEN v2 END, ...
+ * WHERE key IN (k1, k2)" (a composite key: "CASE WHEN (a, b) = (x, y)
+ * THEN"), over the columns that at least one of the updates changes. Every
+ * row the WHERE finds has its WHEN in every CASE (no ELSE, whose column
+ * type would mix with the literals'). With CLIENT_FOUND_ROWS the statement
+ * counts the rows it matched, so strict mode still sees an update that
+ * finds no row (the count falls short and the group is sent again one
+ * statement per event).
  */
 static void build_update_case(ferry_strbuf_t *b, const sink_item_t *items, size_t first,
                               size_t last)
@@ -238,15 +269,19 @@ static void build_update_case(ferry_strbuf_t *b, const sink_item_t *items, size_
     ferry_strbuf_printf(b, "UPDATE %s SET ", t->quoted);
     bool any = false;
     for (size_t c = 0; c < t->ncols; c++) {
-        if (is_key(t, c))
+        if (is_key(t, c) || !any_changes(items, first, last, c))
             continue;
         ferry_strbuf_printf(b, "%s%s = CASE", any ? ", " : "", t->cols[c].quoted);
+        if (t->nkey == 1)
+            ferry_strbuf_printf(b, " %s", t->cols[t->key[0]].quoted);
         for (size_t i = first; i <= last; i++) {
             if (items[i].excluded)
                 continue;
             ferry_strbuf_puts(b, " WHEN ");
-            put_key_names(b, t);
-            ferry_strbuf_puts(b, " = ");
+            if (t->nkey > 1) {
+                put_key_names(b, t);
+                ferry_strbuf_puts(b, " = ");
+            }
             put_key_tuple(b, t, match_row(items[i].ev));
             ferry_strbuf_puts(b, " THEN ");
             ferry_mysql_sink_put_literal(b, t->cols[c].type, &items[i].ev->after->values[c]);
@@ -254,7 +289,7 @@ static void build_update_case(ferry_strbuf_t *b, const sink_item_t *items, size_
         ferry_strbuf_puts(b, " END");
         any = true;
     }
-    if (!any) /* only key columns, none changed: the rows must still be found */
+    if (!any) /* nothing changes: the rows must still be found */
         ferry_strbuf_printf(b, "%s = %s", t->cols[t->key[0]].quoted, t->cols[t->key[0]].quoted);
     ferry_strbuf_puts(b, " WHERE ");
     put_key_in(b, items, first, last);

@@ -1163,12 +1163,17 @@ static const colspec_t fd_cols[] = {
     {"k", FERRY_TYPE_INT, "INT", 0},
     {"c", FERRY_TYPE_STRING, "VARCHAR(20)", 0},
     {"b", FERRY_TYPE_BYTES, "VARBINARY(8)", 0},
+    /* the same value in every image of a key: an update that left it out
+       of its SET would give it the time of the apply */
+    {"ts", FERRY_TYPE_TIMESTAMP,
+     "TIMESTAMP(6) NOT NULL DEFAULT '2001-01-01' ON UPDATE CURRENT_TIMESTAMP(6)", 6},
 };
 
 static ferry_row_t *fd_row(int64_t id, unsigned r)
 {
     static const char *const words[] = {"a", "b", "zz", "", "\xC3\xA9t\xC3\xA9", "x'y"};
-    ferry_row_t *row = ferry_row_new(arena, 4);
+    ferry_row_t *row = ferry_row_new(arena, 5);
+    row->values[4] = ferry_value_civil(2020, 1, 2, 3, 4, (int)(id % 60), 5);
     row->values[0] = ferry_value_int(id);
     row->values[1] = r % 5 == 0 ? ferry_value_null() : ferry_value_int((int64_t)(r % 1000));
     row->values[2] = r % 7 == 0 ? ferry_value_null() : s_(words[r % 6]);
@@ -1207,8 +1212,8 @@ static ferry_mysql_sink_result_t apply_run(ferry_mysql_sink_t *s, int table, boo
 static void scenario_fold(void)
 {
     MYSQL *m = connect_dest(true);
-    tdef_t tf = {"sink_test", "fold", fd_cols, 4, NULL};
-    tdef_t tp = {"sink_test", "fold_plain", fd_cols, 4, NULL};
+    tdef_t tf = {"sink_test", "fold", fd_cols, 5, NULL};
+    tdef_t tp = {"sink_test", "fold_plain", fd_cols, 5, NULL};
     create_table(m, &tf, 0, ", PRIMARY KEY (`id`), KEY (`k`)");
     create_table(m, &tp, 0, ", PRIMARY KEY (`id`), KEY (`k`)");
     sql(m, "DROP DATABASE IF EXISTS sink_meta_fold");
