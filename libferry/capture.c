@@ -210,13 +210,16 @@ static int build_props(ferry_capture_t *c)
     c->kprops[0] = "partitioner";
     c->kprops[1] = "murmur2_random";
     /*
-     * Every group ends with a transaction commit, which sends what is
-     * queued at once: lingering until then costs no latency, and spread over
-     * many partitions a group's events otherwise leave in batches of one or
-     * two messages (per-batch work and no compression to speak of).
+     * Every group ends with a transaction commit, which sends what is still
+     * queued at once. Lingering until then would leave all of a group's
+     * compression and sending to the commit, while capture waits; 25 ms lets
+     * librdkafka's threads do most of it while capture reads on, in batches
+     * of a few dozen messages per partition when a backlog is read (without
+     * lingering, spread over many partitions, batches of one or two messages:
+     * per-batch work and no compression to speak of).
      */
     c->kprops[2] = "linger.ms";
-    c->kprops[3] = "1000";
+    c->kprops[3] = "25";
     for (size_t i = 0; i < n; i++)
         c->kprops[4 + i] = user[i];
     return 0;
@@ -247,7 +250,7 @@ ferry_capture_t *ferry_capture_new(const ferry_capture_conf_t *conf, char *errst
     c->start_file = dup_opt(conf->start_file);
     c->start_gtid = dup_opt(conf->start_gtid);
     c->start_pos = conf->start_pos;
-    c->max_events = conf->max_events > 0 ? conf->max_events : 5000;
+    c->max_events = conf->max_events > 0 ? conf->max_events : 20000;
     c->max_ms = conf->max_ms > 0 ? conf->max_ms : 100;
     c->idle_ms = conf->idle_checkpoint_ms > 0 ? conf->idle_checkpoint_ms : 2000;
     c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;

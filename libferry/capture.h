@@ -98,7 +98,7 @@ typedef struct {
     const char *start_gtid;       /* GTID state at P0 (MariaDB list or MySQL set), may be NULL */
     const char *transactional_id; /* NULL: "<prefix>.capture" */
     const char *version;          /* ferry's version for source.version; NULL: none */
-    int max_events;               /* events per Kafka transaction; 0: 5000 */
+    int max_events;               /* events per Kafka transaction; 0: 20000 */
     int max_ms;                   /* age of a group before it commits; 0: 100 */
     int idle_checkpoint_ms;       /* checkpoint interval when idle; 0: 2000 */
     int timeout_ms;               /* Kafka and source round trips; 0: 30000 */

@@ -13,14 +13,24 @@
  * How events become SQL:
  *
  *  - strict mode (normal running): insert -> multi-row INSERT; update ->
- *    UPDATE ... WHERE key (a changed key is simply SET: the WHERE uses the
- *    before image's key), and consecutive updates of distinct keys that
- *    keep their key -> one UPDATE ... SET c = CASE WHEN key = k1 THEN v1 ...
- *    END WHERE key IN (k1, ...); delete -> DELETE ... WHERE (key) IN (...).
- *    Runs of consecutive events of one kind share a statement; events are
- *    never reordered, so per-key order holds exactly. An update or delete that
- *    matches no row, or an insert that hits an existing key, is an error of
- *    that event: strict mode is where divergence is noticed.
+ *    UPDATE ... SET <the columns it changes> WHERE key (a changed key is
+ *    simply SET: the WHERE uses the before image's key; DATETIME and
+ *    TIMESTAMP columns are always set, the destination may declare them ON
+ *    UPDATE CURRENT_TIMESTAMP), and consecutive updates of distinct keys
+ *    that keep their key -> one UPDATE ... SET c = CASE key WHEN k1 THEN v1
+ *    ... END WHERE key IN (k1, ...) over the columns any of them changes;
+ *    delete -> DELETE ... WHERE (key) IN (...). Runs of consecutive events
+ *    of one kind share a statement; events are never reordered (but see
+ *    compact runs below), so per-key order holds exactly. An update or
+ *    delete that matches no row, or an insert that hits an existing key, is
+ *    an error of that event: strict mode is where divergence is noticed.
+ *  - compact runs (ferry_mysql_sink_run_t.compact, for tables whose only
+ *    unique key is the sink's key): the changes of one key in the run are
+ *    folded into their net effect (mysql_sink_fold.c), one insert, update,
+ *    delete or nothing per key, and keys are ordered by kind. Strict mode
+ *    then checks what the key's first change would have checked, except
+ *    that a key inserted and deleted within the run sends nothing; a
+ *    folded item that fails fails every event it stands for.
  *  - safe mode (the hand-over replay between P0 and the high watermark):
  *    insert and update -> INSERT ... ON DUPLICATE KEY UPDATE of the after
  *    image (a changed key first deletes the old key); delete -> delete if
