@@ -6,7 +6,10 @@
 # times (each update sets n to the next number of a per-key sequence, so an
 # older change applied after a newer one leaves a smaller n than the
 # source's), moves one hot row to another key and back (the delete and the
-# create travel in different partitions), appends the value it wrote to a
+# create travel in different partitions), deletes a hot row and inserts it
+# again and inserts and deletes a new key in one transaction (the sink folds
+# a key's changes in a batch: one update, and nothing), with NULLs coming and
+# going, appends the value it wrote to a
 # key-less log table (a change applied twice shows there as a doubled row),
 # and gives rows of a table with a second unique key fresh values of it
 # (such a table stays on one apply connection). Meanwhile the consumer is killed with kill -9 a few times
@@ -58,6 +61,19 @@ COMMIT;"
 UPDATE hot SET id = id + 1000, n = n + 1 WHERE id = $k;
 UPDATE hot SET id = id - 1000, n = n + 1 WHERE id = $((k + 1000));
 INSERT INTO hot_log VALUES ($k, $r, 'moved'), ($k, $r, 'moved');"
+    # in one transaction, a hot row is deleted and inserted again (the
+    # consumer folds the pair into one update) and a new key is inserted and
+    # deleted (folded into nothing); v goes NULL and back
+    k=$((1 + RANDOM % 12))
+    SQL+="
+START TRANSACTION;
+SELECT n INTO @n FROM hot WHERE id = $k;
+DELETE FROM hot WHERE id = $k;
+INSERT INTO hot VALUES ($k, @n + 1, IF($r % 2, NULL, 'again$r'));
+INSERT INTO hot VALUES ($((500 + r)), 0, 'brief');
+UPDATE hot SET v = NULL WHERE id = $((500 + r));
+DELETE FROM hot WHERE id = $((500 + r));
+COMMIT;"
     # a row of the table with a second unique key takes a fresh value of it
     a=$((1 + RANDOM % 4))
     SQL+="
