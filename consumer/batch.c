@@ -12,8 +12,8 @@
  * transaction per apply worker (apply.c), each holding the offsets of its
  * own partitions, and the flush returns once all of them committed. Only
  * after that are the offsets also committed to the Kafka group, for lag
- * tools. Events the destination rejected come back from the sink and go
- * to the dead-letter topic (or stop the link with apply.on.error=stop).
+ * tools (at most once a second, batch_group_commit). Events the destination rejected come back from
+ * the sink and go to the dead-letter topic (or stop the link with apply.on.error=stop).
  */
 #include "consumer.h"
 
@@ -453,22 +453,43 @@ static void settle(consumer_t *c, const flush_t *f)
     for (size_t i = 0; b->n_chunks && i < c->ntables; i++)
         if (c->tables[i]->phase == PHASE_FULL)
             snapshot_recount(c, c->tables[i]);
-    ferry_kafka_tp_t *tps = ferry_arena_calloc(b->arena, c->nparts + 1, sizeof(*tps));
-    size_t ntp = 0;
     for (size_t w = 0; w < f->nw; w++) {
         const plan_t *pl = &f->pl[w];
         for (size_t k = 0; k < pl->n_parts; k++) {
             part_t *p = &c->parts[pl->off_part[k]];
             p->committed = pl->offs[k].next_offset;
-            if (p->assigned && tps)
-                tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, p->committed};
+            p->group_dirty = true;
         }
     }
+    reset(b);
+    batch_group_commit(c, false);
+}
+
+/*
+ * Commits the offsets the destination stored to the Kafka group, for lag
+ * tools only (a consumer starts from the destination's offsets): at most
+ * every GROUP_COMMIT_MS unless force, as the commit waits for the broker
+ * on the loop thread (one round trip per batch cost apply throughput).
+ */
+void batch_group_commit(consumer_t *c, bool force)
+{
+    int64_t now = cons_now_ms();
+    if (!c->data || (!force && now - c->group_commit_ms < GROUP_COMMIT_MS))
+        return;
+    ferry_kafka_tp_t *tps = calloc(c->nparts + 1, sizeof(*tps));
+    size_t ntp = 0;
+    for (size_t i = 0; tps && i < c->nparts; i++) {
+        part_t *p = &c->parts[i];
+        if (p->group_dirty && p->assigned && p->committed >= 0)
+            tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, p->committed};
+        p->group_dirty = false;
+    }
+    c->group_commit_ms = now;
     char err[512];
     if (ntp && ferry_kafka_consumer_commit(c->data, tps, ntp, err, sizeof(err)) != 0)
         ferry_log_warn("could not commit offsets to the group", "group=%s error=\"%s\"", c->group,
                        err);
-    reset(b);
+    free(tps);
 }
 
 /* Applies a single job on the loop's own sink (apply.threads = 1). */
@@ -640,16 +661,25 @@ int batch_flush_async(consumer_t *c)
     return flush(c, false);
 }
 
-/* Settles the batch in flight once the workers are done with it (every turn of the loop). */
+/*
+ * Settles the batch in flight once the workers are done with it, and
+ * passes stored offsets on to the Kafka group when due (every turn of the
+ * loop).
+ */
 void batch_reap(consumer_t *c)
 {
     if (c->flight && c->flight->busy && apply_idle(c->apply))
         finish(c);
+    batch_group_commit(c, false);
 }
 
-/* Forgets what the batch holds (after a fatal error: nothing more is applied). */
+/*
+ * Forgets what the batch holds (at shutdown, or after a fatal error: nothing
+ * more is applied); the group still learns the offsets already stored.
+ */
 void batch_drop(consumer_t *c)
 {
+    batch_group_commit(c, true);
     if (c->flight && c->flight->busy) {
         apply_wait(c->apply);
         c->flight->busy = false;

@@ -34,6 +34,8 @@
 #define CONSUMER_TOPIC_MAX 300
 #define BATCH_MAX_EVENTS   2000
 #define BATCH_MAX_MS       50
+/* How often the Kafka group learns the offsets the destination stored (for lag tools). */
+#define GROUP_COMMIT_MS 1000
 /* Pseudo topic under which a chunk applied is recorded in ferry_offsets. */
 #define CHUNK_MARK_PREFIX "chunk:"
 /* Pseudo topic of a DDL statement applied ("ddl-done:<offset on the ddl topic>"). */
@@ -132,6 +134,7 @@ typedef struct {
     int32_t partition;
     int64_t next;      /* next offset to process; -1 unknown */
     int64_t committed; /* next offset stored in the destination; -1 none */
+    bool group_dirty;  /* committed moved since the last commit to the Kafka group */
     bool assigned;
     int64_t hold;                /* >= 0: messages from here on are dropped until released */
     char *hold_chunk;            /* snapshot hold: the undecided chunk */
@@ -311,7 +314,8 @@ typedef struct consumer {
     bool reloading;    /* parts_reload: only the tables being taken */
     bool subscription_dirty;
     int64_t ddl_last_ms, last_data_ms, last_assign_ms, last_release_ms;
-    int fatal; /* set: stop the loop, exit 1 */
+    int64_t group_commit_ms; /* last commit of offsets to the Kafka group */
+    int fatal;               /* set: stop the loop, exit 1 */
     progress_t *progress;
     size_t nprogress;
 
@@ -437,6 +441,7 @@ int batch_add_mark(consumer_t *c, const char *topic, int64_t value);
 int batch_flush(consumer_t *c);
 int batch_flush_async(consumer_t *c);
 void batch_reap(consumer_t *c);
+void batch_group_commit(consumer_t *c, bool force);
 bool batch_due(const consumer_t *c);
 void batch_drop(consumer_t *c);
 void batch_free(consumer_t *c);
