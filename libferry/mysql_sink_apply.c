@@ -241,6 +241,7 @@ typedef struct {
     sink_item_t *items;
     size_t n;           /* items sent */
     size_t n_all;       /* and after them, chains folded to nothing (counted only) */
+    bool begin;         /* the transaction is not started yet: the next round trip starts it */
     sink_stmt_t *stmts; /* room for 2 per item, for one packet */
     ferry_mysql_sink_result_t *res;
     char *errstr;
@@ -346,7 +347,8 @@ static int isolate(apply_ctx_t *a, const sink_stmt_t *st, const sink_sqlerr_t *e
 static size_t build_packet(apply_ctx_t *a, size_t pos, ferry_strbuf_t *q, size_t *end)
 {
     size_t nst = 0, i = next_live(a, pos);
-    ferry_strbuf_puts(q, "SAVEPOINT ferry_sp");
+    ferry_strbuf_puts(q,
+                      a->begin ? "START TRANSACTION;\nSAVEPOINT ferry_sp" : "SAVEPOINT ferry_sp");
     while (i < a->n && q->len < a->s->max_bytes && a->items[i].kind != SINK_LOAD) {
         size_t last = ferry_mysql_sink_kind_groups(&a->items[i])
                           ? group_end(a, i, a->s->max_bytes - q->len)
@@ -367,25 +369,30 @@ static int send_packet(apply_ctx_t *a, size_t *pos)
         ferry_strbuf_free(&q);
         return FERRY_ERR_NOMEM;
     }
-    int64_t *aff = ferry_arena_alloc(a->s->arena, (nst + 1) * sizeof(int64_t));
+    /* the head: START TRANSACTION (first packet), SAVEPOINT */
+    size_t head = a->begin ? 2 : 1;
+    int64_t *aff = ferry_arena_alloc(a->s->arena, (nst + head) * sizeof(int64_t));
     if (!aff) {
         ferry_strbuf_free(&q);
         return FERRY_ERR_NOMEM;
     }
     sink_sqlerr_t e;
-    long at = ferry_mysql_sink_run_multi(a->s, q.buf, q.len, aff, nst + 1, &e);
+    long at = ferry_mysql_sink_run_multi(a->s, q.buf, q.len, aff, nst + head, &e);
     a->res->bytes += q.len;
     ferry_strbuf_free(&q);
-    if (at == 0)
-        return sql_failed(a, &e, "set savepoint on", a->items[*pos].t);
+    a->begin = false;
+    if (at >= 0 && (size_t)at < head)
+        return sql_failed(a, &e,
+                          (size_t)at + 1 < head ? "start transaction on" : "set savepoint on",
+                          a->items[*pos].t);
     if (at > 0) {
-        const sink_stmt_t *st = &a->stmts[at - 1];
+        const sink_stmt_t *st = &a->stmts[(size_t)at - head];
         if (ferry_mysql_sink_classify(&e) == SINK_ERR_DATA)
             return isolate(a, st, &e);
         return sql_failed(a, &e, "apply changes to", a->items[st->first].t);
     }
     for (size_t k = 0; k < nst; k++)
-        if (a->stmts[k].expect >= 0 && aff[k + 1] != a->stmts[k].expect)
+        if (a->stmts[k].expect >= 0 && aff[k + head] != a->stmts[k].expect)
             return isolate(a, &a->stmts[k], NULL);
     a->res->statements += nst;
     *pos = end;
@@ -446,6 +453,19 @@ static int load_fallback(apply_ctx_t *a, size_t first, size_t last, const sink_s
     return 0;
 }
 
+/* Starts the transaction now if no round trip has yet (a LOAD DATA goes alone). */
+static int begin_now(apply_ctx_t *a)
+{
+    if (!a->begin)
+        return 0;
+    a->begin = false;
+    if (mysql_query(a->s->my, "START TRANSACTION") == 0)
+        return 0;
+    sink_sqlerr_t e;
+    ferry_mysql_sink_capture(a->s->my, &e);
+    return sql_failed(a, &e, "start transaction on", NULL);
+}
+
 static int send_load(apply_ctx_t *a, size_t *pos)
 {
     size_t first = next_live(a, *pos), last = first, n = 0;
@@ -463,7 +483,7 @@ static int send_load(apply_ctx_t *a, size_t *pos)
     int rc = 0;
     if (data.oom)
         rc = FERRY_ERR_NOMEM;
-    else if (mysql_query(a->s->my, "SAVEPOINT ferry_sp") != 0) {
+    else if ((rc = begin_now(a)) == 0 && mysql_query(a->s->my, "SAVEPOINT ferry_sp") != 0) {
         ferry_mysql_sink_capture(a->s->my, &e);
         rc = sql_failed(a, &e, "set savepoint on", t);
     }
@@ -584,6 +604,8 @@ static void put_progress(apply_ctx_t *a, ferry_strbuf_t *q)
 static int commit(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    if (a->begin) /* nothing sent yet: offsets only */
+        ferry_strbuf_puts(&q, "START TRANSACTION;\n");
     if (batch->n_offsets)
         put_offsets(a, batch, &q);
     put_progress(a, &q);
@@ -639,11 +661,8 @@ static void count_applied(const apply_ctx_t *a)
 
 static int apply_items(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 {
-    sink_sqlerr_t e;
-    if (mysql_query(a->s->my, "START TRANSACTION") != 0) {
-        ferry_mysql_sink_capture(a->s->my, &e);
-        return sql_failed(a, &e, "start transaction on", NULL);
-    }
+    /* the first round trip starts the transaction (build_packet, begin_now, commit) */
+    a->begin = true;
     size_t pos = next_live(a, 0);
     while (pos < a->n) {
         if (a->items[pos].kind == SINK_LOAD && !a->s->load_data)
