@@ -39,6 +39,7 @@
 #   STEADY         seconds of the steady load (default 30)
 #   BENCH_DIR      working directory (default /tmp/ferry-bench-incremental)
 #   BENCH_BUILD    Release build directory (default build-bench)
+#   FERRY_EXTRA    lines added to ferry's project file (e.g. "apply.threads = 8")
 #   SKIP_BUILD=1   use it as it is
 #
 # Progress goes to stderr; the result table to stdout.
@@ -57,6 +58,7 @@ COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
 [ "$THREADS" != 8 ] && COMMAND+=" THREADS=$THREADS"
 [ "$DURATION" != 60 ] && COMMAND+=" DURATION=$DURATION"
 [ "$STEADY" != 30 ] && COMMAND+=" STEADY=$STEADY"
+[ -n "${FERRY_EXTRA:-}" ] && COMMAND+=" FERRY_EXTRA='$FERRY_EXTRA'"
 COMMAND+=" bench/incremental.sh"
 
 say() { echo "incremental: $*" >&2; }
@@ -162,6 +164,7 @@ tables.include = sbtest.*
 rename.databases = sbtest:sbtest_ferry
 runtime.dir = $RUN
 topics.partitions = 16
+${FERRY_EXTRA:-}
 EOF
 # events_applied: row changes ferry committed into the sysbench tables, as the
 # consumer's progress rows in the destination say (written in the same
