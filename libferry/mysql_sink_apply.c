@@ -2,9 +2,11 @@
  * mysql_sink_apply.c - one batch, one transaction (see mysql_sink.h).
  *
  * The batch becomes a flat array of items (one per event, with the kind of
- * SQL it becomes). Events that cannot be written at all (a value MySQL
+ * SQL it becomes; a compact run's items are folded to one per key first,
+ * mysql_sink_fold.c). Events that cannot be written at all (a value MySQL
  * cannot hold, a row of the wrong shape) fail before anything is sent. The
- * loop then sends the items in packets: "SAVEPOINT ferry_sp" followed by
+ * loop then sends the items in packets (the first one starting the
+ * transaction): "SAVEPOINT ferry_sp" followed by
  * statements, each covering a run of consecutive items of one kind, up to
  * max_bytes of SQL; snapshot rows go as one LOAD DATA per packet instead.
  *

@@ -2,10 +2,13 @@
  * mysql_sink_plan.c - SQL statements for runs of items.
  *
  * Only consecutive items of one table and one kind share a statement, so
- * the order of events is the order of statements and of the rows inside a
+ * the order of items is the order of statements and of the rows inside a
  * multi-row statement: per-key order holds without reasoning about which
- * events commute (a group of updates holds each key once, apply.c). Grouped deletes use "(key) IN
- * (...)", which cannot match NULL, so a delete whose key holds a NULL goes alone with "<=>".
+ * items commute (a group of updates holds each key once, apply.c; only
+ * mysql_sink_fold.c reorders, once every key has one item). Grouped
+ * deletes use "(key) IN (...)", which cannot match NULL, so a delete whose
+ * key holds a NULL goes alone with "<=>". Updates set the columns they
+ * change (ferry_mysql_sink_col_changed).
  */
 #include "mysql_sink_int.h"
 
