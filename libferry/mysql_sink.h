@@ -13,7 +13,9 @@
  * How events become SQL:
  *
  *  - strict mode (normal running): insert -> multi-row INSERT; update ->
- *    UPDATE ... SET <the columns it changes> WHERE key (a changed key is
+ *    UPDATE ... SET <the columns it changes: those whose before and after
+ *    values differ, so a before image must be the whole row (FULL row
+ *    images); an update without one sets every column> WHERE key (a changed key is
  *    simply SET: the WHERE uses the before image's key; DATETIME and
  *    TIMESTAMP columns are always set, the destination may declare them ON
  *    UPDATE CURRENT_TIMESTAMP), and consecutive updates of distinct keys

@@ -183,7 +183,7 @@ static bool fold_chain(ferry_arena_t *arena, const sink_item_t *items, const siz
         return true;
     }
     ev->op = 'u';
-    ev->before = key_row(first_ev);
+    ev->before = first_ev->before; /* the row before the chain; NULL: unknown, set every column */
     out->kind = out->safe ? SINK_UPSERT : SINK_UPDATE_KEY;
     return true;
 }

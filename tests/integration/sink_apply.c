@@ -1281,6 +1281,20 @@ static void scenario_fold(void)
     if (scalar(m, "SELECT COUNT(*) FROM sink_test.fold WHERE id = %d", FD_KEYS + 1) != 0)
         die("fold: safe insert then delete left the row");
 
+    /* updates without a before image (the row before them unknown) set every column:
+       k NULL, c "x'y", b 0x0001 before; k 777, c 'a', b NULL after */
+    ferry_row_t *u1 = fd_row(FD_KEYS + 4, 6), *u2 = copy_row(u1);
+    u2->values[1] = ferry_value_int(777);
+    ferry_change_t ins[] = {change('c', NULL, fd_row(FD_KEYS + 4, 5))};
+    apply_run(s, idf, false, true, ins, 1, "fold: set-up");
+    ferry_change_t nob[] = {change('u', NULL, u1), change('u', NULL, u2)};
+    apply_run(s, idf, false, true, nob, 2, "fold: updates without before image");
+    if (scalar(m,
+               "SELECT COUNT(*) FROM sink_test.fold WHERE id = %d AND k = 777 AND c = 'a' "
+               "AND b IS NULL",
+               FD_KEYS + 4) != 1)
+        die("fold: updates without a before image left columns of the old row");
+
     /* strict: a delete+insert chain of a missing row fails, both events; the rest applies */
     ferry_row_t *gone = fd_row(FD_KEYS + 2, 2), *back = fd_row(FD_KEYS + 2, 3);
     ferry_row_t *fresh = fd_row(FD_KEYS + 3, 4);
