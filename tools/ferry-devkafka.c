@@ -190,6 +190,7 @@ typedef struct conn {
     buf_t cin, uin, cout, uout;
     pending_t *head, *tail;
     int dead;
+    int connecting; /* the mock side's connect has not completed yet */
     struct conn *next;
 } conn_t;
 
@@ -591,20 +592,6 @@ static int write_from(int fd, buf_t *out)
     return n >= 0 || errno == EAGAIN || errno == EINTR;
 }
 
-static int connect_mock(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static void set_socket_opts(int fd)
 {
     int one = 1;
@@ -612,12 +599,51 @@ static void set_socket_opts(int fd)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/*
+ * Starts a connection to a mock broker without waiting for it: the mock
+ * listens with a backlog of 5, and when its thread is slow to accept, a
+ * blocking connect would wait out SYN retransmissions (1, 3, 7 s ...) and
+ * stall every client of this single-threaded proxy meanwhile. *pending is
+ * set while the connect is in progress (proxy_step waits for POLLOUT).
+ */
+static int connect_mock(int port, int *pending)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    set_socket_opts(fd);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *pending = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno != EINPROGRESS) {
+            close(fd);
+            return -1;
+        }
+        *pending = 1;
+    }
+    return fd;
+}
+
+/* 1 once a pending connect to the mock has completed, 0 while it goes on, -1 if it failed. */
+static int connect_done(int fd, short revents)
+{
+    if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+        return 0;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+        return -1;
+    return 1;
+}
+
 static void accept_client(devkafka_t *dk, broker_t *b)
 {
     int cfd = accept(b->listen_fd, NULL, NULL);
     if (cfd < 0)
         return;
-    int ufd = connect_mock(b->mock_port);
+    int pending = 0;
+    int ufd = connect_mock(b->mock_port, &pending);
     conn_t *c = ufd >= 0 ? calloc(1, sizeof(*c)) : NULL;
     if (!c) {
         if (ufd >= 0)
@@ -626,9 +652,9 @@ static void accept_client(devkafka_t *dk, broker_t *b)
         return;
     }
     set_socket_opts(cfd);
-    set_socket_opts(ufd);
     c->cfd = cfd;
     c->ufd = ufd;
+    c->connecting = pending;
     c->next = dk->conns;
     dk->conns = c;
 }
@@ -652,13 +678,20 @@ static void conn_free(conn_t *c)
 
 static void conn_io(devkafka_t *dk, conn_t *c, short crev, short urev)
 {
+    if (c->connecting) {
+        int done = connect_done(c->ufd, urev);
+        if (done < 0)
+            c->dead = 1;
+        c->connecting = done == 0;
+        urev = 0;
+    }
     if ((crev & (POLLIN | POLLHUP | POLLERR)) && !read_into(c->cfd, &c->cin))
         c->dead = 1;
     if ((urev & (POLLIN | POLLHUP | POLLERR)) && !read_into(c->ufd, &c->uin))
         c->dead = 1;
     frames(dk, c, &c->cin, on_request);
     frames(dk, c, &c->uin, on_response);
-    if (!write_from(c->ufd, &c->uout) || !write_from(c->cfd, &c->cout))
+    if ((!c->connecting && !write_from(c->ufd, &c->uout)) || !write_from(c->cfd, &c->cout))
         c->dead = 1;
 }
 
@@ -676,7 +709,8 @@ static void proxy_step(devkafka_t *dk, int timeout_ms)
         fds[i++] = (struct pollfd){.fd = dk->brokers[b].listen_fd, .events = POLLIN};
     for (conn_t *c = dk->conns; c; c = c->next) {
         fds[i++] = (struct pollfd){.fd = c->cfd, .events = POLLIN | (c->cout.len ? POLLOUT : 0)};
-        fds[i++] = (struct pollfd){.fd = c->ufd, .events = POLLIN | (c->uout.len ? POLLOUT : 0)};
+        short uev = c->connecting ? POLLOUT : POLLIN | (c->uout.len ? POLLOUT : 0);
+        fds[i++] = (struct pollfd){.fd = c->ufd, .events = uev};
     }
     if (poll(fds, n, timeout_ms) > 0) {
         i = (size_t)dk->broker_cnt;
