@@ -956,6 +956,8 @@ static int work_table_load(ferry_fullload_worker_t *w, const char *db, const cha
     if (!rc)
         rc = ferry_kafka_topic_partitions((const char *const *)w->props, e->topic,
                                           w->conf.timeout_ms, &e->nparts, errstr, errstr_size);
+    if (!rc) /* else the first chunk's rows wait about a second for the producer's refresh */
+        ferry_kafka_producer_warm(w->producer, e->topic, w->conf.timeout_ms);
     if (!rc)
         rc = ferry_registry_header_for(w->conf.registry, e->topic, 0, s.envelope_json, e->vhdr,
                                        &e->vhdr_len, errstr, errstr_size);

@@ -426,6 +426,17 @@ int ferry_kafka_producer_topic_create(ferry_kafka_producer_t *p, const char *top
                            configs, 1, timeout_ms, errstr, errstr_size);
 }
 
+void ferry_kafka_producer_warm(ferry_kafka_producer_t *p, const char *topic, int timeout_ms)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (!rkt)
+        return;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+}
+
 int ferry_kafka_topic_partitions(const char *const *props, const char *topic, int timeout_ms,
                                  int *partitions, char *errstr, size_t errstr_size)
 {

@@ -157,6 +157,16 @@ int ferry_kafka_producer_topic_create(ferry_kafka_producer_t *p, const char *top
                                       int timeout_ms, char *errstr, size_t errstr_size);
 
 /*
+ * Asks the cluster for topic's metadata through the producer, so that its
+ * first records go out at once: a producer that meets a topic it has no
+ * metadata for holds the records until its next metadata refresh, close to
+ * a second after the last. The topic must exist (a broker that auto-creates
+ * topics would make it). Best effort: on error or time-out the records
+ * simply wait for the refresh.
+ */
+void ferry_kafka_producer_warm(ferry_kafka_producer_t *p, const char *topic, int timeout_ms);
+
+/*
  * Stores the partition count of topic in *partitions. FERRY_ERR_NOT_FOUND if
  * the topic does not exist; this never creates it. Nothing to free.
  */
