@@ -1200,6 +1200,16 @@ static ferry_mysql_sink_result_t apply_run(ferry_mysql_sink_t *s, int table, boo
 
 #define FD_KEYS 40
 
+/* The rows the model holds, in key order, into want; returns how many. */
+static size_t fd_present(ferry_row_t *const *model, ferry_row_t **want)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < FD_KEYS; k++)
+        if (model[k])
+            want[n++] = model[k];
+    return n;
+}
+
 /*
  * Random batches of inserts, updates and deletes over few keys (so that a
  * key changes several times in a batch: delete then insert, insert then
@@ -1252,10 +1262,7 @@ static void scenario_fold(void)
                 bt, rf.statements, rp.statements);
         folded_to += (unsigned)rf.statements;
         ferry_row_t *want[FD_KEYS];
-        size_t n = 0;
-        for (size_t k = 0; k < FD_KEYS; k++)
-            if (model[k])
-                want[n++] = model[k];
+        size_t n = fd_present(model, want);
         verify(m, &tf, 0, want, n, "fold: compact runs");
         verify(m, &tp, 0, want, n, "fold: plain runs");
     }
@@ -1267,10 +1274,7 @@ static void scenario_fold(void)
     for (size_t bt = 0; bt < BATCHES; bt++)
         apply_run(s, idf, true, true, &all[bt * PER], PER, "fold: safe replay");
     ferry_row_t *want[FD_KEYS];
-    size_t n = 0;
-    for (size_t k = 0; k < FD_KEYS; k++)
-        if (model[k])
-            want[n++] = model[k];
+    size_t n = fd_present(model, want);
     verify(m, &tf, 0, want, n, "fold: safe replay");
 
     /* insert then delete of a key the snapshot holds: safe mode deletes it */
