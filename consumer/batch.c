@@ -185,12 +185,7 @@ static bool splittable(const ctable_t *t)
     if (t->keyless || !t->dest_def)
         return false;
     const ferry_indexdef_t *key = ferry_tabledef_row_key(t->dest_def);
-    if (!key || key->kind != FERRY_INDEX_PRIMARY)
-        return false;
-    for (size_t i = 0; i < t->dest_def->n_indexes; i++)
-        if (&t->dest_def->indexes[i] != key && t->dest_def->indexes[i].kind == FERRY_INDEX_UNIQUE)
-            return false;
-    return true;
+    return key && key->kind == FERRY_INDEX_PRIMARY && !ferry_tabledef_other_unique_key(t->dest_def);
 }
 
 /* The worker of each partition (its events and its offset go there). */

@@ -311,25 +311,6 @@ static int build_schemas(ferry_capture_t *c, cap_table_t *t, char *errstr, size_
     return rc;
 }
 
-/*
- * True when def has a unique key besides the one rows are keyed by. Changes
- * partitioned by row key reach the consumer in source order per key only,
- * and such a key ties rows together: row a gives up a value that row b then
- * takes, and applied in another order b's change meets a duplicate. So
- * these tables keep all their changes in one partition. What is read here
- * is the definition now: a backlog read after the key was dropped is spread
- * again from then on (the consumer's DDL barrier keeps the switch itself in
- * order, as the statement that made or dropped the key is one).
- */
-static bool other_unique_key(const ferry_tabledef_t *def)
-{
-    const ferry_indexdef_t *key = def ? ferry_tabledef_row_key(def) : NULL;
-    for (size_t i = 0; key && i < def->n_indexes; i++)
-        if (&def->indexes[i] != key && def->indexes[i].kind == FERRY_INDEX_UNIQUE)
-            return true;
-    return false;
-}
-
 int ferry_capture_table_prepare(ferry_capture_t *c, cap_table_t *t, const ferry_binlog_table_t *bt,
                                 char *errstr, size_t errstr_size)
 {
@@ -351,8 +332,14 @@ int ferry_capture_table_prepare(ferry_capture_t *c, cap_table_t *t, const ferry_
         rc = build_columns(c, t, bt, def, errstr, errstr_size);
     if (rc == 0)
         rc = ferry_link_row_filter_bind(t->filter, t->table, def, errstr, errstr_size);
+    /*
+     * A unique key besides the row key: all changes to one partition, in
+     * source order (ferry_tabledef_other_unique_key). The definition is read
+     * now, so a backlog read after the key was dropped is spread again from
+     * then on; the consumer's DDL barrier keeps the switch itself in order.
+     */
     if (rc == 0)
-        t->one_partition = other_unique_key(def);
+        t->one_partition = def && ferry_tabledef_other_unique_key(def);
     ferry_tabledef_destroy(def);
     if (rc == 0)
         rc = build_schemas(c, t, errstr, errstr_size);

@@ -69,6 +69,16 @@ int ferry_fullload_snapshot_topic(const char *prefix, const char *db, const char
     return ferry_topic_snapshot(prefix, db, table, buf, size) == 0 ? (int)strlen(buf) : -1;
 }
 
+int ferry_fullload_snapshot_topic_make(ferry_kafka_producer_t *p, const char *topic, int partitions,
+                                       int replication_factor, int timeout_ms, char *errstr,
+                                       size_t errstr_size)
+{
+    const char *del[] = {"cleanup.policy", "delete", NULL};
+    return ferry_kafka_producer_topic_create(p, topic, partitions,
+                                             replication_factor > 0 ? replication_factor : -1, del,
+                                             timeout_ms, errstr, errstr_size);
+}
+
 /* ---- done-markers -------------------------------------------------------- */
 
 void ferry_fullload_done_clear(ferry_fullload_done_t *d)
@@ -946,18 +956,14 @@ static int work_table_load(ferry_fullload_worker_t *w, const char *db, const cha
                            "could not name the snapshot topic of `%s`.`%s`: the name is longer "
                            "than Kafka's 249 characters",
                            db, table);
-    if (!rc) {
-        const char *del[] = {"cleanup.policy", "delete", NULL};
-        rc = ferry_kafka_topic_create((const char *const *)w->props, e->topic,
-                                      w->conf.snapshot_partitions,
-                                      w->conf.replication_factor ? w->conf.replication_factor : -1,
-                                      del, 1, w->conf.timeout_ms, errstr, errstr_size);
-    }
     if (!rc)
-        rc = ferry_kafka_topic_partitions((const char *const *)w->props, e->topic,
-                                          w->conf.timeout_ms, &e->nparts, errstr, errstr_size);
-    if (!rc) /* else the first chunk's rows wait about a second for the producer's refresh */
-        ferry_kafka_producer_warm(w->producer, e->topic, w->conf.timeout_ms);
+        rc = ferry_fullload_snapshot_topic_make(w->producer, e->topic, w->conf.snapshot_partitions,
+                                                w->conf.replication_factor, w->conf.timeout_ms,
+                                                errstr, errstr_size);
+    /* through the producer, which then sends the first chunk's rows at once */
+    if (!rc)
+        rc = ferry_kafka_producer_topic_partitions(w->producer, e->topic, w->conf.timeout_ms,
+                                                   &e->nparts, errstr, errstr_size);
     if (!rc)
         rc = ferry_registry_header_for(w->conf.registry, e->topic, 0, s.envelope_json, e->vhdr,
                                        &e->vhdr_len, errstr, errstr_size);

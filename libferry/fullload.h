@@ -78,6 +78,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka.h"
 #include "registry.h"
 #include "row.h"
 
@@ -97,6 +98,16 @@ int ferry_fullload_done_topic(const char *project, char *buf, size_t size);
 /* "<prefix>.snapshot.<db>.<table>", names made safe by topics.h; -1 when too long. */
 int ferry_fullload_snapshot_topic(const char *prefix, const char *db, const char *table, char *buf,
                                   size_t size);
+
+/*
+ * Makes a snapshot topic (cleanup.policy delete, partitions partitions,
+ * replication_factor replicas or the broker's default when <= 0) through
+ * the admin API of an open producer; one that exists already is success.
+ * The producer announcing a table and every worker meeting it call this.
+ */
+int ferry_fullload_snapshot_topic_make(ferry_kafka_producer_t *p, const char *topic, int partitions,
+                                       int replication_factor, int timeout_ms, char *errstr,
+                                       size_t errstr_size);
 
 /* ---- done-markers -------------------------------------------------------- */
 

@@ -426,15 +426,32 @@ int ferry_kafka_producer_topic_create(ferry_kafka_producer_t *p, const char *top
                            configs, 1, timeout_ms, errstr, errstr_size);
 }
 
-void ferry_kafka_producer_warm(ferry_kafka_producer_t *p, const char *topic, int timeout_ms)
+/* topic's partition count from md into *partitions; FERRY_ERR_NOT_FOUND (errstr) when absent. */
+static int partitions_in(const struct rd_kafka_metadata *md, const char *topic, int *partitions,
+                         char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
-    if (!rkt)
-        return;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err) {
+            *partitions = md->topics[i].partition_cnt;
+            return 0;
+        }
+    return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOT_FOUND,
+                         "could not describe topic \"%s\": no such topic", topic);
+}
+
+/* Metadata of topic (NULL: of all topics) through rk, its partition count into *partitions. */
+static int partitions_on(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic, int timeout_ms,
+                         int *partitions, char *errstr, size_t errstr_size)
+{
     const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, rkt == NULL, rkt, &md, timeout_ms);
+    int rc =
+        err ? ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
+                            "could not describe topic \"%s\": %s", topic, rd_kafka_err2str(err))
+            : partitions_in(md, topic, partitions, errstr, errstr_size);
+    if (md)
         rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
+    return rc;
 }
 
 int ferry_kafka_topic_partitions(const char *const *props, const char *topic, int timeout_ms,
@@ -447,26 +464,22 @@ int ferry_kafka_topic_partitions(const char *const *props, const char *topic, in
      * Ask for all topics: a metadata request naming the topic would create it
      * on brokers that auto-create (the mock always does).
      */
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
-    int rc = FERRY_ERR_NOT_FOUND;
-    if (err) {
-        rc = ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
-                           "could not describe topic \"%s\": %s", topic, rd_kafka_err2str(err));
-    } else {
-        for (int i = 0; i < md->topic_cnt; i++) {
-            if (strcmp(md->topics[i].topic, topic) != 0 || md->topics[i].err)
-                continue;
-            *partitions = md->topics[i].partition_cnt;
-            rc = 0;
-        }
-        if (rc)
-            ferry_err_set(errstr, errstr_size, rc, "could not describe topic \"%s\": no such topic",
-                          topic);
-    }
-    if (md)
-        rd_kafka_metadata_destroy(md);
+    int rc = partitions_on(rk, NULL, topic, timeout_ms, partitions, errstr, errstr_size);
     rd_kafka_destroy(rk);
+    return rc;
+}
+
+int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char *topic,
+                                          int timeout_ms, int *partitions, char *errstr,
+                                          size_t errstr_size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (!rkt)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM,
+                             "could not describe topic \"%s\": %s", topic,
+                             rd_kafka_err2str(rd_kafka_last_error()));
+    int rc = partitions_on(p->rk, rkt, topic, timeout_ms, partitions, errstr, errstr_size);
+    rd_kafka_topic_destroy(rkt);
     return rc;
 }
 

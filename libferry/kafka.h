@@ -157,21 +157,22 @@ int ferry_kafka_producer_topic_create(ferry_kafka_producer_t *p, const char *top
                                       int timeout_ms, char *errstr, size_t errstr_size);
 
 /*
- * Asks the cluster for topic's metadata through the producer, so that its
- * first records go out at once: a producer that meets a topic it has no
- * metadata for holds the records until its next metadata refresh, close to
- * a second after the last. The topic must exist (a broker that auto-creates
- * topics would make it). Best effort: on error or time-out the records
- * simply wait for the refresh.
- */
-void ferry_kafka_producer_warm(ferry_kafka_producer_t *p, const char *topic, int timeout_ms);
-
-/*
  * Stores the partition count of topic in *partitions. FERRY_ERR_NOT_FOUND if
  * the topic does not exist; this never creates it. Nothing to free.
  */
 int ferry_kafka_topic_partitions(const char *const *props, const char *topic, int timeout_ms,
                                  int *partitions, char *errstr, size_t errstr_size);
+
+/*
+ * The same through an open producer, asking for topic by name, which also
+ * gives the producer the topic's leaders: a producer that meets a topic it
+ * has no metadata for holds the records until its next metadata refresh,
+ * close to a second after the last. Only for a topic that exists (a broker
+ * that auto-creates topics would make it).
+ */
+int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char *topic,
+                                          int timeout_ms, int *partitions, char *errstr,
+                                          size_t errstr_size);
 
 /* ---- producer ------------------------------------------------------- */
 

@@ -119,6 +119,15 @@ const ferry_indexdef_t *ferry_tabledef_row_key(const ferry_tabledef_t *def)
     return NULL;
 }
 
+bool ferry_tabledef_other_unique_key(const ferry_tabledef_t *def)
+{
+    const ferry_indexdef_t *key = ferry_tabledef_row_key(def);
+    for (size_t i = 0; i < def->n_indexes; i++)
+        if (&def->indexes[i] != key && def->indexes[i].kind == FERRY_INDEX_UNIQUE)
+            return true;
+    return false;
+}
+
 int ferry_tabledef_to_table(const ferry_tabledef_t *def, ferry_table_t **out, char *errstr,
                             size_t errstr_size)
 {

@@ -197,6 +197,13 @@ int ferry_tabledef_find_column(const ferry_tabledef_t *def, const char *name);
 const ferry_indexdef_t *ferry_tabledef_row_key(const ferry_tabledef_t *def);
 
 /*
+ * True when def has a UNIQUE index besides its row key. Such an index ties
+ * rows together (a value one row gives up, another takes), so their changes
+ * replay correctly only in source order, not per key.
+ */
+bool ferry_tabledef_other_unique_key(const ferry_tabledef_t *def);
+
+/*
  * Builds the row-model table (row.h) of def: every column in order, with
  * NULLABLE and pk_pos set. A column without a ferry type makes it fail with
  * FERRY_ERR_UNSUPPORTED naming table and column. The caller frees *out with

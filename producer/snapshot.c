@@ -347,12 +347,10 @@ static int make_snapshot_topic(producer_snapshot_t *s, const char *db, const cha
     char topic[512];
     if (ferry_fullload_snapshot_topic(s->prefix, db, table, topic, sizeof(topic)) < 0)
         return 0; /* too long for Kafka: the worker says so, naming the table */
-    const char *del[] = {"cleanup.policy", "delete", NULL};
-    int rf = (int)ferry_conf_get_int(s->conf, "topics.replication.factor");
-    return ferry_kafka_producer_topic_create(
+    return ferry_fullload_snapshot_topic_make(
         s->ddl_producer, topic, (int)ferry_conf_get_int(s->conf, "topics.partitions"),
-        rf > 0 ? rf : -1, del, (int)ferry_conf_get_int(s->conf, "connect.timeout.ms"), errstr,
-        errstr_size);
+        (int)ferry_conf_get_int(s->conf, "topics.replication.factor"),
+        (int)ferry_conf_get_int(s->conf, "connect.timeout.ms"), errstr, errstr_size);
 }
 
 /*

@@ -252,6 +252,18 @@ static void topic_partitions_does_not_create(void **state)
         FERRY_ERR_NOT_FOUND);
 }
 
+static void producer_topic_partitions_counts(void **state)
+{
+    (void)state;
+    topic_new("t.pparts", 5);
+    ferry_kafka_producer_t *p = producer_new(NULL);
+    char errstr[512];
+    int n = 0;
+    OK(ferry_kafka_producer_topic_partitions(p, "t.pparts", 5000, &n, errstr, sizeof(errstr)));
+    assert_int_equal(n, 5);
+    ferry_kafka_producer_destroy(p, 1000);
+}
+
 static void idempotent_round_trip_with_headers(void **state)
 {
     (void)state;
@@ -604,6 +616,7 @@ int main(void)
         cmocka_unit_test(rejects_bad_properties),
         cmocka_unit_test(probe_answers_and_names_unreachable_brokers),
         cmocka_unit_test(topic_partitions_does_not_create),
+        cmocka_unit_test(producer_topic_partitions_counts),
         cmocka_unit_test(idempotent_round_trip_with_headers),
         cmocka_unit_test(aborted_transactions_stay_invisible),
         cmocka_unit_test(mock_shows_aborted_records_it_received),
