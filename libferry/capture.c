@@ -377,8 +377,21 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
                                            errstr_size);
     if (rc != 0)
         return rc;
-    if ((rc = kafka_begin(c, errstr, errstr_size)) != 0 ||
-        (rc = produce(c, c->off_topic, FERRY_KAFKA_PARTITION_ANY, c->link, strlen(c->link), errstr,
+    if ((rc = kafka_begin(c, errstr, errstr_size)) != 0)
+        return rc;
+    /*
+     * Every record of the group is at the broker before the checkpoint
+     * leaves: a reader that sees uncommitted records (ferry-devkafka) may
+     * read a checkpoint whose transaction never committed, and a producer
+     * restarted from it must then find every change before it in the change
+     * topics. Without the flush the commit sends all partitions at once, in
+     * any order, and a kill in between lost the changes behind the
+     * checkpoint.
+     */
+    if (c->group_events > 0 &&
+        (rc = ferry_kafka_producer_flush(c->producer, c->timeout_ms, errstr, errstr_size)) != 0)
+        return fail_as(c, FAIL_KAFKA, rc);
+    if ((rc = produce(c, c->off_topic, FERRY_KAFKA_PARTITION_ANY, c->link, strlen(c->link), errstr,
                       errstr_size)) != 0)
         return rc;
     rc = ferry_kafka_producer_commit(c->producer, c->timeout_ms, errstr, errstr_size);
