@@ -382,7 +382,35 @@ static const entry_t *failed_entry(const batch_t *b, const plan_t *pl,
     return &b->e[pl->order[pl->run_start[f->run] + f->event]];
 }
 
-/* Sends the events a committed job left out to the dead-letter topic; marks them in bad. */
+/*
+ * The events a job left out, sent to the dead-letter topic before the job's
+ * COMMIT stores the offsets past them (the sink's on_failed): a consumer
+ * killed in between sends them again, none is lost.
+ */
+typedef struct {
+    consumer_t *c;
+    const flush_t *f;
+    size_t w;
+} dead_ctx_t;
+
+static int send_dead_letters(void *arg, const ferry_mysql_sink_failure_t *failed, size_t n,
+                             char *err, size_t err_size)
+{
+    const dead_ctx_t *d = arg;
+    consumer_t *c = d->c;
+    int rc = 0;
+    pthread_mutex_lock(&c->dlq_lock);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const entry_t *e = failed_entry(d->f->b, &d->f->pl[d->w], &failed[i]);
+        rc = batch_dead_letter_queue(c, e->t, e->msg, &failed[i], err, err_size);
+    }
+    if (rc == 0)
+        rc = batch_dead_letters_flush(c, err, err_size);
+    pthread_mutex_unlock(&c->dlq_lock);
+    return rc;
+}
+
+/* Counts the events a committed job left out (sent before its commit); marks them in bad. */
 static void dead_letters(consumer_t *c, const batch_t *b, const plan_t *pl, const apply_job_t *j,
                          bool *bad)
 {
@@ -390,8 +418,7 @@ static void dead_letters(consumer_t *c, const batch_t *b, const plan_t *pl, cons
         const entry_t *e = failed_entry(b, pl, &j->res.failed[i]);
         if (bad)
             bad[e - b->e] = true;
-        batch_dead_letter(c, e->t, e->msg, j->res.failed[i].err_no, j->res.failed[i].sqlstate,
-                          j->res.failed[i].message);
+        batch_dead_letter_count(c, e->t, j->res.failed[i].message);
     }
 }
 
@@ -591,13 +618,16 @@ static int flush(consumer_t *c, bool wait)
     const size_t *home = homes(c, nw);
     plan_t *pl = ferry_arena_calloc(b->arena, nw, sizeof(*pl));
     apply_job_t *jobs = ferry_arena_calloc(b->arena, nw, sizeof(*jobs));
-    rc = f && home && pl && jobs ? 0 : FERRY_ERR_NOMEM;
+    dead_ctx_t *dead = ferry_arena_calloc(b->arena, nw, sizeof(*dead));
+    rc = f && home && pl && jobs && dead ? 0 : FERRY_ERR_NOMEM;
     size_t any = 0;
     for (size_t w = 0; w < nw && rc == 0; w++) {
         rc = plan_build(c, &pl[w], home, w);
+        dead[w] = (dead_ctx_t){c, f, w};
         jobs[w] = (apply_job_t){
             .run = pl[w].n_events || pl[w].n_offs,
-            .batch = {pl[w].runs, pl[w].n_runs, pl[w].offs, pl[w].n_offs},
+            .batch = {pl[w].runs, pl[w].n_runs, pl[w].offs, pl[w].n_offs, send_dead_letters,
+                      &dead[w]},
             .n_events = pl[w].n_events,
             .tries = nw > 1 ? 1 : 0, /* side by side once; then alone (finish) */
         };
@@ -716,18 +746,21 @@ static void put_header(ferry_kafka_header_t *h, const char *name, const char *va
     h->value_len = strlen(value);
 }
 
-/* Sends m as it came, with the reason, to the link's dead-letter topic. */
-void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, unsigned err_no,
-                       const char *sqlstate, const char *message)
+/*
+ * Queues m as it came, with the reason in its headers, for the link's
+ * dead-letter topic (c->dlq_lock held; batch_dead_letters_flush sends).
+ */
+int batch_dead_letter_queue(consumer_t *c, const ctable_t *t, const ferry_kafka_msg_t *m,
+                            const ferry_mysql_sink_failure_t *f, char *err, size_t err_size)
 {
-    char no[16], part[16], off[32], err[512];
-    snprintf(no, sizeof(no), "%u", err_no);
+    char no[16], part[16], off[32];
+    snprintf(no, sizeof(no), "%u", f->err_no);
     snprintf(part, sizeof(part), "%d", (int)m->partition);
     snprintf(off, sizeof(off), "%" PRId64, m->offset);
     ferry_kafka_header_t h[7];
     put_header(&h[0], "ferry.error.errno", no);
-    put_header(&h[1], "ferry.error.sqlstate", sqlstate);
-    put_header(&h[2], "ferry.error.message", message);
+    put_header(&h[1], "ferry.error.sqlstate", f->sqlstate);
+    put_header(&h[2], "ferry.error.message", f->message);
     put_header(&h[3], "ferry.topic", m->topic);
     put_header(&h[4], "ferry.partition", part);
     put_header(&h[5], "ferry.offset", off);
@@ -736,11 +769,24 @@ void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, u
         c->dlq_topic, FERRY_KAFKA_PARTITION_ANY, m->key, m->key_len, m->value, m->value_len, h, 7};
     ferry_log_warn("event sent to the dead-letter topic",
                    "table=%s topic=%s partition=%d offset=%lld error=\"%s\"", t->dst_full, m->topic,
-                   (int)m->partition, (long long)m->offset, message);
-    if (ferry_kafka_produce(c->dlq, &rec, err, sizeof(err)) != 0 ||
-        ferry_kafka_producer_flush(c->dlq, 10000, err, sizeof(err)) != 0)
-        ferry_log_error("could not write to the dead-letter topic", "topic=%s error=\"%s\"",
-                        c->dlq_topic, err);
+                   (int)m->partition, (long long)m->offset, f->message);
+    return ferry_kafka_produce(c->dlq, &rec, err, err_size);
+}
+
+/* Waits until the broker has every queued dead letter (c->dlq_lock held). */
+int batch_dead_letters_flush(consumer_t *c, char *err, size_t err_size)
+{
+    char why[512];
+    int rc = ferry_kafka_producer_flush(c->dlq, 10000, why, sizeof(why));
+    if (rc != 0)
+        ferry_err_set(err, err_size, rc, "could not write to the dead-letter topic \"%s\": %s",
+                      c->dlq_topic, why);
+    return rc;
+}
+
+/* Counts an event that went to the dead-letter topic. */
+void batch_dead_letter_count(consumer_t *c, ctable_t *t, const char *message)
+{
     pthread_mutex_lock(&c->lock);
     t->dlq++;
     c->dlq_total++;
@@ -749,4 +795,27 @@ void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, u
     pthread_mutex_unlock(&c->lock);
     ferry_counter_add(t->m_dlq, 1);
     ferry_counter_add(c->m_dlq_total, 1);
+}
+
+/*
+ * Sends m (an event that cannot be decoded, so never reaches a batch) to the
+ * dead-letter topic at once: its offset is stored later, with the batch
+ * that follows it.
+ */
+void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, unsigned err_no,
+                       const char *sqlstate, const char *message)
+{
+    ferry_mysql_sink_failure_t f = {.err_no = err_no};
+    snprintf(f.sqlstate, sizeof(f.sqlstate), "%s", sqlstate);
+    snprintf(f.message, sizeof(f.message), "%s", message);
+    char err[1024];
+    pthread_mutex_lock(&c->dlq_lock);
+    int rc = batch_dead_letter_queue(c, t, m, &f, err, sizeof(err));
+    if (rc == 0)
+        rc = batch_dead_letters_flush(c, err, sizeof(err));
+    pthread_mutex_unlock(&c->dlq_lock);
+    if (rc != 0)
+        ferry_log_error("could not write to the dead-letter topic", "topic=%s error=\"%s\"",
+                        c->dlq_topic, err);
+    batch_dead_letter_count(c, t, message);
 }

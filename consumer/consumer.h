@@ -176,7 +176,8 @@ typedef struct {
 typedef struct sbuf {
     struct sbuf *next;
     ctable_t *t;
-    size_t part; /* index in consumer_t.parts (stable: parts are never removed) */
+    size_t part;       /* index in consumer_t.parts (stable: parts are never removed) */
+    int32_t partition; /* that part's partition, for the loader thread */
     char chunk[512], attempt[256];
     srow_t *rows;
     size_t n, cap;
@@ -276,6 +277,7 @@ typedef struct consumer {
     ferry_rename_map_t *rename;
     ferry_kafka_consumer_t *data, *ddl;
     ferry_kafka_producer_t *dlq;
+    pthread_mutex_t dlq_lock; /* dead letters come from the loop, apply and loader threads */
     ferry_fullload_donelog_t *donelog;
     int64_t donelog_ms; /* last catch-up */
 
@@ -402,6 +404,7 @@ void snapshot_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *
 void snapshot_recount(consumer_t *c, ctable_t *t);
 void snapshot_refresh(consumer_t *c, int timeout_ms);
 void snapshot_reap(consumer_t *c);
+ferry_kafka_msg_t snapshot_row_msg(const sbuf_t *b, size_t i);
 int snapshot_open_slots(const consumer_t *c);
 int64_t snapshot_part_floor(const consumer_t *c, size_t part);
 void snapshot_drop_part(consumer_t *c, size_t part);
@@ -447,6 +450,10 @@ void batch_drop(consumer_t *c);
 void batch_free(consumer_t *c);
 void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, unsigned err_no,
                        const char *sqlstate, const char *message);
+int batch_dead_letter_queue(consumer_t *c, const ctable_t *t, const ferry_kafka_msg_t *m,
+                            const ferry_mysql_sink_failure_t *f, char *err, size_t err_size);
+int batch_dead_letters_flush(consumer_t *c, char *err, size_t err_size);
+void batch_dead_letter_count(consumer_t *c, ctable_t *t, const char *message);
 
 /* ---- status.c ---- */
 void status_write(ferry_service_t *svc, ferry_json_t *j);

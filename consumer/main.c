@@ -297,7 +297,8 @@ int main(int argc, char **argv)
      */
     mallopt(M_ARENA_MAX, 2);
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-    static consumer_t state = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static consumer_t state = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                               .dlq_lock = PTHREAD_MUTEX_INITIALIZER};
     ferry_service_def_t def = {
         .name = "consumer",
         .summary = "Applies the change events and snapshot chunks of a link to the destination\n"

@@ -166,6 +166,40 @@ static int decode(loader_t *ld, sbuf_t *b, const shape_t *shape, ferry_change_t 
     return 0;
 }
 
+/*
+ * Rows of b left out, sent to the dead-letter topic before the chunk's
+ * COMMIT marks it applied (a consumer killed in between sends them again):
+ * rows[k] for k in [from, n) of b->failed when failed is NULL, else the
+ * sink's failures, whose event indexes map to rows through at.
+ */
+typedef struct {
+    consumer_t *c;
+    sbuf_t *b;
+    const size_t *at;
+} dead_ctx_t;
+
+static int send_rows(const dead_ctx_t *d, const ferry_mysql_sink_failure_t *failed, size_t n,
+                     char *err, size_t err_size)
+{
+    int rc = 0;
+    pthread_mutex_lock(&d->c->dlq_lock);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t row = d->at ? d->at[failed[i].event] : failed[i].event;
+        ferry_kafka_msg_t m = snapshot_row_msg(d->b, row);
+        rc = batch_dead_letter_queue(d->c, d->b->t, &m, &failed[i], err, err_size);
+    }
+    if (rc == 0)
+        rc = batch_dead_letters_flush(d->c, err, err_size);
+    pthread_mutex_unlock(&d->c->dlq_lock);
+    return rc;
+}
+
+static int send_rejected(void *arg, const ferry_mysql_sink_failure_t *failed, size_t n, char *err,
+                         size_t err_size)
+{
+    return send_rows(arg, failed, n, err, err_size);
+}
+
 /* Loads one chunk; fills b's result fields. */
 static void load(loader_t *ld, sbuf_t *b)
 {
@@ -179,6 +213,7 @@ static void load(loader_t *ld, sbuf_t *b)
     int64_t t0 = cons_now_ms(), t1 = t0;
     int rc = 0;
     undecoded = 0;
+    bool undecoded_sent = false;
     for (int tries = 0; tries < LOAD_TRIES; tries++) {
         if (!ld->sink && (rc = loader_open(ld, b->errstr, sizeof(b->errstr))) != 0) {
             rc = FERRY_ERR_RETRIABLE;
@@ -199,9 +234,20 @@ static void load(loader_t *ld, sbuf_t *b)
             if (rc != 0)
                 break;
         }
+        dead_ctx_t dead = {ld->l->c, b, NULL};
+        if (undecoded && !undecoded_sent) {
+            if ((rc = send_rows(&dead, b->failed, undecoded, b->errstr, sizeof(b->errstr))) != 0) {
+                ferry_log_warn("chunk load waits for the dead-letter topic, retrying",
+                               "loader=%s chunk=%s error=\"%s\"", ld->name, b->chunk, b->errstr);
+                rc = FERRY_ERR_RETRIABLE;
+                continue;
+            }
+            undecoded_sent = true;
+        }
+        dead.at = at;
         ferry_mysql_sink_run_t run = {
             .table = shape->sink_id, .safe = true, .events = ev, .n_events = n};
-        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1};
+        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rejected, &dead};
         ferry_mysql_sink_result_t res;
         rc = ferry_mysql_sink_apply(ld->sink, &batch, &res, b->errstr, sizeof(b->errstr));
         if (rc == FERRY_ERR_RETRIABLE) {

@@ -183,8 +183,6 @@ void snapshot_drop_all(consumer_t *c)
         sbuf_remove(c, c->sbufs, true);
 }
 
-static ferry_kafka_msg_t row_msg(consumer_t *c, const sbuf_t *b, size_t i);
-
 /* Queues b for loading when the marker names it and all its rows are here. */
 static void try_queue(consumer_t *c, sbuf_t *b, const ferry_fullload_done_t *mark)
 {
@@ -192,7 +190,7 @@ static void try_queue(consumer_t *c, sbuf_t *b, const ferry_fullload_done_t *mar
         return;
     b->queued = true;
     /* the destination table's shape is read here: loaders never use the loop's connection */
-    ferry_kafka_msg_t first = row_msg(c, b, 0);
+    ferry_kafka_msg_t first = snapshot_row_msg(b, 0);
     ferry_change_t none = {0};
     if (b->n && b->rows[0].codec &&
         shape_prepare(c, b->t, &first, &none, b->errstr, sizeof(b->errstr)) < 0) {
@@ -243,12 +241,12 @@ void snapshot_refresh(consumer_t *c, int timeout_ms)
 
 /* ---- finished loads ----------------------------------------------------- */
 
-/* Row i of b as a message, for the dead-letter topic. */
-static ferry_kafka_msg_t row_msg(consumer_t *c, const sbuf_t *b, size_t i)
+/* Row i of b as a message, for the dead-letter topic (any thread). */
+ferry_kafka_msg_t snapshot_row_msg(const sbuf_t *b, size_t i)
 {
     const srow_t *r = &b->rows[i];
     return (ferry_kafka_msg_t){.topic = b->t->snapshot_topic,
-                               .partition = c->parts[b->part].partition,
+                               .partition = b->partition,
                                .offset = r->offset,
                                .key = r->key_len ? b->data + r->key_at : NULL,
                                .key_len = r->key_len,
@@ -256,14 +254,12 @@ static ferry_kafka_msg_t row_msg(consumer_t *c, const sbuf_t *b, size_t i)
                                .value_len = r->value_len};
 }
 
-/* Accounts for a chunk the loader committed. */
+/* Accounts for a chunk the loader committed (its rejected rows went to the dead-letter topic
+ * first). */
 static void loaded(consumer_t *c, sbuf_t *b)
 {
-    for (size_t i = 0; i < b->n_failed; i++) {
-        const ferry_mysql_sink_failure_t *f = &b->failed[i];
-        ferry_kafka_msg_t m = row_msg(c, b, f->event);
-        batch_dead_letter(c, b->t, &m, f->err_no, f->sqlstate, f->message);
-    }
+    for (size_t i = 0; i < b->n_failed; i++)
+        batch_dead_letter_count(c, b->t, b->failed[i].message);
     if (parts_chunk_mark(c, b->chunk) != 0)
         cons_fail(c, "could not record an applied chunk: out of memory");
     uint64_t rows = b->n - b->n_failed;
@@ -286,7 +282,7 @@ void snapshot_reap(consumer_t *c)
         if (b->rc == 0) {
             loaded(c, b);
         } else if (b->rc == FERRY_ERR_INVALID && b->n_failed) { /* apply.on.error = stop */
-            ferry_kafka_msg_t m = row_msg(c, b, b->failed[0].event);
+            ferry_kafka_msg_t m = snapshot_row_msg(b, b->failed[0].event);
             cons_fail(c, "%s (topic \"%s\" [%d] offset %lld; apply.on.error = stop)",
                       b->failed[0].message, m.topic, (int)m.partition, (long long)m.offset);
         } else {
@@ -364,6 +360,7 @@ static sbuf_t *start_attempt(consumer_t *c, ctable_t *t, part_t *p, const ferry_
     }
     b->t = t;
     b->part = (size_t)(p - c->parts);
+    b->partition = p->partition;
     snprintf(b->chunk, sizeof(b->chunk), "%s", chunk);
     snprintf(b->attempt, sizeof(b->attempt), "%s", attempt);
     b->first_offset = m->offset;

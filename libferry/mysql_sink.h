@@ -204,14 +204,6 @@ typedef struct {
     ferry_mysql_sink_source_pos_t last; /* file NULL: leave the stored one */
 } ferry_mysql_sink_offset_t;
 
-/* A batch: runs applied in order, and the offsets they take the link to. */
-typedef struct {
-    const ferry_mysql_sink_run_t *runs;
-    size_t n_runs;
-    const ferry_mysql_sink_offset_t *offsets;
-    size_t n_offsets;
-} ferry_mysql_sink_batch_t;
-
 /* An event that could not be applied. */
 typedef struct {
     size_t run;          /* index in the batch's runs */
@@ -222,6 +214,26 @@ typedef struct {
                             for no matching row */
     char message[512];   /* PostgreSQL-style, naming the table and the reason */
 } ferry_mysql_sink_failure_t;
+
+/*
+ * Called with the batch's failed events (in batch order) after everything
+ * else was sent and before the COMMIT, so that they can be kept elsewhere
+ * (the dead-letter topic) before the offsets that skip them are stored.
+ * Non-zero (a ferry_err_t, errstr filled) rolls the batch back: the apply
+ * then returns FERRY_ERR_RETRIABLE.
+ */
+typedef int (*ferry_mysql_sink_failed_fn)(void *arg, const ferry_mysql_sink_failure_t *failed,
+                                          size_t n_failed, char *errstr, size_t errstr_size);
+
+/* A batch: runs applied in order, and the offsets they take the link to. */
+typedef struct {
+    const ferry_mysql_sink_run_t *runs;
+    size_t n_runs;
+    const ferry_mysql_sink_offset_t *offsets;
+    size_t n_offsets;
+    ferry_mysql_sink_failed_fn on_failed; /* NULL: none */
+    void *on_failed_arg;
+} ferry_mysql_sink_batch_t;
 
 /* What a batch did. */
 typedef struct {

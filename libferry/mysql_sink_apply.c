@@ -677,8 +677,19 @@ static int apply_items(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
         }
         pos = next_live(a, pos);
     }
-    if (a->s->before_commit)
-        a->s->before_commit(a->s->before_commit_arg);
+    ferry_mysql_sink_t *s = a->s;
+    if (s->nfailed && batch->on_failed) {
+        if (s->nfailed > 1)
+            qsort(s->failed, s->nfailed, sizeof(*s->failed), cmp_failure);
+        char why[512];
+        if (batch->on_failed(batch->on_failed_arg, s->failed, s->nfailed, why, sizeof(why)) != 0) {
+            (void)mysql_query(s->my, "ROLLBACK");
+            return ferry_err_set(a->errstr, a->errstr_size, FERRY_ERR_RETRIABLE,
+                                 "batch rolled back: %s", why);
+        }
+    }
+    if (s->before_commit)
+        s->before_commit(s->before_commit_arg);
     return commit(a, batch);
 }
 
