@@ -799,7 +799,7 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
         ch.source.file = c->file;
         ch.source.server_id = ev->server_id;
         ch.source.pos = (int64_t)end_pos;
-        ch.source.row = (int32_t)r;
+        ch.source.row = (int32_t)(c->row_base + r);
         ch.source.present = FERRY_SOURCE_SERVER_ID | FERRY_SOURCE_POS | FERRY_SOURCE_ROW;
         ch.has_ts_ms = true;
         ch.ts_ms = now;
@@ -922,10 +922,15 @@ static int on_bytes(ferry_capture_t *c, const uint8_t *buf, size_t len, char *er
         /* MySQL 8 compressed transaction: its inner events share the outer position */
         size_t off = 0;
         ferry_binlog_event_t inner;
+        c->row_base = 0;
         while ((rc = ferry_binlog_payload_next(c->dec, &ev, &off, c->arena, &inner, errstr,
-                                               errstr_size)) == 1)
+                                               errstr_size)) == 1) {
             if ((rc = on_event(c, &inner, ev.log_pos, errstr, errstr_size)) != 0)
                 break;
+            if (inner.kind == FERRY_BINLOG_EV_ROWS)
+                c->row_base += (uint32_t)inner.u.rows.n_rows;
+        }
+        c->row_base = 0;
     } else {
         rc = on_event(c, &ev, ev.log_pos, errstr, errstr_size);
     }

@@ -119,6 +119,13 @@ struct ferry_capture {
     char txn_id[300];
     char txn_gtid[160];
     int64_t txn_order;
+    /*
+     * Rows before the current rows event inside a MySQL 8 compressed
+     * transaction, whose inner events all carry the payload's position: a
+     * change's (position, row) stays unique and increasing there (the
+     * consumer drops a change not past the last one it took).
+     */
+    uint32_t row_base;
     int64_t last_ts_ms; /* source time of the last event */
 
     /* the open group */

@@ -804,18 +804,24 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     bool wrote = false;
     for (size_t i = 0; i < p->n && open < p->conf.max_outstanding; i++) {
         while (!ferry_chunk_planner_done(p->tables[i].cp) && open < p->conf.max_outstanding) {
-            if ((rc = planner_write_one(p, i, errstr, errstr_size)) != 0)
+            /*
+             * One task at the broker before the next leaves: a restarted
+             * planner resumes after a table's highest chunk id, so a later
+             * task must never be there without an earlier one (tasks go
+             * to several partitions, and a partition waiting for a retry
+             * would let a later task pass). About one round trip per
+             * 10,000 rows.
+             */
+            if ((rc = planner_write_one(p, i, errstr, errstr_size)) != 0 ||
+                (rc = ferry_kafka_producer_flush(p->producer, p->conf.timeout_ms, errstr,
+                                                 errstr_size)) != 0)
                 return rc;
             open++;
             wrote = true;
         }
     }
-    if (wrote) {
-        if ((rc = ferry_kafka_producer_flush(p->producer, p->conf.timeout_ms, errstr,
-                                             errstr_size)) != 0)
-            return rc;
+    if (wrote)
         planner_tally(p);
-    }
     bool finished = true;
     for (size_t i = 0; i < p->n; i++)
         finished = finished && p->tables[i].prog.finished;
