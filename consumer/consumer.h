@@ -409,6 +409,7 @@ int snapshot_open_slots(const consumer_t *c);
 int64_t snapshot_part_floor(const consumer_t *c, size_t part);
 void snapshot_drop_part(consumer_t *c, size_t part);
 void snapshot_settle_part(consumer_t *c, size_t part);
+void snapshot_settle_table(consumer_t *c, const ctable_t *t);
 void snapshot_drop_all(consumer_t *c);
 
 /* ---- snapload.c ---- */

@@ -226,8 +226,16 @@ static int assign(consumer_t *c)
                 if (p->assigned)
                     continue;
                 parts_restart(c, p);
-                rc = tp_push(&add, p->topic, j,
-                             p->committed >= 0 ? p->committed : FERRY_KAFKA_OFFSET_BEGINNING);
+                /*
+                 * Nothing applied from it yet: from offset 0, the first
+                 * record the link's topic ever had, never from "beginning".
+                 * If Kafka dropped records before any was applied (the
+                 * mock keeps 5 MB per partition; retention), the fetch is
+                 * out of range and the link stops naming the table to copy
+                 * again, where "beginning" would silently start after the
+                 * gap.
+                 */
+                rc = tp_push(&add, p->topic, j, p->committed >= 0 ? p->committed : 0);
             }
         }
     }
@@ -279,6 +287,7 @@ static int rebalance(consumer_t *c, size_t more)
             continue;
         table_lock(c, t, name, sizeof(name));
         if (t->owned) {
+            snapshot_settle_table(c, t);
             unlock(c, name);
             ferry_log_info("table let go", "table=%s member=%d", t->src_full, c->member);
         } else if (try_lock(c, name)) {

@@ -159,6 +159,25 @@ void snapshot_drop_part(consumer_t *c, size_t part)
 }
 
 /* Waits for the loaders to finish the chunks of a partition, then drops the rest of it. */
+/*
+ * Waits until no loader is loading a chunk of t, then settles what they
+ * finished: before t is let go, so that its next owner, which reads the
+ * applied chunks from the destination, sees every chunk this one loads.
+ */
+void snapshot_settle_table(consumer_t *c, const ctable_t *t)
+{
+    for (;;) {
+        bool busy = false;
+        for (sbuf_t *b = c->sbufs; b && !busy; b = b->next)
+            busy = b->t == t && b->queued && !snapload_done(c->loader, b);
+        if (!busy)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    snapshot_reap(c);
+}
+
 void snapshot_settle_part(consumer_t *c, size_t part)
 {
     for (;;) {
