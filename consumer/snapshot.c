@@ -158,18 +158,16 @@ void snapshot_drop_part(consumer_t *c, size_t part)
     }
 }
 
-/* Waits for the loaders to finish the chunks of a partition, then drops the rest of it. */
 /*
- * Waits until no loader is loading a chunk of t, then settles what they
- * finished: before t is let go, so that its next owner, which reads the
- * applied chunks from the destination, sees every chunk this one loads.
+ * Waits until no loader is loading a chunk of table t (t not NULL) or of
+ * partition part (t NULL), then settles what they finished.
  */
-void snapshot_settle_table(consumer_t *c, const ctable_t *t)
+static void settle(consumer_t *c, const ctable_t *t, size_t part)
 {
     for (;;) {
         bool busy = false;
         for (sbuf_t *b = c->sbufs; b && !busy; b = b->next)
-            busy = b->t == t && b->queued && !snapload_done(c->loader, b);
+            busy = (t ? b->t == t : b->part == part) && b->queued && !snapload_done(c->loader, b);
         if (!busy)
             break;
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -178,18 +176,19 @@ void snapshot_settle_table(consumer_t *c, const ctable_t *t)
     snapshot_reap(c);
 }
 
+/*
+ * Before t is let go: its next owner, which reads the applied chunks from
+ * the destination, then sees every chunk this consumer was loading.
+ */
+void snapshot_settle_table(consumer_t *c, const ctable_t *t)
+{
+    settle(c, t, 0);
+}
+
+/* Waits for the loaders to finish the chunks of a partition, then drops the rest of it. */
 void snapshot_settle_part(consumer_t *c, size_t part)
 {
-    for (;;) {
-        bool busy = false;
-        for (sbuf_t *b = c->sbufs; b && !busy; b = b->next)
-            busy = b->part == part && b->queued && !snapload_done(c->loader, b);
-        if (!busy)
-            break;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    snapshot_reap(c);
+    settle(c, NULL, part);
     snapshot_drop_part(c, part);
 }
 
