@@ -550,6 +550,11 @@ static int emit_ddl(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
         d.renamed_to = tables[1];
     else if (rw->kind == FERRY_DDL_ALTER_TABLE && rw->rename_to && rw->rename_to < n_tables)
         d.renamed_to = tables[rw->rename_to];
+    bool names_table = rw->kind == FERRY_DDL_CREATE_TABLE || rw->kind == FERRY_DDL_RENAME_TABLE ||
+                       (rw->kind == FERRY_DDL_ALTER_TABLE && rw->rename_to);
+    for (size_t i = 0; names_table && i < rw->n_names; i++)
+        if (rw->names[i].table && ddl_selected(c, rw->names[i].db, rw->names[i].table))
+            ferry_capture_change_topic_make(c, rw->names[i].db, rw->names[i].table);
     char *json = NULL;
     if ((rw->kind == FERRY_DDL_CREATE_TABLE || rw->kind == FERRY_DDL_ALTER_TABLE) && first->table)
         json = definition_json(c, first->db, first->table);

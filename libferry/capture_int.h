@@ -193,6 +193,8 @@ int ferry_capture_table_match(ferry_capture_t *c, cap_table_t *t, const ferry_ro
 /* Frees every table entry. */
 void ferry_capture_tables_free(ferry_capture_t *c);
 
+/* Makes db.table's change topic with topics.partitions (capture_tables.c). */
+void ferry_capture_change_topic_make(ferry_capture_t *c, const char *db, const char *table);
 /* Reads a tabledef on the metadata session, reconnecting it once if it was lost. */
 int ferry_capture_read_tabledef(ferry_capture_t *c, const char *db, const char *name,
                                 ferry_tabledef_t **out, char *errstr, size_t errstr_size);

@@ -269,32 +269,54 @@ int ferry_capture_table_match(ferry_capture_t *c, cap_table_t *t, const ferry_ro
  * answer, capture goes on and the first message auto-creates the topic
  * (with a warning), rather than holding every change back.
  */
-static void create_topic(ferry_capture_t *c, cap_table_t *t)
+static int make_topic(ferry_capture_t *c, const char *topic)
 {
     const char *del[] = {"cleanup.policy", "delete", NULL};
     int parts = (int)ferry_conf_get_int(c->project, "topics.partitions");
     int rf = (int)ferry_conf_get_int(c->project, "topics.replication.factor");
     char err[512];
     int rc = c->producer
-                 ? ferry_kafka_producer_topic_create(c->producer, t->topic, parts, rf, del,
+                 ? ferry_kafka_producer_topic_create(c->producer, topic, parts, rf, del,
                                                      c->timeout_ms, err, sizeof(err))
-                 : ferry_kafka_topic_create(ferry_conf_kafka_props(c->project), t->topic, parts, rf,
+                 : ferry_kafka_topic_create(ferry_conf_kafka_props(c->project), topic, parts, rf,
                                             del, 1, c->timeout_ms, err, sizeof(err));
     if (rc != 0)
         ferry_log_warn("could not create the change topic; the broker's auto-creation will make it",
-                       "topic=%s error=\"%s\"", t->topic, err);
+                       "topic=%s error=\"%s\"", topic, err);
+    return rc;
+}
+
+static void create_topic(ferry_capture_t *c, cap_table_t *t)
+{
+    int rc = make_topic(c, t->topic);
     /*
      * The producer learns the topic's leaders now: without them it holds the
      * table's first changes until its next metadata refresh (0.7 s seen
      * after a restart), and the lag with them.
      */
     int n;
+    char err[512];
     if (rc == 0 && c->producer &&
         ferry_kafka_producer_topic_partitions(c->producer, t->topic, c->timeout_ms, &n, err,
                                               sizeof(err)) != 0)
         ferry_log_debug("no metadata for the change topic yet", "topic=%s error=\"%s\"", t->topic,
                         err);
     t->topic_ready = true;
+}
+
+/*
+ * Makes the change topic of a table a DDL statement creates or renames to,
+ * before the statement reaches the ddl topic: the consumer asks for the
+ * topic's partitions when it reads the statement, and a broker that creates
+ * topics on request (ferry-devkafka, Kafka's auto.create.topics.enable)
+ * would otherwise make it with its own partition count, not
+ * topics.partitions.
+ */
+void ferry_capture_change_topic_make(ferry_capture_t *c, const char *db, const char *table)
+{
+    char topic[600];
+    if (ferry_topic_changes(c->prefix, db, table, topic, sizeof(topic)) == 0)
+        (void)make_topic(c, topic);
 }
 
 /* Schemas, codecs and wire headers of t->table. */
