@@ -41,6 +41,16 @@
 #   BENCH_BUILD    Release build directory (default build-bench)
 #   FERRY_EXTRA    lines added to ferry's project file (e.g. "apply.threads = 8")
 #   SKIP_BUILD=1   use it as it is
+#   BENCH_BUILD_B  a second Release build (e.g. of main) measured in the same
+#                  run as a second link into sbtest_ferryb: each burst is
+#                  applied by the replica, then by both builds one after the
+#                  other (A first on burst A, B first on burst B), and the
+#                  steady load runs once per build
+#   FERRY_EXTRA_B  lines added to the second build's project file
+#
+# For every ferry apply the report gives the CPU time, in microseconds per
+# row change, of the destination and source mariadbd, ferry-producer,
+# ferry-consumer and ferry-devkafka over the timed part.
 #
 # Progress goes to stderr; the result table to stdout.
 set -euo pipefail
@@ -53,12 +63,15 @@ DURATION=${DURATION:-60}
 STEADY=${STEADY:-30}
 BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench-incremental}
 BUILD=${BENCH_BUILD:-$SRC/build-bench}
+BUILD_B=${BENCH_BUILD_B:-}
 
 COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
 [ "$THREADS" != 8 ] && COMMAND+=" THREADS=$THREADS"
 [ "$DURATION" != 60 ] && COMMAND+=" DURATION=$DURATION"
 [ "$STEADY" != 30 ] && COMMAND+=" STEADY=$STEADY"
 [ -n "${FERRY_EXTRA:-}" ] && COMMAND+=" FERRY_EXTRA='$FERRY_EXTRA'"
+[ -n "$BUILD_B" ] && COMMAND+=" BENCH_BUILD_B=$BUILD_B"
+[ -n "${FERRY_EXTRA_B:-}" ] && COMMAND+=" FERRY_EXTRA_B='$FERRY_EXTRA_B'"
 COMMAND+=" bench/incremental.sh"
 
 say() { echo "incremental: $*" >&2; }
@@ -71,10 +84,16 @@ for v in TABLES ROWS THREADS DURATION STEADY; do
 done
 
 SERVERS=$BENCH_DIR/servers
-RUN=$BENCH_DIR/ferry
-PROJECT=$RUN/bench.properties
-CTL=$BUILD/tools/ferryctl
-ferry_up=0
+# Links: a (BENCH_BUILD, sbtest_ferry) and, with BENCH_BUILD_B, b (sbtest_ferryb).
+links=(a)
+[ -n "$BUILD_B" ] && links+=(b)
+declare -A RUNS=([a]=$BENCH_DIR/ferry [b]=$BENCH_DIR/ferry-b)
+declare -A CTLS=([a]=$BUILD/tools/ferryctl [b]=$BUILD_B/tools/ferryctl)
+declare -A DBS=([a]=sbtest_ferry [b]=sbtest_ferryb)
+declare -A NAMES=([a]=benchinc [b]=benchincb)
+declare -A EXTRA=([a]=${FERRY_EXTRA:-} [b]=${FERRY_EXTRA_B:-})
+declare -A UP=()
+proj() { echo "${RUNS[$1]}/bench.properties"; }
 bg_pids=()
 
 cleanup() {
@@ -82,12 +101,12 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
-    [ "$ferry_up" = 1 ] && "$CTL" down "$PROJECT" --timeout 20 >/dev/null 2>&1
+    for p in "${!UP[@]}"; do "${CTLS[$p]}" down "$(proj "$p")" --timeout 20 >/dev/null 2>&1; done
     if [ -d "$SERVERS" ]; then
         say "stopping the servers"
         "$SRC/tests/harness/servers.sh" stop "$SERVERS" >/dev/null 2>&1
     fi
-    [ "$rc" -ne 0 ] && say "exit status $rc; ferry's logs are in $RUN/logs"
+    [ "$rc" -ne 0 ] && say "exit status $rc; ferry's logs are in ${RUNS[a]}/logs${BUILD_B:+ and ${RUNS[b]}/logs}"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -113,10 +132,13 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
         die "cmake configure failed; see $BENCH_DIR/build.log"
     cmake --build "$BUILD" -j2 >>"$BENCH_DIR/build.log" 2>&1 || die "build failed; see $BENCH_DIR/build.log"
 fi
-grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD/CMakeCache.txt" || die "$BUILD is not a Release build"
-
-rm -rf -- "$RUN"
-mkdir -p "$RUN"
+for b in "$BUILD" $BUILD_B; do
+    grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$b/CMakeCache.txt" || die "$b is not a Release build"
+done
+for l in "${links[@]}"; do
+    rm -rf -- "${RUNS[$l]}"
+    mkdir -p "${RUNS[$l]}"
+done
 say "starting the servers in $SERVERS"
 FERRY_BUILD=$BUILD FERRY_DEVKAFKA_ARGS="--partitions 16" "$SRC/tests/harness/servers.sh" start "$SERVERS" >&2
 # shellcheck source=/dev/null
@@ -154,44 +176,54 @@ sb prepare --threads=2 >"$BENCH_DIR/prepare.log" 2>&1 || die "sysbench prepare f
 mysql1 -e 'CREATE TABLE sbtest.heartbeat (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL);
            INSERT INTO sbtest.heartbeat VALUES (1, NOW(6))'
 
-cat >"$PROJECT" <<EOF
+for l in "${links[@]}"; do
+    cat >"$(proj "$l")" <<EOF
 # Written by bench/incremental.sh.
-project.name = benchinc
+project.name = ${NAMES[$l]}
 source.url = $FERRY_MARIADB1_URL
 destination.url = $FERRY_MARIADB2_URL
 kafka.bootstrap.servers = $FERRY_KAFKA_BOOTSTRAP
 tables.include = sbtest.*
-rename.databases = sbtest:sbtest_ferry
-runtime.dir = $RUN
+rename.databases = sbtest:${DBS[$l]}
+runtime.dir = ${RUNS[$l]}
 topics.partitions = 16
-${FERRY_EXTRA:-}
+${EXTRA[$l]}
 EOF
-# events_applied: row changes ferry committed into the sysbench tables, as the
-# consumer's progress rows in the destination say (written in the same
-# transactions as the changes, kept across restarts).
+done
+# events_applied LINK: row changes the link committed into the sysbench
+# tables, as the consumer's progress rows in the destination say (written in
+# the same transactions as the changes, kept across restarts).
 events_applied() {
     mysql2 -e "SELECT COALESCE(SUM(rows_applied), 0) FROM ferry_meta.ferry_progress
-               WHERE link = 'benchinc.fwd' AND tbl LIKE 'sbtest%' AND phase IN ('safe', 'strict')"
+               WHERE link = '${NAMES[$1]}.fwd' AND tbl LIKE 'sbtest%' AND phase IN ('safe', 'strict')"
 }
-vmhwm() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$(cat "$RUN/$1.pid")/status" 2>/dev/null || echo "?"; }
+vmhwm() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$(cat "${RUNS[$1]}/$2.pid")/status" 2>/dev/null || echo "?"; }
 declare -A rss
-note_rss() {
+note_rss() { # note_rss LINK
     local s v
     for s in producer consumer; do
-        v=$(vmhwm "$s")
-        [[ $v =~ ^[0-9]+$ ]] && { [ -z "${rss[$s]:-}" ] || [ "$v" -gt "${rss[$s]}" ]; } && rss[$s]=$v
+        v=$(vmhwm "$1" "$s")
+        [[ $v =~ ^[0-9]+$ ]] && { [ -z "${rss[$1$s]:-}" ] || [ "$v" -gt "${rss[$1$s]}" ]; } && rss[$1$s]=$v
     done
     return 0
 }
+ferry_start() { # ferry_start LINK
+    UP[$1]=1
+    "${CTLS[$1]}" up "$(proj "$1")" >/dev/null
+}
+ferry_stop() { # ferry_stop LINK
+    "${CTLS[$1]}" down "$(proj "$1")" --timeout 30 >/dev/null
+    unset "UP[$1]"
+}
 
-say "ferry: initial copy into sbtest_ferry"
-ferry_up=1
-"$CTL" up "$PROJECT" >&2
-"$CTL" wait "$PROJECT" --until caught-up --timeout 1200 >&2 || die "ferry did not catch up"
-note_rss
-"$CTL" down "$PROJECT" --timeout 30 >&2
-ferry_up=0
-verify sbtest_ferry
+for l in "${links[@]}"; do
+    say "ferry ($l): initial copy into ${DBS[$l]}"
+    ferry_start "$l"
+    "${CTLS[$l]}" wait "$(proj "$l")" --until caught-up --timeout 1200 >&2 || die "ferry ($l) did not catch up"
+    note_rss "$l"
+    ferry_stop "$l"
+    verify "${DBS[$l]}"
+done
 
 say "native replica: initial copy into sbtest on mariadb2"
 gtid0=$(mysql1 -e 'SELECT @@gtid_binlog_pos')
@@ -222,30 +254,42 @@ burst() { # burst NAME: a backlog written while nothing applies
     say "burst $1: ${changes[$1]} row changes"
 }
 
-replica() { # replica NAME THREADS: the native replica applies the backlog
-    local gtid t0 t1
+declare -A cpu
+replica() { # replica NAME THREADS BURST: the native replica applies the backlog
+    local gtid t0 t1 d0 s0 d1 s1
     gtid=$(mysql1 -e 'SELECT @@gtid_binlog_pos')
     mysql2 -e "SET GLOBAL slave_parallel_threads = $2, slave_parallel_mode = 'optimistic'"
+    d0=$(cpu_of "$(server_pid mariadb2)") s0=$(cpu_of "$(server_pid mariadb1)")
     t0=$(now)
     mysql2 -e 'START SLAVE'
     [ "$(mysql2 -e "SELECT MASTER_GTID_WAIT('$gtid', 1800)")" = 0 ] || die "the replica did not reach $gtid"
     t1=$(now)
+    d1=$(cpu_of "$(server_pid mariadb2)") s1=$(cpu_of "$(server_pid mariadb1)")
     mysql2 -e 'STOP SLAVE'
     secs[$1]=$(elapsed "$t0" "$t1")
-    say "replica (slave_parallel_threads = $2): ${secs[$1]} s"
+    cpu[$1]=$(awk -v c="${changes[$3]}" -v d="$(elapsed "$d0" "$d1")" -v s="$(elapsed "$s0" "$s1")" \
+        'BEGIN { f = 1e6 / c; printf "%.1f / %.1f / - / - / - (%.1f)", d * f, s * f, (d + s) * f }')
+    say "replica (slave_parallel_threads = $2): ${secs[$1]} s; CPU us per change dst / src: ${cpu[$1]}"
     verify sbtest
 }
 
-# ferry_alive: fails with the service's last error when a ferry service has
-# stopped (e.g. "offset out of range" when the burst overflowed the broker).
+# ferry_alive LINK: fails with the service's last error when a ferry service
+# has stopped (e.g. "offset out of range" when the burst overflowed the broker).
 ferry_alive() {
-    local s pid
+    local s pid run=${RUNS[$1]}
     for s in producer consumer; do
-        pid=$(cat "$RUN/$s.pid" 2>/dev/null) || continue
+        pid=$(cat "$run/$s.pid" 2>/dev/null) || continue
         kill -0 "$pid" 2>/dev/null && continue
-        die "ferry-$s stopped: $(grep -a 'level=error' "$RUN/logs/$s.log" | tail -n 1)"
+        die "ferry-$s ($1) stopped: $(grep -a 'level=error' "$run/logs/$s.log" | tail -n 1)"
     done
 }
+
+# cpu_of PID: CPU seconds (user + system) the process used so far; 0 if gone.
+tck=$(getconf CLK_TCK)
+cpu_of() {
+    awk -v t="$tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+server_pid() { head -n 1 "$SERVERS/pids/$1.pid"; }
 
 # note_stalls NAME: counts the times ferry's services found no broker
 # answering (ferry-devkafka has stalled for 10-50 s when many clients connect
@@ -255,110 +299,136 @@ declare -A stalls
 stall_lines=0
 note_stalls() {
     local n
-    n=$(cat "$RUN"/logs/*.log 2>/dev/null | grep -c 'no broker answered\|Kafka transaction failed') || true
+    n=$(for l in "${links[@]}"; do cat "${RUNS[$l]}"/logs/*.log 2>/dev/null; done |
+        grep -c 'no broker answered\|Kafka transaction failed') || true
     stalls[$1]=$((n - stall_lines))
     stall_lines=$n
     [ "${stalls[$1]}" -eq 0 ] || say "ferry ($1): ${stalls[$1]} log line(s) of a broker that did not answer or a Kafka transaction that failed"
 }
 
-ferry_apply() { # ferry_apply NAME BURST: ferry starts and applies the backlog
-    local target t0 t1 n i
-    target=$((base + changes[$2]))
+ferry_apply() { # ferry_apply LINK BURST: the link's ferry starts and applies the backlog
+    local l=$1 name=$1$2 target t0 t1 n i d0 s0 k0 d1 s1 k1 run=${RUNS[$1]}
+    target=$((base[$l] + changes[$2]))
+    d0=$(cpu_of "$(server_pid mariadb2)") s0=$(cpu_of "$(server_pid mariadb1)") k0=$(cpu_of "$(server_pid devkafka)")
     t0=$(now)
-    ferry_up=1
-    "$CTL" up "$PROJECT" >/dev/null
+    ferry_start "$l"
     for ((i = 0; i < 36000; i++)); do
-        n=$(events_applied 2>/dev/null) || n=0
+        n=$(events_applied "$l" 2>/dev/null) || n=0
         [ "$n" -ge "$target" ] && break
-        ((i % 20 == 0)) && ferry_alive
+        ((i % 20 == 0)) && ferry_alive "$l"
         sleep 0.05
     done
     t1=$(now)
-    [ "$n" -ge "$target" ] || die "ferry applied $n changes, expected $target"
-    note_stalls "$1"
-    base=$n
-    secs[$1]=$(elapsed "$t0" "$t1")
-    note_rss
-    "$CTL" down "$PROJECT" --timeout 30 >/dev/null
-    ferry_up=0
-    say "ferry: ${secs[$1]} s"
-    verify sbtest_ferry
+    d1=$(cpu_of "$(server_pid mariadb2)") s1=$(cpu_of "$(server_pid mariadb1)") k1=$(cpu_of "$(server_pid devkafka)")
+    [ "$n" -ge "$target" ] || die "ferry ($l) applied $n changes, expected $target"
+    # microseconds of CPU per row change: destination, source, producer, consumer, devkafka
+    cpu[$name]=$(awk -v c="${changes[$2]}" -v d="$(elapsed "$d0" "$d1")" -v s="$(elapsed "$s0" "$s1")" \
+        -v p="$(cpu_of "$(cat "$run/producer.pid")")" -v q="$(cpu_of "$(cat "$run/consumer.pid")")" \
+        -v k="$(elapsed "$k0" "$k1")" \
+        'BEGIN { f = 1e6 / c; printf "%.1f / %.1f / %.1f / %.1f / %.1f (%.1f)", d * f, s * f, p * f, q * f, k * f, (d + s + p + q + k) * f }')
+    note_stalls "$name"
+    base[$l]=$n
+    secs[$name]=$(elapsed "$t0" "$t1")
+    note_rss "$l"
+    ferry_stop "$l"
+    say "ferry ($l): ${secs[$name]} s; CPU us per change dst / src / producer / consumer / devkafka (all): ${cpu[$name]}"
+    verify "${DBS[$l]}"
 }
 
-base=$(events_applied)
+declare -A base
+for l in "${links[@]}"; do base[$l]=$(events_applied "$l"); done
 note_stalls copy
 
 burst A
-replica replica1 0
-ferry_apply ferryA A
+replica replica1 0 A
+for l in "${links[@]}"; do ferry_apply "$l" A; done
 burst B
-replica replica4 4
-ferry_apply ferryB B
+replica replica4 4 B
+for ((j = ${#links[@]} - 1; j >= 0; j--)); do ferry_apply "${links[j]}" B; done
 
 # ------------------------------------------------------------ 4. steady load, lag
 
 max_tps=$(awk -v w="${changes[A]}" -v s="${secs[sb_A]}" 'BEGIN { printf "%d", w / 4 / s }')
 half=$((max_tps / 2))
-say "steady load: $half transactions/s (half of burst A's $max_tps) for $STEADY s, lag by heartbeat"
-ferry_up=1
-"$CTL" up "$PROJECT" >/dev/null
-"$CTL" wait "$PROJECT" --until caught-up --timeout 600 >/dev/null || die "ferry did not catch up"
-MYSQL_PWD=ferry
-export MYSQL_PWD
-(while :; do echo "UPDATE sbtest.heartbeat SET ts = NOW(6) WHERE id = 1; DO SLEEP(0.1);"; done) |
-    mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" -u ferry >/dev/null 2>&1 &
-bg_pids+=($!)
-(while :; do echo "SELECT UNIX_TIMESTAMP(ts), TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM sbtest_ferry.heartbeat; DO SLEEP(0.1);"; done) |
-    mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB2_PORT" -u ferry -N -B \
-        --unbuffered >"$BENCH_DIR/lag.txt" 2>/dev/null &
-bg_pids+=($!)
-# Samples count from the first heartbeat written for this step: before it
-# reaches the destination, the row there is an old one (its age is the time
-# since the last run, not a lag).
-hb0=$(mysql1 -e 'SELECT UNIX_TIMESTAMP(NOW(6))')
-sleep 2
-sb run --threads="$THREADS" --time="$STEADY" --rate="$half" --report-interval=0 \
-    >"$BENCH_DIR/steady.log" 2>&1 || die "sysbench steady run failed"
-for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-bg_pids=()
-note_rss
-steady_changes=$(awk '/^ +transactions:/ { print 4 * $2 }' "$BENCH_DIR/steady.log")
-read -r lag_n lag_p50 lag_p99 lag_max < <(awk -v hb0="$hb0" \
-    '$1 >= hb0 && $2 ~ /^-?[0-9]+$/ { print $2 }' "$BENCH_DIR/lag.txt" | sort -n | awk '
-    { v[n++] = $1 / 1e6 }
-    END { if (!n) { print 0, 0, 0, 0; exit }
-          printf "%d %.3f %.3f %.3f\n", n, v[int(n * 0.5)], v[int(n * 0.99) < n ? int(n * 0.99) : n - 1], v[n - 1] }')
-"$CTL" wait "$PROJECT" --until caught-up --timeout 600 >/dev/null || die "ferry did not catch up"
-sleep 1
-"$CTL" down "$PROJECT" --timeout 30 >/dev/null
-ferry_up=0
-verify sbtest_ferry
+declare -A lag steady_changes
+steady() { # steady LINK: the lag of LINK under the steady load
+    local l=$1 hb0 p lag_n lag_p50 lag_p99 lag_max db=${DBS[$1]}
+    say "steady load ($l): $half transactions/s (half of burst A's $max_tps) for $STEADY s, lag by heartbeat"
+    ferry_start "$l"
+    "${CTLS[$l]}" wait "$(proj "$l")" --until caught-up --timeout 600 >/dev/null || die "ferry ($l) did not catch up"
+    (while :; do echo "UPDATE sbtest.heartbeat SET ts = NOW(6) WHERE id = 1; DO SLEEP(0.1);"; done) |
+        MYSQL_PWD=ferry mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" -u ferry >/dev/null 2>&1 &
+    bg_pids+=($!)
+    (while :; do echo "SELECT UNIX_TIMESTAMP(ts), TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM $db.heartbeat; DO SLEEP(0.1);"; done) |
+        MYSQL_PWD=ferry mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB2_PORT" -u ferry -N -B \
+            --unbuffered >"$BENCH_DIR/lag-$l.txt" 2>/dev/null &
+    bg_pids+=($!)
+    # Samples count from the first heartbeat written for this step: before it
+    # reaches the destination, the row there is an old one (its age is the
+    # time since the last run, not a lag).
+    hb0=$(mysql1 -e 'SELECT UNIX_TIMESTAMP(NOW(6))')
+    sleep 2
+    sb run --threads="$THREADS" --time="$STEADY" --rate="$half" --report-interval=0 \
+        >"$BENCH_DIR/steady-$l.log" 2>&1 || die "sysbench steady run failed"
+    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    bg_pids=()
+    note_rss "$l"
+    steady_changes[$l]=$(awk '/^ +transactions:/ { print 4 * $2 }' "$BENCH_DIR/steady-$l.log")
+    read -r lag_n lag_p50 lag_p99 lag_max < <(awk -v hb0="$hb0" \
+        '$1 >= hb0 && $2 ~ /^-?[0-9]+$/ { print $2 }' "$BENCH_DIR/lag-$l.txt" | sort -n | awk '
+        { v[n++] = $1 / 1e6 }
+        END { if (!n) { print 0, 0, 0, 0; exit }
+              printf "%d %.3f %.3f %.3f\n", n, v[int(n * 0.5)], v[int(n * 0.99) < n ? int(n * 0.99) : n - 1], v[n - 1] }')
+    lag[$l]="over $lag_n samples: p50 $lag_p50 s, p99 $lag_p99 s, max $lag_max s"
+    "${CTLS[$l]}" wait "$(proj "$l")" --until caught-up --timeout 600 >/dev/null || die "ferry ($l) did not catch up"
+    sleep 1
+    ferry_stop "$l"
+    verify "$db"
+    # the other link catches up on this load untimed, before its own step
+    say "steady load ($l): lag ${lag[$l]}"
+}
+for l in "${links[@]}"; do steady "$l"; done
 
 # ------------------------------------------------------------ report
 
 stall_note() { [ "${stalls[$1]:-0}" -eq 0 ] || echo " (Kafka stalled: ${stalls[$1]} warnings in ferry's logs)"; }
 rA=$(rate "${changes[A]}" "${secs[replica1]}")
-fA=$(rate "${changes[A]}" "${secs[ferryA]}")
 rB=$(rate "${changes[B]}" "${secs[replica4]}")
-fB=$(rate "${changes[B]}" "${secs[ferryB]}")
 best=$((rA > rB ? rA : rB))
+declare -A label=([a]="ferry" [b]="ferry, build B")
+[ -n "$BUILD_B" ] && label[a]="ferry, build A"
 cat <<EOF
 # ferry incremental benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
 command: $COMMAND
 machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end
 data: $TABLES sysbench tables x $ROWS rows; bursts of sysbench oltp_write_only, $THREADS threads, $DURATION s each, written while nothing applied
+build A: $BUILD${BUILD_B:+
+build B: $BUILD_B (applied after A on burst A, before A on burst B)}
 
-| backlog | row changes | applied by | seconds | changes/s |
-|---|---|---|---|---|
-| burst A | ${changes[A]} | native replica, 1 thread | ${secs[replica1]} | $rA |
-| burst A | ${changes[A]} | ferry (ferryctl up until the consumer counted every change)$(stall_note ferryA) | ${secs[ferryA]} | $fA |
-| burst B | ${changes[B]} | native replica, 4 threads (optimistic) | ${secs[replica4]} | $rB |
-| burst B | ${changes[B]} | ferry$(stall_note ferryB) | ${secs[ferryB]} | $fB |
-
-ferry / replica (1 thread), burst A:  $(ratio "$fA" "$rA")x
-ferry / replica (4 threads), burst B: $(ratio "$fB" "$rB")x
-ferry (better burst) / better replica: $(ratio "$((fA > fB ? fA : fB))" "$best")x
-steady load: $half transactions/s for $STEADY s ($steady_changes row changes); heartbeat age at the destination over $lag_n samples: p50 $lag_p50 s, p99 $lag_p99 s, max $lag_max s (source commit to destination commit, plus up to 0.1 s between heartbeats)
-peak RSS (VmHWM) of any ferry run here: ferry-producer ${rss[producer]:-?} MB, ferry-consumer ${rss[consumer]:-?} MB
-every copy: CHECKSUM TABLE equal to the source after each step
+| backlog | row changes | applied by | seconds | changes/s | CPU us per change: dst / src / producer / consumer / devkafka (all) |
+|---|---|---|---|---|---|
+| burst A | ${changes[A]} | native replica, 1 thread | ${secs[replica1]} | $rA | ${cpu[replica1]} |
 EOF
+for l in "${links[@]}"; do
+    echo "| burst A | ${changes[A]} | ${label[$l]}$(stall_note "${l}A") | ${secs[${l}A]} | $(rate "${changes[A]}" "${secs[${l}A]}") | ${cpu[${l}A]} |"
+done
+echo "| burst B | ${changes[B]} | native replica, 4 threads (optimistic) | ${secs[replica4]} | $rB | ${cpu[replica4]} |"
+for l in "${links[@]}"; do
+    echo "| burst B | ${changes[B]} | ${label[$l]}$(stall_note "${l}B") | ${secs[${l}B]} | $(rate "${changes[B]}" "${secs[${l}B]}") | ${cpu[${l}B]} |"
+done
+echo
+for l in "${links[@]}"; do
+    fA=$(rate "${changes[A]}" "${secs[${l}A]}")
+    fB=$(rate "${changes[B]}" "${secs[${l}B]}")
+    cat <<EOF
+${label[$l]} / replica (1 thread), burst A:  $(ratio "$fA" "$rA")x
+${label[$l]} / replica (4 threads), burst B: $(ratio "$fB" "$rB")x
+${label[$l]} (better burst) / better replica: $(ratio "$((fA > fB ? fA : fB))" "$best")x
+${label[$l]}, steady load: $half transactions/s for $STEADY s (${steady_changes[$l]} row changes); heartbeat age at the destination ${lag[$l]} (source commit to destination commit, plus up to 0.1 s between heartbeats)
+${label[$l]}, peak RSS (VmHWM) of any run here: ferry-producer ${rss[${l}producer]:-?} MB, ferry-consumer ${rss[${l}consumer]:-?} MB
+EOF
+done
+if [ -n "$BUILD_B" ]; then
+    echo "build A / build B: burst A $(ratio "${secs[bA]}" "${secs[aA]}")x, burst B $(ratio "${secs[bB]}" "${secs[aB]}")x (time of B over time of A)"
+fi
+echo "every copy: CHECKSUM TABLE equal to the source after each step"
