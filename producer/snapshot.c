@@ -513,8 +513,6 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
         rc = hold_back_uncaptured(s, has_table, errstr, errstr_size);
     if (rc == 0)
         rc = prepare_tables(s, has_table, errstr, errstr_size);
-    if (rc == 0)
-        rc = start_copy(s, errstr, errstr_size);
     free(has_table);
     ferry_arena_destroy(scan.arena);
     if (rc == 0 && !(s->progress = calloc(s->n + 1, sizeof(*s->progress))))
@@ -575,10 +573,18 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
 {
     if (s->all_done)
         return 1;
+    /*
+     * The planner is made on the first step, once capture runs: it reads the
+     * tasks topic and the done-markers back (about a second), which capture,
+     * resuming after a restart, need not wait for.
+     */
+    int rc;
+    if (!s->planner && (rc = start_copy(s, errstr, errstr_size)) != 0)
+        return rc;
     int planned = ferry_fullload_planner_step(s->planner, wait_ms, errstr, errstr_size);
     if (planned < 0)
         return planned;
-    int rc = s->workers ? producer_workers_check(s->workers, errstr, errstr_size) : 0;
+    rc = s->workers ? producer_workers_check(s->workers, errstr, errstr_size) : 0;
     if (rc < 0)
         return rc;
 
