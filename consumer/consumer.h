@@ -382,6 +382,7 @@ int parts_reload(consumer_t *c, char *errstr, size_t errstr_size);
 void parts_restart(consumer_t *c, part_t *p);
 void parts_unassign(consumer_t *c, part_t *p);
 bool parts_read_to_end(consumer_t *c, part_t *p);
+bool parts_topic_read_to_end(consumer_t *c, const char *topic);
 bool parts_chunk_applied(const consumer_t *c, const char *chunk);
 int parts_chunk_mark(consumer_t *c, const char *chunk);
 int parts_load(consumer_t *c, char *errstr, size_t errstr_size);

@@ -324,6 +324,51 @@ bool parts_read_to_end(consumer_t *c, part_t *p)
 }
 
 /*
+ * parts_read_to_end for every assigned partition of topic, asked of the
+ * broker in one request: one question per partition waited behind the
+ * fetch in flight each time (64 partitions: about 2 s).
+ */
+bool parts_topic_read_to_end(consumer_t *c, const char *topic)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nparts; i++)
+        n += c->parts[i].assigned && strcmp(c->parts[i].topic, topic) == 0;
+    if (n == 0)
+        return true;
+    ferry_kafka_tp_t *tps = calloc(n, sizeof(*tps));
+    size_t *at = calloc(n, sizeof(*at));
+    int64_t *position = calloc(n, sizeof(*position)), *high = calloc(n, sizeof(*high));
+    bool done = false;
+    char err[512] = "out of memory";
+    if (tps && at && position && high) {
+        size_t k = 0;
+        for (size_t i = 0; i < c->nparts; i++)
+            if (c->parts[i].assigned && strcmp(c->parts[i].topic, topic) == 0) {
+                tps[k] = (ferry_kafka_tp_t){topic, c->parts[i].partition, 0};
+                at[k++] = i;
+            }
+        if (ferry_kafka_consumer_ends(c->data, tps, n, 5000, position, high, err, sizeof(err)) ==
+            0) {
+            done = true;
+            for (size_t k2 = 0; done && k2 < n; k2++) {
+                int64_t next = c->parts[at[k2]].next;
+                int64_t read = position[k2] > next ? position[k2] : next;
+                done = high[k2] <= 0 || read >= high[k2];
+            }
+            err[0] = '\0';
+        }
+    }
+    if (err[0])
+        ferry_log_warn("could not read the ends of a topic's partitions", "topic=%s error=\"%s\"",
+                       topic, err);
+    free(tps);
+    free(at);
+    free(position);
+    free(high);
+    return done;
+}
+
+/*
  * A partition no longer read here. Chunks of it the loaders hold are loaded
  * first (the next owner must find them recorded), rows still in memory are
  * dropped, and a paused partition is resumed while it is still assigned.

@@ -413,12 +413,7 @@ static bool changes_at_end(consumer_t *c, ctable_t *t, int64_t now)
 {
     if (t->ends_checked_ms && now - t->ends_checked_ms < IDLE_MS)
         return t->at_end;
-    bool at_end = true;
-    for (size_t i = 0; at_end && i < c->nparts; i++) {
-        part_t *p = &c->parts[i];
-        if (p->assigned && strcmp(p->topic, t->change_topic) == 0)
-            at_end = parts_read_to_end(c, p);
-    }
+    bool at_end = parts_topic_read_to_end(c, t->change_topic);
     /* behind since this check, unless the last check (a moment ago) said so too */
     bool still = !t->at_end && t->ends_checked_ms && now - t->ends_checked_ms <= 2 * IDLE_MS;
     t->ends_checked_ms = cons_now_ms();

@@ -1002,6 +1002,42 @@ int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32
     return 0;
 }
 
+int ferry_kafka_consumer_ends(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t *tps, size_t n,
+                              int timeout_ms, int64_t *position, int64_t *high, char *errstr,
+                              size_t errstr_size)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_topic_partition_list_t *ends = tp_list(tps, n), *at = tp_list(tps, n);
+    int rc = 0;
+    /* a "timestamp" of RD_KAFKA_OFFSET_END asks for each partition's end */
+    for (int i = 0; i < ends->cnt; i++)
+        ends->elems[i].offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, ends, timeout_ms);
+    for (int i = 0; !err && i < ends->cnt; i++)
+        if (ends->elems[i].err) {
+            err = ends->elems[i].err;
+            rc = ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
+                               "could not read the end of \"%s\" [%d]: %s", ends->elems[i].topic,
+                               (int)ends->elems[i].partition, rd_kafka_err2str(err));
+        }
+    if (err && rc == 0)
+        rc = ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
+                           "could not read the ends of %zu partitions of \"%s\": %s", n,
+                           tps[0].topic, rd_kafka_err2str(err));
+    if (rc == 0) {
+        rd_kafka_resp_err_t perr = rd_kafka_position(c->rk, at);
+        for (size_t i = 0; i < n; i++) {
+            high[i] = ends->elems[i].offset;
+            position[i] =
+                perr || at->elems[i].err ? FERRY_KAFKA_OFFSET_INVALID : at->elems[i].offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(ends);
+    rd_kafka_topic_partition_list_destroy(at);
+    return rc;
+}
+
 /* ---- messages -------------------------------------------------------- */
 
 int ferry_kafka_msg_header(const ferry_kafka_msg_t *msg, size_t idx, const char **name,

@@ -321,6 +321,17 @@ int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32
                              size_t errstr_size);
 
 /*
+ * ferry_kafka_consumer_end for n partitions at once: one request per broker
+ * (ListOffsets, latest, at the consumer's isolation level) instead of one
+ * per partition, each of which waits behind the fetch in flight on the
+ * broker's connection. tps[i].offset is ignored. position[i] and high[i]
+ * as ferry_kafka_consumer_end gives them.
+ */
+int ferry_kafka_consumer_ends(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t *tps, size_t n,
+                              int timeout_ms, int64_t *position, int64_t *high, char *errstr,
+                              size_t errstr_size);
+
+/*
  * Stops (pause true) or restarts fetching one assigned partition. Messages
  * fetched before a pause may still be returned by the next polls.
  */

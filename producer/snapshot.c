@@ -17,7 +17,6 @@
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
 #include "strbuf.h"
-#include "topics.h"
 #include "wire.h"
 #include "workers.h"
 
@@ -338,28 +337,22 @@ static int hold_back_uncaptured(producer_snapshot_t *s, bool *has_table, char *e
 /* ---- start ----------------------------------------------------------------- */
 
 /*
- * The snapshot and change topics of a table about to be announced: made
- * here, at once, so that the consumer assigns every table's partitions when
- * it reads the announcements rather than when a worker first copies a
- * chunk of each, and so that they have topics.partitions (the consumer's
- * metadata request would otherwise make the change topic on a broker that
- * creates topics on request, with the broker's partition count, before
- * capture meets the table's first change).
+ * The snapshot topic of a table about to be announced: made here, at once,
+ * so that the consumer assigns every table's partitions when it reads the
+ * announcements rather than when a worker first copies a chunk of each.
+ * (Its change topic is made by capture at its first change: made here, the
+ * consumer would fetch all its empty partitions through the whole load.)
  */
-static int make_topics(producer_snapshot_t *s, const char *db, const char *table, char *errstr,
-                       size_t errstr_size)
+static int make_snapshot_topic(producer_snapshot_t *s, const char *db, const char *table,
+                               char *errstr, size_t errstr_size)
 {
-    char topic[2][600];
-    if (ferry_fullload_snapshot_topic(s->prefix, db, table, topic[0], sizeof(topic[0])) < 0 ||
-        ferry_topic_changes(s->prefix, db, table, topic[1], sizeof(topic[1])) != 0)
-        return 0; /* too long for Kafka: the worker and capture say so, naming the table */
-    int rc = 0;
-    for (int k = 0; k < 2 && rc == 0; k++)
-        rc = ferry_fullload_snapshot_topic_make(
-            s->ddl_producer, topic[k], (int)ferry_conf_get_int(s->conf, "topics.partitions"),
-            (int)ferry_conf_get_int(s->conf, "topics.replication.factor"),
-            (int)ferry_conf_get_int(s->conf, "connect.timeout.ms"), errstr, errstr_size);
-    return rc;
+    char topic[512];
+    if (ferry_fullload_snapshot_topic(s->prefix, db, table, topic, sizeof(topic)) < 0)
+        return 0; /* too long for Kafka: the worker says so, naming the table */
+    return ferry_fullload_snapshot_topic_make(
+        s->ddl_producer, topic, (int)ferry_conf_get_int(s->conf, "topics.partitions"),
+        (int)ferry_conf_get_int(s->conf, "topics.replication.factor"),
+        (int)ferry_conf_get_int(s->conf, "connect.timeout.ms"), errstr, errstr_size);
 }
 
 /*
@@ -388,9 +381,9 @@ static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *e
         if (rc == 0)
             rc = ferry_tabledef_to_table(def, &s->tables[i], errstr, errstr_size);
         char why[512];
-        if (rc == 0 && !has_table[i] && make_topics(s, db, table, why, sizeof(why)) != 0)
-            ferry_log_warn("could not make the table's topics now; the first worker to copy a "
-                           "chunk of the table and capture make them",
+        if (rc == 0 && !has_table[i] && make_snapshot_topic(s, db, table, why, sizeof(why)) != 0)
+            ferry_log_warn("could not make a snapshot topic now; the first worker to copy a "
+                           "chunk of the table makes it",
                            "table=%s.%s error=\"%s\"", db, table, why);
         if (rc == 0 && !has_table[i]) {
             char *json = ferry_tabledef_to_json(def);
