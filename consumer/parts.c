@@ -326,7 +326,7 @@ bool parts_read_to_end(consumer_t *c, part_t *p)
 /*
  * parts_read_to_end for every assigned partition of topic, asked of the
  * broker in one request: one question per partition waited behind the
- * fetch in flight each time (64 partitions: about 2 s).
+ * fetch in flight each time (64 partitions: seconds per table).
  */
 bool parts_topic_read_to_end(consumer_t *c, const char *topic)
 {
