@@ -393,21 +393,20 @@ typedef struct {
     size_t w;
 } dead_ctx_t;
 
+static void locate_entry(void *arg, const ferry_mysql_sink_failure_t *f, const ctable_t **t,
+                         ferry_kafka_msg_t *m)
+{
+    const dead_ctx_t *d = arg;
+    const entry_t *e = failed_entry(d->f->b, &d->f->pl[d->w], f);
+    *t = e->t;
+    *m = *e->msg;
+}
+
 static int send_dead_letters(void *arg, const ferry_mysql_sink_failure_t *failed, size_t n,
                              char *err, size_t err_size)
 {
     const dead_ctx_t *d = arg;
-    consumer_t *c = d->c;
-    int rc = 0;
-    pthread_mutex_lock(&c->dlq_lock);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const entry_t *e = failed_entry(d->f->b, &d->f->pl[d->w], &failed[i]);
-        rc = batch_dead_letter_queue(c, e->t, e->msg, &failed[i], err, err_size);
-    }
-    if (rc == 0)
-        rc = batch_dead_letters_flush(c, err, err_size);
-    pthread_mutex_unlock(&c->dlq_lock);
-    return rc;
+    return batch_dead_letters_send(d->c, failed, n, locate_entry, arg, err, err_size);
 }
 
 /* Counts the events a committed job left out (sent before its commit); marks them in bad. */
@@ -746,12 +745,9 @@ static void put_header(ferry_kafka_header_t *h, const char *name, const char *va
     h->value_len = strlen(value);
 }
 
-/*
- * Queues m as it came, with the reason in its headers, for the link's
- * dead-letter topic (c->dlq_lock held; batch_dead_letters_flush sends).
- */
-int batch_dead_letter_queue(consumer_t *c, const ctable_t *t, const ferry_kafka_msg_t *m,
-                            const ferry_mysql_sink_failure_t *f, char *err, size_t err_size)
+/* Queues m as it came, with the reason in its headers, for the link's dead-letter topic. */
+static int dead_letter_queue(consumer_t *c, const ctable_t *t, const ferry_kafka_msg_t *m,
+                             const ferry_mysql_sink_failure_t *f, char *err, size_t err_size)
 {
     char no[16], part[16], off[32];
     snprintf(no, sizeof(no), "%u", f->err_no);
@@ -773,14 +769,22 @@ int batch_dead_letter_queue(consumer_t *c, const ctable_t *t, const ferry_kafka_
     return ferry_kafka_produce(c->dlq, &rec, err, err_size);
 }
 
-/* Waits until the broker has every queued dead letter (c->dlq_lock held). */
-int batch_dead_letters_flush(consumer_t *c, char *err, size_t err_size)
+int batch_dead_letters_send(consumer_t *c, const ferry_mysql_sink_failure_t *failed, size_t n,
+                            batch_dead_locate_fn locate, void *arg, char *err, size_t err_size)
 {
+    int rc = 0;
+    pthread_mutex_lock(&c->dlq_lock);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const ctable_t *t;
+        ferry_kafka_msg_t m;
+        locate(arg, &failed[i], &t, &m);
+        rc = dead_letter_queue(c, t, &m, &failed[i], err, err_size);
+    }
     char why[512];
-    int rc = ferry_kafka_producer_flush(c->dlq, 10000, why, sizeof(why));
-    if (rc != 0)
+    if (rc == 0 && (rc = ferry_kafka_producer_flush(c->dlq, 10000, why, sizeof(why))) != 0)
         ferry_err_set(err, err_size, rc, "could not write to the dead-letter topic \"%s\": %s",
                       c->dlq_topic, why);
+    pthread_mutex_unlock(&c->dlq_lock);
     return rc;
 }
 
@@ -797,6 +801,20 @@ void batch_dead_letter_count(consumer_t *c, ctable_t *t, const char *message)
     ferry_counter_add(c->m_dlq_total, 1);
 }
 
+typedef struct {
+    const ctable_t *t;
+    const ferry_kafka_msg_t *m;
+} one_t;
+
+static void locate_one(void *arg, const ferry_mysql_sink_failure_t *f, const ctable_t **t,
+                       ferry_kafka_msg_t *m)
+{
+    (void)f;
+    const one_t *one = arg;
+    *t = one->t;
+    *m = *one->m;
+}
+
 /*
  * Sends m (an event that cannot be decoded, so never reaches a batch) to the
  * dead-letter topic at once: its offset is stored later, with the batch
@@ -808,13 +826,9 @@ void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, u
     ferry_mysql_sink_failure_t f = {.err_no = err_no};
     snprintf(f.sqlstate, sizeof(f.sqlstate), "%s", sqlstate);
     snprintf(f.message, sizeof(f.message), "%s", message);
+    one_t one = {t, m};
     char err[1024];
-    pthread_mutex_lock(&c->dlq_lock);
-    int rc = batch_dead_letter_queue(c, t, m, &f, err, sizeof(err));
-    if (rc == 0)
-        rc = batch_dead_letters_flush(c, err, sizeof(err));
-    pthread_mutex_unlock(&c->dlq_lock);
-    if (rc != 0)
+    if (batch_dead_letters_send(c, &f, 1, locate_one, &one, err, sizeof(err)) != 0)
         ferry_log_error("could not write to the dead-letter topic", "topic=%s error=\"%s\"",
                         c->dlq_topic, err);
     batch_dead_letter_count(c, t, message);

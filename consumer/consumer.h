@@ -452,9 +452,16 @@ void batch_drop(consumer_t *c);
 void batch_free(consumer_t *c);
 void batch_dead_letter(consumer_t *c, ctable_t *t, const ferry_kafka_msg_t *m, unsigned err_no,
                        const char *sqlstate, const char *message);
-int batch_dead_letter_queue(consumer_t *c, const ctable_t *t, const ferry_kafka_msg_t *m,
-                            const ferry_mysql_sink_failure_t *f, char *err, size_t err_size);
-int batch_dead_letters_flush(consumer_t *c, char *err, size_t err_size);
+/* Where a failed event came from: its table, and its message as it came. */
+typedef void (*batch_dead_locate_fn)(void *arg, const ferry_mysql_sink_failure_t *f,
+                                     const ctable_t **t, ferry_kafka_msg_t *m);
+/*
+ * Sends each of n failed events (located through locate) to the dead-letter
+ * topic with its reason and waits until the broker has them all: 0, or a
+ * ferry_err_t with err naming the topic. Any thread.
+ */
+int batch_dead_letters_send(consumer_t *c, const ferry_mysql_sink_failure_t *failed, size_t n,
+                            batch_dead_locate_fn locate, void *arg, char *err, size_t err_size);
 void batch_dead_letter_count(consumer_t *c, ctable_t *t, const char *message);
 
 /* ---- status.c ---- */

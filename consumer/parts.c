@@ -301,11 +301,19 @@ int parts_reload(consumer_t *c, char *errstr, size_t errstr_size)
     return rc;
 }
 
+/* p's position (polled, or the next offset kept here) is at or past the end high. */
+static bool read_past(const part_t *p, int64_t position, int64_t high)
+{
+    int64_t at = position > p->next ? position : p->next;
+    return high <= 0 || at >= high;
+}
+
 /*
  * True when p (assigned, not held) has been polled up to the end the broker
  * reports for it now: nothing written to it before the call is left to
  * poll. Asks the broker (up to 5 s); an unanswered question is false.
  */
+
 bool parts_read_to_end(consumer_t *c, part_t *p)
 {
     int64_t position, high;
@@ -316,11 +324,13 @@ bool parts_read_to_end(consumer_t *c, part_t *p)
                        "topic=%s partition=%d error=\"%s\"", p->topic, (int)p->partition, err);
         return false;
     }
-    int64_t at = position > p->next ? position : p->next;
-    if (high > 0 && at < high)
-        ferry_log_debug("partition not read to its end", "topic=%s partition=%d at=%lld high=%lld",
-                        p->topic, (int)p->partition, (long long)at, (long long)high);
-    return high <= 0 || at >= high;
+    bool done = read_past(p, position, high);
+    if (!done)
+        ferry_log_debug("partition not read to its end",
+                        "topic=%s partition=%d position=%lld next=%lld high=%lld", p->topic,
+                        (int)p->partition, (long long)position, (long long)p->next,
+                        (long long)high);
+    return done;
 }
 
 /*
@@ -350,11 +360,8 @@ bool parts_topic_read_to_end(consumer_t *c, const char *topic)
         if (ferry_kafka_consumer_ends(c->data, tps, n, 5000, position, high, err, sizeof(err)) ==
             0) {
             done = true;
-            for (size_t k2 = 0; done && k2 < n; k2++) {
-                int64_t next = c->parts[at[k2]].next;
-                int64_t read = position[k2] > next ? position[k2] : next;
-                done = high[k2] <= 0 || read >= high[k2];
-            }
+            for (size_t k2 = 0; done && k2 < n; k2++)
+                done = read_past(&c->parts[at[k2]], position[k2], high[k2]);
             err[0] = '\0';
         }
     }

@@ -168,9 +168,9 @@ static int decode(loader_t *ld, sbuf_t *b, const shape_t *shape, ferry_change_t 
 
 /*
  * Rows of b left out, sent to the dead-letter topic before the chunk's
- * COMMIT marks it applied (a consumer killed in between sends them again):
- * rows[k] for k in [from, n) of b->failed when failed is NULL, else the
- * sink's failures, whose event indexes map to rows through at.
+ * COMMIT marks it applied (a consumer killed in between sends them again).
+ * A failure's event is a row of b, or with at, an index into the decoded
+ * rows, which at maps to rows of b.
  */
 typedef struct {
     consumer_t *c;
@@ -178,26 +178,19 @@ typedef struct {
     const size_t *at;
 } dead_ctx_t;
 
-static int send_rows(const dead_ctx_t *d, const ferry_mysql_sink_failure_t *failed, size_t n,
-                     char *err, size_t err_size)
+static void locate_row(void *arg, const ferry_mysql_sink_failure_t *f, const ctable_t **t,
+                       ferry_kafka_msg_t *m)
 {
-    int rc = 0;
-    pthread_mutex_lock(&d->c->dlq_lock);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t row = d->at ? d->at[failed[i].event] : failed[i].event;
-        ferry_kafka_msg_t m = snapshot_row_msg(d->b, row);
-        rc = batch_dead_letter_queue(d->c, d->b->t, &m, &failed[i], err, err_size);
-    }
-    if (rc == 0)
-        rc = batch_dead_letters_flush(d->c, err, err_size);
-    pthread_mutex_unlock(&d->c->dlq_lock);
-    return rc;
+    const dead_ctx_t *d = arg;
+    *t = d->b->t;
+    *m = snapshot_row_msg(d->b, d->at ? d->at[f->event] : f->event);
 }
 
-static int send_rejected(void *arg, const ferry_mysql_sink_failure_t *failed, size_t n, char *err,
-                         size_t err_size)
+static int send_rows(void *arg, const ferry_mysql_sink_failure_t *failed, size_t n, char *err,
+                     size_t err_size)
 {
-    return send_rows(arg, failed, n, err, err_size);
+    const dead_ctx_t *d = arg;
+    return batch_dead_letters_send(d->c, failed, n, locate_row, arg, err, err_size);
 }
 
 /* Loads one chunk; fills b's result fields. */
@@ -247,7 +240,7 @@ static void load(loader_t *ld, sbuf_t *b)
         dead.at = at;
         ferry_mysql_sink_run_t run = {
             .table = shape->sink_id, .safe = true, .events = ev, .n_events = n};
-        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rejected, &dead};
+        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rows, &dead};
         ferry_mysql_sink_result_t res;
         rc = ferry_mysql_sink_apply(ld->sink, &batch, &res, b->errstr, sizeof(b->errstr));
         if (rc == FERRY_ERR_RETRIABLE) {
