@@ -24,7 +24,9 @@
  * Worker sinks mirror the loop sink's table registrations (shape.c
  * registers with c->sink) under the same ids in apply_begin, on the loop
  * thread, while every worker is idle. A worker that lost its connection
- * opens a new one with its old sink's tables.
+ * moves its sink to a new one; a job whose COMMIT went unanswered is looked
+ * up in ferry_offsets there (ferry_mysql_sink_committed) before it is
+ * applied again, so a batch that did commit is not applied twice.
  */
 #include "consumer.h"
 
@@ -67,12 +69,29 @@ static void worker_close(worker_t *w)
     w->db = NULL;
 }
 
-static int worker_open(worker_t *w, char *errstr, size_t errstr_size)
+/*
+ * A destination connection for w. Workers write disjoint keys: READ
+ * COMMITTED spares them the gap locks through which two of them could
+ * deadlock on a secondary index. Only an optimisation: a server that
+ * refuses it (statement binlog) keeps its own.
+ */
+static int worker_connect(worker_t *w, ferry_db_t **db, char *errstr, size_t errstr_size)
 {
     consumer_t *c = w->pool->c;
     int timeout = (int)ferry_conf_get_int(c->conf, "connect.timeout.ms");
     int rc = ferry_db_connect(ferry_conf_get(c->conf, "destination.url"), "destination", timeout,
-                              &w->db, errstr, errstr_size);
+                              db, errstr, errstr_size);
+    if (rc == 0 && mysql_query(ferry_db_mysql(*db),
+                               "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0)
+        ferry_log_debug("apply worker keeps the server's isolation level", "worker=%s error=\"%s\"",
+                        w->name, mysql_error(ferry_db_mysql(*db)));
+    return rc;
+}
+
+static int worker_open(worker_t *w, char *errstr, size_t errstr_size)
+{
+    consumer_t *c = w->pool->c;
+    int rc = worker_connect(w, &w->db, errstr, errstr_size);
     if (rc == 0) {
         ferry_mysql_sink_conf_t sc = {.link = c->link,
                                       .worker = w->name,
@@ -80,15 +99,6 @@ static int worker_open(worker_t *w, char *errstr, size_t errstr_size)
                                       .disable_load_data = true};
         rc = ferry_mysql_sink_new(ferry_db_mysql(w->db), &sc, &w->sink, errstr, errstr_size);
     }
-    /*
-     * Workers write disjoint keys: READ COMMITTED spares them the gap locks
-     * through which two of them could deadlock on a secondary index. Only an
-     * optimisation: a server that refuses it (statement binlog) keeps its own.
-     */
-    if (rc == 0 && mysql_query(ferry_db_mysql(w->db),
-                               "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0)
-        ferry_log_debug("apply worker keeps the server's isolation level", "worker=%s error=\"%s\"",
-                        w->name, mysql_error(ferry_db_mysql(w->db)));
     if (rc != 0)
         worker_close(w);
     return rc;
@@ -100,27 +110,20 @@ static void pause_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/*
- * A new connection and sink for w, with the old sink's tables; on failure
- * w keeps the old ones (the next attempt tries again).
- */
+/* Moves w's sink to a new connection; on failure w keeps the old one (the next attempt tries
+ * again). */
 static int worker_reopen(worker_t *w, char *errstr, size_t errstr_size)
 {
-    ferry_db_t *old_db = w->db;
-    ferry_mysql_sink_t *old = w->sink;
-    w->db = NULL;
-    w->sink = NULL;
-    int rc = worker_open(w, errstr, errstr_size);
-    if (rc == 0 && (rc = ferry_mysql_sink_mirror(w->sink, old, errstr, errstr_size)) != 0)
-        worker_close(w);
-    if (rc != 0) {
-        w->db = old_db;
-        w->sink = old;
-        return rc;
+    ferry_db_t *db = NULL;
+    int rc = worker_connect(w, &db, errstr, errstr_size);
+    if (rc == 0 &&
+        (rc = ferry_mysql_sink_reconnect(w->sink, ferry_db_mysql(db), errstr, errstr_size)) == 0) {
+        ferry_db_close(w->db);
+        w->db = db;
+        return 0;
     }
-    ferry_mysql_sink_destroy(old);
-    ferry_db_close(old_db);
-    return 0;
+    ferry_db_close(db);
+    return rc;
 }
 
 /* Applies one job, retrying a rolled-back transaction (on a new connection if it was lost). */
@@ -129,16 +132,30 @@ static void work(worker_t *w, apply_job_t *j)
     j->rc = FERRY_ERR_RETRIABLE;
     int tries = j->tries > 0 ? j->tries : APPLY_TRIES;
     for (int attempt = 0; attempt < tries && j->rc == FERRY_ERR_RETRIABLE; attempt++) {
-        if (attempt) {
-            pause_ms(500);
-            if (mysql_ping(ferry_db_mysql(w->db)) != 0 &&
-                worker_reopen(w, j->err, sizeof(j->err)) != 0)
+        if (attempt || j->res.commit_unknown) {
+            if (attempt)
+                pause_ms(500);
+            /* a COMMIT that went unanswered lost its connection: no need to ping it */
+            bool lost = j->res.commit_unknown || mysql_ping(ferry_db_mysql(w->db)) != 0;
+            if (lost && worker_reopen(w, j->err, sizeof(j->err)) != 0)
                 continue;
+        }
+        if (j->res.commit_unknown) {
+            bool committed;
+            j->rc =
+                ferry_mysql_sink_committed(w->sink, &j->batch, &committed, j->err, sizeof(j->err));
+            if (j->rc != 0 || committed) {
+                if (committed)
+                    ferry_log_info("batch committed before its connection was lost",
+                                   "worker=%s events=%zu", w->name, j->n_events);
+                continue; /* done, or ask again on the next attempt */
+            }
         }
         j->rc = ferry_mysql_sink_apply(w->sink, &j->batch, &j->res, j->err, sizeof(j->err));
         if (j->rc == FERRY_ERR_RETRIABLE)
-            ferry_log_warn("batch rolled back, retrying", "worker=%s events=%zu error=\"%s\"",
-                           w->name, j->n_events, j->err);
+            ferry_log_warn(j->res.commit_unknown ? "batch commit not answered, looking it up"
+                                                 : "batch rolled back, retrying",
+                           "worker=%s events=%zu error=\"%s\"", w->name, j->n_events, j->err);
     }
 }
 

@@ -8,7 +8,8 @@
  * rows, loads them with LOAD DATA LOCAL INFILE and records the chunk as
  * applied ("chunk:<task id>" in ferry_offsets) in ONE transaction, so after
  * a crash a chunk is either wholly in the destination and known as applied,
- * or not at all. Snapshot partition offsets are stored by the loop thread,
+ * or not at all (a COMMIT whose answer was lost is looked up there before
+ * the chunk is loaded again). Snapshot partition offsets are stored by the loop thread,
  * never past a chunk still in memory, so a restart reads any such chunk
  * again.
  *
@@ -24,6 +25,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LOAD_TRIES 3
 
@@ -71,12 +73,18 @@ static void loader_close(loader_t *ld)
     ld->nregs = 0;
 }
 
-static int loader_open(loader_t *ld, char *errstr, size_t errstr_size)
+static int loader_connect(loader_t *ld, ferry_db_t **db, char *errstr, size_t errstr_size)
 {
     consumer_t *c = ld->l->c;
     int timeout = (int)ferry_conf_get_int(c->conf, "connect.timeout.ms");
-    int rc = ferry_db_connect_flags(ferry_conf_get(c->conf, "destination.url"), "destination",
-                                    timeout, FERRY_DB_LOCAL_INFILE, &ld->db, errstr, errstr_size);
+    return ferry_db_connect_flags(ferry_conf_get(c->conf, "destination.url"), "destination",
+                                  timeout, FERRY_DB_LOCAL_INFILE, db, errstr, errstr_size);
+}
+
+static int loader_open(loader_t *ld, char *errstr, size_t errstr_size)
+{
+    consumer_t *c = ld->l->c;
+    int rc = loader_connect(ld, &ld->db, errstr, errstr_size);
     if (rc == 0) {
         ferry_mysql_sink_conf_t sc = {
             .link = c->link, .worker = ld->name, .stop_on_data_error = c->stop_on_error};
@@ -84,6 +92,35 @@ static int loader_open(loader_t *ld, char *errstr, size_t errstr_size)
     }
     if (rc != 0)
         loader_close(ld);
+    return rc;
+}
+
+/*
+ * The chunk's COMMIT went unanswered: moves the loader's sink to a new
+ * connection and asks ferry_offsets whether the chunk's mark is there.
+ * 0 with *committed set, or an error (with errstr) when that could not be
+ * learnt: the chunk must then not be loaded again.
+ */
+static int loader_confirm(loader_t *ld, const ferry_mysql_sink_batch_t *batch, bool *committed,
+                          char *errstr, size_t errstr_size)
+{
+    int rc = FERRY_ERR_RETRIABLE;
+    for (int tries = 0; tries < LOAD_TRIES && rc == FERRY_ERR_RETRIABLE; tries++) {
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+        ferry_db_t *db = NULL;
+        rc = loader_connect(ld, &db, errstr, errstr_size);
+        if (rc == 0 && (rc = ferry_mysql_sink_reconnect(ld->sink, ferry_db_mysql(db), errstr,
+                                                        errstr_size)) == 0) {
+            ferry_db_close(ld->db);
+            ld->db = db;
+            db = NULL;
+            rc = ferry_mysql_sink_committed(ld->sink, batch, committed, errstr, errstr_size);
+        }
+        ferry_db_close(db);
+        if (rc != 0 && rc != FERRY_ERR_FATAL)
+            rc = FERRY_ERR_RETRIABLE;
+    }
     return rc;
 }
 
@@ -243,6 +280,22 @@ static void load(loader_t *ld, sbuf_t *b)
         ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rows, &dead};
         ferry_mysql_sink_result_t res;
         rc = ferry_mysql_sink_apply(ld->sink, &batch, &res, b->errstr, sizeof(b->errstr));
+        if (rc == FERRY_ERR_RETRIABLE && res.commit_unknown) {
+            bool committed = false;
+            char why[512];
+            int crc = loader_confirm(ld, &batch, &committed, why, sizeof(why));
+            if (crc != 0) {
+                rc = ferry_err_set(b->errstr, sizeof(b->errstr), FERRY_ERR_FATAL,
+                                   "could not learn whether chunk %s committed (%s): %s", b->chunk,
+                                   b->errstr, why);
+                break;
+            }
+            if (committed) {
+                ferry_log_info("chunk committed before its connection was lost",
+                               "loader=%s chunk=%s", ld->name, b->chunk);
+                rc = 0;
+            }
+        }
         if (rc == FERRY_ERR_RETRIABLE) {
             ferry_log_warn("chunk load rolled back, retrying", "loader=%s chunk=%s error=\"%s\"",
                            ld->name, b->chunk, b->errstr);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_MAX_BYTES ((size_t)4 << 20)
 #define SESSION_SQL_MODE                                                                           \
@@ -328,6 +329,20 @@ int ferry_mysql_sink_new(MYSQL *my, const ferry_mysql_sink_conf_t *conf, ferry_m
     return 0;
 }
 
+int ferry_mysql_sink_reconnect(ferry_mysql_sink_t *s, MYSQL *my, char *errstr, size_t errstr_size)
+{
+    MYSQL *old = s->my;
+    s->my = my;
+    int rc = setup_session(s, errstr, errstr_size);
+    if (rc != 0) {
+        s->my = old;
+        return rc;
+    }
+    s->load_data = s->load_data && (my->client_flag & CLIENT_LOCAL_FILES);
+    ferry_mysql_sink_load_install(s);
+    return 0;
+}
+
 bool ferry_mysql_sink_load_data_enabled(const ferry_mysql_sink_t *s)
 {
     return s->load_data;
@@ -492,16 +507,107 @@ static int select_rows(ferry_mysql_sink_t *s, const ferry_strbuf_t *q, MYSQL_RES
     return 0;
 }
 
+/* "SELECT columns FROM meta.table WHERE `link` = 'link'" into q. */
+static void select_link_rows(const ferry_mysql_sink_t *s, ferry_strbuf_t *q, const char *columns,
+                             const char *table)
+{
+    ferry_strbuf_printf(q, "SELECT %s FROM %s.`%s` WHERE `link` = ", columns, s->meta_quoted,
+                        table);
+    ferry_mysql_sink_put_string(q, s->link, strlen(s->link));
+}
+
+/* Polls for the lost session's end on the server, at most this long. */
+#define UNSURE_WAIT_MS 30000
+
+/*
+ * Ends the session whose COMMIT went unanswered and waits until the server
+ * has let it go: its transaction has then committed or rolled back for
+ * good. The server may not have noticed the lost connection yet.
+ */
+static int end_unsure_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
+{
+    unsigned long id = s->unsure_session;
+    if (!id || id == mysql_thread_id(s->my))
+        return 0; /* never lost (the same session still answers): nothing in flight */
+    char q[128];
+    snprintf(q, sizeof(q), "KILL CONNECTION %lu", id);
+    if (mysql_query(s->my, q) != 0 && mysql_errno(s->my) != ER_NO_SUCH_THREAD)
+        ferry_log_warn("could not end the destination session whose commit was not answered",
+                       "session=%lu error=\"%s\"", id, mysql_error(s->my));
+    snprintf(q, sizeof(q), "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %lu",
+             id);
+    for (int waited = 0; waited <= UNSURE_WAIT_MS; waited += 50) {
+        sink_sqlerr_t e;
+        MYSQL_RES *res = NULL;
+        if (mysql_query(s->my, q) != 0 || !(res = mysql_store_result(s->my))) {
+            ferry_mysql_sink_capture(s->my, &e);
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                                 "could not look for destination session %lu: %s", id, e.msg);
+        }
+        MYSQL_ROW row = mysql_fetch_row(res);
+        bool gone = row && row[0] && !strcmp(row[0], "0");
+        mysql_free_result(res);
+        if (gone)
+            return 0;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return ferry_err_set(errstr, errstr_size, FERRY_ERR_RETRIABLE,
+                         "destination session %lu, whose commit was not answered, still runs", id);
+}
+
+int ferry_mysql_sink_committed(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
+                               bool *committed, char *errstr, size_t errstr_size)
+{
+    *committed = false;
+    int rc = end_unsure_session(s, errstr, errstr_size);
+    if (rc != 0 || !batch->n_offsets)
+        return rc;
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    select_link_rows(s, &q, "`topic`, `partition`, `next_offset`", "ferry_offsets");
+    ferry_strbuf_puts(&q, " AND (`topic`, `partition`) IN (");
+    for (size_t i = 0; i < batch->n_offsets; i++) {
+        const ferry_mysql_sink_offset_t *o = &batch->offsets[i];
+        ferry_strbuf_puts(&q, i ? ", (" : "(");
+        ferry_mysql_sink_put_string(&q, o->topic, strlen(o->topic));
+        ferry_strbuf_printf(&q, ", %" PRId32 ")", o->partition);
+    }
+    ferry_strbuf_puts(&q, ")");
+    MYSQL_RES *res = NULL;
+    rc = select_rows(s, &q, &res, errstr, errstr_size);
+    ferry_strbuf_free(&q);
+    size_t stored = 0;
+    MYSQL_ROW row;
+    while (rc == 0 && (row = mysql_fetch_row(res))) {
+        for (size_t i = 0; i < batch->n_offsets; i++) {
+            const ferry_mysql_sink_offset_t *o = &batch->offsets[i];
+            if (!strcmp(row[0], o->topic) && strtol(row[1], NULL, 10) == o->partition &&
+                strtoll(row[2], NULL, 10) >= o->next_offset)
+                stored++;
+        }
+    }
+    mysql_free_result(res);
+    if (rc != 0)
+        return rc;
+    if (stored && stored < batch->n_offsets)
+        return ferry_err_set(
+            errstr, errstr_size, FERRY_ERR_FATAL,
+            "%s.ferry_offsets holds %zu of the %zu offsets of a batch whose commit "
+            "was not answered: another consumer is applying these partitions",
+            s->meta_quoted, stored, batch->n_offsets);
+    *committed = stored == batch->n_offsets;
+    return 0;
+}
+
 int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s, const char *topic_prefix,
                                  int (*fn)(void *arg, const ferry_mysql_sink_offset_t *o),
                                  void *arg, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
-    ferry_strbuf_printf(&q,
-                        "SELECT `topic`, `partition`, `next_offset`, `src_file`, `src_pos`, "
-                        "`src_row`, `src_rank` FROM %s.`ferry_offsets` WHERE `link` = ",
-                        s->meta_quoted);
-    ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
+    select_link_rows(s, &q,
+                     "`topic`, `partition`, `next_offset`, `src_file`, `src_pos`, `src_row`, "
+                     "`src_rank`",
+                     "ferry_offsets");
     if (topic_prefix) {
         /* the primary key's prefix range: no LIKE escaping to get wrong */
         size_t n = strlen(topic_prefix);
@@ -558,11 +664,8 @@ int ferry_mysql_sink_read_progress(ferry_mysql_sink_t *s,
                                    void *arg, char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
-    ferry_strbuf_printf(&q,
-                        "SELECT `db`, `tbl`, `phase`, CAST(SUM(`rows_applied`) AS UNSIGNED) "
-                        "FROM %s.`ferry_progress` WHERE `link` = ",
-                        s->meta_quoted);
-    ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
+    select_link_rows(s, &q, "`db`, `tbl`, `phase`, CAST(SUM(`rows_applied`) AS UNSIGNED)",
+                     "ferry_progress");
     ferry_strbuf_puts(&q, " GROUP BY `db`, `tbl`, `phase` ORDER BY `db`, `tbl`, `phase`");
     MYSQL_RES *res = NULL;
     int rc = select_rows(s, &q, &res, errstr, errstr_size);

@@ -81,8 +81,10 @@
  * applies everything else and returns the failures with the server's errno,
  * SQLSTATE and message, for the dead-letter topic. Lost connections, lock
  * wait timeouts and deadlocks roll the whole transaction back and return
- * FERRY_ERR_RETRIABLE; after that the consumer reconnects, creates a new
- * sink and re-reads its offsets.
+ * FERRY_ERR_RETRIABLE. A connection lost during the COMMIT's round trip
+ * leaves the outcome unknown (result->commit_unknown): the caller moves the
+ * sink to a new connection (ferry_mysql_sink_reconnect) and asks
+ * ferry_mysql_sink_committed before applying the batch again.
  *
  * @locality one thread per sink (a sink owns its connection's session).
  */
@@ -245,6 +247,9 @@ typedef struct {
     uint64_t statements; /* statements that were executed and kept */
     uint64_t bytes;      /* SQL text and LOAD DATA stream bytes sent, retries included */
     uint64_t retries;    /* savepoint rollbacks while isolating failures */
+    /* The connection was lost during the COMMIT: the batch may have
+       committed. The counts above are what it did if it did. */
+    bool commit_unknown;
     /* Events that failed, in batch order; owned by the sink, valid until its
        next apply or destroy. */
     const ferry_mysql_sink_failure_t *failed;
@@ -259,14 +264,35 @@ typedef struct {
  *  - FERRY_ERR_INVALID with stop_on_data_error: nothing committed,
  *    result->failed holds the first failing event;
  *  - FERRY_ERR_RETRIABLE: connection lost, lock wait timeout, deadlock;
- *    nothing committed (or, if the COMMIT's answer was lost, perhaps
- *    committed: read the offsets again to know);
+ *    nothing committed, unless result->commit_unknown is set: then the
+ *    COMMIT's answer was lost and ferry_mysql_sink_committed tells;
  *  - FERRY_ERR_FATAL / FERRY_ERR_INVALID / FERRY_ERR_NOMEM: a problem that
  *    is not about one event (missing table, bad registration, ...).
  * errstr says what failed on which table.
  */
 int ferry_mysql_sink_apply(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
                            ferry_mysql_sink_result_t *result, char *errstr, size_t errstr_size);
+
+/*
+ * Moves s to a new connection my (opened like the first, with
+ * CLIENT_FOUND_ROWS) after its own was lost: sets the session up again and
+ * keeps the registered tables, the last batch's failures and what
+ * ferry_mysql_sink_committed needs. The caller closes the old connection.
+ * 0 or a negative ferry_err_t.
+ */
+int ferry_mysql_sink_reconnect(ferry_mysql_sink_t *s, MYSQL *my, char *errstr, size_t errstr_size);
+
+/*
+ * After a batch returned FERRY_ERR_RETRIABLE with result->commit_unknown
+ * and s was reconnected: ends the lost session on the server (KILL, then
+ * waits until it is gone, so that its COMMIT can no longer land) and reads
+ * ferry_offsets. *committed is true when every offset of batch is stored
+ * (the batch committed: do not apply it again), false when none is (apply
+ * it again). 0, FERRY_ERR_RETRIABLE (ask again later), or FERRY_ERR_FATAL
+ * when only some are stored (another consumer writes these partitions).
+ */
+int ferry_mysql_sink_committed(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
+                               bool *committed, char *errstr, size_t errstr_size);
 
 /*
  * Calls fn for every stored offset of the sink's link. A non-zero return

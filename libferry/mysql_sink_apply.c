@@ -25,8 +25,10 @@
 #include "log.h"
 #include "mysql_sink_int.h"
 
+#include <errmsg.h>
 #include <inttypes.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,6 +605,16 @@ static void put_progress(apply_ctx_t *a, ferry_strbuf_t *q)
                              "VALUES(`rows_applied`), `updated_at` = VALUES(`updated_at`);\n");
 }
 
+static void count_applied(const apply_ctx_t *a);
+
+/* Errors after which the server may have run the COMMIT without our hearing of it. */
+static bool answer_lost(const sink_sqlerr_t *e)
+{
+    return e->no == CR_SERVER_GONE_ERROR || e->no == CR_SERVER_LOST ||
+           e->no == CR_SERVER_LOST_EXTENDED || e->no == ER_CONNECTION_KILLED ||
+           e->no == ER_SERVER_SHUTDOWN;
+}
+
 static int commit(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
@@ -622,6 +634,12 @@ static int commit(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
     long at = ferry_mysql_sink_run_multi(a->s, q.buf, q.len, aff, 3, &e);
     a->res->bytes += q.len;
     ferry_strbuf_free(&q);
+    if (at >= 0 && answer_lost(&e)) {
+        /* the whole text went out: the server may have run it to the COMMIT */
+        a->s->unsure_session = mysql_thread_id(a->s->my);
+        a->res->commit_unknown = true;
+        count_applied(a);
+    }
     if (at >= 0)
         return sql_failed(a, &e, "commit batch with offsets on", NULL);
     return 0;
@@ -698,6 +716,7 @@ int ferry_mysql_sink_apply(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t
 {
     memset(result, 0, sizeof(*result));
     s->nfailed = 0;
+    s->unsure_session = 0;
     ferry_arena_reset(s->arena);
     apply_ctx_t a = {.s = s, .res = result, .errstr = errstr, .errstr_size = errstr_size};
     int rc = make_items(s, batch, &a.items, &a.n, &a.n_all, errstr, errstr_size);

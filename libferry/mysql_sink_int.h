@@ -92,6 +92,9 @@ struct ferry_mysql_sink {
     ferry_mysql_sink_failure_t *failed;
     size_t nfailed, failed_cap;
 
+    /* the server's id of the session whose COMMIT went unanswered; 0: none */
+    unsigned long unsure_session;
+
     /* the LOAD DATA stream being fed to the client library */
     bool infile_armed;
     const char *infile_data;
