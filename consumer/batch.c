@@ -161,6 +161,8 @@ typedef struct {
     size_t n_runs, n_events;
     ferry_mysql_sink_offset_t *offs; /* the partitions' first, then pseudo topics */
     size_t n_offs;
+    ferry_mysql_sink_offset_t *fences; /* ownership epoch of each table of those partitions */
+    size_t n_fences;
     size_t *off_part; /* index in consumer_t.parts of offs[k], k < n_parts */
     size_t n_parts;
 } plan_t;
@@ -338,7 +340,10 @@ static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
     pl->run_start = ferry_arena_calloc(b->arena, n, sizeof(size_t));
     pl->offs = ferry_arena_calloc(b->arena, no, sizeof(ferry_mysql_sink_offset_t));
     pl->off_part = ferry_arena_calloc(b->arena, no, sizeof(size_t));
-    if (!pl->order || !pl->events || !pl->runs || !pl->run_start || !pl->offs || !pl->off_part)
+    pl->fences = ferry_arena_calloc(b->arena, c->nparts + 1, sizeof(ferry_mysql_sink_offset_t));
+    const ctable_t **fenced = ferry_arena_calloc(b->arena, c->nparts + 1, sizeof(*fenced));
+    if (!pl->order || !pl->events || !pl->runs || !pl->run_start || !pl->offs || !pl->off_part ||
+        !pl->fences || !fenced)
         return FERRY_ERR_NOMEM;
     plan_runs(c, pl, home, w);
     for (size_t i = 0; i < c->nparts; i++) {
@@ -347,6 +352,15 @@ static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
         if (home[i] != w || next < 0 || next == p->committed)
             continue;
         pl->off_part[pl->n_parts++] = i;
+        bool snap;
+        const ctable_t *t = tables_by_topic(c, p->topic, &snap);
+        size_t f = 0;
+        while (t && f < pl->n_fences && fenced[f] != t)
+            f++;
+        if (t && f == pl->n_fences) {
+            fenced[pl->n_fences] = t;
+            owner_fence(t, &pl->fences[pl->n_fences++]);
+        }
         ferry_mysql_sink_offset_t *o = &pl->offs[pl->n_offs++];
         *o = (ferry_mysql_sink_offset_t){
             .topic = p->topic, .partition = p->partition, .next_offset = next};
@@ -626,7 +640,7 @@ static int flush(consumer_t *c, bool wait)
         jobs[w] = (apply_job_t){
             .run = pl[w].n_events || pl[w].n_offs,
             .batch = {pl[w].runs, pl[w].n_runs, pl[w].offs, pl[w].n_offs, send_dead_letters,
-                      &dead[w]},
+                      &dead[w], pl[w].fences, pl[w].n_fences},
             .n_events = pl[w].n_events,
             .tries = nw > 1 ? 1 : 0, /* side by side once; then alone (finish) */
         };

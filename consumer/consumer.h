@@ -45,7 +45,13 @@
  * applied by a consumer that kept no per-statement marks (older ferry).
  */
 #define DDL_FLOOR_TOPIC "ddl-floor"
-#define STAGE_MAX       5000
+/*
+ * Pseudo topic of a table's ownership epoch ("owner:<table lock name>"):
+ * raised by each consumer that takes the table, held as a fence by every
+ * batch that writes it (owner.c).
+ */
+#define OWNER_PREFIX "owner:"
+#define STAGE_MAX    5000
 
 typedef enum {
     PHASE_SCHEMA = 0,
@@ -89,6 +95,9 @@ typedef struct ctable {
     ferry_binlog_pos_t p0;
     /* owner.c: this consumer applies the table (guarded by lock for /status) */
     bool owned, want, taking;
+    /* owner.c: the epoch raised when this consumer took the table, and its pseudo topic */
+    int64_t owner_epoch;
+    char owner_topic[96];
     /*
      * After RENAME TABLE the table's changes come on the new name's topic,
      * which may hold an older table's: changes at or before floor are skipped.
@@ -371,6 +380,8 @@ const ferry_row_t *shape_project(ferry_arena_t *a, const shape_t *s, const ferry
 /* ---- owner.c ---- */
 int owner_join(consumer_t *c, char *errstr, size_t errstr_size);
 void owner_step(consumer_t *c);
+/* t's ownership epoch as a batch fence (ferry_mysql_sink_batch_t.fences). */
+void owner_fence(const ctable_t *t, ferry_mysql_sink_offset_t *fence);
 
 /* ---- parts.c ---- */
 part_t *parts_get(consumer_t *c, const char *topic, int32_t partition);

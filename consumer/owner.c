@@ -21,7 +21,10 @@
  * Taking a table means starting from what the destination holds: its
  * partitions' offsets and dedup positions, its applied chunks, and the DDL
  * statements applied by the previous owner (followed here before they are
- * dropped from the queue). The group is still used to commit offsets, for
+ * dropped from the queue). The lock alone does not fence the previous
+ * owner's batches, which run on other connections: taking a table first
+ * raises its ownership epoch (claim), which every batch writing the table
+ * holds as a fence. The group is still used to commit offsets, for
  * lag tools.
  */
 #include "consumer.h"
@@ -162,6 +165,29 @@ static size_t choose(consumer_t *c, int members)
     return owned < share ? share - owned : 0;
 }
 
+/*
+ * Raises t's ownership epoch, after its lock was taken and before what the
+ * destination holds for it is read: the raise waits for every batch of a
+ * previous owner still holding the old epoch as a fence (one whose
+ * connection to the lock was lost while its rows were still being written
+ * elsewhere), and such a batch that has not started yet is refused. So the
+ * offsets read next are final for the previous owner.
+ */
+static int claim(consumer_t *c, ctable_t *t, const char *lock)
+{
+    char err[512];
+    snprintf(t->owner_topic, sizeof(t->owner_topic), "%s%s", OWNER_PREFIX, lock);
+    if (ferry_mysql_sink_bump(c->sink, t->owner_topic, &t->owner_epoch, err, sizeof(err)) == 0)
+        return 0;
+    ferry_log_warn("could not take a table", "table=%s error=\"%s\"", t->src_full, err);
+    return -1;
+}
+
+void owner_fence(const ctable_t *t, ferry_mysql_sink_offset_t *fence)
+{
+    *fence = (ferry_mysql_sink_offset_t){.topic = t->owner_topic, .next_offset = t->owner_epoch};
+}
+
 typedef struct {
     ferry_kafka_tp_t *tp;
     size_t n, cap;
@@ -291,6 +317,10 @@ static int rebalance(consumer_t *c, size_t more)
             unlock(c, name);
             ferry_log_info("table let go", "table=%s member=%d", t->src_full, c->member);
         } else if (try_lock(c, name)) {
+            if (claim(c, t, name) != 0) {
+                unlock(c, name);
+                continue;
+            }
             taken = true;
             t->taking = true;
             more -= more && !t->want;

@@ -260,6 +260,8 @@ static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
         return parts_chunk_mark(c, o->topic + plen);
     if (!strncmp(o->topic, DDL_DONE_PREFIX, strlen(DDL_DONE_PREFIX)))
         return ddl_mark_done(c, strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10));
+    if (!strncmp(o->topic, OWNER_PREFIX, strlen(OWNER_PREFIX)))
+        return 0; /* an ownership epoch: read when the table is taken */
     if (c->reloading) {
         bool snap;
         const ctable_t *t = tables_by_topic(c, o->topic, &snap);

@@ -277,7 +277,9 @@ static void load(loader_t *ld, sbuf_t *b)
         dead.at = at;
         ferry_mysql_sink_run_t run = {
             .table = shape->sink_id, .safe = true, .events = ev, .n_events = n};
-        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rows, &dead};
+        ferry_mysql_sink_offset_t fence;
+        owner_fence(b->t, &fence);
+        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rows, &dead, &fence, 1};
         ferry_mysql_sink_result_t res;
         rc = ferry_mysql_sink_apply(ld->sink, &batch, &res, b->errstr, sizeof(b->errstr));
         if (rc == FERRY_ERR_RETRIABLE && res.commit_unknown) {

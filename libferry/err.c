@@ -31,6 +31,8 @@ const char *ferry_err_str(int err)
         return "timed out";
     case FERRY_ERR_AUTH:
         return "authentication failed";
+    case FERRY_ERR_FENCED:
+        return "taken over";
     default:
         return "unknown error";
     }

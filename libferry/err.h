@@ -23,6 +23,7 @@ typedef enum {
     FERRY_ERR_UNSUPPORTED = -8, /* valid, but ferry does not handle it */
     FERRY_ERR_TIMEOUT = -9,     /* gave up waiting */
     FERRY_ERR_AUTH = -10,       /* credentials refused */
+    FERRY_ERR_FENCED = -11,     /* another process took over the work */
 } ferry_err_t;
 
 /* Short lowercase name of an error code, for messages. */

@@ -599,6 +599,89 @@ int ferry_mysql_sink_committed(ferry_mysql_sink_t *s, const ferry_mysql_sink_bat
     return 0;
 }
 
+/*
+ * Runs q, a statement and then a one-value SELECT, and reads the value into
+ * *out (NULL for SQL NULL or no row). 0 or an error naming what (RETRIABLE
+ * for lost connections and lock waits). Frees q.
+ */
+static int second_value(ferry_mysql_sink_t *s, ferry_strbuf_t *q, const char *what,
+                        unsigned long long *out, bool *found, char *errstr, size_t errstr_size)
+{
+    sink_sqlerr_t e;
+    int rc = q->oom ? FERRY_ERR_NOMEM : 0;
+    MYSQL_RES *res = NULL;
+    if (rc == 0 && (mysql_real_query(s->my, q->buf, (unsigned long)q->len) != 0 ||
+                    mysql_next_result(s->my) != 0 || !(res = mysql_store_result(s->my)))) {
+        ferry_mysql_sink_capture(s->my, &e);
+        rc = ferry_err_set(errstr, errstr_size,
+                           ferry_mysql_sink_classify(&e) == SINK_ERR_RETRY ? FERRY_ERR_RETRIABLE
+                                                                           : FERRY_ERR_FATAL,
+                           "could not %s in %s.ferry_offsets: %s", what, s->meta_quoted, e.msg);
+    }
+    ferry_strbuf_free(q);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    *found = rc == 0 && row && row[0];
+    *out = *found ? strtoull(row[0], NULL, 10) : 0;
+    mysql_free_result(res);
+    return rc;
+}
+
+int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
+                           char *errstr, size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "START TRANSACTION;\n");
+    select_link_rows(s, &q, "COUNT(*)", "ferry_offsets");
+    ferry_strbuf_puts(&q, " AND (");
+    for (size_t i = 0; i < batch->n_fences; i++) {
+        const ferry_mysql_sink_offset_t *f = &batch->fences[i];
+        ferry_strbuf_puts(&q, i ? " OR (`topic` = " : "(`topic` = ");
+        ferry_mysql_sink_put_string(&q, f->topic, strlen(f->topic));
+        ferry_strbuf_printf(&q, " AND `partition` = %" PRId32 " AND `next_offset` = %" PRId64 ")",
+                            f->partition, f->next_offset);
+    }
+    ferry_strbuf_puts(&q, ") LOCK IN SHARE MODE");
+    unsigned long long held;
+    bool found;
+    int rc = second_value(s, &q, "read the batch's fences", &held, &found, errstr, errstr_size);
+    if (rc == 0 && (!found || held != batch->n_fences))
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FENCED,
+                           "another consumer took over a table of this batch (its ownership "
+                           "epoch in %s.ferry_offsets moved); nothing applied",
+                           s->meta_quoted);
+    if (rc != 0)
+        (void)mysql_query(s->my, "ROLLBACK");
+    return rc;
+}
+
+int ferry_mysql_sink_bump(ferry_mysql_sink_t *s, const char *topic, int64_t *value, char *errstr,
+                          size_t errstr_size)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&q,
+                        "INSERT INTO %s.`ferry_offsets` (`link`, `topic`, `partition`, "
+                        "`next_offset`, `updated_at`) VALUES (",
+                        s->meta_quoted);
+    ferry_mysql_sink_put_string(&q, s->link, strlen(s->link));
+    ferry_strbuf_puts(&q, ", ");
+    ferry_mysql_sink_put_string(&q, topic, strlen(topic));
+    ferry_strbuf_puts(&q, ", 0, 1, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE `next_offset` = "
+                          "`next_offset` + 1, `updated_at` = VALUES(`updated_at`);\n");
+    select_link_rows(s, &q, "`next_offset`", "ferry_offsets");
+    ferry_strbuf_puts(&q, " AND `topic` = ");
+    ferry_mysql_sink_put_string(&q, topic, strlen(topic));
+    ferry_strbuf_puts(&q, " AND `partition` = 0");
+    unsigned long long v;
+    bool found;
+    int rc = second_value(s, &q, "raise an ownership epoch", &v, &found, errstr, errstr_size);
+    if (rc == 0 && !found)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
+                           "could not read %s back from %s.ferry_offsets", topic, s->meta_quoted);
+    if (rc == 0)
+        *value = (int64_t)v;
+    return rc;
+}
+
 int ferry_mysql_sink_read_stored(ferry_mysql_sink_t *s, const char *topic_prefix,
                                  int (*fn)(void *arg, const ferry_mysql_sink_offset_t *o),
                                  void *arg, char *errstr, size_t errstr_size)

@@ -235,6 +235,13 @@ typedef struct {
     size_t n_offsets;
     ferry_mysql_sink_failed_fn on_failed; /* NULL: none */
     void *on_failed_arg;
+    /* Rows of ferry_offsets that must hold exactly these next_offset values
+       (ownership epochs, ferry_mysql_sink_bump): read with a shared lock as
+       the transaction starts, so a bump by another session waits for this
+       batch; a batch that finds any of them changed is refused
+       (FERRY_ERR_FENCED, nothing applied). */
+    const ferry_mysql_sink_offset_t *fences;
+    size_t n_fences;
 } ferry_mysql_sink_batch_t;
 
 /* What a batch did. */
@@ -266,6 +273,8 @@ typedef struct {
  *  - FERRY_ERR_RETRIABLE: connection lost, lock wait timeout, deadlock;
  *    nothing committed, unless result->commit_unknown is set: then the
  *    COMMIT's answer was lost and ferry_mysql_sink_committed tells;
+ *  - FERRY_ERR_FENCED: a fence moved (another consumer owns a table of
+ *    the batch now); nothing committed;
  *  - FERRY_ERR_FATAL / FERRY_ERR_INVALID / FERRY_ERR_NOMEM: a problem that
  *    is not about one event (missing table, bad registration, ...).
  * errstr says what failed on which table.
@@ -293,6 +302,16 @@ int ferry_mysql_sink_reconnect(ferry_mysql_sink_t *s, MYSQL *my, char *errstr, s
  */
 int ferry_mysql_sink_committed(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
                                bool *committed, char *errstr, size_t errstr_size);
+
+/*
+ * Raises the ferry_offsets row (topic, partition 0) of the sink's link by
+ * one (1 when there is none) and returns the new value in *value: an
+ * ownership epoch. Waits for every batch holding that row as a fence, so
+ * once it returns no batch of the previous owner can still commit. 0 or a
+ * negative ferry_err_t (FERRY_ERR_RETRIABLE on a lock wait timeout).
+ */
+int ferry_mysql_sink_bump(ferry_mysql_sink_t *s, const char *topic, int64_t *value, char *errstr,
+                          size_t errstr_size);
 
 /*
  * Calls fn for every stored offset of the sink's link. A non-zero return

@@ -683,6 +683,12 @@ static int apply_items(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 {
     /* the first round trip starts the transaction (build_packet, begin_now, commit) */
     a->begin = true;
+    if (batch->n_fences) {
+        int rc = ferry_mysql_sink_fence(a->s, batch, a->errstr, a->errstr_size);
+        if (rc != 0)
+            return rc;
+        a->begin = false;
+    }
     size_t pos = next_live(a, 0);
     while (pos < a->n) {
         if (a->items[pos].kind == SINK_LOAD && !a->s->load_data)

@@ -106,6 +106,13 @@ struct ferry_mysql_sink {
 
 /* ---- server errors and round trips (mysql_sink.c) ------------------------ */
 
+/*
+ * Starts the batch's transaction and reads its fences with a shared lock
+ * (mysql_sink.h). 0, FERRY_ERR_FENCED (rolled back), or another error.
+ */
+int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
+                           char *errstr, size_t errstr_size);
+
 /* A server error, captured before anything else runs on the connection. */
 typedef struct {
     unsigned int no;

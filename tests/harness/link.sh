@@ -118,3 +118,36 @@ link_settle() {
     "$@"
 }
 
+
+# link_sqlproxy
+#   Starts tests/sqlproxy in front of mariadb2 (stopped at cleanup) and sets
+#   SQLPROXY_URL (a destination.url through it) and SQLPROXY_LOG. Arm it with
+#   link_sqlproxy_arm.
+link_sqlproxy() {
+    local dir=$FERRY_TEST_TMP/sqlproxy pid
+    mkdir -p "$dir"
+    SQLPROXY_LOG=$dir/log
+    "$FERRY_BUILD/tests/sqlproxy" --target-port "$FERRY_MARIADB2_PORT" \
+        --port-file "$dir/port" --arm-file "$dir/arm" 2>"$SQLPROXY_LOG" &
+    pid=$!
+    echo "$pid" >"$dir/pid"
+    ferry_cleanup_add "kill $pid 2>/dev/null"
+    wait_for "[ -s '$dir/port' ]" 10 "sqlproxy to listen"
+    SQLPROXY_URL="mysql://$FERRY_DB_USER:$FERRY_DB_PASSWORD@127.0.0.1:$(cat "$dir/port")"
+}
+
+# link_sqlproxy_arm PATTERN
+#   The next COMMIT holding PATTERN loses its answer (drop:PATTERN: the next
+#   statement holding it loses its connection); returns once armed.
+link_sqlproxy_arm() {
+    local dir=$FERRY_TEST_TMP/sqlproxy n
+    n=$(grep -c 'armed' "$SQLPROXY_LOG" || true)
+    printf '%s\n' "$1" >"$dir/arm"
+    kill -USR1 "$(cat "$dir/pid")"
+    wait_for "[ \$(grep -c 'armed' '$SQLPROXY_LOG') -gt $n ]" 10 "sqlproxy to be armed with $1"
+}
+
+# link_sqlproxy_cuts: how many connections sqlproxy has cut so far.
+link_sqlproxy_cuts() {
+    grep -c 'cut connection' "$SQLPROXY_LOG" || true
+}

@@ -9,7 +9,9 @@
  * (an OK or error packet without "more results"), so the server has run
  * the COMMIT, and then both sides of that connection are closed without
  * the client seeing any of it: what a network failure at the worst moment
- * does to a client.
+ * does to a client. Armed with "drop:PATTERN", it instead closes the
+ * connection of the next command (any COM_QUERY) holding PATTERN before
+ * passing it on: a session lost between two statements.
  *
  * Usage: sqlproxy --target-port PORT --port-file FILE --arm-file FILE
  *
@@ -17,7 +19,8 @@
  * (through a rename). Each SIGUSR1 arms one cut with the pattern read from
  * --arm-file at that moment (its first line). Logs one line per cut on
  * stderr: "sqlproxy: cut connection N after the answer to a COMMIT
- * matching PATTERN". Runs until SIGTERM or SIGINT.
+ * matching PATTERN" (or "before a command matching PATTERN"). Runs until
+ * SIGTERM or SIGINT.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -62,7 +65,8 @@ typedef struct {
 static volatile sig_atomic_t armed_signals, stop;
 static unsigned armed_seen;
 static char armed_pattern[512];
-static int armed; /* cuts still to make */
+static bool armed_drop; /* "drop:": cut before the command, whatever it is */
+static int armed;       /* cuts still to make */
 static const char *arm_file;
 static conn_t conns[MAX_CONNS];
 static unsigned long next_id = 1;
@@ -86,6 +90,9 @@ static void read_arm_file(void)
     }
     fclose(f);
     armed_pattern[strcspn(armed_pattern, "\r\n")] = '\0';
+    armed_drop = !strncmp(armed_pattern, "drop:", 5);
+    if (armed_drop)
+        memmove(armed_pattern, armed_pattern + 5, strlen(armed_pattern + 5) + 1);
     armed++;
     fprintf(stderr, "sqlproxy: armed to cut after a COMMIT matching %s\n", armed_pattern);
 }
@@ -122,11 +129,13 @@ static bool send_all(int fd, const char *buf, size_t len)
     return true;
 }
 
-/* A COM_QUERY whose text holds the armed pattern and ends with COMMIT. */
+/* A COM_QUERY whose text holds the armed pattern (and ends with COMMIT, unless "drop:"). */
 static bool matches(const char *p, size_t len)
 {
-    if (len < 7 || p[0] != 0x03)
+    if (len < 2 || p[0] != 0x03)
         return false;
+    if (armed_drop)
+        return memmem(p + 1, len - 1, armed_pattern, strlen(armed_pattern)) != NULL;
     size_t end = len;
     while (end > 1 && (p[end - 1] == ';' || p[end - 1] == ' ' || p[end - 1] == '\n'))
         end--;
@@ -232,6 +241,11 @@ static bool relay(conn_t *c, bool from_client)
         return false;
     if (from_client) {
         frame(c, &c->up, buf, (size_t)n, keep_commands, on_command);
+        if (c->matched && armed_drop) {
+            fprintf(stderr, "sqlproxy: cut connection %lu before a command matching %s\n", c->id,
+                    armed_pattern);
+            return false;
+        }
         if (!send_all(c->sfd, buf, (size_t)n))
             return false;
         if (c->matched) {

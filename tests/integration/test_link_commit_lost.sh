@@ -24,49 +24,32 @@ INSERT INTO $src.t SELECT seq, seq FROM seq_1_to_2000;
 INSERT INTO $src.k SELECT seq, CONCAT('row ', seq) FROM seq_1_to_2000;
 "
 
-arm=$FERRY_TEST_TMP/arm
-plog=$FERRY_TEST_TMP/sqlproxy.log
-"$FERRY_BUILD/tests/sqlproxy" --target-port "$FERRY_MARIADB2_PORT" \
-    --port-file "$FERRY_TEST_TMP/proxy.port" --arm-file "$arm" 2>"$plog" &
-proxy=$!
-ferry_cleanup_add "kill $proxy 2>/dev/null"
-wait_for "[ -s '$FERRY_TEST_TMP/proxy.port' ]" 10 "sqlproxy to listen"
-pport=$(cat "$FERRY_TEST_TMP/proxy.port")
-
-# arm PATTERN: the next COMMIT holding PATTERN loses its answer
-arm() {
-    local n
-    n=$(grep -c 'armed' "$plog" || true)
-    printf '%s\n' "$1" >"$arm"
-    kill -USR1 "$proxy"
-    wait_for "[ \$(grep -c 'armed' '$plog') -gt $n ]" 10 "sqlproxy to be armed with $1"
-}
-cuts() { grep -c 'cut connection' "$plog" || true; }
+link_sqlproxy
 
 project=$FERRY_TEST_TMP/lcl.properties
 link_project "$project" "lcl-$$" <<P
 tables.include = $src.*
 P
-sed -i "s|^destination\.url = .*|destination.url = mysql://ferry:ferry@127.0.0.1:$pport|" "$project"
+sed -i "s|^destination\.url = .*|destination.url = $SQLPROXY_URL|" "$project"
 clog=$(link_rundir "$project")/logs/consumer.log
 
 # 1. the snapshot chunk of the key-less table
-arm "chunk:$src.k#"
+link_sqlproxy_arm "chunk:$src.k#"
 link_up "$project"
 link_wait "$project" full-done 120
-[ "$(cuts)" -eq 1 ] || fail "sqlproxy cut no chunk's COMMIT answer: $(cat "$plog")"
+[ "$(link_sqlproxy_cuts)" -eq 1 ] || fail "sqlproxy cut no chunk's COMMIT answer: $(cat "$SQLPROXY_LOG")"
 link_same_rows "$src" "$src" k "a, b" "a, b"
 grep -q 'chunk committed before its connection was lost' "$clog" ||
     fail "the consumer did not find the chunk committed: $(grep -i 'chunk' "$clog" | tail -n 5)"
 
 # 2. a batch of changes to the key-less table
-arm "fwd.$src.k'"
+link_sqlproxy_arm "fwd.$src.k'"
 mysql1 "$src" -e "
 INSERT INTO $src.k SELECT seq, 'later' FROM seq_2001_to_2300;
 UPDATE $src.t SET n = n + 1 WHERE id <= 300;
 DELETE FROM $src.k WHERE a <= 100;
 "
-wait_for "[ \$(grep -c 'cut connection' '$plog') -ge 2 ]" 60 "sqlproxy to cut a change batch's COMMIT answer"
+wait_for "[ \$(link_sqlproxy_cuts) -ge 2 ]" 60 "sqlproxy to cut a change batch's COMMIT answer"
 # batches are applied one after the other: once a later change is in, the
 # batch whose answer was lost is settled
 mysql1 -e "INSERT INTO $src.t VALUES (5000, 5000)"
