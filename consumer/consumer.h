@@ -53,6 +53,12 @@
 #define OWNER_PREFIX "owner:"
 #define STAGE_MAX    5000
 
+/* A set of offsets on the ddl topic (few: one per statement). */
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} cons_offsets_t;
+
 typedef enum {
     PHASE_SCHEMA = 0,
     PHASE_FULL,
@@ -311,9 +317,9 @@ typedef struct consumer {
     int64_t ddl_stored; /* next ddl offset stored in the destination; -1 none */
     int64_t ddl_floor;  /* statements before it were applied (older ferry); -1 unknown */
     bool ddl_floor_dirty;
-    int64_t *ddl_done; /* offsets of applied statements (sorted) */
-    size_t n_ddl_done, ddl_done_cap;
-    ddl_pending_t *pend; /* statements waiting, in ddl-topic (= binlog) order */
+    cons_offsets_t ddl_done;  /* offsets of applied statements */
+    cons_offsets_t ddl_begun; /* statements a consumer started running, not marked done */
+    ddl_pending_t *pend;      /* statements waiting, in ddl-topic (= binlog) order */
     size_t npend, pend_cap;
     bool has_ddl_last; /* position of the last statement taken: copies are skipped */
     ferry_binlog_pos_t ddl_last;
@@ -321,8 +327,9 @@ typedef struct consumer {
     size_t nstaged;
     int member, members; /* owner.c: this consumer's slot, consumers of the link */
     int64_t owner_ms;
-    bool assign_again; /* a topic of an owned table did not exist yet */
-    bool reloading;    /* parts_reload: only the tables being taken */
+    unsigned int exec_errno; /* the server's error number of cons_exec's last failure */
+    bool assign_again;       /* a topic of an owned table did not exist yet */
+    bool reloading;          /* parts_reload: only the tables being taken */
     bool subscription_dirty;
     int64_t ddl_last_ms, last_data_ms, last_assign_ms, last_release_ms;
     int64_t group_commit_ms; /* last commit of offsets to the Kafka group */
@@ -408,6 +415,11 @@ bool ddl_blocks(const consumer_t *c, const ctable_t *t, const ferry_binlog_pos_t
 void ddl_apply_ready(consumer_t *c);
 bool ddl_done(const consumer_t *c, int64_t offset);
 int ddl_mark_done(consumer_t *c, int64_t offset);
+/*
+ * A "ddl-done:<offset>" row of ferry_offsets: next_offset -1 says a
+ * consumer began running the statement, 0 that it ran (ddl.c).
+ */
+int ddl_note_mark(consumer_t *c, const ferry_mysql_sink_offset_t *o);
 void ddl_destroy(consumer_t *c);
 int ddl_follow_others(consumer_t *c);
 

@@ -49,6 +49,7 @@
 #include "log.h"
 #include "wire.h"
 
+#include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,31 +152,51 @@ static unsigned mode_flags(const char *sql_mode)
 
 /* ---- applied statements ------------------------------------------------------------ */
 
-bool ddl_done(const consumer_t *c, int64_t offset)
+static bool offsets_has(const cons_offsets_t *set, int64_t offset)
 {
-    if (c->ddl_floor >= 0 && offset < c->ddl_floor)
-        return true;
-    for (size_t i = 0; i < c->n_ddl_done; i++)
-        if (c->ddl_done[i] == offset)
+    for (size_t i = 0; i < set->n; i++)
+        if (set->v[i] == offset)
             return true;
     return false;
+}
+
+static int offsets_add(cons_offsets_t *set, int64_t offset)
+{
+    if (offsets_has(set, offset))
+        return 0;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        int64_t *n = realloc(set->v, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_NOMEM;
+        set->v = n;
+        set->cap = cap;
+    }
+    set->v[set->n++] = offset;
+    return 0;
+}
+
+static void offsets_free(cons_offsets_t *set)
+{
+    free(set->v);
+    *set = (cons_offsets_t){0};
+}
+
+bool ddl_done(const consumer_t *c, int64_t offset)
+{
+    return (c->ddl_floor >= 0 && offset < c->ddl_floor) || offsets_has(&c->ddl_done, offset);
 }
 
 /* Remembers that the statement at offset was applied (in memory). */
 int ddl_mark_done(consumer_t *c, int64_t offset)
 {
-    if (ddl_done(c, offset))
-        return 0;
-    if (c->n_ddl_done == c->ddl_done_cap) {
-        size_t cap = c->ddl_done_cap ? c->ddl_done_cap * 2 : 16;
-        int64_t *n = realloc(c->ddl_done, cap * sizeof(*n));
-        if (!n)
-            return FERRY_ERR_NOMEM;
-        c->ddl_done = n;
-        c->ddl_done_cap = cap;
-    }
-    c->ddl_done[c->n_ddl_done++] = offset;
-    return 0;
+    return ddl_done(c, offset) ? 0 : offsets_add(&c->ddl_done, offset);
+}
+
+int ddl_note_mark(consumer_t *c, const ferry_mysql_sink_offset_t *o)
+{
+    int64_t offset = strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10);
+    return o->next_offset < 0 ? offsets_add(&c->ddl_begun, offset) : ddl_mark_done(c, offset);
 }
 
 /* ---- the queue ---------------------------------------------------------------------- */
@@ -226,9 +247,8 @@ void ddl_destroy(consumer_t *c)
     free(c->pend);
     c->pend = NULL;
     c->npend = c->pend_cap = 0;
-    free(c->ddl_done);
-    c->ddl_done = NULL;
-    c->n_ddl_done = c->ddl_done_cap = 0;
+    offsets_free(&c->ddl_done);
+    offsets_free(&c->ddl_begun);
 }
 
 static char *dup_or_null(const char *s)
@@ -368,6 +388,39 @@ static const char *skip_reason(const ddl_pending_t *d, const ferry_ddl_rewrite_t
     return NULL;
 }
 
+/*
+ * True when d failed the way a statement fails when it already ran (a
+ * column, index or table already there, or already gone) and a consumer
+ * had begun running it before (its mark says begun, not done): that
+ * consumer died between running it and recording it, so the second run is
+ * what failed, not d.
+ */
+static bool ran_before(const consumer_t *c, const ddl_pending_t *d)
+{
+    static const unsigned int already[] = {
+        ER_TABLE_EXISTS_ERROR, ER_BAD_TABLE_ERROR,        ER_BAD_FIELD_ERROR, ER_DUP_FIELDNAME,
+        ER_DUP_KEYNAME,        ER_CANT_DROP_FIELD_OR_KEY, ER_NO_SUCH_TABLE,   ER_MULTIPLE_PRI_KEY,
+    };
+    if (!offsets_has(&c->ddl_begun, d->offset))
+        return false;
+    for (size_t i = 0; i < sizeof(already) / sizeof(already[0]); i++)
+        if (c->exec_errno == already[i])
+            return true;
+    return false;
+}
+
+/* Records (committed) that d is about to run: 0, or the link stopped. */
+static int mark_begun(consumer_t *c, const ddl_pending_t *d)
+{
+    char mark[64];
+    snprintf(mark, sizeof(mark), "%s%lld", DDL_DONE_PREFIX, (long long)d->offset);
+    if (batch_add_mark(c, mark, -1) != 0) {
+        cons_fail(c, "out of memory");
+        return FERRY_ERR_NOMEM;
+    }
+    return batch_flush(c);
+}
+
 /* Runs statement d (its tables' earlier changes are applied) and records that it ran. */
 static void execute(consumer_t *c, ddl_pending_t *d)
 {
@@ -378,6 +431,7 @@ static void execute(consumer_t *c, ddl_pending_t *d)
     ctable_t *t = d->n_tables ? d->tables[0] : NULL;
     int rc = rewrite(c, d, &rw, err, sizeof(err));
     const char *skip = skip_reason(d, &rw, rc);
+    bool already = false;
     if (skip && !d->creates) {
         ferry_log_info("DDL statement skipped", "statement=\"%.200s\" reason=\"%s\"", d->statement,
                        skip);
@@ -390,11 +444,22 @@ static void execute(consumer_t *c, ddl_pending_t *d)
             c->subscription_dirty = true;
         }
     } else if (rc == 0) {
+        if (mark_begun(c, d) != 0) {
+            ferry_ddl_rewrite_free(&rw);
+            return;
+        }
         rc = cons_exec(c, rw.sql, err, sizeof(err));
+        if (rc != 0 && ran_before(c, d)) {
+            ferry_log_warn("DDL statement had already run before a restart",
+                           "statement=\"%.200s\" offset=%lld error=\"%s\"", rw.sql,
+                           (long long)d->offset, err);
+            rc = 0;
+            already = true;
+        }
     }
     if (rc != 0) {
         status_note_ddl_error(c, t, d->statement, err);
-    } else if (rw.sql || d->creates) {
+    } else if (!already && (rw.sql || d->creates)) {
         ferry_log_info("DDL statement applied", "statement=\"%.200s\" offset=%lld",
                        rw.sql ? rw.sql : d->statement, (long long)d->offset);
         pthread_mutex_lock(&c->lock);
@@ -473,7 +538,7 @@ void ddl_apply_ready(consumer_t *c)
 
 static int note_done(void *arg, const ferry_mysql_sink_offset_t *o)
 {
-    return ddl_mark_done(arg, strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10));
+    return ddl_note_mark(arg, o);
 }
 
 /*

@@ -259,7 +259,7 @@ static int load_one(void *arg, const ferry_mysql_sink_offset_t *o)
     if (!strncmp(o->topic, CHUNK_MARK_PREFIX, plen))
         return parts_chunk_mark(c, o->topic + plen);
     if (!strncmp(o->topic, DDL_DONE_PREFIX, strlen(DDL_DONE_PREFIX)))
-        return ddl_mark_done(c, strtoll(o->topic + strlen(DDL_DONE_PREFIX), NULL, 10));
+        return ddl_note_mark(c, o);
     if (!strncmp(o->topic, OWNER_PREFIX, strlen(OWNER_PREFIX)))
         return 0; /* an ownership epoch: read when the table is taken */
     if (c->reloading) {

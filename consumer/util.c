@@ -39,7 +39,9 @@ void cons_fail(consumer_t *c, const char *fmt, ...)
 int cons_exec(consumer_t *c, const char *sql, char *errstr, size_t errstr_size)
 {
     int rc = 0;
+    c->exec_errno = 0;
     if (mysql_real_query(c->my, sql, strlen(sql)) != 0) {
+        c->exec_errno = mysql_errno(c->my);
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_IO, "%s (errno %u, sqlstate %s)",
                            mysql_error(c->my), mysql_errno(c->my), mysql_sqlstate(c->my));
     }

@@ -136,15 +136,32 @@ link_sqlproxy() {
     SQLPROXY_URL="mysql://$FERRY_DB_USER:$FERRY_DB_PASSWORD@127.0.0.1:$(cat "$dir/port")"
 }
 
+# link_project_via_sqlproxy FILE NAME
+#   link_project (extra lines from stdin), with the destination reached
+#   through sqlproxy (started by link_sqlproxy if it does not run yet).
+link_project_via_sqlproxy() {
+    [ -n "${SQLPROXY_URL:-}" ] || link_sqlproxy
+    link_project "$1" "$2"
+    sed -i "s|^destination\.url = .*|destination.url = $SQLPROXY_URL|" "$1"
+}
+
 # link_sqlproxy_arm PATTERN
 #   The next COMMIT holding PATTERN loses its answer (drop:PATTERN: the next
 #   statement holding it loses its connection); returns once armed.
 link_sqlproxy_arm() {
     local dir=$FERRY_TEST_TMP/sqlproxy n
-    n=$(grep -c 'armed' "$SQLPROXY_LOG" || true)
+    n=$(grep -c 'sqlproxy: armed' "$SQLPROXY_LOG" || true)
     printf '%s\n' "$1" >"$dir/arm"
     kill -USR1 "$(cat "$dir/pid")"
-    wait_for "[ \$(grep -c 'armed' '$SQLPROXY_LOG') -gt $n ]" 10 "sqlproxy to be armed with $1"
+    wait_for "[ \$(grep -c 'sqlproxy: armed' '$SQLPROXY_LOG') -gt $n ]" 10 "sqlproxy to be armed with $1"
+}
+
+# link_sqlproxy_disarm: takes back the cuts armed and not made yet.
+link_sqlproxy_disarm() {
+    local n
+    n=$(grep -c 'disarmed' "$SQLPROXY_LOG" || true)
+    kill -USR2 "$(cat "$FERRY_TEST_TMP/sqlproxy/pid")"
+    wait_for "[ \$(grep -c 'disarmed' '$SQLPROXY_LOG') -gt $n ]" 10 "sqlproxy to be disarmed"
 }
 
 # link_sqlproxy_cuts: how many connections sqlproxy has cut so far.

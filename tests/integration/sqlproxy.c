@@ -4,20 +4,22 @@
  *
  * Every connection made to it is relayed byte for byte to the target
  * server. It follows the packets the client sends; once armed, the next
- * command (a COM_QUERY) whose text contains the armed pattern and ends with
- * COMMIT is passed on, the server's answers to it are read to the last one
- * (an OK or error packet without "more results"), so the server has run
- * the COMMIT, and then both sides of that connection are closed without
- * the client seeing any of it: what a network failure at the worst moment
- * does to a client. Armed with "drop:PATTERN", it instead closes the
- * connection of the next command (any COM_QUERY) holding PATTERN before
- * passing it on: a session lost between two statements.
+ * command (a COM_QUERY) whose text matches the armed pattern (a POSIX
+ * extended regular expression) and ends with COMMIT is passed on, the
+ * server's answers to it are read to the last one (an OK or error packet
+ * without "more results"), so the server has run the COMMIT, and then both
+ * sides of that connection are closed without the client seeing any of
+ * it: what a network failure at the worst moment does to a client. Armed
+ * with "drop:PATTERN", it instead closes the connection of the next
+ * command (any COM_QUERY) matching PATTERN before passing it on: a session
+ * lost between two statements.
  *
  * Usage: sqlproxy --target-port PORT --port-file FILE --arm-file FILE
  *
  * Listens on 127.0.0.1 on a free port and writes it to --port-file
  * (through a rename). Each SIGUSR1 arms one cut with the pattern read from
- * --arm-file at that moment (its first line). Logs one line per cut on
+ * --arm-file at that moment (its first line); SIGUSR2 takes every armed
+ * cut back. Logs one line per cut on
  * stderr: "sqlproxy: cut connection N after the answer to a COMMIT
  * matching PATTERN" (or "before a command matching PATTERN"). Runs until
  * SIGTERM or SIGINT.
@@ -27,6 +29,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,9 +65,12 @@ typedef struct {
     time_t cut_from; /* when cutting began */
 } conn_t;
 
-static volatile sig_atomic_t armed_signals, stop;
+static volatile sig_atomic_t armed_signals, disarm_signals, stop;
+static unsigned disarm_seen;
 static unsigned armed_seen;
 static char armed_pattern[512];
+static regex_t armed_re; /* armed_pattern compiled, while armed_ok */
+static bool armed_ok;
 static bool armed_drop; /* "drop:": cut before the command, whatever it is */
 static int armed;       /* cuts still to make */
 static const char *arm_file;
@@ -75,6 +81,8 @@ static void on_signal(int sig)
 {
     if (sig == SIGUSR1)
         armed_signals++;
+    else if (sig == SIGUSR2)
+        disarm_signals++;
     else
         stop = 1;
 }
@@ -93,6 +101,13 @@ static void read_arm_file(void)
     armed_drop = !strncmp(armed_pattern, "drop:", 5);
     if (armed_drop)
         memmove(armed_pattern, armed_pattern + 5, strlen(armed_pattern + 5) + 1);
+    if (armed_ok)
+        regfree(&armed_re);
+    armed_ok = regcomp(&armed_re, armed_pattern, REG_EXTENDED | REG_NOSUB) == 0;
+    if (!armed_ok) {
+        fprintf(stderr, "sqlproxy: not a regular expression: %s\n", armed_pattern);
+        return;
+    }
     armed++;
     fprintf(stderr, "sqlproxy: armed to cut after a COMMIT matching %s\n", armed_pattern);
 }
@@ -129,19 +144,30 @@ static bool send_all(int fd, const char *buf, size_t len)
     return true;
 }
 
+/* Whether text (not NUL-terminated; its buffer has room for one more byte) matches. */
+static bool holds(const char *text, size_t len)
+{
+    char *t = (char *)text;
+    char saved = t[len];
+    t[len] = '\0';
+    bool hit = armed_ok && regexec(&armed_re, t, 0, NULL, 0) == 0;
+    t[len] = saved;
+    return hit;
+}
+
 /* A COM_QUERY whose text holds the armed pattern (and ends with COMMIT, unless "drop:"). */
 static bool matches(const char *p, size_t len)
 {
     if (len < 2 || p[0] != 0x03)
         return false;
     if (armed_drop)
-        return memmem(p + 1, len - 1, armed_pattern, strlen(armed_pattern)) != NULL;
+        return holds(p + 1, len - 1);
     size_t end = len;
     while (end > 1 && (p[end - 1] == ';' || p[end - 1] == ' ' || p[end - 1] == '\n'))
         end--;
     if (end < 7 || strncasecmp(p + end - 6, "COMMIT", 6) != 0)
         return false;
-    return memmem(p + 1, end - 1, armed_pattern, strlen(armed_pattern)) != NULL;
+    return holds(p + 1, end - 1);
 }
 
 /*
@@ -318,6 +344,7 @@ int main(int argc, char **argv)
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     for (size_t i = 0; i < MAX_CONNS; i++)
@@ -329,6 +356,11 @@ int main(int argc, char **argv)
         while (armed_seen != (unsigned)armed_signals) {
             armed_seen++;
             read_arm_file();
+        }
+        if (disarm_seen != (unsigned)disarm_signals) {
+            disarm_seen = (unsigned)disarm_signals;
+            armed = 0;
+            fprintf(stderr, "sqlproxy: disarmed\n");
         }
         struct pollfd pf[1 + 2 * MAX_CONNS];
         size_t np = 0;

@@ -24,13 +24,10 @@ INSERT INTO $src.t SELECT seq, seq FROM seq_1_to_2000;
 INSERT INTO $src.k SELECT seq, CONCAT('row ', seq) FROM seq_1_to_2000;
 "
 
-link_sqlproxy
-
 project=$FERRY_TEST_TMP/lcl.properties
-link_project "$project" "lcl-$$" <<P
+link_project_via_sqlproxy "$project" "lcl-$$" <<P
 tables.include = $src.*
 P
-sed -i "s|^destination\.url = .*|destination.url = $SQLPROXY_URL|" "$project"
 clog=$(link_rundir "$project")/logs/consumer.log
 
 # 1. the snapshot chunk of the key-less table

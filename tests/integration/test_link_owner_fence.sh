@@ -26,14 +26,11 @@ CREATE TABLE nk (a INT NOT NULL, b VARCHAR(20));
 INSERT INTO nk SELECT seq, 'first' FROM seq_1_to_500;
 "
 
-link_sqlproxy
-
 # A: ferryctl up, through sqlproxy
 pa=$FERRY_TEST_TMP/a.properties
-link_project "$pa" "lof-$$" <<P
+link_project_via_sqlproxy "$pa" "lof-$$" <<P
 tables.include = $src.*
 P
-sed -i "s|^destination\.url = .*|destination.url = $SQLPROXY_URL|" "$pa"
 link_up "$pa"
 link_wait "$pa" caught-up 120
 alog=$(link_rundir "$pa")/logs/consumer.log
