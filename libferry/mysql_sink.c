@@ -264,6 +264,8 @@ static int create_meta(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
 static int setup_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
 {
     sink_sqlerr_t e;
+    const char *server = mysql_get_server_info(s->my);
+    s->fence_unlocked = server && strstr(server, "OceanBase");
     if (!(s->my->client_flag & CLIENT_FOUND_ROWS))
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
                              "could not set up destination session: the connection was opened "
@@ -640,7 +642,13 @@ int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t
         ferry_strbuf_printf(&q, " AND `partition` = %" PRId32 " AND `next_offset` = %" PRId64 ")",
                             f->partition, f->next_offset);
     }
-    ferry_strbuf_puts(&q, ") LOCK IN SHARE MODE");
+    /*
+     * The shared lock makes a bump by the next owner wait for this batch. On
+     * OceanBase it would be a write lock, serializing the apply workers of
+     * one table: there the fence is only read (a batch begun before a
+     * takeover may still commit after it).
+     */
+    ferry_strbuf_puts(&q, s->fence_unlocked ? ")" : ") LOCK IN SHARE MODE");
     unsigned long long held;
     bool found;
     int rc = second_value(s, &q, "read the batch's fences", &held, &found, errstr, errstr_size);

@@ -92,6 +92,8 @@ struct ferry_mysql_sink {
     ferry_mysql_sink_failure_t *failed;
     size_t nfailed, failed_cap;
 
+    /* OceanBase takes a write lock for LOCK IN SHARE MODE: fences are read without */
+    bool fence_unlocked;
     /* the server's id of the session whose COMMIT went unanswered; 0: none */
     unsigned long unsure_session;
 
