@@ -131,14 +131,17 @@ static void work(worker_t *w, apply_job_t *j)
 {
     j->rc = FERRY_ERR_RETRIABLE;
     int tries = j->tries > 0 ? j->tries : APPLY_TRIES;
+    bool reopened = false;
     for (int attempt = 0; attempt < tries && j->rc == FERRY_ERR_RETRIABLE; attempt++) {
         if (attempt || j->res.commit_unknown) {
             if (attempt)
                 pause_ms(500);
-            /* a COMMIT that went unanswered lost its connection: no need to ping it */
-            bool lost = j->res.commit_unknown || mysql_ping(ferry_db_mysql(w->db)) != 0;
+            /* a COMMIT that went unanswered lost its connection: no need to ping that one */
+            bool lost =
+                (j->res.commit_unknown && !reopened) || mysql_ping(ferry_db_mysql(w->db)) != 0;
             if (lost && worker_reopen(w, j->err, sizeof(j->err)) != 0)
                 continue;
+            reopened |= lost;
         }
         if (j->res.commit_unknown) {
             bool committed;

@@ -354,12 +354,17 @@ static int plan_build(consumer_t *c, plan_t *pl, const size_t *home, size_t w)
         pl->off_part[pl->n_parts++] = i;
         bool snap;
         const ctable_t *t = tables_by_topic(c, p->topic, &snap);
+        if (t && (!t->owned || !t->owner_topic[0]))
+            t = NULL; /* not taken through owner.c: nothing to fence */
         size_t f = 0;
         while (t && f < pl->n_fences && fenced[f] != t)
             f++;
         if (t && f == pl->n_fences) {
             fenced[pl->n_fences] = t;
-            owner_fence(t, &pl->fences[pl->n_fences++]);
+            owner_fence(t, &pl->fences[pl->n_fences]);
+            /* the batch may fly past a later claim, which rewrites the name */
+            if (!(pl->fences[pl->n_fences++].topic = ferry_arena_strdup(b->arena, t->owner_topic)))
+                return FERRY_ERR_NOMEM;
         }
         ferry_mysql_sink_offset_t *o = &pl->offs[pl->n_offs++];
         *o = (ferry_mysql_sink_offset_t){
@@ -527,7 +532,12 @@ void batch_group_commit(consumer_t *c, bool force)
     free(tps);
 }
 
-/* Applies a single job on the loop's own sink (apply.threads = 1). */
+/*
+ * Applies a single job on the loop's own sink (apply.threads = 1). That
+ * connection holds the table locks: once it is lost the link stops, and a
+ * restarted consumer starts from ferry_offsets (which also settles a batch
+ * whose COMMIT went unanswered).
+ */
 static void apply_here(consumer_t *c, apply_job_t *j)
 {
     j->rc = FERRY_ERR_RETRIABLE;
@@ -535,6 +545,16 @@ static void apply_here(consumer_t *c, apply_job_t *j)
         if (attempt)
             ferry_service_sleep(c->svc, 500);
         j->rc = ferry_mysql_sink_apply(c->sink, &j->batch, &j->res, j->err, sizeof(j->err));
+        if (j->rc == FERRY_ERR_RETRIABLE && j->res.commit_unknown) {
+            char why[sizeof(j->err)];
+            snprintf(why, sizeof(why), "%s", j->err);
+            j->rc = ferry_err_set(j->err, sizeof(j->err), FERRY_ERR_FATAL,
+                                  "the destination connection holding the tables was lost during "
+                                  "a COMMIT (%s); a restarted consumer learns from ferry_offsets "
+                                  "whether it landed",
+                                  why);
+            break;
+        }
         if (j->rc == FERRY_ERR_RETRIABLE)
             ferry_log_warn("batch rolled back, retrying", "events=%zu error=\"%s\"", j->n_events,
                            j->err);

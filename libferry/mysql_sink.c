@@ -264,8 +264,6 @@ static int create_meta(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
 static int setup_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
 {
     sink_sqlerr_t e;
-    const char *server = mysql_get_server_info(s->my);
-    s->fence_unlocked = server && strstr(server, "OceanBase");
     if (!(s->my->client_flag & CLIENT_FOUND_ROWS))
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
                              "could not set up destination session: the connection was opened "
@@ -276,7 +274,7 @@ static int setup_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
                              "could not set up destination session: %s", e.msg);
     }
-    if (mysql_query(s->my, "SELECT @@max_allowed_packet") != 0) {
+    if (mysql_query(s->my, "SELECT @@max_allowed_packet, CONNECTION_ID()") != 0) {
         ferry_mysql_sink_capture(s->my, &e);
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
                              "could not read max_allowed_packet: %s", e.msg);
@@ -284,6 +282,7 @@ static int setup_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size
     MYSQL_RES *res = mysql_store_result(s->my);
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
     size_t map = row && row[0] ? (size_t)strtoull(row[0], NULL, 10) : 0;
+    s->session_id = row && row[1] ? strtoul(row[1], NULL, 10) : mysql_thread_id(s->my);
     mysql_free_result(res);
     /* leave room for the statement around the rows and for one oversized row */
     if (map > ((size_t)128 << 10) && s->max_bytes > map / 2)
@@ -529,7 +528,7 @@ static void select_link_rows(const ferry_mysql_sink_t *s, ferry_strbuf_t *q, con
 static int end_unsure_session(ferry_mysql_sink_t *s, char *errstr, size_t errstr_size)
 {
     unsigned long id = s->unsure_session;
-    if (!id || id == mysql_thread_id(s->my))
+    if (!id || id == s->session_id)
         return 0; /* never lost (the same session still answers): nothing in flight */
     char q[128];
     snprintf(q, sizeof(q), "KILL CONNECTION %lu", id);
@@ -602,18 +601,20 @@ int ferry_mysql_sink_committed(ferry_mysql_sink_t *s, const ferry_mysql_sink_bat
 }
 
 /*
- * Runs q, a statement and then a one-value SELECT, and reads the value into
- * *out (NULL for SQL NULL or no row). 0 or an error naming what (RETRIABLE
- * for lost connections and lock waits). Frees q.
+ * Runs q, a one-value SELECT after another statement (after_one) or alone,
+ * and reads the value into *out (*found false for SQL NULL or no row). 0 or
+ * an error naming what (RETRIABLE for lost connections and lock waits).
+ * Frees q.
  */
-static int second_value(ferry_mysql_sink_t *s, ferry_strbuf_t *q, const char *what,
-                        unsigned long long *out, bool *found, char *errstr, size_t errstr_size)
+static int last_value(ferry_mysql_sink_t *s, ferry_strbuf_t *q, bool after_one, const char *what,
+                      unsigned long long *out, bool *found, char *errstr, size_t errstr_size)
 {
     sink_sqlerr_t e;
     int rc = q->oom ? FERRY_ERR_NOMEM : 0;
     MYSQL_RES *res = NULL;
-    if (rc == 0 && (mysql_real_query(s->my, q->buf, (unsigned long)q->len) != 0 ||
-                    mysql_next_result(s->my) != 0 || !(res = mysql_store_result(s->my)))) {
+    if (rc == 0 &&
+        (mysql_real_query(s->my, q->buf, (unsigned long)q->len) != 0 ||
+         (after_one && mysql_next_result(s->my) != 0) || !(res = mysql_store_result(s->my)))) {
         ferry_mysql_sink_capture(s->my, &e);
         rc = ferry_err_set(errstr, errstr_size,
                            ferry_mysql_sink_classify(&e) == SINK_ERR_RETRY ? FERRY_ERR_RETRIABLE
@@ -628,11 +629,12 @@ static int second_value(ferry_mysql_sink_t *s, ferry_strbuf_t *q, const char *wh
     return rc;
 }
 
-int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
+int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch, bool begin,
                            char *errstr, size_t errstr_size)
 {
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
-    ferry_strbuf_puts(&q, "START TRANSACTION;\n");
+    if (begin)
+        ferry_strbuf_puts(&q, "START TRANSACTION;\n");
     select_link_rows(s, &q, "COUNT(*)", "ferry_offsets");
     ferry_strbuf_puts(&q, " AND (");
     for (size_t i = 0; i < batch->n_fences; i++) {
@@ -642,16 +644,12 @@ int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t
         ferry_strbuf_printf(&q, " AND `partition` = %" PRId32 " AND `next_offset` = %" PRId64 ")",
                             f->partition, f->next_offset);
     }
-    /*
-     * The shared lock makes a bump by the next owner wait for this batch. On
-     * OceanBase it would be a write lock, serializing the apply workers of
-     * one table: there the fence is only read (a batch begun before a
-     * takeover may still commit after it).
-     */
-    ferry_strbuf_puts(&q, s->fence_unlocked ? ")" : ") LOCK IN SHARE MODE");
+    /* the shared lock makes a bump by the next owner wait for this batch's COMMIT */
+    ferry_strbuf_puts(&q, ") LOCK IN SHARE MODE");
     unsigned long long held;
     bool found;
-    int rc = second_value(s, &q, "read the batch's fences", &held, &found, errstr, errstr_size);
+    int rc =
+        last_value(s, &q, begin, "read the batch's fences", &held, &found, errstr, errstr_size);
     if (rc == 0 && (!found || held != batch->n_fences))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FENCED,
                            "another consumer took over a table of this batch (its ownership "
@@ -681,7 +679,7 @@ int ferry_mysql_sink_bump(ferry_mysql_sink_t *s, const char *topic, int64_t *val
     ferry_strbuf_puts(&q, " AND `partition` = 0");
     unsigned long long v;
     bool found;
-    int rc = second_value(s, &q, "raise an ownership epoch", &v, &found, errstr, errstr_size);
+    int rc = last_value(s, &q, true, "raise an ownership epoch", &v, &found, errstr, errstr_size);
     if (rc == 0 && !found)
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_FATAL,
                            "could not read %s back from %s.ferry_offsets", topic, s->meta_quoted);

@@ -236,10 +236,10 @@ typedef struct {
     ferry_mysql_sink_failed_fn on_failed; /* NULL: none */
     void *on_failed_arg;
     /* Rows of ferry_offsets that must hold exactly these next_offset values
-       (ownership epochs, ferry_mysql_sink_bump): read with a shared lock as
-       the transaction starts, so a bump by another session waits for this
-       batch; a batch that finds any of them changed is refused
-       (FERRY_ERR_FENCED, nothing applied). */
+       (ownership epochs, ferry_mysql_sink_bump): read with a shared lock
+       right before the COMMIT, so a bump by another session after that
+       waits for this batch; a batch that finds any of them changed is
+       refused (FERRY_ERR_FENCED, nothing applied). */
     const ferry_mysql_sink_offset_t *fences;
     size_t n_fences;
 } ferry_mysql_sink_batch_t;
@@ -295,10 +295,14 @@ int ferry_mysql_sink_reconnect(ferry_mysql_sink_t *s, MYSQL *my, char *errstr, s
  * After a batch returned FERRY_ERR_RETRIABLE with result->commit_unknown
  * and s was reconnected: ends the lost session on the server (KILL, then
  * waits until it is gone, so that its COMMIT can no longer land) and reads
- * ferry_offsets. *committed is true when every offset of batch is stored
- * (the batch committed: do not apply it again), false when none is (apply
- * it again). 0, FERRY_ERR_RETRIABLE (ask again later), or FERRY_ERR_FATAL
- * when only some are stored (another consumer writes these partitions).
+ * ferry_offsets. The offsets that tell are those with a next_offset above
+ * 0 (partition offsets, which every batch moves forward); a batch without
+ * any (a chunk's or a statement's mark) is told by its marks being there.
+ * *committed is true when every offset that tells is stored at its value
+ * or beyond (the batch committed: do not apply it again), false when none
+ * is (apply it again). 0, FERRY_ERR_RETRIABLE (ask again later), or
+ * FERRY_ERR_FATAL when only some are (another consumer writes these
+ * partitions).
  */
 int ferry_mysql_sink_committed(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
                                bool *committed, char *errstr, size_t errstr_size);

@@ -617,6 +617,17 @@ static bool answer_lost(const sink_sqlerr_t *e)
 
 static int commit(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 {
+    /*
+     * The fences are read (shared lock) right before the COMMIT: a bump by
+     * another owner that came first refuses the batch, one that comes after
+     * waits for this commit, and the lock is held for one round trip.
+     */
+    if (batch->n_fences) {
+        int rc = ferry_mysql_sink_fence(a->s, batch, a->begin, a->errstr, a->errstr_size);
+        if (rc != 0)
+            return rc;
+        a->begin = false;
+    }
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
     if (a->begin) /* nothing sent yet: offsets only */
         ferry_strbuf_puts(&q, "START TRANSACTION;\n");
@@ -636,7 +647,7 @@ static int commit(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
     ferry_strbuf_free(&q);
     if (at >= 0 && answer_lost(&e)) {
         /* the whole text went out: the server may have run it to the COMMIT */
-        a->s->unsure_session = mysql_thread_id(a->s->my);
+        a->s->unsure_session = a->s->session_id;
         a->res->commit_unknown = true;
         count_applied(a);
     }
@@ -683,12 +694,6 @@ static int apply_items(apply_ctx_t *a, const ferry_mysql_sink_batch_t *batch)
 {
     /* the first round trip starts the transaction (build_packet, begin_now, commit) */
     a->begin = true;
-    if (batch->n_fences) {
-        int rc = ferry_mysql_sink_fence(a->s, batch, a->errstr, a->errstr_size);
-        if (rc != 0)
-            return rc;
-        a->begin = false;
-    }
     size_t pos = next_live(a, 0);
     while (pos < a->n) {
         if (a->items[pos].kind == SINK_LOAD && !a->s->load_data)

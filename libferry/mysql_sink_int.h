@@ -92,9 +92,9 @@ struct ferry_mysql_sink {
     ferry_mysql_sink_failure_t *failed;
     size_t nfailed, failed_cap;
 
-    /* OceanBase takes a write lock for LOCK IN SHARE MODE: fences are read without */
-    bool fence_unlocked;
-    /* the server's id of the session whose COMMIT went unanswered; 0: none */
+    /* CONNECTION_ID() of the session (not the handshake's id, which a proxy may own) */
+    unsigned long session_id;
+    /* the session id whose COMMIT went unanswered; 0: none */
     unsigned long unsure_session;
 
     /* the LOAD DATA stream being fed to the client library */
@@ -109,10 +109,11 @@ struct ferry_mysql_sink {
 /* ---- server errors and round trips (mysql_sink.c) ------------------------ */
 
 /*
- * Starts the batch's transaction and reads its fences with a shared lock
- * (mysql_sink.h). 0, FERRY_ERR_FENCED (rolled back), or another error.
+ * Reads the batch's fences with a shared lock (mysql_sink.h), starting the
+ * transaction first when begin is set. 0, FERRY_ERR_FENCED (rolled back),
+ * or another error (rolled back).
  */
-int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch,
+int ferry_mysql_sink_fence(ferry_mysql_sink_t *s, const ferry_mysql_sink_batch_t *batch, bool begin,
                            char *errstr, size_t errstr_size);
 
 /* A server error, captured before anything else runs on the connection. */

@@ -109,7 +109,8 @@ static void read_arm_file(void)
         return;
     }
     armed++;
-    fprintf(stderr, "sqlproxy: armed to cut after a COMMIT matching %s\n", armed_pattern);
+    fprintf(stderr, "sqlproxy: armed to cut %s matching %s\n",
+            armed_drop ? "before a command" : "after a COMMIT", armed_pattern);
 }
 
 static void framer_reset(framer_t *f)

@@ -8,11 +8,11 @@
 # the table, so A's next batch waits there after its transaction started.
 # Then sqlproxy drops A's loop connection (the one running the ownership
 # queries): the server frees A's table lock and B takes the table while A's
-# batch is still open. B must not read where the table stands before that
-# batch has committed or given up: taking the table raises its ownership
-# epoch in ferry_offsets, which waits for the batch holding the old epoch
-# (before: B read the offsets at once, and once the lock was gone both
-# batches went in, every row twice).
+# batch is still open. Taking the table raises its ownership epoch in
+# ferry_offsets, which A's batch reads right before its COMMIT: A's batch is
+# refused, and B applies the changes once (before: B read where the table
+# stood at once, and once the held table was let go both batches went in,
+# every row twice).
 . "$FERRY_SRC/tests/harness/lib.sh"
 ferry_test_init link_owner_fence
 . "$FERRY_SRC/tests/harness/link.sh"
@@ -48,22 +48,22 @@ wait_for "grep -q 'consumers of the link.*members=2' '$alog'" 30 "A to see B joi
 
 # a session holds the destination table: A's next batch waits on it
 mysql2 -e "SET SESSION innodb_lock_wait_timeout = 60; START TRANSACTION;
-           SELECT COUNT(*) FROM $src.nk FOR UPDATE; DO SLEEP(60); ROLLBACK" >/dev/null &
+           SELECT COUNT(*) FROM $src.nk FOR UPDATE; DO SLEEP(600); ROLLBACK" >/dev/null &
 holder=$!
 waiting() { mysql2 -e "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"; }
 wait_for "[ \"\$(mysql2 -e \"SELECT COUNT(*) FROM information_schema.INNODB_TRX
-           WHERE trx_query LIKE 'DO SLEEP(60)%'\")\" -ge 1 ]" 10 "the session to hold the table"
+           WHERE trx_query LIKE 'DO SLEEP(600)%'\")\" -ge 1 ]" 10 "the session to hold the table"
 mysql1 "$src" -e "INSERT INTO $src.nk SELECT seq, 'second' FROM seq_501_to_700"
 wait_for "[ \"\$(waiting)\" -ge 1 ]" 30 "A's batch to wait on the held table"
 
 # A loses the connection that holds its table lock; B takes the table
 link_sqlproxy_arm "drop:IS_USED_LOCK"
 wait_for "[ \$(link_sqlproxy_cuts) -ge 1 ]" 30 "sqlproxy to drop A's ownership connection"
-# B's take waits on A's batch (fixed), or B's own batch waits on the held table (before)
+# B has taken the table: its own batch waits on the held table too
 wait_for "[ \"\$(waiting)\" -ge 2 ]" 30 "B to take the table while A's batch is open"
 sleep 1
 id=$(mysql2 -e "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX
-               WHERE trx_query LIKE 'DO SLEEP(60)%'")
+               WHERE trx_query LIKE 'DO SLEEP(600)%'")
 mysql2 -e "KILL QUERY $id" || fail "could not end the session holding the table"
 wait "$holder" || true
 
