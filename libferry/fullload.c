@@ -867,9 +867,10 @@ struct ferry_fullload_worker {
     ferry_db_t *db;
     ferry_mysql_flavor_t flavor;
     ferry_kafka_producer_t *producer;
-    ferry_kafka_consumer_t *consumer;
+    ferry_fullload_tasks_t *tasks; /* conf.tasks, or own_tasks */
+    ferry_fullload_tasks_t *own_tasks;
     ferry_fullload_donelog_t *done;
-    char txn_id[400], tasks_topic[300], done_topic[300];
+    char txn_id[400], done_topic[300];
     work_table_t *tables;
     size_t n_tables;
     ferry_arena_t *arenas[2]; /* the pending row and the one being read */
@@ -1039,7 +1040,7 @@ void ferry_fullload_worker_destroy(ferry_fullload_worker_t *w)
 {
     if (!w)
         return;
-    ferry_kafka_consumer_destroy(w->consumer);
+    ferry_fullload_tasks_destroy(w->own_tasks);
     ferry_kafka_producer_destroy(w->producer, 0);
     ferry_fullload_donelog_destroy(w->done);
     ferry_db_close(w->db);
@@ -1098,23 +1099,18 @@ int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
         w->conf.timeout_ms = DEFAULT_TIMEOUT_MS;
     w->started_ms = now_ms();
     snprintf(w->txn_id, sizeof(w->txn_id), "ferry.%s.fullload.%s", conf->project, conf->worker_id);
-    ferry_fullload_tasks_topic(conf->project, w->tasks_topic, sizeof(w->tasks_topic));
     ferry_fullload_done_topic(conf->project, w->done_topic, sizeof(w->done_topic));
-    char group[300];
-    snprintf(group, sizeof(group), "ferry.%s.fullload", conf->project);
-    const char *topics[] = {w->tasks_topic};
     /*
-     * Join the group first: the broker holds a new group's first join about
-     * 3 s for more members, which the rest of the set-up (the source
-     * connection, the transactional producer's id) then overlaps, and the
-     * threads of one process join within that window instead of one by one
-     * (a member joining a group already formed makes every member stop and
-     * join again).
+     * Join the group first when the worker has no shared task source: the
+     * broker holds a new group's first join about 3 s for more members,
+     * which the rest of the set-up (the source connection, the
+     * transactional producer's id) then overlaps.
      */
-    int rc = ferry_kafka_consumer_new(&w->consumer, group, w->conf.kafka_props, NULL, errstr,
-                                      errstr_size);
-    if (!rc)
-        rc = ferry_kafka_consumer_subscribe(w->consumer, topics, 1, errstr, errstr_size);
+    int rc = 0;
+    w->tasks = conf->tasks;
+    if (!w->tasks && !(rc = ferry_fullload_tasks_new(conf->project, w->conf.kafka_props,
+                                                     &w->own_tasks, errstr, errstr_size)))
+        w->tasks = w->own_tasks;
     if (!rc)
         rc = worker_connect(w, errstr, errstr_size);
     if (!rc)
@@ -1600,22 +1596,12 @@ static int run_task(ferry_fullload_worker_t *w, const ferry_chunk_task_t *task, 
     return rc;
 }
 
-static void commit_task_offset(ferry_fullload_worker_t *w, const ferry_kafka_msg_t *m)
-{
-    ferry_kafka_tp_t tp = {m->topic, m->partition, m->offset + 1};
-    char why[512];
-    if (ferry_kafka_consumer_commit(w->consumer, &tp, 1, why, sizeof(why)) != 0)
-        ferry_log_warn("could not commit the tasks offset; the next owner will skip the task",
-                       "topic=%s partition=%d offset=%lld error=\"%s\"", m->topic,
-                       (int)m->partition, (long long)m->offset, why);
-}
-
 int ferry_fullload_worker_poll(ferry_fullload_worker_t *w, int timeout_ms,
                                ferry_fullload_result_t *res, char *errstr, size_t errstr_size)
 {
     memset(res, 0, sizeof(*res));
     ferry_kafka_msg_t *m = NULL;
-    int rc = ferry_kafka_consumer_poll(w->consumer, timeout_ms, &m, errstr, errstr_size);
+    int rc = ferry_fullload_tasks_take(w->tasks, timeout_ms, &m, errstr, errstr_size);
     if (rc == FERRY_ERR_RETRIABLE)
         return 0; /* the client recovers by itself */
     if (rc || !m)
@@ -1628,7 +1614,7 @@ int ferry_fullload_worker_poll(ferry_fullload_worker_t *w, int timeout_ms,
                        "topic=%s partition=%d offset=%lld error=\"%s\"", m->topic,
                        (int)m->partition, (long long)m->offset, why);
         res->skipped = true;
-        commit_task_offset(w, m);
+        ferry_fullload_tasks_finish(w->tasks, m, true);
         ferry_kafka_msg_destroy(m);
         return 0;
     }
@@ -1656,8 +1642,8 @@ int ferry_fullload_worker_poll(ferry_fullload_worker_t *w, int timeout_ms,
             w->stats.tasks_done++;
         w->stats.rows += (uint64_t)res->rows;
         w->stats.bytes += (uint64_t)res->bytes;
-        commit_task_offset(w, m);
     }
+    ferry_fullload_tasks_finish(w->tasks, m, rc == 0);
     ferry_strbuf_free(&id);
     ferry_chunk_task_destroy(task);
     ferry_kafka_msg_destroy(m);

@@ -234,6 +234,45 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
 size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,
                                        ferry_fullload_progress_t *out, size_t cap);
 
+/* ---- task source ---------------------------------------------------------- */
+
+/*
+ * One member of the worker group "ferry.<project>.fullload" on the tasks
+ * topic, shared by every worker thread of a process. A process joins the
+ * group once, so its threads cannot join one by one: a member joining a
+ * group already formed makes every member stop and join again, and the
+ * broker then waits out most of a session timeout (about 9 s with ferry's
+ * 10 s) before handing out tasks. Several processes still share the load as
+ * members of the group; a member that dies loses nothing (its partitions go
+ * to another member, which copies the open tasks again).
+ *
+ * @locality take and finish may be called from any thread.
+ */
+typedef struct ferry_fullload_tasks ferry_fullload_tasks_t;
+
+/* Creates the consumer and subscribes it (the join itself is asynchronous). */
+int ferry_fullload_tasks_new(const char *project, const char *const *kafka_props,
+                             ferry_fullload_tasks_t **out, char *errstr, size_t errstr_size);
+
+/* Leaves the group and frees everything. Every taken task must be finished. NULL is a no-op. */
+void ferry_fullload_tasks_destroy(ferry_fullload_tasks_t *t);
+
+/*
+ * Waits up to timeout_ms for the next task message (*msg NULL when none;
+ * free it with ferry_kafka_msg_destroy after ferry_fullload_tasks_finish).
+ * Callers take turns: one polls, the others wait for it.
+ */
+int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_kafka_msg_t **msg,
+                              char *errstr, size_t errstr_size);
+
+/*
+ * Ends a taken task. ok: it was copied or skipped, and its offset is
+ * committed once every task taken before it from its partition is finished
+ * too. !ok: it stays open, so this process commits nothing past it in its
+ * partition and the partition's next owner gets it again.
+ */
+void ferry_fullload_tasks_finish(ferry_fullload_tasks_t *t, const ferry_kafka_msg_t *m, bool ok);
+
 /* ---- worker ------------------------------------------------------------------ */
 
 typedef struct {
@@ -254,6 +293,9 @@ typedef struct {
     /* project file whose row filters (where.<db>.<table>) the chunk SELECTs apply; NULL for
        none; not owned */
     const struct ferry_conf *row_filters;
+    /* the process's membership of the worker group, shared with its other workers; not owned.
+       NULL: the worker joins the group on its own */
+    ferry_fullload_tasks_t *tasks;
 } ferry_fullload_worker_conf_t;
 
 /* What one ferry_fullload_worker_poll did. */
@@ -278,19 +320,21 @@ typedef struct ferry_fullload_worker ferry_fullload_worker_t;
  * with transactional.id "ferry.<project>.fullload.<worker_id>" (a worker
  * that restarts with the same id fences its dead predecessor's open
  * transaction on a real Kafka, so keep ids stable per slot, e.g. host and
- * index) and joins the group "ferry.<project>.fullload" on the tasks topic.
+ * index) and takes its tasks through conf->tasks, or through a task source
+ * of its own (a membership of the group "ferry.<project>.fullload") when
+ * that is NULL.
  */
 int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
                               ferry_fullload_worker_t **out, char *errstr, size_t errstr_size);
 
-/* Leaves the group and frees everything. NULL is a no-op. */
+/* Frees everything (leaving the group when the worker joined on its own). NULL is a no-op. */
 void ferry_fullload_worker_destroy(ferry_fullload_worker_t *w);
 
 /*
  * Waits up to timeout_ms for a task and runs it to the end: skips it when
  * the done topic has it, else copies it in attempts (retriable failures are
- * aborted and retried, up to max_attempts), then commits the task's offset
- * to the group. Returns 0 (see *res), or a negative ferry_err_t naming
+ * aborted and retried, up to max_attempts), then finishes it in the task
+ * source (ferry_fullload_tasks_finish: its offset is committed). Returns 0 (see *res), or a negative ferry_err_t naming
  * table and chunk when the task could not be copied (the offset is not
  * committed, so the group hands it out again).
  */

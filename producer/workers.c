@@ -26,6 +26,7 @@ typedef struct {
 struct producer_workers {
     ferry_fullload_worker_conf_t wc; /* strings below; copied again by each worker */
     char project[128], prefix[256], source_url[1024], connector[32];
+    ferry_fullload_tasks_t *tasks; /* the process's one membership of the worker group */
     atomic_int stop;
     pthread_mutex_t lock; /* stats and the first error */
     int error;
@@ -107,6 +108,18 @@ int producer_workers_start(const ferry_conf_t *conf, const char *prefix, const c
         .filters = filters,
         .row_filters = conf,
     };
+    /*
+     * The group is joined once, before the threads start: their set-up then
+     * overlaps the broker's wait of about 3 s for more members of a new
+     * group, and no thread can join late and make the group rebalance.
+     */
+    int rc =
+        ferry_fullload_tasks_new(p->project, p->wc.kafka_props, &p->tasks, errstr, errstr_size);
+    if (rc) {
+        producer_workers_stop(p);
+        return rc;
+    }
+    p->wc.tasks = p->tasks;
     for (size_t i = 0; i < n; i++) {
         slot_t *s = &p->slots[i];
         s->pool = p;
@@ -177,6 +190,7 @@ void producer_workers_stop(producer_workers_t *p)
     for (size_t i = 0; i < p->n; i++)
         if (p->slots[i].started)
             pthread_join(p->slots[i].thread, NULL);
+    ferry_fullload_tasks_destroy(p->tasks);
     pthread_mutex_destroy(&p->lock);
     free(p->slots);
     free(p);

@@ -3,12 +3,14 @@
  * process: ferry-producer runs one beside its planner, ferry-worker runs
  * only that.
  *
- * Each thread owns a whole ferry_fullload_worker_t (its source connection,
- * transactional producer and membership of the worker group), so the threads
- * share nothing but the schema registry, which is thread-safe. Workers of
- * every process of a project form one Kafka consumer group over the tasks
- * topic: a chunk is copied by whichever member the group hands its partition
- * to, and the done-markers make a chunk redone by another member count once.
+ * Each thread owns a whole ferry_fullload_worker_t (its source connection
+ * and transactional producer); the threads share the schema registry, which
+ * is thread-safe, and the process's one membership of the worker group
+ * (ferry_fullload_tasks_t), from which they take tasks in turn. The
+ * processes of a project form one Kafka consumer group over the tasks
+ * topic: a chunk is copied by whichever member the group hands its
+ * partition to, and the done-markers make a chunk redone by another member
+ * count once.
  *
  * @locality the pool is driven by one thread; its workers run on their own.
  */
@@ -30,9 +32,10 @@ typedef struct producer_workers producer_workers_t;
  * Starts fullload.threads workers with ids "<slot>-<n>" (slot: a stable name
  * for this process, e.g. host or host-w2; the ids are transactional ids, see
  * ferry_fullload_worker_new). prefix is the link's topic prefix, registry and
- * filters are not owned and must outlive the pool. Each worker connects and
- * joins the group on its own thread; a failure there shows in
- * producer_workers_check. Returns 0 and *out, or a negative ferry_err_t.
+ * filters are not owned and must outlive the pool. The pool joins the group
+ * before its threads start; each worker connects on its own thread, and a
+ * failure there shows in producer_workers_check. Returns 0 and *out, or a
+ * negative ferry_err_t.
  */
 int producer_workers_start(const ferry_conf_t *conf, const char *prefix, const char *slot,
                            const char *connector, ferry_registry_t *registry,
