@@ -801,9 +801,18 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     if (rc)
         return rc;
     int64_t open = planner_tally(p);
-    bool wrote = false;
-    for (size_t i = 0; i < p->n && open < p->conf.max_outstanding; i++) {
-        while (!ferry_chunk_planner_done(p->tables[i].cp) && open < p->conf.max_outstanding) {
+    bool wrote = false, more = true;
+    /*
+     * The tables take turns, a task each: their chunks are then copied and
+     * loaded side by side, so the destination's loaders write to different
+     * tables (several loaders inserting into one table's indexes wait on
+     * each other's latches) and no table waits for all before it.
+     */
+    while (more && open < p->conf.max_outstanding) {
+        more = false;
+        for (size_t i = 0; i < p->n && open < p->conf.max_outstanding; i++) {
+            if (ferry_chunk_planner_done(p->tables[i].cp))
+                continue;
             /*
              * One task at the broker before the next leaves: a restarted
              * planner resumes after a table's highest chunk id, so a later
@@ -817,7 +826,7 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
                                                  errstr_size)) != 0)
                 return rc;
             open++;
-            wrote = true;
+            wrote = more = true;
         }
     }
     if (wrote)

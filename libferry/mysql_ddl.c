@@ -452,6 +452,25 @@ static void index_sql(ferry_strbuf_t *b, const ferry_indexdef_t *ix, ferry_mysql
         ferry_strbuf_puts(b, dest == FERRY_MYSQL_FLAVOR_MARIADB ? " IGNORED" : " INVISIBLE");
 }
 
+int ferry_mysql_ddl_add_index(const char *dst_db, const char *dst_table, const ferry_indexdef_t *ix,
+                              ferry_mysql_flavor_t dest, char **out)
+{
+    ferry_strbuf_t b = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&b, "ALTER TABLE ");
+    ferry_mysql_quote_ident(&b, dst_db);
+    ferry_strbuf_put(&b, ".", 1);
+    ferry_mysql_quote_ident(&b, dst_table);
+    ferry_strbuf_puts(&b, " ADD");
+    index_sql(&b, ix, dest);
+    if (b.oom) {
+        ferry_strbuf_free(&b);
+        *out = NULL;
+        return FERRY_ERR_NOMEM;
+    }
+    *out = b.buf;
+    return 0;
+}
+
 /* Checks that nothing kept depends on a dropped column. */
 static int check_filter(const ferry_tabledef_t *def, const ferry_rename_map_t *map, char *errstr,
                         size_t errstr_size)

@@ -111,6 +111,13 @@ int ferry_mysql_ddl_plan(const ferry_tabledef_t *def, const ferry_rename_map_t *
 void ferry_ddl_plan_free(ferry_ddl_plan_t *plan);
 
 /*
+ * "ALTER TABLE `dst_db`.`dst_table` ADD <index>" for ix as CREATE TABLE
+ * would write it, malloc'd into *out. Returns 0 or FERRY_ERR_NOMEM.
+ */
+int ferry_mysql_ddl_add_index(const char *dst_db, const char *dst_table, const ferry_indexdef_t *ix,
+                              ferry_mysql_flavor_t dest, char **out);
+
+/*
  * CREATE OR REPLACE VIEW for view under map (malloc'd into *out). The view's
  * body is the server's canonical definition, in which every table is written
  * `db`.`table` (and columns `db`.`table`.`col`); those names are rewritten
