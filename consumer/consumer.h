@@ -111,7 +111,10 @@ typedef struct ctable {
     bool has_floor;
     ferry_binlog_pos_t floor;
     phase_t phase;
-    bool has_h; /* SNAPSHOT_DONE arrived */
+    /* tables.c: the plain indexes built after the full load, on a thread of their own */
+    struct index_job *index_job;
+    bool indexed; /* built (or none missing): the table may enter catch-up */
+    bool has_h;   /* SNAPSHOT_DONE arrived */
     ferry_binlog_pos_t h;
     /*
      * A table without any key cannot be replayed idempotently (identical rows

@@ -19,6 +19,8 @@
 #include "topics.h"
 
 #include <mysql.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,43 +211,146 @@ static int dest_has_index(consumer_t *c, ctable_t *t, const char *name, char *wh
     return has;
 }
 
-/*
- * Creates the deferred indexes of t that its destination table lacks, once
- * every chunk is in and before any change is replayed (also after a
- * restart: what exists is left alone). A failure is the table's error; its
- * rows are complete and replay goes on.
- */
-static void add_deferred_indexes(consumer_t *c, ctable_t *t)
+/* The ALTER TABLE statements of one table's deferred indexes, run on their own connection. */
+struct index_job {
+    char url[1024];
+    int timeout_ms;
+    char dst_full[300];
+    char **sql, **names;
+    size_t n;
+    pthread_t thread;
+    atomic_bool done;
+    int rc;
+    char err[1400];
+};
+
+static void index_job_free(struct index_job *j)
 {
-    for (size_t i = 0; t->def && i < t->def->n_indexes; i++) {
+    if (!j)
+        return;
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->sql[i]);
+        free(j->names[i]);
+    }
+    free(j->sql);
+    free(j->names);
+    free(j);
+}
+
+static void *index_job_run(void *arg)
+{
+    struct index_job *j = arg;
+    ferry_db_t *db = NULL;
+    char why[1024];
+    j->rc = ferry_db_connect(j->url, "destination", j->timeout_ms, &db, why, sizeof(why));
+    if (j->rc)
+        snprintf(j->err, sizeof(j->err), "could not add the indexes of \"%s\": %s", j->dst_full,
+                 why);
+    for (size_t i = 0; !j->rc && i < j->n; i++) {
+        int64_t t0 = cons_now_ms();
+        MYSQL *my = ferry_db_mysql(db);
+        if (mysql_real_query(my, j->sql[i], strlen(j->sql[i])) != 0) {
+            j->rc = FERRY_ERR_IO;
+            snprintf(j->err, sizeof(j->err), "could not add index \"%s\" to \"%s\": %s",
+                     j->names[i], j->dst_full, mysql_error(my));
+            break;
+        }
+        ferry_log_info("index added after the full load", "table=%s index=%s ms=%lld", j->dst_full,
+                       j->names[i], (long long)(cons_now_ms() - t0));
+    }
+    ferry_db_close(db);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* Adds ALTER TABLE ... ADD <ix> to j. */
+static int index_job_add(struct index_job *j, ctable_t *t, const ferry_indexdef_t *ix,
+                         ferry_mysql_flavor_t flavor)
+{
+    char **sql = realloc(j->sql, (j->n + 1) * sizeof(*sql));
+    if (sql)
+        j->sql = sql;
+    char **names = realloc(j->names, (j->n + 1) * sizeof(*names));
+    if (names)
+        j->names = names;
+    if (!sql || !names)
+        return FERRY_ERR_NOMEM;
+    char *name = strdup(ix->name);
+    char *stmt = NULL;
+    if (!name || ferry_mysql_ddl_add_index(t->dst_db, t->dst_name, ix, flavor, &stmt) != 0) {
+        free(name);
+        return FERRY_ERR_NOMEM;
+    }
+    j->sql[j->n] = stmt;
+    j->names[j->n++] = name;
+    return 0;
+}
+
+/* The job's end: its error becomes the table's (its rows are complete, replay goes on). */
+static void index_job_end(consumer_t *c, ctable_t *t)
+{
+    struct index_job *j = t->index_job;
+    pthread_join(j->thread, NULL);
+    if (j->rc) {
+        char q[1500];
+        ferry_log_error("could not add a deferred index", "table=%s error=%s", t->dst_full,
+                        ferry_log_quote(j->err, q, sizeof(q)));
+        tables_set_error(c, t, j->err);
+    }
+    index_job_free(j);
+    t->index_job = NULL;
+    t->indexed = true;
+}
+
+/*
+ * Whether t's deferred indexes are there, once every chunk is in: the first
+ * call starts building those the destination table lacks (also after a
+ * restart: what exists is left alone) on a connection and thread of their
+ * own, so the loop goes on feeding the other tables' loaders; t enters
+ * catch-up when they are built. A failure is the table's error; its rows
+ * are complete and replay goes on.
+ */
+static bool indexes_ready(consumer_t *c, ctable_t *t)
+{
+    if (t->indexed)
+        return true;
+    if (t->index_job) {
+        if (!atomic_load(&t->index_job->done))
+            return false;
+        index_job_end(c, t);
+        return true;
+    }
+    struct index_job *j = calloc(1, sizeof(*j));
+    char why[1024] = "out of memory";
+    int rc = j ? 0 : FERRY_ERR_NOMEM;
+    for (size_t i = 0; !rc && t->def && i < t->def->n_indexes; i++) {
         const ferry_indexdef_t *ix = &t->def->indexes[i];
         if (!index_deferred(c, t, ix))
             continue;
-        char why[1024];
-        char *sql = NULL;
-        int64_t t0 = cons_now_ms();
-        int rc = dest_has_index(c, t, ix->name, why, sizeof(why));
-        if (rc == 1)
-            continue;
-        if (rc == 0 &&
-            (rc = ferry_mysql_ddl_add_index(t->dst_db, t->dst_name, ix, c->flavor, &sql)) != 0)
-            snprintf(why, sizeof(why), "out of memory");
-        if (rc == 0)
-            rc = cons_exec(c, sql, why, sizeof(why));
-        free(sql);
-        if (rc != 0) {
-            char text[1400];
-            snprintf(text, sizeof(text), "could not add index \"%s\" to \"%s\": %s", ix->name,
-                     t->dst_full, why);
-            char q[1100];
-            ferry_log_error("could not add a deferred index", "table=%s index=%s error=%s",
-                            t->dst_full, ix->name, ferry_log_quote(why, q, sizeof(q)));
-            tables_set_error(c, t, text);
-            continue;
-        }
-        ferry_log_info("index added after the full load", "table=%s index=%s ms=%lld", t->dst_full,
-                       ix->name, (long long)(cons_now_ms() - t0));
+        int has = dest_has_index(c, t, ix->name, why, sizeof(why));
+        rc = has < 0 ? has : has ? 0 : index_job_add(j, t, ix, c->flavor);
     }
+    if (!rc && j->n) {
+        snprintf(j->url, sizeof(j->url), "%s", ferry_conf_get(c->conf, "destination.url"));
+        j->timeout_ms = (int)ferry_conf_get_int(c->conf, "connect.timeout.ms");
+        snprintf(j->dst_full, sizeof(j->dst_full), "%s", t->dst_full);
+        if (pthread_create(&j->thread, NULL, index_job_run, j) == 0) {
+            t->index_job = j;
+            return false;
+        }
+        rc = FERRY_ERR_FATAL;
+        snprintf(why, sizeof(why), "could not start a thread");
+    }
+    if (rc) {
+        char text[1400];
+        snprintf(text, sizeof(text), "could not add the indexes of \"%s\": %s", t->dst_full, why);
+        ferry_log_error("could not add a deferred index", "table=%s error=\"%s\"", t->dst_full,
+                        why);
+        tables_set_error(c, t, text);
+    }
+    index_job_free(j);
+    t->indexed = true;
+    return true;
 }
 
 /*
@@ -280,6 +385,10 @@ static int create_dest(consumer_t *c, ctable_t *t, bool fresh, char *errstr, siz
 
 static void table_free(ctable_t *t)
 {
+    if (t->index_job) {
+        pthread_join(t->index_job->thread, NULL);
+        index_job_free(t->index_job);
+    }
     ferry_tabledef_destroy(t->def);
     shape_forget(t);
     free(t->src_db);
@@ -622,7 +731,6 @@ static void quiet_lag(consumer_t *c, ctable_t *t, int64_t now)
 
 static void enter_catchup(consumer_t *c, ctable_t *t)
 {
-    add_deferred_indexes(c, t);
     tables_change_partitions(c, t);
     tables_set_phase(c, t, PHASE_CATCHUP);
 }
@@ -635,7 +743,8 @@ void tables_advance(consumer_t *c)
         ctable_t *t = c->tables[i];
         if (t->failed || !t->owned)
             continue;
-        if (t->phase == PHASE_FULL && t->has_h && t->chunks_applied >= t->chunks_total)
+        if (t->phase == PHASE_FULL && t->has_h && t->chunks_applied >= t->chunks_total &&
+            indexes_ready(c, t))
             enter_catchup(c, t);
         else if (t->phase == PHASE_CATCHUP && changes_idle(c, t, now) && changes_at_end(c, t, now))
             tables_set_phase(c, t, PHASE_INCREMENTAL);
