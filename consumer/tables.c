@@ -249,7 +249,8 @@ static void *index_job_run(void *arg)
     for (size_t i = 0; !j->rc && i < j->n; i++) {
         int64_t t0 = cons_now_ms();
         MYSQL *my = ferry_db_mysql(db);
-        if (mysql_real_query(my, j->sql[i], strlen(j->sql[i])) != 0) {
+        /* 1061 duplicate key name: another consumer of the link that owned the table added it */
+        if (mysql_real_query(my, j->sql[i], strlen(j->sql[i])) != 0 && mysql_errno(my) != 1061) {
             j->rc = FERRY_ERR_IO;
             snprintf(j->err, sizeof(j->err), "could not add index \"%s\" to \"%s\": %s",
                      j->names[i], j->dst_full, mysql_error(my));
@@ -344,8 +345,9 @@ static bool indexes_ready(consumer_t *c, ctable_t *t)
     if (rc) {
         char text[1400];
         snprintf(text, sizeof(text), "could not add the indexes of \"%s\": %s", t->dst_full, why);
-        ferry_log_error("could not add a deferred index", "table=%s error=\"%s\"", t->dst_full,
-                        why);
+        char q[1500];
+        ferry_log_error("could not add a deferred index", "table=%s error=%s", t->dst_full,
+                        ferry_log_quote(text, q, sizeof(q)));
         tables_set_error(c, t, text);
     }
     index_job_free(j);
