@@ -1127,6 +1127,11 @@ int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
     if (!rc)
         rc = create_done_topic(w->conf.kafka_props, conf->project, w->conf.replication_factor,
                                w->conf.timeout_ms, errstr, errstr_size);
+    /* through the producer, or its first done-marker waits about a second for the metadata */
+    int done_parts;
+    if (!rc)
+        rc = ferry_kafka_producer_topic_partitions(w->producer, w->done_topic, w->conf.timeout_ms,
+                                                   &done_parts, errstr, errstr_size);
     if (!rc)
         rc = ferry_fullload_donelog_new(conf->project, w->conf.kafka_props, &w->done, errstr,
                                         errstr_size);
