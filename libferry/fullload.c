@@ -750,6 +750,51 @@ static bool table_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
     return rc == 0 && !sig;
 }
 
+/* Appends text as an SQL string literal. */
+static void put_text(ferry_strbuf_t *sb, const char *text)
+{
+    ferry_column_t col = {.name = "", .type = FERRY_TYPE_STRING};
+    ferry_chunk_value_t v = {text, strlen(text)};
+    ferry_chunk_sql_literal(sb, &col, &v, NULL, 0);
+}
+
+/*
+ * True when a key column of t is no longer at the source under its name
+ * (CHANGE or RENAME COLUMN, DROP) while the table still is: boundaries can
+ * no longer be read by that name, and the worker reads the rest under the
+ * column's new name (fullload_shape.h).
+ */
+static bool key_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
+{
+    MYSQL *conn = ferry_db_mysql(p->db);
+    size_t n = ferry_table_ncolumns(t);
+    size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+    size_t nk = idx ? ferry_chunk_key_columns(t, idx) : 0;
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+    put_text(&q, ferry_table_db(t));
+    ferry_strbuf_puts(&q, " AND TABLE_NAME = ");
+    put_text(&q, ferry_table_name(t));
+    ferry_strbuf_puts(&q, " AND COLUMN_NAME IN (");
+    for (size_t k = 0; k < nk; k++) {
+        if (k)
+            ferry_strbuf_puts(&q, ", ");
+        put_text(&q, ferry_table_column(t, idx[k])->name);
+    }
+    ferry_strbuf_puts(&q, ")");
+    free(idx);
+    bool gone = false;
+    MYSQL_RES *res = NULL;
+    if (nk && !q.oom && mysql_real_query(conn, q.buf, (unsigned long)q.len) == 0 &&
+        (res = mysql_store_result(conn))) {
+        MYSQL_ROW row = mysql_fetch_row(res);
+        gone = row && row[0] && strtoull(row[0], NULL, 10) < nk;
+    }
+    mysql_free_result(res);
+    ferry_strbuf_free(&q);
+    return gone;
+}
+
 /* Plans and writes one task of table i. */
 static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr,
                              size_t errstr_size)
@@ -757,10 +802,10 @@ static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr
     plan_table_t *pt = &p->tables[i];
     ferry_chunk_task_t *task;
     int rc = ferry_chunk_planner_next(pt->cp, &task, errstr, errstr_size);
-    if (rc == FERRY_ERR_IO && table_gone(p, pt->t)) {
-        /* renamed or dropped: the worker follows it (fullload_shape.h) */
-        ferry_log_info("table gone from the source during its planning; the rest of it is its "
-                       "last chunk",
+    if (rc == FERRY_ERR_IO && (table_gone(p, pt->t) || key_gone(p, pt->t))) {
+        /* renamed or dropped, or its key column renamed: the worker follows (fullload_shape.h) */
+        ferry_log_info("table or key column gone from the source during its planning; the rest "
+                       "of it is its last chunk",
                        "db=%s table=%s reason=\"%s\"", ferry_table_db(pt->t),
                        ferry_table_name(pt->t), errstr ? errstr : "");
         rc = ferry_chunk_planner_rest(pt->cp, &task, errstr, errstr_size);
@@ -1360,6 +1405,18 @@ static int check_shape(attempt_t *a, MYSQL *conn, char *errstr, size_t errstr_si
     return rc;
 }
 
+/* The source's name now of the announced column name (itself when unknown or gone). */
+static const char *current_name(const ferry_fullload_shape_t *shape, const char *name)
+{
+    for (size_t c = 0; shape->pub && c < ferry_table_ncolumns(shape->pub); c++) {
+        if (strcmp(ferry_table_column(shape->pub, c)->name, name) != 0)
+            continue;
+        size_t at = shape->sel_of ? shape->sel_of[c] : FERRY_FULLLOAD_SHAPE_GONE;
+        return at == FERRY_FULLLOAD_SHAPE_GONE ? name : ferry_table_column(shape->sel, at)->name;
+    }
+    return name;
+}
+
 /*
  * Streams the chunk's SELECT into the open transaction. A row is produced
  * when the next one has arrived, so that the last one can carry the
@@ -1372,7 +1429,16 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
         return 0; /* dropped at the source: the consumer drops it too, after this chunk */
     MYSQL *conn = ferry_db_mysql(w->db);
     ferry_strbuf_t sql = FERRY_STRBUF_INIT;
-    int rc = ferry_chunk_sql_select_where(&sql, a->e->t, a->task, a->e->where, errstr, errstr_size);
+    /* a key column renamed at the source since the chunk was planned: read it by its name now */
+    ferry_chunk_task_t task = *a->task;
+    const char **names = calloc(task.n_keys + 1, sizeof(*names));
+    if (!names)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < task.n_keys; k++)
+        names[k] = current_name(&a->e->shape, task.key_columns[k]);
+    task.key_columns = names;
+    int rc = ferry_chunk_sql_select_where(&sql, a->e->t, &task, a->e->where, errstr, errstr_size);
+    free(names);
     if (!rc && sql.oom)
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     if (rc) {

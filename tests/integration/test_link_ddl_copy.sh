@@ -4,7 +4,10 @@
 # few chunks of each table, is stopped (kill -9), and while the remaining
 # chunks wait the source runs ADD COLUMN, DROP COLUMN (NOT NULL without a
 # default), MODIFY (wider text, wider integer, with values only the new type
-# holds), CHANGE (a column renamed in place), RENAME TABLE and DROP TABLE,
+# holds), CHANGE (a column renamed in place, and a key column renamed: the
+# chunks planned under its old name are read under the new one, and the
+# planner, which can no longer cut the table by the old name, makes the rest
+# one last chunk), RENAME TABLE and DROP TABLE,
 # each between changes of the same table. Then a new worker copies the rest:
 # it reads each table where it is now and publishes the rows in the shape the
 # destination has during the load (fullload_shape.h). At the end the
@@ -27,12 +30,14 @@ CREATE TABLE modc (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL, n SMALLINT, w INT
 CREATE TABLE chg (id INT PRIMARY KEY, old_name INT, w VARCHAR(10));
 CREATE TABLE ren (id INT PRIMARY KEY, v INT);
 CREATE TABLE gone (id INT PRIMARY KEY, v INT);
+CREATE TABLE keyc (id INT PRIMARY KEY, v INT);
 INSERT INTO addc SELECT seq, seq, CONCAT('a', seq) FROM seq_1_to_$rows;
 INSERT INTO dropc SELECT seq, seq * 3, CONCAT('d', seq) FROM seq_1_to_$rows;
 INSERT INTO modc SELECT seq, CONCAT('m', seq), seq % 30000, seq FROM seq_1_to_$rows;
 INSERT INTO chg SELECT seq, seq * 7, CONCAT('c', seq) FROM seq_1_to_$rows;
 INSERT INTO ren SELECT seq, seq FROM seq_1_to_$rows;
 INSERT INTO gone SELECT seq, seq FROM seq_1_to_$rows;
+INSERT INTO keyc SELECT seq, seq FROM seq_1_to_$rows;
 "
 project=$FERRY_TEST_TMP/ddlcopy.properties
 link_project "$project" "ddlcopy-$$" <<P
@@ -81,6 +86,12 @@ DELETE FROM ren2 WHERE id % 50 = 0;
 
 UPDATE gone SET v = 0 WHERE id % 2 = 0;
 DROP TABLE gone;
+
+UPDATE keyc SET v = v + 1 WHERE id % 3 = 0;
+ALTER TABLE keyc CHANGE id kid INT NOT NULL;
+UPDATE keyc SET v = -v WHERE kid % 7 = 0;
+DELETE FROM keyc WHERE kid % 40 = 0;
+INSERT INTO keyc VALUES ($rows + 1, 1);
 "
 
 link_up "$project" # a new worker copies the remaining chunks
@@ -103,7 +114,10 @@ same() {
             fail "columns of $t: source $(cols "$src" "$t"), destination $(cols2 "$dst" "$t")"
         link_same_rows "$src" "$dst" "$t" '*' id
     done
-    link_same_checksum "$src" "$dst" addc dropc modc chg ren2
+    [ "$(cols "$src" keyc)" = "$(cols2 "$dst" keyc)" ] ||
+        fail "columns of keyc: source $(cols "$src" keyc), destination $(cols2 "$dst" keyc)"
+    link_same_rows "$src" "$dst" keyc '*' kid
+    link_same_checksum "$src" "$dst" addc dropc modc chg ren2 keyc
     [ -z "$(mysql2 -N -e "SHOW TABLES FROM $dst LIKE 'gone'")" ] || fail "dropped table still there"
     [ -z "$(mysql2 -N -e "SHOW TABLES FROM $dst LIKE 'ren'")" ] || fail "old name of ren still there"
 }
