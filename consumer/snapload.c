@@ -9,9 +9,9 @@
  * applied ("chunk:<task id>" in ferry_offsets) in ONE transaction, so after
  * a crash a chunk is either wholly in the destination and known as applied,
  * or not at all (a COMMIT whose answer was lost is looked up there before
- * the chunk is loaded again). Snapshot partition offsets are stored by the loop thread,
- * never past a chunk still in memory, so a restart reads any such chunk
- * again.
+ * the chunk is loaded again). Snapshot partition offsets are stored by the
+ * loop thread, never past a chunk still in memory, so a restart reads any
+ * such chunk again.
  *
  * The loop thread keeps the sbuf_t list; a loader only reads a queued sbuf's
  * rows and writes its result fields, then sets done under the pool's lock.
@@ -279,7 +279,8 @@ static void load(loader_t *ld, sbuf_t *b)
             .table = shape->sink_id, .safe = true, .events = ev, .n_events = n};
         ferry_mysql_sink_offset_t fence;
         owner_fence(b->t, &fence);
-        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rows, &dead, &fence, 1};
+        size_t n_fences = b->t->owner_topic[0] ? 1 : 0; /* taken through owner.c */
+        ferry_mysql_sink_batch_t batch = {&run, 1, &off, 1, send_rows, &dead, &fence, n_fences};
         ferry_mysql_sink_result_t res;
         rc = ferry_mysql_sink_apply(ld->sink, &batch, &res, b->errstr, sizeof(b->errstr));
         if (rc == FERRY_ERR_RETRIABLE && res.commit_unknown) {
@@ -287,9 +288,11 @@ static void load(loader_t *ld, sbuf_t *b)
             char why[512];
             int crc = loader_confirm(ld, &batch, &committed, why, sizeof(why));
             if (crc != 0) {
+                char lost[sizeof(b->errstr)];
+                snprintf(lost, sizeof(lost), "%s", b->errstr);
                 rc = ferry_err_set(b->errstr, sizeof(b->errstr), FERRY_ERR_FATAL,
                                    "could not learn whether chunk %s committed (%s): %s", b->chunk,
-                                   b->errstr, why);
+                                   lost, why);
                 break;
             }
             if (committed) {
