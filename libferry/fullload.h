@@ -334,8 +334,8 @@ void ferry_fullload_worker_destroy(ferry_fullload_worker_t *w);
  * Waits up to timeout_ms for a task and runs it to the end: skips it when
  * the done topic has it, else copies it in attempts (retriable failures are
  * aborted and retried, up to max_attempts), then finishes it in the task
- * source (ferry_fullload_tasks_finish: its offset is committed). Returns 0 (see *res), or a negative ferry_err_t naming
- * table and chunk when the task could not be copied (the offset is not
+ * source (ferry_fullload_tasks_finish: its offset is committed). Returns 0 (see *res), or a
+ * negative ferry_err_t naming table and chunk when the task could not be copied (the offset is not
  * committed, so the group hands it out again).
  */
 int ferry_fullload_worker_poll(ferry_fullload_worker_t *w, int timeout_ms,

@@ -147,3 +147,18 @@ void itest_codecs_clear(itest_codecs_t *cache)
         ferry_avro_codec_destroy(cache->slot[i].codec);
     cache->n = 0;
 }
+
+const char *const *itest_kafka_props(const char *bootstrap)
+{
+    static const char *props[] = {"bootstrap.servers",
+                                  NULL,
+                                  "session.timeout.ms",
+                                  "6000",
+                                  "heartbeat.interval.ms",
+                                  "500",
+                                  "fetch.wait.max.ms",
+                                  "10",
+                                  NULL};
+    props[1] = bootstrap;
+    return props;
+}

@@ -46,6 +46,13 @@ ferry_registry_t *itest_open_registry(const char *project, const char *registry_
                                       const char *const *kafka_props);
 
 /*
+ * Kafka properties (key, value pairs, NULL-terminated) for bootstrap with the
+ * short session, heartbeat and fetch waits the test programs use. One static
+ * array: every call returns it, with the latest bootstrap.
+ */
+const char *const *itest_kafka_props(const char *bootstrap);
+
+/*
  * A consumer of a fresh group (named group_prefix plus the pid and time)
  * assigned every partition of topic from the beginning; *parts gets the
  * partition count. NULL when the topic does not exist.

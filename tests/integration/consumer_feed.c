@@ -50,15 +50,7 @@
 
 static const char *bootstrap, *project, *source_url, *dbname;
 static char prefix[256];
-static const char *kprops[] = {"bootstrap.servers",
-                               NULL,
-                               "session.timeout.ms",
-                               "6000",
-                               "heartbeat.interval.ms",
-                               "500",
-                               "fetch.wait.max.ms",
-                               "10",
-                               NULL};
+static const char *const *kprops;
 
 static int64_t now_ms(void)
 {
@@ -494,7 +486,7 @@ int main(int argc, char **argv)
     }
     bootstrap = argv[2];
     project = argv[3];
-    kprops[1] = bootstrap;
+    kprops = itest_kafka_props(bootstrap);
     snprintf(prefix, sizeof(prefix), "ferry.%s.fwd", project);
     if (!strcmp(argv[1], "dlq"))
         return cmd_dlq(atoi(argv[4]));

@@ -47,15 +47,7 @@ static const char *bootstrap, *project, *source_url;
 static char prefix[256];
 static volatile sig_atomic_t stop;
 
-static const char *kafka_props[] = {"bootstrap.servers",
-                                    NULL,
-                                    "session.timeout.ms",
-                                    "6000",
-                                    "heartbeat.interval.ms",
-                                    "500",
-                                    "fetch.wait.max.ms",
-                                    "10",
-                                    NULL};
+static const char *const *kafka_props;
 
 static void on_term(int sig)
 {
@@ -547,7 +539,7 @@ int main(int argc, char **argv)
     bootstrap = argv[2];
     project = argv[3];
     source_url = argv[4];
-    kafka_props[1] = bootstrap;
+    kafka_props = itest_kafka_props(bootstrap);
     snprintf(prefix, sizeof(prefix), "ferry.%s.fwd", project);
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);

@@ -28,15 +28,7 @@
 
 #define TASKS 5
 
-static const char *kafka_props[] = {"bootstrap.servers",
-                                    NULL,
-                                    "session.timeout.ms",
-                                    "6000",
-                                    "heartbeat.interval.ms",
-                                    "500",
-                                    "fetch.wait.max.ms",
-                                    "10",
-                                    NULL};
+static const char *const *kafka_props;
 
 static const char *plain_props[] = {"bootstrap.servers", NULL, NULL};
 
@@ -117,7 +109,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fullload_tasks_check <bootstrap> <project>\n");
         return 2;
     }
-    kafka_props[1] = plain_props[1] = argv[1];
+    kafka_props = itest_kafka_props(argv[1]);
+    plain_props[1] = argv[1];
     snprintf(project, sizeof(project), "%s", argv[2]);
     ferry_fullload_tasks_topic(project, topic, sizeof(topic));
     snprintf(group, sizeof(group), "ferry.%s.fullload", project);
