@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Full-load benchmark: the same sysbench data set copied from one MariaDB to
-# another by three tools, one after the other in one run, on the same servers:
+# another by four tools, one after the other in one run, on the same servers:
 #
 #   mydumper | myloader   dump to a directory under the bench dir, then load
 #                         (2 threads each); timed from the start of the dump
 #                         to the end of the load
 #   mariadb-dump | mariadb    one stream through a pipe
+#   SELECT INTO OUTFILE + LOAD DATA INFILE   each server writes or reads a
+#                         file itself, THREADS tables at a time, secondary
+#                         indexes built after the load: no client in the way
+#                         (the issue's "practical ceiling")
 #   ferry                 ferryctl up, then ferryctl wait --until full-done;
 #                         timed from up to wait returning
 #
@@ -231,8 +235,10 @@ load_start=$(loadavg)
 
 secs[myloader]=0
 secs[dump]=0
+secs[outfile]=0
 dbcpu[myloader]="- | -"
 dbcpu[dump]="- | -"
+dbcpu[outfile]="- | -"
 dump_mb="-"
 if [ "${ONLY:-}" != ferry ]; then
 # ------------------------------------------------------------ 4a. mydumper | myloader
@@ -273,9 +279,65 @@ dbcpu[dump]=$(db_cpu_since "$c0")
 say "mariadb-dump | mariadb: ${secs[dump]} s"
 verify sbtest_dump
 mysql2 -e 'DROP DATABASE sbtest_dump'
+
+# ------------------------------------------------------------ 4c. SELECT INTO OUTFILE + LOAD DATA INFILE
+
+# The issue's "practical ceiling": no client in the way at all. Each server
+# writes or reads a plain file itself; $THREADS tables at a time, each one
+# dumped and then loaded, into tables created with the source's definitions
+# whose plain secondary indexes are built after the load (as ferry does:
+# cheaper for the destination than loading into them).
+say "SELECT INTO OUTFILE + LOAD DATA INFILE, $THREADS tables at a time, into sbtest_outfile"
+mysql2 -e 'DROP DATABASE IF EXISTS sbtest_outfile; CREATE DATABASE sbtest_outfile'
+declare -A add_index
+for ((i = 1; i <= TABLES; i++)); do
+    ddl=$(mysql1 -e "SHOW CREATE TABLE sbtest.sbtest$i" | cut -f2-)
+    mysql2 -D sbtest_outfile -e "$(printf '%b' "$ddl")"
+    add_index[$i]=""
+    while IFS=$'\t' read -r name cols; do
+        mysql2 -e "ALTER TABLE sbtest_outfile.sbtest$i DROP INDEX \`$name\`"
+        add_index[$i]+="${add_index[$i]:+, }ADD INDEX \`$name\` ($cols)"
+    done < <(mysql1 -e "SELECT INDEX_NAME, GROUP_CONCAT(CONCAT('\`', COLUMN_NAME, '\`',
+                            IFNULL(CONCAT('(', SUB_PART, ')'), '')) ORDER BY SEQ_IN_INDEX)
+                        FROM information_schema.STATISTICS
+                        WHERE TABLE_SCHEMA = 'sbtest' AND TABLE_NAME = 'sbtest$i' AND NON_UNIQUE = 1
+                        GROUP BY INDEX_NAME")
+done
+mkdir -p "$DUMP"
+# outfile_one I: table I through a file, dumped by the source, loaded by the
+# destination, then its secondary indexes built.
+outfile_one() {
+    local f=$DUMP/sbtest$1.txt
+    mysql1 -e "SELECT * FROM sbtest.sbtest$1 INTO OUTFILE '$f'" &&
+        mysql2 -e "LOAD DATA INFILE '$f' INTO TABLE sbtest_outfile.sbtest$1" &&
+        rm -f -- "$f" &&
+        { [ -z "${add_index[$1]}" ] || mysql2 -e "ALTER TABLE sbtest_outfile.sbtest$1 ${add_index[$1]}"; }
+}
+c0=$(db_cpu)
+t0=$(now)
+running=0
+for ((i = 1; i <= TABLES; i++)); do
+    outfile_one "$i" &
+    running=$((running + 1))
+    if [ "$running" -ge "$THREADS" ]; then
+        wait -n || die "SELECT INTO OUTFILE + LOAD DATA INFILE failed"
+        running=$((running - 1))
+    fi
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || die "SELECT INTO OUTFILE + LOAD DATA INFILE failed"
+    running=$((running - 1))
+done
+t1=$(now)
+secs[outfile]=$(elapsed "$t0" "$t1")
+dbcpu[outfile]=$(db_cpu_since "$c0")
+rm -rf -- "$DUMP"
+say "SELECT INTO OUTFILE + LOAD DATA INFILE: ${secs[outfile]} s"
+verify sbtest_outfile
+mysql2 -e 'DROP DATABASE sbtest_outfile'
 fi
 
-# ------------------------------------------------------------ 4c. ferry
+# ------------------------------------------------------------ 4d. ferry
 
 say "ferry (topics.partitions = $PARTITIONS) into sbtest_ferry"
 mysql2 -e 'DROP DATABASE IF EXISTS sbtest_ferry'
@@ -350,6 +412,7 @@ ferry_chunks=$(sed -n 's/.*msg="table snapshot done".* chunks=\([0-9]*\).*/\1/p'
 
 r_my=$(rate "$TOTAL" "${secs[myloader]}")
 r_dump=$(rate "$TOTAL" "${secs[dump]}")
+r_outfile=$(rate "$TOTAL" "${secs[outfile]}")
 r_ferry=$(rate "$TOTAL" "${secs[ferry]}")
 cat <<EOF
 # ferry full-load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
@@ -363,10 +426,12 @@ ferry: topics.partitions = $PARTITIONS (ferry-devkafka keeps only 5 MB per parti
 |---|---|---|---|---|---|
 | mydumper \| myloader ($THREADS threads, binlog on) | $TOTAL | ${secs[myloader]} | $r_my | ${dbcpu[myloader]} |
 | mariadb-dump \| mariadb | $TOTAL | ${secs[dump]} | $r_dump | ${dbcpu[dump]} |
+| SELECT INTO OUTFILE + LOAD DATA INFILE ($THREADS tables at a time, indexes after) | $TOTAL | ${secs[outfile]} | $r_outfile | ${dbcpu[outfile]} |
 | ferry (up to full-done, via ferry-devkafka) | $TOTAL | ${secs[ferry]} | $r_ferry | ${dbcpu[ferry]} |
 
 ferry / myloader:     $(ratio "$r_ferry" "$r_my")x
 ferry / mariadb-dump: $(ratio "$r_ferry" "$r_dump")x
+OUTFILE + LOAD DATA / myloader: $(ratio "$r_outfile" "$r_my")x (the issue's practical ceiling; the target asks ferry for 1.50x)
 peak RSS (VmHWM) during the load: ferry-producer $rss_producer MB, ferry-consumer $rss_consumer MB (ferry-devkafka $rss_kafka MB)
 CPU seconds from up to full-done: ferry-producer $cpu_producer, ferry-consumer $cpu_consumer, ferry-devkafka $cpu_kafka
 every copy: row counts and CHECKSUM TABLE equal to the source

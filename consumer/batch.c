@@ -40,7 +40,7 @@ static int grow(consumer_t *c)
     return 0;
 }
 
-static void touch(consumer_t *c)
+void batch_touch(consumer_t *c)
 {
     if (!c->batch.first_ms)
         c->batch.first_ms = cons_now_ms();
@@ -96,7 +96,7 @@ void batch_consumed(consumer_t *c, part_t *p, int64_t offset)
 {
     if (p->next < offset + 1)
         p->next = offset + 1;
-    touch(c);
+    batch_touch(c);
 }
 
 /*

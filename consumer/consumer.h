@@ -467,6 +467,8 @@ int batch_add(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m, bool 
 void batch_skip(consumer_t *c, part_t *p, ferry_kafka_msg_t *m);
 void batch_consumed(consumer_t *c, part_t *p, int64_t offset);
 int64_t batch_storable(const consumer_t *c, size_t part);
+/* Has the batch flushed within BATCH_MAX_MS even if nothing more arrives (offsets to store). */
+void batch_touch(consumer_t *c);
 int batch_add_chunk(consumer_t *c, const char *chunk);
 int batch_add_mark(consumer_t *c, const char *topic, int64_t value);
 int batch_flush(consumer_t *c);

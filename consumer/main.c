@@ -16,6 +16,7 @@
 #include "err.h"
 #include "link_map.h"
 #include "log.h"
+#include "topics.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -141,7 +142,7 @@ static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errst
     snprintf(c->project, sizeof(c->project), "%s", ferry_conf_get(c->conf, "project.name"));
     ferry_service_topic_prefix(svc, "fwd", c->prefix, sizeof(c->prefix));
     snprintf(c->link, sizeof(c->link), "%s.fwd", c->project);
-    snprintf(c->group, sizeof(c->group), "%s.consumer", c->prefix);
+    ferry_topic_consumer_group(c->prefix, c->group, sizeof(c->group));
     snprintf(c->ddl_topic, sizeof(c->ddl_topic), "%s.ddl", c->prefix);
     snprintf(c->dlq_topic, sizeof(c->dlq_topic), "%s.dlq", c->prefix);
     c->batch.arena = ferry_arena_new(0);

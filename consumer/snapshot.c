@@ -311,6 +311,12 @@ void snapshot_reap(consumer_t *c)
     }
     if (!any)
         return;
+    /*
+     * The partitions those chunks held back can store their offsets now:
+     * without a flush they would wait for the next message, and the Kafka
+     * group (which the planner paces the copy by) would not learn them.
+     */
+    batch_touch(c);
     for (size_t i = 0; i < c->ntables; i++)
         if (c->tables[i]->phase == PHASE_FULL)
             snapshot_recount(c, c->tables[i]);

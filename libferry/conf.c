@@ -89,6 +89,12 @@ static const ferry_conf_prop_t props[] = {
     {"fullload.chunk.rows", FERRY_CONF_T_INT, "10000", 0, 1, 100000000, NULL,
      "Rows per chunk the planner cuts each table into; a chunk is one SELECT, one Kafka "
      "transaction and one destination transaction, and is copied again whole after a crash."},
+    {"fullload.max.unapplied.rows", FERRY_CONF_T_INT, "200000", 0, 0, 1000000000, NULL,
+     "Snapshot rows that may wait in Kafka for the consumer (copied, not yet applied at the "
+     "destination, as the consumer's group offsets show) before the planner hands out more "
+     "chunks; 0 = no limit. A slow or stopped consumer then holds the copy back instead of "
+     "letting ferry-devkafka (5 MB per partition) or a real broker's retention drop rows it has "
+     "not read. Chunks already handed out (up to 16) are copied regardless."},
     {"fullload.in.producer", FERRY_CONF_T_BOOL, "true", 0, 0, 0, NULL,
      "Whether ferry-producer copies chunks itself; false leaves them to ferry-worker "
      "processes (fullload.workers)."},

@@ -529,7 +529,14 @@ typedef struct {
     ferry_chunk_planner_t *cp;
     int64_t planned, total, planned_rows;
     ferry_fullload_progress_t prog;
+    /* pacing: the table's snapshot topic, its partitions once it exists */
+    char snap_topic[300];
+    int snap_parts;
+    bool settled; /* finished, and nothing of it left unapplied */
 } plan_table_t;
+
+/* How often the planner asks Kafka how far the consumer is, at most. */
+#define PACE_REFRESH_MS 250
 
 struct ferry_fullload_planner {
     ferry_fullload_planner_conf_t conf;
@@ -540,6 +547,11 @@ struct ferry_fullload_planner {
     size_t n;
     char tasks_topic[300];
     ferry_avro_buf_t buf;
+    /* pacing by the consumer (conf.max_unapplied_rows) */
+    ferry_kafka_consumer_t *group; /* reads the consumer group's offsets; never joins it */
+    int64_t unapplied;             /* rows, as measured, plus rows planned since; -1 before */
+    int64_t measured_ms, warned_ms, told_ms;
+    bool waiting;
 };
 
 /* The done topic: one partition, compacted (planner and workers both make sure of it). */
@@ -638,6 +650,7 @@ void ferry_fullload_planner_destroy(ferry_fullload_planner_t *p)
     free(p->tables);
     ferry_fullload_donelog_destroy(p->done);
     ferry_kafka_producer_destroy(p->producer, 5000);
+    ferry_kafka_consumer_destroy(p->group);
     ferry_db_close(p->db);
     ferry_avro_buf_free(&p->buf);
     free(p);
@@ -665,6 +678,9 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
     if (!p->conf.timeout_ms)
         p->conf.timeout_ms = DEFAULT_TIMEOUT_MS;
     p->n = n;
+    p->unapplied = -1;
+    if (!p->conf.prefix || !p->conf.consumer_group)
+        p->conf.max_unapplied_rows = 0;
     ferry_fullload_tasks_topic(conf->project, p->tasks_topic, sizeof(p->tasks_topic));
     int rc = ferry_db_connect(conf->source_url, "source", p->conf.timeout_ms, &p->db, errstr,
                               errstr_size);
@@ -673,6 +689,11 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
     for (size_t i = 0; !rc && i < n; i++) {
         p->tables[i].t = tables[i];
         p->tables[i].total = -1;
+        if (p->conf.max_unapplied_rows > 0 &&
+            ferry_topic_snapshot(p->conf.prefix, ferry_table_db(tables[i]),
+                                 ferry_table_name(tables[i]), p->tables[i].snap_topic,
+                                 sizeof(p->tables[i].snap_topic)) != 0)
+            p->tables[i].settled = true; /* no topic can have that name: nothing to wait for */
         rc = ferry_chunk_planner_new(ferry_db_mysql(p->db), tables[i], p->conf.chunk_rows,
                                      conf->generation, &p->tables[i].cp, errstr, errstr_size);
     }
@@ -831,12 +852,144 @@ static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr
         pt->planned = task->chunk_id + 1;
         if (task->estimated_rows > 0)
             pt->planned_rows += task->estimated_rows;
+        /* counted as unapplied until the next measurement sees them */
+        if (p->unapplied >= 0)
+            p->unapplied +=
+                task->estimated_rows > 0 ? task->estimated_rows : (int64_t)p->conf.chunk_rows;
         if (task->chunks_total >= 0)
             pt->total = task->chunks_total;
     }
     ferry_strbuf_free(&id);
     ferry_chunk_task_destroy(task);
     return rc;
+}
+
+/* The snapshot topics' partitions still to ask about, as (topic, partition) pairs. */
+static int pace_partitions(ferry_fullload_planner_t *p, ferry_kafka_tp_t **out, size_t **table_of,
+                           size_t *count, char *errstr, size_t errstr_size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        plan_table_t *pt = &p->tables[i];
+        if (pt->settled || pt->planned == 0)
+            continue;
+        if (pt->snap_parts == 0) {
+            int rc = ferry_kafka_topic_partitions(p->conf.kafka_props, pt->snap_topic,
+                                                  p->conf.timeout_ms, &pt->snap_parts, errstr,
+                                                  errstr_size);
+            if (rc == FERRY_ERR_NOT_FOUND) {
+                pt->snap_parts = 0; /* no chunk of it reached Kafka yet */
+                continue;
+            }
+            if (rc)
+                return rc;
+        }
+        n += (size_t)pt->snap_parts;
+    }
+    *count = n;
+    *out = calloc(n ? n : 1, sizeof(**out));
+    *table_of = calloc(n ? n : 1, sizeof(**table_of));
+    if (!*out || !*table_of)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        plan_table_t *pt = &p->tables[i];
+        if (pt->settled || pt->planned == 0)
+            continue;
+        for (int q = 0; q < pt->snap_parts; q++) {
+            (*out)[k] = (ferry_kafka_tp_t){pt->snap_topic, q, 0};
+            (*table_of)[k++] = i;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Rows the consumer has not applied: in the snapshot topics, each
+ * partition's end less the offset the consumer's group committed there
+ * (from 0 where it committed nothing), plus a chunk's worth for each task
+ * handed out and not done. Transaction markers, the rows of attempts that
+ * lost, and chunks both done and not yet seen done count too: an upper
+ * bound. A table finished and wholly applied is not asked about again.
+ */
+static int pace_measure(ferry_fullload_planner_t *p, int64_t *out, char *errstr, size_t errstr_size)
+{
+    int rc = 0;
+    if (!p->group)
+        rc = ferry_kafka_consumer_new(&p->group, p->conf.consumer_group, p->conf.kafka_props, NULL,
+                                      errstr, errstr_size);
+    ferry_kafka_tp_t *tps = NULL;
+    size_t *table_of = NULL, n = 0;
+    if (!rc)
+        rc = pace_partitions(p, &tps, &table_of, &n, errstr, errstr_size);
+    int64_t *position = NULL, *high = NULL, *left = NULL;
+    if (!rc && n > 0) {
+        position = calloc(n, sizeof(*position));
+        high = calloc(n, sizeof(*high));
+        left = calloc(p->n, sizeof(*left));
+        if (!position || !high || !left)
+            rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+        if (!rc)
+            rc = ferry_kafka_consumer_ends(p->group, tps, n, p->conf.timeout_ms, position, high,
+                                           errstr, errstr_size);
+        if (!rc)
+            rc = ferry_kafka_consumer_committed(p->group, tps, n, p->conf.timeout_ms, errstr,
+                                                errstr_size);
+    }
+    int64_t sum = 0;
+    for (size_t k = 0; !rc && k < n; k++) {
+        int64_t from = tps[k].offset >= 0 ? tps[k].offset : 0;
+        if (high[k] > from)
+            left[table_of[k]] += high[k] - from;
+    }
+    for (size_t i = 0; !rc && left && i < p->n; i++) {
+        sum += left[i];
+        plan_table_t *pt = &p->tables[i];
+        if (pt->prog.finished && pt->snap_parts > 0 && left[i] == 0)
+            pt->settled = true;
+    }
+    /* tasks handed out and not done yet will be there soon */
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        const plan_table_t *pt = &p->tables[i];
+        if (pt->planned > pt->prog.chunks_done)
+            sum += (pt->planned - pt->prog.chunks_done) * (int64_t)p->conf.chunk_rows;
+    }
+    free(tps);
+    free(table_of);
+    free(position);
+    free(high);
+    free(left);
+    *out = sum;
+    return rc;
+}
+
+/*
+ * True when the snapshot topics hold max_unapplied_rows rows the consumer
+ * has not applied. Measured at most every PACE_REFRESH_MS; in between, the
+ * rows of tasks written since count as unapplied. When Kafka cannot say,
+ * the copy goes on as it would without the limit (a warning now and then):
+ * rows the broker drops before the consumer read them stop the link with
+ * an error, never silently.
+ */
+static bool pace_hold(ferry_fullload_planner_t *p)
+{
+    if (p->conf.max_unapplied_rows <= 0)
+        return false;
+    int64_t now = now_ms();
+    if (p->unapplied < 0 || now - p->measured_ms >= PACE_REFRESH_MS) {
+        char err[512];
+        int64_t rows = 0;
+        int rc = pace_measure(p, &rows, err, sizeof(err));
+        p->measured_ms = now;
+        p->unapplied = rc ? -1 : rows;
+        if (rc && now - p->warned_ms >= 10000) {
+            ferry_log_warn("could not learn how far the consumer applied the snapshot; copying "
+                           "on without waiting for it",
+                           "group=%s error=\"%s\"", p->conf.consumer_group, err);
+            p->warned_ms = now;
+        }
+    }
+    return p->unapplied >= p->conf.max_unapplied_rows;
 }
 
 int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *errstr,
@@ -846,18 +999,20 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     if (rc)
         return rc;
     int64_t open = planner_tally(p);
-    bool wrote = false, more = true;
+    bool wrote = false, more = true, held = false;
     /*
      * The tables take turns, a task each: their chunks are then copied and
      * loaded side by side, so the destination's loaders write to different
      * tables (several loaders inserting into one table's indexes wait on
      * each other's latches) and no table waits for all before it.
      */
-    while (more && open < p->conf.max_outstanding) {
+    while (more && !held && open < p->conf.max_outstanding) {
         more = false;
         for (size_t i = 0; i < p->n && open < p->conf.max_outstanding; i++) {
             if (ferry_chunk_planner_done(p->tables[i].cp))
                 continue;
+            if ((held = pace_hold(p)))
+                break;
             /*
              * One task at the broker before the next leaves: a restarted
              * planner resumes after a table's highest chunk id, so a later
@@ -876,6 +1031,19 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     }
     if (wrote)
         planner_tally(p);
+    if (held != p->waiting) {
+        /* near the limit the planner waits and goes on many times a second */
+        int64_t now = now_ms();
+        if (held && now - p->told_ms >= 30000) {
+            ferry_log_info("full load waiting for the consumer", "unapplied_rows=%lld limit=%lld",
+                           (long long)p->unapplied, (long long)p->conf.max_unapplied_rows);
+            p->told_ms = now;
+        } else {
+            ferry_log_debug(held ? "full load waiting for the consumer" : "full load goes on",
+                            "unapplied_rows=%lld", (long long)p->unapplied);
+        }
+        p->waiting = held;
+    }
     bool finished = true;
     for (size_t i = 0; i < p->n; i++)
         finished = finished && p->tables[i].prog.finished;
@@ -884,6 +1052,12 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     if (!wrote && wait_ms > 0)
         sleep_ms(wait_ms < 200 ? wait_ms : 200);
     return 0;
+}
+
+int64_t ferry_fullload_planner_unapplied(const ferry_fullload_planner_t *p, bool *waiting)
+{
+    *waiting = p->waiting;
+    return p->conf.max_unapplied_rows > 0 ? p->unapplied : -1;
 }
 
 size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,

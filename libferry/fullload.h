@@ -66,8 +66,11 @@
  * ahead of the consumers: a worker takes its next task only after the
  * previous one's transaction committed (every row acknowledged), and the
  * planner keeps at most max_outstanding tasks written but not yet done,
- * reading the done topic to see progress. Whoever consumes the snapshot
- * topics must still keep up; a real Kafka lifts the limit.
+ * reading the done topic to see progress; with max_unapplied_rows set it
+ * also writes nothing while the snapshot topics hold that many rows the
+ * consumer has not applied (its group's committed offsets, which it moves
+ * about once a second), so a consumer slower than the workers, or not
+ * running, holds the copy back instead of losing rows to the broker's limit.
  *
  * @locality a planner or a worker is used by one thread at a time.
  */
@@ -186,10 +189,20 @@ typedef struct {
     const char *source_url;         /* the source database (mysql:// ...) */
     uint64_t chunk_rows;            /* rows per chunk; 0 = 10000 */
     int max_outstanding;            /* tasks written and not done; 0 = 16 */
-    int32_t generation;             /* plan generation; 0 for a first copy */
-    int tasks_partitions;           /* when creating the tasks topic; 0 = 8 */
-    int replication_factor;         /* for topics it creates; 0 = broker default */
-    int timeout_ms;                 /* Kafka and database operations; 0 = 30000 */
+    /*
+     * Pacing by the consumer: with max_unapplied_rows > 0 no task is written
+     * while that many rows are not applied: those of the link's snapshot
+     * topics (under prefix) past the offsets the consumer's group
+     * (consumer_group) committed, i.e. not stored at the destination yet,
+     * and a chunk's worth per task handed out and not done. 0 = no limit.
+     */
+    const char *prefix;
+    const char *consumer_group;
+    int64_t max_unapplied_rows;
+    int32_t generation;     /* plan generation; 0 for a first copy */
+    int tasks_partitions;   /* when creating the tasks topic; 0 = 8 */
+    int replication_factor; /* for topics it creates; 0 = broker default */
+    int timeout_ms;         /* Kafka and database operations; 0 = 30000 */
 } ferry_fullload_planner_conf_t;
 
 typedef struct {
@@ -234,6 +247,13 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
 size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,
                                        ferry_fullload_progress_t *out, size_t cap);
 
+/*
+ * Snapshot rows not yet applied as last measured (-1 before the first
+ * measurement or without max_unapplied_rows), and whether the last step
+ * wrote nothing because of them.
+ */
+int64_t ferry_fullload_planner_unapplied(const ferry_fullload_planner_t *p, bool *waiting);
+
 /* ---- task source ---------------------------------------------------------- */
 
 /*
@@ -272,6 +292,7 @@ int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_k
  * partition and the partition's next owner gets it again.
  */
 void ferry_fullload_tasks_finish(ferry_fullload_tasks_t *t, const ferry_kafka_msg_t *m, bool ok);
+
 
 /* ---- worker ------------------------------------------------------------------ */
 

@@ -59,3 +59,9 @@ int ferry_topic_snapshot(const char *prefix, const char *db, const char *table, 
 {
     return build(prefix, ".snapshot", db, table, out, out_size);
 }
+
+int ferry_topic_consumer_group(const char *prefix, char *out, size_t out_size)
+{
+    int n = snprintf(out, out_size, "%s.consumer", prefix);
+    return n < 0 || (size_t)n >= out_size ? -1 : 0;
+}

@@ -26,4 +26,11 @@ int ferry_topic_changes(const char *prefix, const char *db, const char *table, c
 int ferry_topic_snapshot(const char *prefix, const char *db, const char *table, char *out,
                          size_t out_size);
 
+/*
+ * "<prefix>.consumer": the Kafka group of the link's consumers, to which
+ * they commit the offsets the destination stored (lag tools and the
+ * full-load planner's pacing read them). Returns 0, or -1 if out is too small.
+ */
+int ferry_topic_consumer_group(const char *prefix, char *out, size_t out_size);
+
 #endif

@@ -17,6 +17,7 @@
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
 #include "strbuf.h"
+#include "topics.h"
 #include "wire.h"
 #include "workers.h"
 
@@ -33,7 +34,8 @@ struct producer_snapshot {
     const ferry_conf_t *conf;
     char prefix[256];
     char ddl_topic[300];
-    const char *connector; /* "mariadb" or "mysql" */
+    char consumer_group[300]; /* the planner waits for it to apply the snapshot */
+    const char *connector;    /* "mariadb" or "mysql" */
     ferry_registry_t *registry;
     ferry_db_t *db;
     ferry_mysql_flavor_t flavor;
@@ -50,8 +52,10 @@ struct producer_snapshot {
     char p0_file[256], p0_gtid[1024];
     uint64_t p0_pos;
 
-    pthread_mutex_t lock; /* guards progress, for /status */
+    pthread_mutex_t lock; /* guards progress and the pacing state, for /status */
     ferry_fullload_progress_t *progress;
+    int64_t unapplied; /* snapshot rows the consumer has not applied; -1 unknown */
+    bool waiting;      /* the planner waits for the consumer */
     bool all_done;
 };
 
@@ -445,6 +449,9 @@ static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
         .chunk_rows = (uint64_t)ferry_conf_get_int(conf, "fullload.chunk.rows"),
         .tasks_partitions = parts,
         .replication_factor = rf > 0 ? rf : 0,
+        .prefix = s->prefix,
+        .consumer_group = s->consumer_group,
+        .max_unapplied_rows = ferry_conf_get_int(conf, "fullload.max.unapplied.rows"),
     };
     return ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)s->tables, s->n,
                                       &s->planner, errstr, errstr_size);
@@ -463,6 +470,8 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
     s->registry = registry;
     snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
     snprintf(s->ddl_topic, sizeof(s->ddl_topic), "%s.ddl", prefix);
+    ferry_topic_consumer_group(prefix, s->consumer_group, sizeof(s->consumer_group));
+    s->unapplied = -1;
     int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
     bool *has_table = NULL;
     ddl_scan_t scan = {.s = s};
@@ -583,6 +592,7 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
 
     pthread_mutex_lock(&s->lock);
     size_t n = ferry_fullload_planner_progress(s->planner, s->progress, s->n);
+    s->unapplied = ferry_fullload_planner_unapplied(s->planner, &s->waiting);
     pthread_mutex_unlock(&s->lock);
     bool all = true;
     for (size_t i = 0; i < n; i++) {
@@ -609,6 +619,13 @@ void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j)
     pthread_mutex_lock(&s->lock);
     ferry_json_key(j, "snapshot_done");
     ferry_json_bool(j, s->all_done);
+    ferry_json_key(j, "snapshot_unapplied_rows");
+    if (s->unapplied >= 0 && !s->all_done)
+        ferry_json_int(j, s->unapplied);
+    else
+        ferry_json_null(j);
+    ferry_json_key(j, "snapshot_waiting_for_consumer");
+    ferry_json_bool(j, s->waiting && !s->all_done);
     if (s->workers)
         producer_workers_status(s->workers, j);
     ferry_json_key(j, "tables");

@@ -42,6 +42,7 @@ static void usage(FILE *out)
           "                           return 0 once every table finished its full load,\n"
           "                           or is in incremental mode with lag under 1 s;\n"
           "                           non-zero with the reason on timeout (default 600 s)\n"
+          "                           or as soon as a service it started stopped on an error\n"
           "  up FILE                  start the project's services in the background\n"
           "                           (logs and pid files under runtime.dir)\n"
           "  verify FILE [--tables PATTERN] [--live] [--shared] [--report OUT.json]\n"

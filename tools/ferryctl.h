@@ -39,4 +39,11 @@ int ferryctl_cmd_verify(int argc, char **argv);
 int ferryctl_cmd_up(int argc, char **argv);
 int ferryctl_cmd_down(int argc, char **argv);
 
+/*
+ * Whether a service `ferryctl up` started has given up: its process is gone
+ * and its log ends with a failed stop. 1 with the service and its last error
+ * in why; 0 otherwise (also for a process killed, or run elsewhere).
+ */
+int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n);
+
 #endif

@@ -132,6 +132,60 @@ static pid_t running_pid(const ferry_conf_t *conf, const proc_t *proc)
     return strstr(cmd, want) ? (pid_t)pid : 0;
 }
 
+/*
+ * Whether the log at path ends with the service giving up: its last
+ * "started" or "stopped" line is a "stopped" with a status other than 0 (a
+ * process killed, or stopped by down, writes none or status=0). reason gets
+ * the last error line before it, from its message on.
+ */
+static int log_says_failed(const char *path, char *reason, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char buf[16384];
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    long from = size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0;
+    size_t got = fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    fclose(f);
+    buf[got] = '\0';
+    int failed = 0;
+    reason[0] = '\0';
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (strstr(line, " msg=\"started\""))
+            failed = 0, reason[0] = '\0';
+        else if (strstr(line, " msg=\"stopped\""))
+            failed = !strstr(line, " status=0");
+        else if (strstr(line, " level=error ") && strstr(line, " msg="))
+            snprintf(reason, n, "%s", strstr(line, " msg=") + 1);
+    }
+    return failed;
+}
+
+int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n)
+{
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS + 1];
+    size_t nprocs =
+        proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS, MAX_WORKERS);
+    procs[nprocs++] = (proc_t){"consumer", "consumer", ""};
+    for (size_t i = 0; i < nprocs; i++) {
+        char pidfile[512], log[512], reason[600];
+        path_of(conf, procs[i].name, "pid", pidfile, sizeof(pidfile));
+        if (access(pidfile, F_OK) != 0 || running_pid(conf, &procs[i]))
+            continue;
+        path_of(conf, procs[i].name, "log", log, sizeof(log));
+        if (log_says_failed(log, reason, sizeof(reason))) {
+            snprintf(why, n, "ferry-%s stopped on an error (%s): %s", procs[i].name, log,
+                     reason[0] ? reason : "see its log");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int mkdirs(const char *dir)
 {
     char tmp[512];

@@ -303,6 +303,11 @@ int ferryctl_cmd_status(int argc, char **argv)
             const char *reason = json_string_value(json_object_get(doc, "not_ready_reason"));
             if (reason)
                 printf("              %s\n", reason);
+            if (json_is_true(json_object_get(doc, "snapshot_waiting_for_consumer")))
+                printf(
+                    "              full load waiting for the consumer: %lld snapshot rows not "
+                    "applied yet\n",
+                    (long long)json_integer_value(json_object_get(doc, "snapshot_unapplied_rows")));
         }
         print_tables(all);
     }
@@ -328,7 +333,14 @@ static int goal_reached(json_t *all, int caught_up, char *why, size_t n)
     json_t *producer = json_object_get(all, "producer");
     if (json_object_get(producer, "tables") &&
         !json_is_true(json_object_get(producer, "snapshot_done"))) {
-        snprintf(why, n, "the producer has not finished copying every table");
+        if (json_is_true(json_object_get(producer, "snapshot_waiting_for_consumer")))
+            snprintf(why, n,
+                     "the producer has not finished copying every table (it waits for the "
+                     "consumer: %lld snapshot rows not applied yet)",
+                     (long long)json_integer_value(
+                         json_object_get(producer, "snapshot_unapplied_rows")));
+        else
+            snprintf(why, n, "the producer has not finished copying every table");
         return 0;
     }
     if (caught_up) {
@@ -416,19 +428,23 @@ int ferryctl_cmd_wait(int argc, char **argv)
      * broker whether its quiet partitions are read to the end once a second,
      * so a verdict read just after capture committed can still be the old one.
      */
-    int need = caught_up ? CAUGHT_UP_POLLS : 1, held = 0;
+    int need = caught_up ? CAUGHT_UP_POLLS : 1, held = 0, failed = 0;
     for (;;) {
         int ready;
         json_t *all = fetch_all(conf, &ready);
         held = goal_reached(all, caught_up, why, sizeof(why)) ? held + 1 : 0;
         json_decref(all);
         reached = held >= need;
-        if (reached || time(NULL) >= deadline)
+        /* a service that gave up will not get there: say so now */
+        if (reached || time(NULL) >= deadline ||
+            (failed = ferryctl_service_failed(conf, why, sizeof(why))))
             break;
         usleep(500 * 1000);
     }
     if (reached)
         printf("%s: %s\n", path, caught_up ? "caught up" : "full load done");
+    else if (failed)
+        fprintf(stderr, "ferryctl wait: not %s: %s\n", until, why);
     else
         fprintf(stderr, "ferryctl wait: timed out after %ld s waiting for %s: %s\n", timeout, until,
                 why);

@@ -52,3 +52,10 @@ wait_for "[ \"\$(low)\" -gt 0 ]" 60 "the broker to drop the first changes of $to
 wait_for "grep -q 'copy again: $src.t' '$dir/logs/consumer.log'" 60 \
     "the consumer to stop on the expired changes of $src.t"
 pass "changes expired before any was applied: the consumer stopped and named $src.t to copy again"
+
+# ferryctl wait says so at once instead of waiting out its timeout
+out=$("$LINK_CTL" wait "$project" --until caught-up --timeout 300 2>&1) &&
+    fail "ferryctl wait succeeded with the consumer stopped: $out"
+grep -q "not caught-up: ferry-consumer stopped on an error .*copy again: $src.t" <<<"$out" ||
+    fail "ferryctl wait did not report the consumer's error: $out"
+pass "ferryctl wait reported the stopped consumer: ${out:0:160}"
