@@ -172,13 +172,15 @@ int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n)
         proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS, MAX_WORKERS);
     procs[nprocs++] = (proc_t){"consumer", "consumer", ""};
     for (size_t i = 0; i < nprocs; i++) {
-        char pidfile[512], log[512], reason[600];
-        path_of(conf, procs[i].name, "pid", pidfile, sizeof(pidfile));
+        char name[sizeof(procs[i].name)], pidfile[512], log[512], reason[600];
+        memcpy(name, procs[i].name, sizeof(name)); /* bounded, for the compiler's sake */
+        name[sizeof(name) - 1] = '\0';
+        path_of(conf, name, "pid", pidfile, sizeof(pidfile));
         if (access(pidfile, F_OK) != 0 || running_pid(conf, &procs[i]))
             continue;
-        path_of(conf, procs[i].name, "log", log, sizeof(log));
+        path_of(conf, name, "log", log, sizeof(log));
         if (log_says_failed(log, reason, sizeof(reason))) {
-            snprintf(why, n, "ferry-%s stopped on an error (%s): %s", procs[i].name, log,
+            snprintf(why, n, "ferry-%s stopped on an error (%s): %s", name, log,
                      reason[0] ? reason : "see its log");
             return 1;
         }
