@@ -94,7 +94,8 @@ static const ferry_conf_prop_t props[] = {
      "destination, as the consumer's group offsets show) before the planner hands out more "
      "chunks; 0 = no limit. A slow or stopped consumer then holds the copy back instead of "
      "letting ferry-devkafka (5 MB per partition) or a real broker's retention drop rows it has "
-     "not read. Chunks already handed out (up to 16) are copied regardless."},
+     "not read. Chunks already handed out (up to 16) are copied regardless. Set 0 when "
+     "something other than ferry-consumer reads the snapshot topics."},
     {"fullload.in.producer", FERRY_CONF_T_BOOL, "true", 0, 0, 0, NULL,
      "Whether ferry-producer copies chunks itself; false leaves them to ferry-worker "
      "processes (fullload.workers)."},

@@ -309,6 +309,9 @@ int ferryctl_cmd_status(int argc, char **argv)
                     "applied yet\n",
                     (long long)json_integer_value(json_object_get(doc, "snapshot_unapplied_rows")));
         }
+        char failed[800];
+        if (ferryctl_service_failed(conf, failed, sizeof(failed)))
+            printf("  %s\n", failed);
         print_tables(all);
     }
     json_decref(all);

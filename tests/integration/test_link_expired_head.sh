@@ -59,3 +59,7 @@ out=$("$LINK_CTL" wait "$project" --until caught-up --timeout 300 2>&1) &&
 grep -q "not caught-up: ferry-consumer stopped on an error .*copy again: $src.t" <<<"$out" ||
     fail "ferryctl wait did not report the consumer's error: $out"
 pass "ferryctl wait reported the stopped consumer: ${out:0:160}"
+st=$("$LINK_CTL" status "$project" 2>&1) || true
+grep -q "ferry-consumer stopped on an error .*copy again: $src.t" <<<"$st" ||
+    fail "ferryctl status does not show the consumer's error: $st"
+pass "ferryctl status shows it too"
