@@ -313,20 +313,22 @@ outfile_one() {
         rm -f -- "$f" &&
         { [ -z "${add_index[$1]}" ] || mysql2 -e "ALTER TABLE sbtest_outfile.sbtest$1 ${add_index[$1]}"; }
 }
+# outfile_lane K: tables K, K + THREADS, ... one after the other.
+outfile_lane() {
+    local i
+    for ((i = $1; i <= TABLES; i += THREADS)); do
+        outfile_one "$i" || return 1
+    done
+}
 c0=$(db_cpu)
 t0=$(now)
-running=0
-for ((i = 1; i <= TABLES; i++)); do
-    outfile_one "$i" &
-    running=$((running + 1))
-    if [ "$running" -ge "$THREADS" ]; then
-        wait -n || die "SELECT INTO OUTFILE + LOAD DATA INFILE failed"
-        running=$((running - 1))
-    fi
+lanes=()
+for ((k = 1; k <= THREADS && k <= TABLES; k++)); do
+    outfile_lane "$k" &
+    lanes+=($!)
 done
-while [ "$running" -gt 0 ]; do
-    wait -n || die "SELECT INTO OUTFILE + LOAD DATA INFILE failed"
-    running=$((running - 1))
+for pid in "${lanes[@]}"; do
+    wait "$pid" || die "SELECT INTO OUTFILE + LOAD DATA INFILE failed"
 done
 t1=$(now)
 secs[outfile]=$(elapsed "$t0" "$t1")

@@ -95,6 +95,12 @@ static void sbuf_remove(consumer_t *c, sbuf_t *b, bool rewind)
     if (rewind && p->next > b->first_offset)
         p->next = b->first_offset;
     sbuf_free(c, b);
+    /*
+     * The partition's offset may move past the attempt now: without a flush
+     * it would wait for the partition's next message, and the Kafka group
+     * (by which the planner paces the copy) would not learn it.
+     */
+    batch_touch(c);
 }
 
 static sbuf_t *sbuf_find(consumer_t *c, const char *chunk, const char *attempt)
@@ -311,12 +317,6 @@ void snapshot_reap(consumer_t *c)
     }
     if (!any)
         return;
-    /*
-     * The partitions those chunks held back can store their offsets now:
-     * without a flush they would wait for the next message, and the Kafka
-     * group (which the planner paces the copy by) would not learn them.
-     */
-    batch_touch(c);
     for (size_t i = 0; i < c->ntables; i++)
         if (c->tables[i]->phase == PHASE_FULL)
             snapshot_recount(c, c->tables[i]);

@@ -90,9 +90,10 @@ static const ferry_conf_prop_t props[] = {
      "Rows per chunk the planner cuts each table into; a chunk is one SELECT, one Kafka "
      "transaction and one destination transaction, and is copied again whole after a crash."},
     {"fullload.max.unapplied.rows", FERRY_CONF_T_INT, "200000", 0, 0, 1000000000, NULL,
-     "Snapshot rows that may wait in Kafka for the consumer (copied, not yet applied at the "
-     "destination, as the consumer's group offsets show) before the planner hands out more "
-     "chunks; 0 = no limit. A slow or stopped consumer then holds the copy back instead of "
+     "Snapshot rows of a table that may wait in Kafka for the consumer (copied, not yet applied "
+     "at the destination, as the consumer's group offsets show) before the planner hands out "
+     "more of its chunks; 0 = no limit. A slow or stopped consumer then holds the copy back "
+     "instead of "
      "letting ferry-devkafka (5 MB per partition) or a real broker's retention drop rows it has "
      "not read. Chunks already handed out (up to 16) are copied regardless. Set 0 when "
      "something other than ferry-consumer reads the snapshot topics."},

@@ -532,7 +532,8 @@ typedef struct {
     /* pacing: the table's snapshot topic, its partitions once it exists */
     char snap_topic[300];
     int snap_parts;
-    bool settled; /* finished, and nothing of it left unapplied */
+    int64_t unapplied; /* rows, as measured, plus a chunk per task written since */
+    bool settled;      /* finished, and nothing of it left unapplied */
 } plan_table_t;
 
 /* How often the planner asks Kafka how far the consumer is, at most. */
@@ -549,9 +550,9 @@ struct ferry_fullload_planner {
     ferry_avro_buf_t buf;
     /* pacing by the consumer (conf.max_unapplied_rows) */
     ferry_kafka_consumer_t *group; /* reads the consumer group's offsets; never joins it */
-    int64_t unapplied;             /* rows, as measured, plus rows planned since; -1 before */
-    int64_t measured_ms, warned_ms, told_ms;
-    bool waiting;
+    bool measured;                 /* the tables' unapplied rows are known */
+    int64_t measure_at_ms, warned_ms, told_ms;
+    bool waiting; /* a table waited for the consumer at the last step that asked */
 };
 
 /* The done topic: one partition, compacted (planner and workers both make sure of it). */
@@ -678,7 +679,6 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
     if (!p->conf.timeout_ms)
         p->conf.timeout_ms = DEFAULT_TIMEOUT_MS;
     p->n = n;
-    p->unapplied = -1;
     if (!p->conf.prefix || !p->conf.consumer_group)
         p->conf.max_unapplied_rows = 0;
     ferry_fullload_tasks_topic(conf->project, p->tasks_topic, sizeof(p->tasks_topic));
@@ -853,15 +853,22 @@ static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr
         if (task->estimated_rows > 0)
             pt->planned_rows += task->estimated_rows;
         /* counted as unapplied until the next measurement sees them */
-        if (p->unapplied >= 0)
-            p->unapplied +=
-                task->estimated_rows > 0 ? task->estimated_rows : (int64_t)p->conf.chunk_rows;
+        pt->unapplied += (int64_t)p->conf.chunk_rows;
         if (task->chunks_total >= 0)
             pt->total = task->chunks_total;
     }
     ferry_strbuf_free(&id);
     ferry_chunk_task_destroy(task);
     return rc;
+}
+
+/* The rows the consumer has not applied, over the tables still paced. */
+static int64_t planner_unapplied_sum(const ferry_fullload_planner_t *p)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < p->n; i++)
+        sum += p->tables[i].settled ? 0 : p->tables[i].unapplied;
+    return sum;
 }
 
 /* The snapshot topics' partitions still to ask about, as (topic, partition) pairs. */
@@ -905,14 +912,15 @@ static int pace_partitions(ferry_fullload_planner_t *p, ferry_kafka_tp_t **out, 
 }
 
 /*
- * Rows the consumer has not applied: in the snapshot topics, each
- * partition's end less the offset the consumer's group committed there
- * (from 0 where it committed nothing), plus a chunk's worth for each task
- * handed out and not done. Transaction markers, the rows of attempts that
- * lost, and chunks both done and not yet seen done count too: an upper
- * bound. A table finished and wholly applied is not asked about again.
+ * Rows the consumer has not applied, per table (pt->unapplied): in its
+ * snapshot topic, each partition's end less the offset the consumer's
+ * group committed there (from 0 where it committed nothing), plus a
+ * chunk's worth for each task handed out and not done. Transaction
+ * markers, the rows of attempts that lost, and chunks both done and not yet
+ * seen done count too: an upper bound. A table finished and applied up to
+ * the markers (one per partition at most) is not asked about again.
  */
-static int pace_measure(ferry_fullload_planner_t *p, int64_t *out, char *errstr, size_t errstr_size)
+static int pace_measure(ferry_fullload_planner_t *p, char *errstr, size_t errstr_size)
 {
     int rc = 0;
     if (!p->group)
@@ -922,12 +930,14 @@ static int pace_measure(ferry_fullload_planner_t *p, int64_t *out, char *errstr,
     size_t *table_of = NULL, n = 0;
     if (!rc)
         rc = pace_partitions(p, &tps, &table_of, &n, errstr, errstr_size);
-    int64_t *position = NULL, *high = NULL, *left = NULL;
+    int64_t *position = NULL, *high = NULL;
+    int64_t *left = calloc(p->n ? p->n : 1, sizeof(*left));
+    if (!rc && !left)
+        rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     if (!rc && n > 0) {
         position = calloc(n, sizeof(*position));
         high = calloc(n, sizeof(*high));
-        left = calloc(p->n, sizeof(*left));
-        if (!position || !high || !left)
+        if (!position || !high)
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
         if (!rc)
             rc = ferry_kafka_consumer_ends(p->group, tps, n, p->conf.timeout_ms, position, high,
@@ -936,52 +946,51 @@ static int pace_measure(ferry_fullload_planner_t *p, int64_t *out, char *errstr,
             rc = ferry_kafka_consumer_committed(p->group, tps, n, p->conf.timeout_ms, errstr,
                                                 errstr_size);
     }
-    int64_t sum = 0;
     for (size_t k = 0; !rc && k < n; k++) {
         int64_t from = tps[k].offset >= 0 ? tps[k].offset : 0;
         if (high[k] > from)
             left[table_of[k]] += high[k] - from;
     }
-    for (size_t i = 0; !rc && left && i < p->n; i++) {
-        sum += left[i];
-        plan_table_t *pt = &p->tables[i];
-        if (pt->prog.finished && pt->snap_parts > 0 && left[i] == 0)
-            pt->settled = true;
-    }
-    /* tasks handed out and not done yet will be there soon */
     for (size_t i = 0; !rc && i < p->n; i++) {
-        const plan_table_t *pt = &p->tables[i];
+        plan_table_t *pt = &p->tables[i];
+        if (pt->settled)
+            continue;
+        if (pt->prog.finished && pt->snap_parts > 0 && left[i] <= pt->snap_parts)
+            pt->settled = true;
+        /* tasks handed out and not done yet will be there soon */
         if (pt->planned > pt->prog.chunks_done)
-            sum += (pt->planned - pt->prog.chunks_done) * (int64_t)p->conf.chunk_rows;
+            left[i] += (pt->planned - pt->prog.chunks_done) * (int64_t)p->conf.chunk_rows;
+        pt->unapplied = pt->settled ? 0 : left[i];
     }
     free(tps);
     free(table_of);
     free(position);
     free(high);
     free(left);
-    *out = sum;
     return rc;
 }
 
 /*
- * True when the snapshot topics hold max_unapplied_rows rows the consumer
- * has not applied. Measured at most every PACE_REFRESH_MS; in between, the
- * rows of tasks written since count as unapplied. When Kafka cannot say,
- * the copy goes on as it would without the limit (a warning now and then):
- * rows the broker drops before the consumer read them stop the link with
- * an error, never silently.
+ * True when table i has max_unapplied_rows rows the consumer has not
+ * applied: it waits, and the other tables take their turns. Each table is
+ * held by its own rows only, so a table the consumer does not read (one it
+ * could not create) holds back no other. Measured at most every
+ * PACE_REFRESH_MS; in between, the tasks written since count as unapplied.
+ * When Kafka cannot say, the copy goes on as it would without the limit and
+ * asks again a few seconds later (with a warning now and then): rows the
+ * broker drops before the consumer read them stop the link with an error,
+ * never silently.
  */
-static bool pace_hold(ferry_fullload_planner_t *p)
+static bool pace_hold(ferry_fullload_planner_t *p, size_t i)
 {
     if (p->conf.max_unapplied_rows <= 0)
         return false;
     int64_t now = now_ms();
-    if (p->unapplied < 0 || now - p->measured_ms >= PACE_REFRESH_MS) {
+    if (now >= p->measure_at_ms) {
         char err[512];
-        int64_t rows = 0;
-        int rc = pace_measure(p, &rows, err, sizeof(err));
-        p->measured_ms = now;
-        p->unapplied = rc ? -1 : rows;
+        int rc = pace_measure(p, err, sizeof(err));
+        p->measured = rc == 0;
+        p->measure_at_ms = now + (rc ? 5000 : PACE_REFRESH_MS);
         if (rc && now - p->warned_ms >= 10000) {
             ferry_log_warn("could not learn how far the consumer applied the snapshot; copying "
                            "on without waiting for it",
@@ -989,7 +998,7 @@ static bool pace_hold(ferry_fullload_planner_t *p)
             p->warned_ms = now;
         }
     }
-    return p->unapplied >= p->conf.max_unapplied_rows;
+    return p->measured && p->tables[i].unapplied >= p->conf.max_unapplied_rows;
 }
 
 int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *errstr,
@@ -999,20 +1008,23 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     if (rc)
         return rc;
     int64_t open = planner_tally(p);
-    bool wrote = false, more = true, held = false;
+    bool wrote = false, more = true, held = false, asked = false;
     /*
      * The tables take turns, a task each: their chunks are then copied and
      * loaded side by side, so the destination's loaders write to different
      * tables (several loaders inserting into one table's indexes wait on
      * each other's latches) and no table waits for all before it.
      */
-    while (more && !held && open < p->conf.max_outstanding) {
+    while (more && open < p->conf.max_outstanding) {
         more = false;
         for (size_t i = 0; i < p->n && open < p->conf.max_outstanding; i++) {
             if (ferry_chunk_planner_done(p->tables[i].cp))
                 continue;
-            if ((held = pace_hold(p)))
-                break;
+            asked = true;
+            if (pace_hold(p, i)) {
+                held = true;
+                continue;
+            }
             /*
              * One task at the broker before the next leaves: a restarted
              * planner resumes after a table's highest chunk id, so a later
@@ -1031,16 +1043,17 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     }
     if (wrote)
         planner_tally(p);
-    if (held != p->waiting) {
-        /* near the limit the planner waits and goes on many times a second */
-        int64_t now = now_ms();
+    /* a step that asked no table (all handed out, or too many open) keeps the state */
+    if (asked && held != p->waiting) {
+        /* near the limit a table waits and goes on many times a second */
+        int64_t now = now_ms(), unapplied = planner_unapplied_sum(p);
         if (held && now - p->told_ms >= 30000) {
             ferry_log_info("full load waiting for the consumer", "unapplied_rows=%lld limit=%lld",
-                           (long long)p->unapplied, (long long)p->conf.max_unapplied_rows);
+                           (long long)unapplied, (long long)p->conf.max_unapplied_rows);
             p->told_ms = now;
         } else {
             ferry_log_debug(held ? "full load waiting for the consumer" : "full load goes on",
-                            "unapplied_rows=%lld", (long long)p->unapplied);
+                            "unapplied_rows=%lld", (long long)unapplied);
         }
         p->waiting = held;
     }
@@ -1057,7 +1070,7 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
 int64_t ferry_fullload_planner_unapplied(const ferry_fullload_planner_t *p, bool *waiting)
 {
     *waiting = p->waiting;
-    return p->conf.max_unapplied_rows > 0 ? p->unapplied : -1;
+    return p->conf.max_unapplied_rows > 0 && p->measured ? planner_unapplied_sum(p) : -1;
 }
 
 size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,

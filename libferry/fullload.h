@@ -67,9 +67,9 @@
  * previous one's transaction committed (every row acknowledged), and the
  * planner keeps at most max_outstanding tasks written but not yet done,
  * reading the done topic to see progress; with max_unapplied_rows set it
- * also writes nothing while the snapshot topics hold that many rows the
- * consumer has not applied (its group's committed offsets, which it moves
- * about once a second), so a consumer slower than the workers, or not
+ * also writes no task of a table whose snapshot topic holds that many rows
+ * the consumer has not applied (its group's committed offsets, which it
+ * moves about once a second), so a consumer slower than the workers, or not
  * running, holds the copy back instead of losing rows to the broker's limit.
  *
  * @locality a planner or a worker is used by one thread at a time.
@@ -190,9 +190,9 @@ typedef struct {
     uint64_t chunk_rows;            /* rows per chunk; 0 = 10000 */
     int max_outstanding;            /* tasks written and not done; 0 = 16 */
     /*
-     * Pacing by the consumer: with max_unapplied_rows > 0 no task is written
-     * while that many rows are not applied: those of the link's snapshot
-     * topics (under prefix) past the offsets the consumer's group
+     * Pacing by the consumer: with max_unapplied_rows > 0 no task of a table
+     * is written while that many of its rows are not applied: those of its
+     * snapshot topic (under prefix) past the offsets the consumer's group
      * (consumer_group) committed, i.e. not stored at the destination yet,
      * and a chunk's worth per task handed out and not done. 0 = no limit.
      */
@@ -248,9 +248,9 @@ size_t ferry_fullload_planner_progress(const ferry_fullload_planner_t *p,
                                        ferry_fullload_progress_t *out, size_t cap);
 
 /*
- * Snapshot rows not yet applied as last measured (-1 before the first
- * measurement or without max_unapplied_rows), and whether the last step
- * wrote nothing because of them.
+ * Snapshot rows not yet applied, over all tables, as last measured (-1
+ * before the first measurement or without max_unapplied_rows), and whether
+ * a table waited for the consumer at the last step that asked.
  */
 int64_t ferry_fullload_planner_unapplied(const ferry_fullload_planner_t *p, bool *waiting);
 

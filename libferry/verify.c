@@ -1553,6 +1553,8 @@ static int live_rounds(ferry_verify_t *v, char *errstr, size_t errstr_size)
 /* ---- chunks shared with workers through Kafka (verify_dist.c) ----------- */
 
 #define SHARED_MAX_PENDING 32 /* tasks written and not yet answered */
+/* the same with verify.rows.per.second set: the cap follows the answers closely */
+#define SHARED_CAPPED_PENDING 2
 
 typedef struct {
     ferry_verify_t *v;
@@ -1578,11 +1580,17 @@ static void *publisher_main(void *arg)
     shared_t *sh = arg;
     ferry_verify_t *v = sh->v;
     char err[512], id[64];
+    /*
+     * The cap is kept by the rows answered: with SHARED_MAX_PENDING tasks out
+     * before the first answer, a capped run would check that many chunks at
+     * full speed first (on a quiet machine, a whole small run).
+     */
+    size_t max_pending = v->opts->rows_per_second > 0 ? SHARED_CAPPED_PENDING : SHARED_MAX_PENDING;
     for (;;) {
         pthread_mutex_lock(&sh->lock);
         size_t n = sh->n_pending;
         pthread_mutex_unlock(&sh->lock);
-        if (n >= SHARED_MAX_PENDING && !failed(v) && !stopping(v)) {
+        if (n >= max_pending && !failed(v) && !stopping(v)) {
             usleep(20 * 1000);
             continue;
         }

@@ -40,9 +40,10 @@ int ferryctl_cmd_up(int argc, char **argv);
 int ferryctl_cmd_down(int argc, char **argv);
 
 /*
- * Whether a service `ferryctl up` started has given up: its process is gone
- * and its log ends with a failed stop. 1 with the service and its last error
- * in why; 0 otherwise (also for a process killed, or run elsewhere).
+ * Whether the link has given up: the producer `ferryctl up` started, or
+ * every consumer it started, is gone with a log that ends with a failed
+ * stop. 1 with the service and its last error in why; 0 otherwise (also
+ * for a process killed, or run elsewhere, and for workers and the verifier).
  */
 int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n);
 

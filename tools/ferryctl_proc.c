@@ -165,27 +165,48 @@ static int log_says_failed(const char *path, char *reason, size_t n)
     return failed;
 }
 
+/*
+ * The producer, or the consumers when none of them runs any more (another
+ * consumer takes a stopped one's tables; full-load workers and the
+ * verifier are not needed for either goal).
+ */
 int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n)
 {
-    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS + 1];
-    size_t nprocs =
-        proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS, MAX_WORKERS);
+    proc_t procs[MAX_CONSUMERS + 2];
+    size_t nprocs = 0;
+    procs[nprocs++] = (proc_t){"producer", "producer", ""};
     procs[nprocs++] = (proc_t){"consumer", "consumer", ""};
+    for (int k = 1; k <= MAX_CONSUMERS; k++, nprocs++) {
+        snprintf(procs[nprocs].name, sizeof(procs[nprocs].name), "consumer-%d", k);
+        procs[nprocs].binary = "consumer";
+        snprintf(procs[nprocs].instance, sizeof(procs[nprocs].instance), "%d", k);
+    }
+    char first[800] = "";
     for (size_t i = 0; i < nprocs; i++) {
         char name[sizeof(procs[i].name)], pidfile[512], log[512], reason[600];
         memcpy(name, procs[i].name, sizeof(name)); /* bounded, for the compiler's sake */
         name[sizeof(name) - 1] = '\0';
         path_of(conf, name, "pid", pidfile, sizeof(pidfile));
-        if (access(pidfile, F_OK) != 0 || running_pid(conf, &procs[i]))
+        if (access(pidfile, F_OK) != 0)
             continue;
-        path_of(conf, name, "log", log, sizeof(log));
-        if (log_says_failed(log, reason, sizeof(reason))) {
-            snprintf(why, n, "ferry-%s stopped on an error (%s): %s", name, log,
-                     reason[0] ? reason : "see its log");
-            return 1;
+        if (running_pid(conf, &procs[i])) {
+            if (i > 0)
+                return 0; /* a consumer still runs */
+            continue;
         }
+        path_of(conf, name, "log", log, sizeof(log));
+        if (!log_says_failed(log, reason, sizeof(reason)))
+            continue;
+        snprintf(i == 0 ? why : first, i == 0 ? n : sizeof(first),
+                 "ferry-%s stopped on an error (%s): %s", name, log,
+                 reason[0] ? reason : "see its log");
+        if (i == 0)
+            return 1;
     }
-    return 0;
+    if (!first[0])
+        return 0;
+    snprintf(why, n, "%s", first);
+    return 1;
 }
 
 static int mkdirs(const char *dir)
