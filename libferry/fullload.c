@@ -19,6 +19,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "mysql_ddl.h"
 #include "mysql_rows.h"
 #include "mysql_schema.h"
 #include "strbuf.h"
@@ -771,14 +772,6 @@ static bool table_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
     return rc == 0 && !sig;
 }
 
-/* Appends text as an SQL string literal. */
-static void put_text(ferry_strbuf_t *sb, const char *text)
-{
-    ferry_column_t col = {.name = "", .type = FERRY_TYPE_STRING};
-    ferry_chunk_value_t v = {text, strlen(text)};
-    ferry_chunk_sql_literal(sb, &col, &v, NULL, 0);
-}
-
 /*
  * True when a key column of t is no longer at the source under its name
  * (CHANGE or RENAME COLUMN, DROP) while the table still is: boundaries can
@@ -793,14 +786,14 @@ static bool key_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
     size_t nk = idx ? ferry_chunk_key_columns(t, idx) : 0;
     ferry_strbuf_t q = FERRY_STRBUF_INIT;
     ferry_strbuf_puts(&q, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
-    put_text(&q, ferry_table_db(t));
+    ferry_mysql_quote_string(&q, ferry_table_db(t));
     ferry_strbuf_puts(&q, " AND TABLE_NAME = ");
-    put_text(&q, ferry_table_name(t));
+    ferry_mysql_quote_string(&q, ferry_table_name(t));
     ferry_strbuf_puts(&q, " AND COLUMN_NAME IN (");
     for (size_t k = 0; k < nk; k++) {
         if (k)
             ferry_strbuf_puts(&q, ", ");
-        put_text(&q, ferry_table_column(t, idx[k])->name);
+        ferry_mysql_quote_string(&q, ferry_table_column(t, idx[k])->name);
     }
     ferry_strbuf_puts(&q, ")");
     free(idx);

@@ -293,7 +293,6 @@ int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_k
  */
 void ferry_fullload_tasks_finish(ferry_fullload_tasks_t *t, const ferry_kafka_msg_t *m, bool ok);
 
-
 /* ---- worker ------------------------------------------------------------------ */
 
 typedef struct {

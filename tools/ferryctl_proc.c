@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,17 +173,15 @@ static int log_says_failed(const char *path, char *reason, size_t n)
  */
 int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n)
 {
-    proc_t procs[MAX_CONSUMERS + 2];
-    size_t nprocs = 0;
-    procs[nprocs++] = (proc_t){"producer", "producer", ""};
+    /* producer first, then every consumer name up or down may have used */
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + 1];
+    size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]) - 1, MAX_CONSUMERS, 0);
     procs[nprocs++] = (proc_t){"consumer", "consumer", ""};
-    for (int k = 1; k <= MAX_CONSUMERS; k++, nprocs++) {
-        snprintf(procs[nprocs].name, sizeof(procs[nprocs].name), "consumer-%d", k);
-        procs[nprocs].binary = "consumer";
-        snprintf(procs[nprocs].instance, sizeof(procs[nprocs].instance), "%d", k);
-    }
     char first[800] = "";
     for (size_t i = 0; i < nprocs; i++) {
+        if (strcmp(procs[i].binary, "producer") != 0 && strcmp(procs[i].binary, "consumer") != 0)
+            continue; /* the verifier: neither goal needs it */
+        bool producer = strcmp(procs[i].binary, "producer") == 0;
         char name[sizeof(procs[i].name)], pidfile[512], log[512], reason[600];
         memcpy(name, procs[i].name, sizeof(name)); /* bounded, for the compiler's sake */
         name[sizeof(name) - 1] = '\0';
@@ -190,17 +189,17 @@ int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n)
         if (access(pidfile, F_OK) != 0)
             continue;
         if (running_pid(conf, &procs[i])) {
-            if (i > 0)
+            if (!producer)
                 return 0; /* a consumer still runs */
             continue;
         }
         path_of(conf, name, "log", log, sizeof(log));
         if (!log_says_failed(log, reason, sizeof(reason)))
             continue;
-        snprintf(i == 0 ? why : first, i == 0 ? n : sizeof(first),
+        snprintf(producer ? why : first, producer ? n : sizeof(first),
                  "ferry-%s stopped on an error (%s): %s", name, log,
                  reason[0] ? reason : "see its log");
-        if (i == 0)
+        if (producer)
             return 1;
     }
     if (!first[0])
