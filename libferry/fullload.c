@@ -651,7 +651,8 @@ void ferry_fullload_planner_destroy(ferry_fullload_planner_t *p)
         ferry_chunk_planner_destroy(p->tables[i].cp);
     free(p->tables);
     ferry_fullload_donelog_destroy(p->done);
-    ferry_kafka_producer_destroy(p->producer, 5000);
+    if (!p->conf.producer)
+        ferry_kafka_producer_destroy(p->producer, 5000);
     ferry_kafka_consumer_destroy(p->group);
     ferry_db_close(p->db);
     ferry_avro_buf_free(&p->buf);
@@ -700,8 +701,15 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
     }
     if (!rc)
         rc = create_topics(&p->conf, p->tasks_topic, errstr, errstr_size);
-    if (!rc)
+    if (!rc && conf->producer)
+        p->producer = conf->producer;
+    else if (!rc)
         rc = ferry_kafka_producer_new(&p->producer, conf->kafka_props, NULL, errstr, errstr_size);
+    /* through the producer, or its first task waits about a second for the metadata */
+    int task_parts;
+    if (!rc)
+        rc = ferry_kafka_producer_topic_partitions(p->producer, p->tasks_topic, p->conf.timeout_ms,
+                                                   &task_parts, errstr, errstr_size);
     if (!rc)
         rc = ferry_fullload_donelog_new(conf->project, conf->kafka_props, &p->done, errstr,
                                         errstr_size);

@@ -203,6 +203,12 @@ typedef struct {
     int tasks_partitions;   /* when creating the tasks topic; 0 = 8 */
     int replication_factor; /* for topics it creates; 0 = broker default */
     int timeout_ms;         /* Kafka and database operations; 0 = 30000 */
+    /*
+     * Writes the tasks; NULL: a producer of its own. Not owned. One that
+     * already has its producer id (an idempotent producer's first message
+     * waits about a second for it) lets the first task leave at once.
+     */
+    ferry_kafka_producer_t *producer;
 } ferry_fullload_planner_conf_t;
 
 typedef struct {
@@ -264,7 +270,12 @@ int64_t ferry_fullload_planner_unapplied(const ferry_fullload_planner_t *p, bool
  * broker then waits out most of a session timeout (about 9 s with ferry's
  * 10 s) before handing out tasks. Several processes still share the load as
  * members of the group; a member that dies loses nothing (its partitions go
- * to another member, which copies the open tasks again).
+ * to another member, which copies the open tasks again). Until the group
+ * first assigns it partitions (a broker holds a new group's first join
+ * about 3 s), a member reads tasks from every partition without the group
+ * (head start); the group does not hand it those again, and a task read
+ * early from a partition another member got is copied twice, the first
+ * done-marker deciding which copy counts.
  *
  * @locality take and finish may be called from any thread.
  */
@@ -292,6 +303,13 @@ int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_k
  * partition and the partition's next owner gets it again.
  */
 void ferry_fullload_tasks_finish(ferry_fullload_tasks_t *t, const ferry_kafka_msg_t *m, bool ok);
+
+/*
+ * Tasks handed out during the head start (*early), and how many of them the
+ * group then handed this member (*caught: not handed out again, committed
+ * once finished).
+ */
+void ferry_fullload_tasks_counts(ferry_fullload_tasks_t *t, size_t *early, size_t *caught);
 
 /* ---- worker ------------------------------------------------------------------ */
 

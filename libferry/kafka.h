@@ -98,11 +98,14 @@ typedef struct {
  * group's committed offset, or FERRY_KAFKA_OFFSET_BEGINNING if the group has
  * none; it may change *offset (e.g. to an offset stored in the destination).
  * on_revoke runs once per partition about to be taken away, the last moment
- * to commit for it. Both run inside ferry_kafka_consumer_poll.
+ * to commit for it. on_assigned runs after each assignment the group makes,
+ * with the number of partitions it gave (0 too, which calls no on_assign).
+ * All run inside ferry_kafka_consumer_poll.
  */
 typedef struct {
     void (*on_assign)(void *opaque, const char *topic, int32_t partition, int64_t *offset);
     void (*on_revoke)(void *opaque, const char *topic, int32_t partition);
+    void (*on_assigned)(void *opaque, size_t partitions);
     void *opaque;
 } ferry_kafka_rebalance_t;
 

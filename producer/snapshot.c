@@ -452,6 +452,7 @@ static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
         .prefix = s->prefix,
         .consumer_group = s->consumer_group,
         .max_unapplied_rows = ferry_conf_get_int(conf, "fullload.max.unapplied.rows"),
+        .producer = s->ddl_producer, /* it has its id since the announcements */
     };
     return ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)s->tables, s->n,
                                       &s->planner, errstr, errstr_size);
@@ -475,9 +476,16 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
     int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
     bool *has_table = NULL;
     ddl_scan_t scan = {.s = s};
-    /* first: an idempotent producer takes about a second to get its id from the broker */
+    /*
+     * first, and asked for the ddl topic at once: a producer's first record
+     * to a topic it has not looked up waits about a second for the metadata
+     */
+    int ddl_parts;
     int rc = ferry_kafka_producer_new(&s->ddl_producer, ferry_conf_kafka_props(conf), NULL, errstr,
                                       errstr_size);
+    if (rc == 0)
+        rc = ferry_kafka_producer_topic_partitions(s->ddl_producer, s->ddl_topic, timeout,
+                                                   &ddl_parts, errstr, errstr_size);
     if (rc == 0)
         rc = ferry_db_connect(ferry_conf_get(conf, "source.url"), "source", timeout, &s->db, errstr,
                               errstr_size);
@@ -581,8 +589,13 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
      * resuming after a restart, need not wait for.
      */
     int rc;
-    if (!s->planner && (rc = start_copy(s, errstr, errstr_size)) != 0)
-        return rc;
+    if (!s->planner) {
+        int64_t t0 = now_ms();
+        if ((rc = start_copy(s, errstr, errstr_size)) != 0)
+            return rc;
+        ferry_log_info("chunk planner ready", "tables=%zu ms=%lld", s->n,
+                       (long long)(now_ms() - t0));
+    }
     int planned = ferry_fullload_planner_step(s->planner, wait_ms, errstr, errstr_size);
     if (planned < 0)
         return planned;

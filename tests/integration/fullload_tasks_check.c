@@ -9,11 +9,14 @@
  * Makes the project's tasks topic with one partition and five messages,
  * then:
  *   1. two threads take tasks from one task source (offsets 0 .. 4 between
- *      them, each offset once);
+ *      them, each offset once), all five ahead of the group (the broker
+ *      holds a new group's first join about 3 s: the head start);
  *   2. tasks 2 and 1 finish first: nothing may be committed (0 is open);
- *   3. task 0 finishes: the commit moves to 3;
- *   4. task 4 finishes while 3 failed: the commit stays at 3;
- *   5. a new task source of the same group (a new process) starts at the
+ *   3. the group assigns the partition and delivers the five tasks again:
+ *      none is handed out a second time, and still nothing is committed;
+ *   4. task 0 finishes: the commit moves to 3;
+ *   5. task 4 finishes while 3 failed: the commit stays at 3;
+ *   6. a new task source of the same group (a new process) starts at the
  *      failed task: its first message is offset 3.
  * Prints each step; exits 1 with the reason at the first wrong result.
  */
@@ -150,9 +153,38 @@ int main(int argc, char **argv)
         by_offset(&s, o); /* each offset once: five messages, all different */
     printf("taken: offsets 0 to %d, each once\n", TASKS - 1);
 
+    size_t early, caught;
+    ferry_fullload_tasks_counts(s.tasks, &early, &caught);
+    printf("taken ahead of the group: %zu\n", early);
+    if (early != TASKS) {
+        fprintf(stderr, "fullload_tasks_check: %zu of %d tasks taken ahead of the group\n", early,
+                TASKS);
+        return 1;
+    }
+
     ferry_fullload_tasks_finish(s.tasks, by_offset(&s, 2), true);
     ferry_fullload_tasks_finish(s.tasks, by_offset(&s, 1), true);
     expect_committed("2 and 1 finished, 0 open", FERRY_KAFKA_OFFSET_INVALID);
+    /* the threads keep asking, as workers do, until the group delivered all five */
+    for (int tries = 0; tries < 300 && caught < TASKS; tries++) {
+        ferry_kafka_msg_t *m = NULL;
+        int rc = ferry_fullload_tasks_take(s.tasks, 100, &m, err, sizeof(err));
+        if (rc && rc != FERRY_ERR_RETRIABLE)
+            itest_die("take", err);
+        if (m) {
+            fprintf(stderr, "fullload_tasks_check: offset %lld was handed out a second time\n",
+                    (long long)m->offset);
+            return 1;
+        }
+        ferry_fullload_tasks_counts(s.tasks, &early, &caught);
+    }
+    printf("delivered by the group, not handed out again: %zu\n", caught);
+    if (caught != TASKS) {
+        fprintf(stderr, "fullload_tasks_check: the group delivered %zu of %d tasks\n", caught,
+                TASKS);
+        return 1;
+    }
+    expect_committed("group took over, 0 still open", FERRY_KAFKA_OFFSET_INVALID);
     ferry_fullload_tasks_finish(s.tasks, by_offset(&s, 0), true);
     expect_committed("0 finished", 3);
     ferry_fullload_tasks_finish(s.tasks, by_offset(&s, 3), false);
