@@ -774,6 +774,11 @@ static const ferry_chunk_value_t *arena_values(ferry_arena_t *a, const ferry_chu
     return c;
 }
 
+void ferry_chunk_planner_set_chunk_rows(ferry_chunk_planner_t *p, uint64_t chunk_rows)
+{
+    p->chunk_rows = chunk_rows ? chunk_rows : 1;
+}
+
 int ferry_chunk_planner_new(MYSQL *conn, const ferry_table_t *t, uint64_t chunk_rows,
                             int32_t generation, ferry_chunk_planner_t **out, char *errstr,
                             size_t errstr_size)

@@ -212,6 +212,9 @@ int ferry_chunk_planner_new(MYSQL *conn, const ferry_table_t *t, uint64_t chunk_
 /* Frees the planner. NULL is a no-op. */
 void ferry_chunk_planner_destroy(ferry_chunk_planner_t *p);
 
+/* Rows per chunk (>= 1; 0 is taken as 1) of the chunks planned from now on. */
+void ferry_chunk_planner_set_chunk_rows(ferry_chunk_planner_t *p, uint64_t chunk_rows);
+
 /*
  * Continues a plan after last, a task this planner's table had already been
  * given (read back from the tasks topic): the next chunk gets

@@ -89,6 +89,16 @@ static const ferry_conf_prop_t props[] = {
     {"fullload.chunk.rows", FERRY_CONF_T_INT, "10000", 0, 1, 100000000, NULL,
      "Rows per chunk the planner cuts each table into; a chunk is one SELECT, one Kafka "
      "transaction and one destination transaction, and is copied again whole after a crash."},
+    {"fullload.chunk.bytes", FERRY_CONF_T_INT, "2097152", 0, 0, 1073741824, NULL,
+     "Bytes of column values per chunk at most: a table whose rows are wide is cut into chunks "
+     "of fewer than fullload.chunk.rows rows, by the average size of its first 200 rows, so "
+     "that a chunk fits a Kafka partition (5 MB on ferry-devkafka), a worker's transaction and "
+     "the consumer's memory; 0 = fullload.chunk.rows only."},
+    {"fullload.max.unapplied.bytes", FERRY_CONF_T_INT, "67108864", 0, 0, 1099511627776, NULL,
+     "With fullload.max.unapplied.rows on, a table's rows waiting in Kafka for the consumer are "
+     "also held to this many bytes' worth (by the same average row size), so that wide rows "
+     "stay within what the broker keeps; on ferry-devkafka keep it under topics.partitions x "
+     "5 MB. 0 = rows only."},
     {"fullload.max.unapplied.rows", FERRY_CONF_T_INT, "200000", 0, 0, 1000000000, NULL,
      "Snapshot rows of a table that may wait in Kafka for the consumer (copied, not yet applied "
      "at the destination, as the consumer's group offsets show) before the planner hands out "

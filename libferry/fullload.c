@@ -535,6 +535,10 @@ typedef struct {
     int snap_parts;
     int64_t unapplied; /* rows, as measured, plus a chunk per task written since */
     bool settled;      /* finished, and nothing of it left unapplied */
+    /* sized from its rows' average size when its first task of this run is written */
+    bool sized;
+    uint64_t chunk_rows;   /* rows per chunk */
+    int64_t max_unapplied; /* its pacing limit in rows */
 } plan_table_t;
 
 /* How often the planner asks Kafka how far the consumer is, at most. */
@@ -691,6 +695,8 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
     for (size_t i = 0; !rc && i < n; i++) {
         p->tables[i].t = tables[i];
         p->tables[i].total = -1;
+        p->tables[i].chunk_rows = p->conf.chunk_rows;
+        p->tables[i].max_unapplied = p->conf.max_unapplied_rows;
         if (p->conf.max_unapplied_rows > 0 &&
             ferry_topic_snapshot(p->conf.prefix, ferry_table_db(tables[i]),
                                  ferry_table_name(tables[i]), p->tables[i].snap_topic,
@@ -817,11 +823,82 @@ static bool key_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
     return gone;
 }
 
+/* Rows whose size is averaged to size a table's chunks. */
+#define SIZE_SAMPLE_ROWS 200
+
+/*
+ * The average size of a row of pt, in bytes of column values as the
+ * server sends them, over its first SIZE_SAMPLE_ROWS rows: 0 when the table
+ * is empty or the server cannot say (the table was renamed meanwhile, ...).
+ */
+static int64_t average_row_bytes(ferry_fullload_planner_t *p, const plan_table_t *pt)
+{
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_puts(&q, "SELECT AVG(b) FROM (SELECT 0");
+    for (size_t c = 0; c < ferry_table_ncolumns(pt->t); c++) {
+        ferry_strbuf_puts(&q, "+IFNULL(OCTET_LENGTH(");
+        ferry_mysql_rows_quote_ident(&q, ferry_table_column(pt->t, c)->name);
+        ferry_strbuf_puts(&q, "),0)");
+    }
+    ferry_strbuf_puts(&q, " AS b FROM ");
+    ferry_mysql_rows_quote_table(&q, pt->t);
+    ferry_strbuf_printf(&q, " LIMIT %d) s", SIZE_SAMPLE_ROWS);
+    MYSQL *my = ferry_db_mysql(p->db);
+    int64_t avg = 0;
+    if (!q.oom && mysql_real_query(my, q.buf, q.len) == 0) {
+        MYSQL_RES *r = mysql_store_result(my);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        if (row && row[0])
+            avg = (int64_t)(strtod(row[0], NULL) + 0.5);
+        mysql_free_result(r);
+    } else if (!q.oom) {
+        ferry_log_debug("could not measure a table's rows; its chunks are sized by rows only",
+                        "db=%s table=%s error=\"%s\"", ferry_table_db(pt->t),
+                        ferry_table_name(pt->t), mysql_error(my));
+    }
+    ferry_strbuf_free(&q);
+    return avg > 0 ? avg : 0;
+}
+
+/*
+ * Sizes pt's chunks and its pacing limit by its rows: at most chunk_bytes'
+ * worth of rows per chunk and max_unapplied_bytes' worth unapplied, so that
+ * a table of wide rows is copied in chunks that a Kafka partition (5 MB on
+ * ferry-devkafka), a worker's transaction and the consumer's memory hold
+ * whole, and that no more of it waits in Kafka than a broker keeps.
+ */
+static void size_table(ferry_fullload_planner_t *p, plan_table_t *pt)
+{
+    pt->sized = true;
+    if (!p->conf.chunk_bytes && !(p->conf.max_unapplied_bytes > 0 && pt->max_unapplied > 0))
+        return;
+    int64_t avg = average_row_bytes(p, pt);
+    if (avg <= 0)
+        return;
+    if (p->conf.chunk_bytes && p->conf.chunk_bytes / (uint64_t)avg < pt->chunk_rows) {
+        pt->chunk_rows =
+            p->conf.chunk_bytes / (uint64_t)avg ? p->conf.chunk_bytes / (uint64_t)avg : 1;
+        ferry_chunk_planner_set_chunk_rows(pt->cp, pt->chunk_rows);
+    }
+    if (p->conf.max_unapplied_bytes > 0 && pt->max_unapplied > 0 &&
+        p->conf.max_unapplied_bytes / avg < pt->max_unapplied)
+        pt->max_unapplied =
+            p->conf.max_unapplied_bytes / avg ? p->conf.max_unapplied_bytes / avg : 1;
+    if (pt->chunk_rows < p->conf.chunk_rows || pt->max_unapplied < p->conf.max_unapplied_rows)
+        ferry_log_info("wide rows: smaller chunks",
+                       "db=%s table=%s average_row_bytes=%lld "
+                       "chunk_rows=%llu max_unapplied_rows=%lld",
+                       ferry_table_db(pt->t), ferry_table_name(pt->t), (long long)avg,
+                       (unsigned long long)pt->chunk_rows, (long long)pt->max_unapplied);
+}
+
 /* Plans and writes one task of table i. */
 static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr,
                              size_t errstr_size)
 {
     plan_table_t *pt = &p->tables[i];
+    if (!pt->sized)
+        size_table(p, pt);
     ferry_chunk_task_t *task;
     int rc = ferry_chunk_planner_next(pt->cp, &task, errstr, errstr_size);
     if (rc == FERRY_ERR_IO && (table_gone(p, pt->t) || key_gone(p, pt->t))) {
@@ -854,7 +931,7 @@ static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr
         if (task->estimated_rows > 0)
             pt->planned_rows += task->estimated_rows;
         /* counted as unapplied until the next measurement sees them */
-        pt->unapplied += (int64_t)p->conf.chunk_rows;
+        pt->unapplied += (int64_t)pt->chunk_rows;
         if (task->chunks_total >= 0)
             pt->total = task->chunks_total;
     }
@@ -960,7 +1037,7 @@ static int pace_measure(ferry_fullload_planner_t *p, char *errstr, size_t errstr
             pt->settled = true;
         /* tasks handed out and not done yet will be there soon */
         if (pt->planned > pt->prog.chunks_done)
-            left[i] += (pt->planned - pt->prog.chunks_done) * (int64_t)p->conf.chunk_rows;
+            left[i] += (pt->planned - pt->prog.chunks_done) * (int64_t)pt->chunk_rows;
         pt->unapplied = pt->settled ? 0 : left[i];
     }
     free(tps);
@@ -999,7 +1076,7 @@ static bool pace_hold(ferry_fullload_planner_t *p, size_t i)
             p->warned_ms = now;
         }
     }
-    return p->measured && p->tables[i].unapplied >= p->conf.max_unapplied_rows;
+    return p->measured && p->tables[i].unapplied >= p->tables[i].max_unapplied;
 }
 
 int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *errstr,

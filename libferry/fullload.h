@@ -188,7 +188,14 @@ typedef struct {
     const char *const *kafka_props; /* required: at least bootstrap.servers */
     const char *source_url;         /* the source database (mysql:// ...) */
     uint64_t chunk_rows;            /* rows per chunk; 0 = 10000 */
-    int max_outstanding;            /* tasks written and not done; 0 = 16 */
+    /*
+     * Bytes per chunk: a table's chunks hold fewer than chunk_rows rows when
+     * its rows are wide, about chunk_bytes of column values each, from the
+     * average size of its first rows (read when its first task of the run is
+     * written). 0 = chunk_rows only.
+     */
+    uint64_t chunk_bytes;
+    int max_outstanding; /* tasks written and not done; 0 = 16 */
     /*
      * Pacing by the consumer: with max_unapplied_rows > 0 no task of a table
      * is written while that many of its rows are not applied: those of its
@@ -199,6 +206,9 @@ typedef struct {
     const char *prefix;
     const char *consumer_group;
     int64_t max_unapplied_rows;
+    /* with max_unapplied_rows > 0: no more than this many bytes' worth of
+       rows either, by the same average; 0 = rows only */
+    int64_t max_unapplied_bytes;
     int32_t generation;     /* plan generation; 0 for a first copy */
     int tasks_partitions;   /* when creating the tasks topic; 0 = 8 */
     int replication_factor; /* for topics it creates; 0 = broker default */

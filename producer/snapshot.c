@@ -447,11 +447,13 @@ static int start_copy(producer_snapshot_t *s, char *errstr, size_t errstr_size)
         .kafka_props = ferry_conf_kafka_props(conf),
         .source_url = ferry_conf_get(conf, "source.url"),
         .chunk_rows = (uint64_t)ferry_conf_get_int(conf, "fullload.chunk.rows"),
+        .chunk_bytes = (uint64_t)ferry_conf_get_int(conf, "fullload.chunk.bytes"),
         .tasks_partitions = parts,
         .replication_factor = rf > 0 ? rf : 0,
         .prefix = s->prefix,
         .consumer_group = s->consumer_group,
         .max_unapplied_rows = ferry_conf_get_int(conf, "fullload.max.unapplied.rows"),
+        .max_unapplied_bytes = ferry_conf_get_int(conf, "fullload.max.unapplied.bytes"),
         .producer = s->ddl_producer, /* it has its id since the announcements */
     };
     return ferry_fullload_planner_new(&pc, (const ferry_table_t *const *)s->tables, s->n,

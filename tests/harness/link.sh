@@ -168,3 +168,26 @@ link_sqlproxy_disarm() {
 link_sqlproxy_cuts() {
     grep -c 'cut connection' "$SQLPROXY_LOG" || true
 }
+
+# link_topic_records TOPIC PARTITIONS: the records in TOPIC on ferry-devkafka,
+# the sum of the ends of its partitions 0 .. PARTITIONS-1 (kcat).
+link_topic_records() {
+    local topic=$1 parts=$2 p n=0 end
+    for ((p = 0; p < parts; p++)); do
+        end=$(timeout 30 kcat -Q -b "$DEVKAFKA_BOOTSTRAP" -t "$topic:$p:-1" | awk '{print $NF}')
+        [[ $end =~ ^[0-9]+$ ]] || fail "kcat gave no end for $topic [$p]: '$end'"
+        n=$((n + end))
+    done
+    echo "$n"
+}
+
+# link_topic_stable TOPIC PARTITIONS: true when TOPIC holds records and
+# their number did not change in 2 s; sets LINK_HELD to it (for wait_for).
+LINK_HELD=0
+link_topic_stable() {
+    local before
+    before=$(link_topic_records "$1" "$2")
+    sleep 2
+    LINK_HELD=$(link_topic_records "$1" "$2")
+    [ "$LINK_HELD" -gt 0 ] && [ "$LINK_HELD" = "$before" ]
+}

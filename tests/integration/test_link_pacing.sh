@@ -35,29 +35,11 @@ link_kill "$project" consumer
 dir=$(link_rundir "$project")
 
 topic=ferry.lpc-$$.fwd.snapshot.$src.t
-# in_kafka: records in the snapshot topic (the ends of its 4 partitions).
-in_kafka() {
-    local p n=0 end
-    for p in 0 1 2 3; do
-        end=$(timeout 30 kcat -Q -b "$DEVKAFKA_BOOTSTRAP" -t "$topic:$p:-1" | awk '{print $NF}')
-        [[ $end =~ ^[0-9]+$ ]] || fail "kcat gave no end for $topic [$p]: '$end'"
-        n=$((n + end))
-    done
-    echo "$n"
-}
-
 wait_for "grep -q 'full load waiting for the consumer' '$dir/logs/producer.log'" 60 \
     "the planner to wait for the consumer"
 # the chunks handed out before it waited are copied; then nothing more
-held=0
-stable() {
-    local before
-    before=$(in_kafka)
-    sleep 2
-    held=$(in_kafka)
-    [ "$held" -gt 0 ] && [ "$held" = "$before" ]
-}
-wait_for stable 60 "the snapshot topic to stop growing"
+wait_for "link_topic_stable $topic 4" 60 "the snapshot topic to stop growing"
+held=$LINK_HELD
 # rows the consumer applied before it was killed do not count
 applied=$(mysql2 -e "SELECT COUNT(*) FROM $dst.t" 2>/dev/null) || applied=0
 unapplied=$((held - ${applied:-0}))
