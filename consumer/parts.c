@@ -241,10 +241,17 @@ int parts_chunk_mark(consumer_t *c, const char *chunk)
     return 0;
 }
 
-/* Sets p where the destination says it stands (offset and dedup position). */
+/*
+ * Sets p where the destination says it stands (offset and dedup position),
+ * and has the Kafka group learn it once p is assigned: a consumer killed
+ * within a second of a flush left the group behind the destination, and
+ * without anything new to apply in p the group would stay there, showing
+ * lag tools and the full-load planner's pacing rows long applied.
+ */
 static void stand(part_t *p, const ferry_mysql_sink_offset_t *o)
 {
     p->next = p->committed = o->next_offset;
+    p->group_dirty = true;
     char err[256];
     p->has_last = o->last.file && ferry_binlog_pos_init(&p->last_pos, o->last.file, o->last.pos,
                                                         err, sizeof(err)) == 0;

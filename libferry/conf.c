@@ -94,19 +94,20 @@ static const ferry_conf_prop_t props[] = {
      "of fewer than fullload.chunk.rows rows, by the average size of its first 200 rows, so "
      "that a chunk fits a Kafka partition (5 MB on ferry-devkafka), a worker's transaction and "
      "the consumer's memory; 0 = fullload.chunk.rows only."},
-    {"fullload.max.unapplied.bytes", FERRY_CONF_T_INT, "67108864", 0, 0, 1099511627776, NULL,
+    {"fullload.max.unapplied.bytes", FERRY_CONF_T_INT, "33554432", 0, 0, 1099511627776, NULL,
      "With fullload.max.unapplied.rows on, a table's rows waiting in Kafka for the consumer are "
      "also held to this many bytes' worth (by the same average row size), so that wide rows "
-     "stay within what the broker keeps; on ferry-devkafka keep it under topics.partitions x "
-     "5 MB. 0 = rows only."},
+     "stay within what the broker keeps. Chunk n of a table goes to partition (hash + n) mod "
+     "topics.partitions, so on ferry-devkafka (5 MB per partition) keep it at most "
+     "topics.partitions x fullload.chunk.bytes: each partition then holds about one chunk "
+     "waiting, two at worst. 0 = rows only."},
     {"fullload.max.unapplied.rows", FERRY_CONF_T_INT, "200000", 0, 0, 1000000000, NULL,
      "Snapshot rows of a table that may wait in Kafka for the consumer (copied, not yet applied "
      "at the destination, as the consumer's group offsets show) before the planner hands out "
      "more of its chunks; 0 = no limit. A slow or stopped consumer then holds the copy back "
-     "instead of "
-     "letting ferry-devkafka (5 MB per partition) or a real broker's retention drop rows it has "
-     "not read. Chunks already handed out (up to 16) are copied regardless. Set 0 when "
-     "something other than ferry-consumer reads the snapshot topics."},
+     "instead of letting ferry-devkafka (5 MB per partition) or a real broker's retention drop "
+     "rows it has not read. Chunks already handed out (up to 16) are copied regardless. Set 0 "
+     "when something other than ferry-consumer reads the snapshot topics."},
     {"fullload.in.producer", FERRY_CONF_T_BOOL, "true", 0, 0, 0, NULL,
      "Whether ferry-producer copies chunks itself; false leaves them to ferry-worker "
      "processes (fullload.workers)."},
