@@ -520,9 +520,11 @@ void batch_group_commit(consumer_t *c, bool force)
     size_t ntp = 0;
     for (size_t i = 0; tps && i < c->nparts; i++) {
         part_t *p = &c->parts[i];
-        if (p->group_dirty && p->assigned && p->committed >= 0)
+        /* one not assigned (yet) keeps its flag: the group learns it once it is */
+        if (p->group_dirty && p->assigned && p->committed >= 0) {
             tps[ntp++] = (ferry_kafka_tp_t){p->topic, p->partition, p->committed};
-        p->group_dirty = false;
+            p->group_dirty = false;
+        }
     }
     c->group_commit_ms = now;
     char err[512];

@@ -91,7 +91,7 @@ static const ferry_conf_prop_t props[] = {
      "transaction and one destination transaction, and is copied again whole after a crash."},
     {"fullload.chunk.bytes", FERRY_CONF_T_INT, "2097152", 0, 0, 1073741824, NULL,
      "Bytes of column values per chunk at most: a table whose rows are wide is cut into chunks "
-     "of fewer than fullload.chunk.rows rows, by the average size of its first 200 rows, so "
+     "of fewer than fullload.chunk.rows rows, by the average size of its first 50 rows, so "
      "that a chunk fits a Kafka partition (5 MB on ferry-devkafka), a worker's transaction and "
      "the consumer's memory; 0 = fullload.chunk.rows only."},
     {"fullload.max.unapplied.bytes", FERRY_CONF_T_INT, "33554432", 0, 0, 1099511627776, NULL,

@@ -713,9 +713,12 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
         rc = ferry_kafka_producer_new(&p->producer, conf->kafka_props, NULL, errstr, errstr_size);
     /* through the producer, or its first task waits about a second for the metadata */
     int task_parts;
-    if (!rc)
-        rc = ferry_kafka_producer_topic_partitions(p->producer, p->tasks_topic, p->conf.timeout_ms,
-                                                   &task_parts, errstr, errstr_size);
+    char why[512];
+    if (!rc &&
+        ferry_kafka_producer_topic_partitions(p->producer, p->tasks_topic, p->conf.timeout_ms,
+                                              &task_parts, why, sizeof(why)) != 0)
+        ferry_log_debug("no metadata for the tasks topic yet", "topic=%s error=\"%s\"",
+                        p->tasks_topic, why);
     if (!rc)
         rc = ferry_fullload_donelog_new(conf->project, conf->kafka_props, &p->done, errstr,
                                         errstr_size);
@@ -823,8 +826,8 @@ static bool key_gone(ferry_fullload_planner_t *p, const ferry_table_t *t)
     return gone;
 }
 
-/* Rows whose size is averaged to size a table's chunks. */
-#define SIZE_SAMPLE_ROWS 200
+/* Rows whose size is averaged to size a table's chunks (few: LOBs are read whole). */
+#define SIZE_SAMPLE_ROWS 50
 
 /*
  * The average size of a row of pt, in bytes of column values as the
@@ -861,7 +864,8 @@ static int64_t average_row_bytes(ferry_fullload_planner_t *p, const plan_table_t
 }
 
 /*
- * Sizes pt's chunks and its pacing limit by its rows: at most chunk_bytes'
+ * Sizes pt's chunks and its pacing limit by its rows (once, before its first
+ * task of this run): at most chunk_bytes'
  * worth of rows per chunk and max_unapplied_bytes' worth unapplied, so that
  * a table of wide rows is copied in chunks that a Kafka partition (5 MB on
  * ferry-devkafka), a worker's transaction and the consumer's memory hold
@@ -884,12 +888,17 @@ static void size_table(ferry_fullload_planner_t *p, plan_table_t *pt)
         p->conf.max_unapplied_bytes / avg < pt->max_unapplied)
         pt->max_unapplied =
             p->conf.max_unapplied_bytes / avg ? p->conf.max_unapplied_bytes / avg : 1;
-    if (pt->chunk_rows < p->conf.chunk_rows || pt->max_unapplied < p->conf.max_unapplied_rows)
+    if (pt->chunk_rows < p->conf.chunk_rows)
         ferry_log_info("wide rows: smaller chunks",
                        "db=%s table=%s average_row_bytes=%lld "
                        "chunk_rows=%llu max_unapplied_rows=%lld",
                        ferry_table_db(pt->t), ferry_table_name(pt->t), (long long)avg,
                        (unsigned long long)pt->chunk_rows, (long long)pt->max_unapplied);
+    else
+        ferry_log_debug("chunks sized",
+                        "db=%s table=%s average_row_bytes=%lld max_unapplied_rows=%lld",
+                        ferry_table_db(pt->t), ferry_table_name(pt->t), (long long)avg,
+                        (long long)pt->max_unapplied);
 }
 
 /* Plans and writes one task of table i. */
@@ -897,8 +906,6 @@ static int planner_write_one(ferry_fullload_planner_t *p, size_t i, char *errstr
                              size_t errstr_size)
 {
     plan_table_t *pt = &p->tables[i];
-    if (!pt->sized)
-        size_table(p, pt);
     ferry_chunk_task_t *task;
     int rc = ferry_chunk_planner_next(pt->cp, &task, errstr, errstr_size);
     if (rc == FERRY_ERR_IO && (table_gone(p, pt->t) || key_gone(p, pt->t))) {
@@ -1099,6 +1106,8 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
             if (ferry_chunk_planner_done(p->tables[i].cp))
                 continue;
             asked = true;
+            if (!p->tables[i].sized) /* its byte limits count from its first task on */
+                size_table(p, &p->tables[i]);
             if (pace_hold(p, i)) {
                 held = true;
                 continue;

@@ -191,7 +191,7 @@ typedef struct {
     /*
      * Bytes per chunk: a table's chunks hold fewer than chunk_rows rows when
      * its rows are wide, about chunk_bytes of column values each, from the
-     * average size of its first rows (read when its first task of the run is
+     * average size of its first rows (read before its first task of the run is
      * written). 0 = chunk_rows only.
      */
     uint64_t chunk_bytes;
@@ -280,12 +280,13 @@ int64_t ferry_fullload_planner_unapplied(const ferry_fullload_planner_t *p, bool
  * broker then waits out most of a session timeout (about 9 s with ferry's
  * 10 s) before handing out tasks. Several processes still share the load as
  * members of the group; a member that dies loses nothing (its partitions go
- * to another member, which copies the open tasks again). Until the group
- * first assigns it partitions (a broker holds a new group's first join
- * about 3 s), a member reads tasks from every partition without the group
- * (head start); the group does not hand it those again, and a task read
- * early from a partition another member got is copied twice, the first
- * done-marker deciding which copy counts.
+ * to another member, which copies the open tasks again). In a group that
+ * has committed nothing yet, until the group first assigns it partitions
+ * (a broker holds a new group's first join about 3 s), a member reads
+ * tasks from every partition without the group (head start); the group
+ * does not hand it those again, and a task read early from a partition
+ * another member got is copied there too (by each process that read it
+ * early), the first done-marker deciding which copy counts.
  *
  * @locality take and finish may be called from any thread.
  */
@@ -299,7 +300,7 @@ int ferry_fullload_tasks_new(const char *project, const char *const *kafka_props
 void ferry_fullload_tasks_destroy(ferry_fullload_tasks_t *t);
 
 /*
- * Waits up to timeout_ms for the next task message (*msg NULL when none;
+ * Waits up to timeout_ms (>= 0) for the next task message (*msg NULL when none;
  * free it with ferry_kafka_msg_destroy after ferry_fullload_tasks_finish).
  * Callers take turns: one polls, the others wait for it.
  */

@@ -11,15 +11,17 @@
  *
  * Head start: a broker holds a new group's first join about 3 s
  * (group.initial.rebalance.delay.ms; librdkafka's mock likewise), and the
- * tasks the planner writes meanwhile would wait. Until the group first
+ * tasks the planner writes meanwhile would wait. In a group that has
+ * committed nothing yet (a project's first run), until the group first
  * assigns this member its partitions, tasks are read from every partition
- * of the tasks topic without the group (from the group's committed
- * offsets). When the group then hands this member one of those tasks it is
- * not handed out again: it is finished (or will be) by the thread copying
- * it, and its offset is committed like any other. Offsets are committed
- * only for tasks the group handed this member; a task read early from a
- * partition that went to another member is copied there too, and the
- * done-markers (the first one decides) keep the copy counting once.
+ * of the tasks topic without the group. When the group then hands this
+ * member one of those tasks it is not handed out again: it is finished (or
+ * will be) by the thread copying it, and its offset is committed like any
+ * other. Offsets are committed only for tasks the group handed this member;
+ * a task read early from a partition that went to another member is copied
+ * there too (every process started in those first seconds copies the tasks
+ * it read early: at most the planner's 16 open tasks each), and the
+ * done-markers (the first one decides) keep the copies counting once.
  */
 #include "fullload.h"
 
@@ -31,7 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <time.h>
 
 typedef struct {
     int32_t partition;
@@ -56,9 +58,9 @@ struct ferry_fullload_tasks {
 
 static int64_t now_ms(void)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The group's first assignment ends the head start, even one without partitions. */
@@ -69,9 +71,12 @@ static void on_assigned(void *opaque, size_t partitions)
 }
 
 /*
- * The head start reader: every partition of the tasks topic from the
- * group's committed offset (its beginning where there is none). Without
- * one (no topic yet, Kafka not answering) the tasks wait for the group.
+ * The head start reader: every partition of the tasks topic from its
+ * beginning, for a group that has committed no offset yet (a project's
+ * first run). A group that has (a restart, a member joining a running
+ * group) waits for its assignment: its members are copying tasks, which a
+ * head start would copy again. Without a reader (no topic yet, Kafka not
+ * answering) the tasks wait for the group too.
  */
 static void early_open(ferry_fullload_tasks_t *t, const char *group, const char *topic,
                        const char *const *kafka_props)
@@ -96,9 +101,14 @@ static void early_open(ferry_fullload_tasks_t *t, const char *group, const char 
         rc = ferry_kafka_consumer_new(&t->early, group, kafka_props, NULL, why, sizeof(why));
     if (!rc)
         rc = ferry_kafka_consumer_committed(t->early, tps, (size_t)parts, 5000, why, sizeof(why));
-    for (int i = 0; !rc && i < parts; i++)
-        if (tps[i].offset < 0)
-            tps[i].offset = FERRY_KAFKA_OFFSET_BEGINNING;
+    for (int i = 0; !rc && i < parts; i++) {
+        if (tps[i].offset >= 0) {
+            rc = ferry_err_set(why, sizeof(why), FERRY_ERR_INVALID,
+                               "the group has committed offsets: its members are at work");
+            break;
+        }
+        tps[i].offset = FERRY_KAFKA_OFFSET_BEGINNING;
+    }
     if (!rc)
         rc = ferry_kafka_consumer_assign(t->early, tps, (size_t)parts, why, sizeof(why));
     if (rc) {

@@ -721,7 +721,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
-        if (c->rebalance.on_assigned)
+        if (c->rebalance.on_assigned && !error)
             c->rebalance.on_assigned(c->rebalance.opaque, (size_t)parts->cnt);
     } else {
         for (int i = 0; c->rebalance.on_revoke && i < parts->cnt; i++)
