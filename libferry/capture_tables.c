@@ -294,13 +294,8 @@ static void create_topic(ferry_capture_t *c, cap_table_t *t)
      * table's first changes until its next metadata refresh (0.7 s seen
      * after a restart), and the lag with them.
      */
-    int n;
-    char err[512];
-    if (rc == 0 && c->producer &&
-        ferry_kafka_producer_topic_partitions(c->producer, t->topic, c->timeout_ms, &n, err,
-                                              sizeof(err)) != 0)
-        ferry_log_debug("no metadata for the change topic yet", "topic=%s error=\"%s\"", t->topic,
-                        err);
+    if (rc == 0 && c->producer)
+        ferry_kafka_producer_learn_topic(c->producer, t->topic, c->timeout_ms);
     t->topic_ready = true;
 }
 

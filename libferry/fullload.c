@@ -535,7 +535,7 @@ typedef struct {
     int snap_parts;
     int64_t unapplied; /* rows, as measured, plus a chunk per task written since */
     bool settled;      /* finished, and nothing of it left unapplied */
-    /* sized from its rows' average size when its first task of this run is written */
+    /* sized from its rows' average size before its first task of this run */
     bool sized;
     uint64_t chunk_rows;   /* rows per chunk */
     int64_t max_unapplied; /* its pacing limit in rows */
@@ -711,14 +711,8 @@ int ferry_fullload_planner_new(const ferry_fullload_planner_conf_t *conf,
         p->producer = conf->producer;
     else if (!rc)
         rc = ferry_kafka_producer_new(&p->producer, conf->kafka_props, NULL, errstr, errstr_size);
-    /* through the producer, or its first task waits about a second for the metadata */
-    int task_parts;
-    char why[512];
-    if (!rc &&
-        ferry_kafka_producer_topic_partitions(p->producer, p->tasks_topic, p->conf.timeout_ms,
-                                              &task_parts, why, sizeof(why)) != 0)
-        ferry_log_debug("no metadata for the tasks topic yet", "topic=%s error=\"%s\"",
-                        p->tasks_topic, why);
+    if (!rc)
+        ferry_kafka_producer_learn_topic(p->producer, p->tasks_topic, p->conf.timeout_ms);
     if (!rc)
         rc = ferry_fullload_donelog_new(conf->project, conf->kafka_props, &p->done, errstr,
                                         errstr_size);

@@ -483,6 +483,15 @@ int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char 
     return rc;
 }
 
+void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms)
+{
+    int n;
+    char why[512];
+    if (ferry_kafka_producer_topic_partitions(p, topic, timeout_ms, &n, why, sizeof(why)) != 0)
+        ferry_log_debug("no metadata for the topic yet; its first records wait for a refresh",
+                        "topic=%s error=\"%s\"", topic, why);
+}
+
 /* ---- producer -------------------------------------------------------- */
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)

@@ -177,6 +177,14 @@ int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char 
                                           int timeout_ms, int *partitions, char *errstr,
                                           size_t errstr_size);
 
+/*
+ * Has p learn topic's leaders now (as above), so that its first record to
+ * the topic leaves at once instead of about a second later. Best effort:
+ * when the broker cannot say yet, the refresh does it later (logged at
+ * debug level).
+ */
+void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms);
+
 /* ---- producer ------------------------------------------------------- */
 
 /*

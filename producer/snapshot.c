@@ -482,14 +482,10 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
      * first, and asked for the ddl topic at once: a producer's first record
      * to a topic it has not looked up waits about a second for the metadata
      */
-    int ddl_parts;
-    char why[512];
     int rc = ferry_kafka_producer_new(&s->ddl_producer, ferry_conf_kafka_props(conf), NULL, errstr,
                                       errstr_size);
-    if (rc == 0 && ferry_kafka_producer_topic_partitions(s->ddl_producer, s->ddl_topic, timeout,
-                                                         &ddl_parts, why, sizeof(why)) != 0)
-        ferry_log_debug("no metadata for the ddl topic yet", "topic=%s error=\"%s\"", s->ddl_topic,
-                        why);
+    if (rc == 0)
+        ferry_kafka_producer_learn_topic(s->ddl_producer, s->ddl_topic, timeout);
     if (rc == 0)
         rc = ferry_db_connect(ferry_conf_get(conf, "source.url"), "source", timeout, &s->db, errstr,
                               errstr_size);
