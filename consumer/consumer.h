@@ -129,6 +129,9 @@ typedef struct ctable {
     int64_t chunks_applied;
     int change_partitions;   /* 0 until known */
     int snapshot_partitions; /* 0 until known */
+    /* while a count is unknown: when it was last asked, and whether the topic was missing */
+    int64_t change_asked_ms, snapshot_asked_ms;
+    bool change_missing, snapshot_missing;
     /* published for /status (guarded by consumer_t.lock) */
     uint64_t rows_applied, events_applied, dlq;
     double lag_s;
@@ -365,7 +368,7 @@ ctable_t *tables_find_orig(consumer_t *c, const char *db, const char *name);
 ctable_t *tables_find_queued(consumer_t *c, const char *db, const char *name);
 int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
                   const ferry_binlog_pos_t *at);
-int tables_change_partitions(consumer_t *c, ctable_t *t);
+int tables_change_partitions(consumer_t *c, ctable_t *t, bool fresh);
 int tables_snapshot_partitions(consumer_t *c, ctable_t *t);
 ctable_t *tables_by_topic(consumer_t *c, const char *topic, bool *is_snapshot);
 int tables_add(consumer_t *c, ferry_tabledef_t *def, bool fresh, char *errstr, size_t errstr_size);

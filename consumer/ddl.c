@@ -513,7 +513,7 @@ static bool ready(consumer_t *c, ddl_pending_t *d)
     d->checked_ms = now;
     for (size_t k = 0; k < d->n_tables; k++) {
         ctable_t *t = d->tables[k];
-        int n = t->failed ? -1 : tables_change_partitions(c, t);
+        int n = t->failed ? -1 : tables_change_partitions(c, t, true);
         if (n == 0)
             return false; /* unknown; -1: no topic, so no change of the table yet */
         for (int32_t i = 0; i < n; i++)

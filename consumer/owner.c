@@ -239,7 +239,7 @@ static int assign(consumer_t *c)
             continue;
         /* a table created at the source has no snapshot topic */
         int np[2] = {t->created ? 0 : tables_snapshot_partitions(c, t),
-                     tables_change_partitions(c, t)};
+                     tables_change_partitions(c, t, false)};
         c->assign_again |= (np[0] <= 0 && !t->created) || np[1] <= 0;
         const char *topics[2] = {t->snapshot_topic, t->change_topic};
         for (int k = 0; k < 2 && rc == 0; k++) {

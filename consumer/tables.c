@@ -27,6 +27,8 @@
 #include <strings.h>
 
 #define IDLE_MS 1000
+/* how long an unknown partition count (topic missing) stands before it is asked again */
+#define PARTITIONS_ASK_MS 250
 
 const char *tables_phase_name(phase_t p)
 {
@@ -599,7 +601,7 @@ static bool changes_idle(consumer_t *c, ctable_t *t, int64_t now)
     /* the cheap tests first: counting partitions asks the broker while the topic is missing */
     if (c->batch.first_ms || now - c->last_data_ms < IDLE_MS || now - c->last_assign_ms < IDLE_MS)
         return false;
-    int n = tables_change_partitions(c, t);
+    int n = tables_change_partitions(c, t, false);
     if (n == 0)
         return false;
     int assigned = 0;
@@ -634,33 +636,49 @@ static bool changes_at_end(consumer_t *c, ctable_t *t, int64_t now)
     return at_end;
 }
 
-static int count_partitions(consumer_t *c, const char *topic, int *cached)
+/*
+ * A topic's partition count, asked of the broker until known. Meanwhile the
+ * last answer stands for PARTITIONS_ASK_MS unless fresh: a table whose change
+ * topic does not exist yet (no change so far) is asked about on every turn of
+ * the loop. Asked through the dead-letter producer's client, not a new one.
+ */
+static int count_partitions(consumer_t *c, const char *topic, int *cached, int64_t *asked_ms,
+                            bool *missing, bool fresh)
 {
     if (*cached > 0)
         return *cached;
+    int64_t now = cons_now_ms();
+    if (!fresh && *asked_ms && now - *asked_ms < PARTITIONS_ASK_MS)
+        return *missing ? -1 : 0;
+    *asked_ms = now;
     char err[512];
     int n = 0;
     /* the producer creates a table's topics when it first writes to them */
-    int rc = ferry_kafka_topic_partitions(c->kprops, topic, 5000, &n, err, sizeof(err));
+    int rc = ferry_kafka_producer_find_topic(c->dlq, topic, 5000, &n, err, sizeof(err));
     if (rc != 0)
         ferry_log_debug("could not count partitions", "topic=%s error=\"%s\"", topic, err);
     *cached = rc == 0 ? n : 0;
-    return rc == FERRY_ERR_NOT_FOUND ? -1 : *cached;
+    *missing = rc == FERRY_ERR_NOT_FOUND;
+    return *missing ? -1 : *cached;
 }
 
 /*
  * The number of partitions of t's change topic (asked until known); -1 when
- * the topic does not exist yet, 0 when it could not be asked.
+ * the topic does not exist yet, 0 when it could not be asked. fresh: asked
+ * now, not answered from a moment ago (the DDL barrier, which may take "no
+ * topic" for "no change before the statement", wants that).
  */
-int tables_change_partitions(consumer_t *c, ctable_t *t)
+int tables_change_partitions(consumer_t *c, ctable_t *t, bool fresh)
 {
-    return count_partitions(c, t->change_topic, &t->change_partitions);
+    return count_partitions(c, t->change_topic, &t->change_partitions, &t->change_asked_ms,
+                            &t->change_missing, fresh);
 }
 
-/* The same for t's snapshot topic. */
+/* The same for t's snapshot topic (never fresh). */
 int tables_snapshot_partitions(consumer_t *c, ctable_t *t)
 {
-    return count_partitions(c, t->snapshot_topic, &t->snapshot_partitions);
+    return count_partitions(c, t->snapshot_topic, &t->snapshot_partitions, &t->snapshot_asked_ms,
+                            &t->snapshot_missing, false);
 }
 
 /*
@@ -699,6 +717,7 @@ int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
     snprintf(t->change_topic, sizeof(t->change_topic), "%s", topic);
     pthread_mutex_unlock(&c->lock);
     t->change_partitions = 0;
+    t->change_asked_ms = 0;
     if (at) {
         t->has_floor = true;
         t->floor = *at;
@@ -733,7 +752,7 @@ static void quiet_lag(consumer_t *c, ctable_t *t, int64_t now)
 
 static void enter_catchup(consumer_t *c, ctable_t *t)
 {
-    tables_change_partitions(c, t);
+    tables_change_partitions(c, t, true);
     tables_set_phase(c, t, PHASE_CATCHUP);
 }
 

@@ -33,6 +33,8 @@ const char *ferry_err_str(int err)
         return "authentication failed";
     case FERRY_ERR_FENCED:
         return "taken over";
+    case FERRY_ERR_ABORTED:
+        return "transaction failed";
     default:
         return "unknown error";
     }

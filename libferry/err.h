@@ -24,6 +24,7 @@ typedef enum {
     FERRY_ERR_TIMEOUT = -9,     /* gave up waiting */
     FERRY_ERR_AUTH = -10,       /* credentials refused */
     FERRY_ERR_FENCED = -11,     /* another process took over the work */
+    FERRY_ERR_ABORTED = -12,    /* the Kafka transaction failed: abort it, produce it again */
 } ferry_err_t;
 
 /* Short lowercase name of an error code, for messages. */

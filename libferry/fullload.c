@@ -1862,9 +1862,10 @@ static int run_attempt(attempt_t *a, char *errstr, size_t errstr_size)
 
 /* ---- taking tasks ------------------------------------------------------------ */
 
+/* ABORTED: the attempt's Kafka transaction failed and run_attempt aborted it */
 static bool retriable(int rc)
 {
-    return rc == FERRY_ERR_RETRIABLE || rc == FERRY_ERR_TIMEOUT;
+    return rc == FERRY_ERR_RETRIABLE || rc == FERRY_ERR_TIMEOUT || rc == FERRY_ERR_ABORTED;
 }
 
 /* True when the done topic already has task_id (read up to its end first). */

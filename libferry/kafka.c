@@ -23,6 +23,7 @@
 struct ferry_kafka_producer {
     rd_kafka_t *rk;
     int transactional;
+    bool in_txn; /* a transaction begun and not yet committed or aborted */
     uint64_t delivered;
     uint64_t failed;
     int first_err; /* ferry code of the first delivery failure not yet reported */
@@ -469,6 +470,12 @@ int ferry_kafka_topic_partitions(const char *const *props, const char *topic, in
     return rc;
 }
 
+int ferry_kafka_producer_find_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms,
+                                    int *partitions, char *errstr, size_t errstr_size)
+{
+    return partitions_on(p->rk, NULL, topic, timeout_ms, partitions, errstr, errstr_size);
+}
+
 int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char *topic,
                                           int timeout_ms, int *partitions, char *errstr,
                                           size_t errstr_size)
@@ -579,6 +586,7 @@ int ferry_kafka_producer_begin(ferry_kafka_producer_t *p, char *errstr, size_t e
     if (error)
         return error_take(error, "begin Kafka transaction", errstr, errstr_size);
     p->first_err = 0;
+    p->in_txn = true;
     return 0;
 }
 
@@ -588,6 +596,7 @@ int ferry_kafka_producer_abort(ferry_kafka_producer_t *p, int timeout_ms, char *
     rd_kafka_error_t *error = rd_kafka_abort_transaction(p->rk, timeout_ms);
     rd_kafka_poll(p->rk, 0); /* serve the purge reports of the aborted records */
     p->first_err = 0;
+    p->in_txn = false;
     return error ? error_take(error, "abort Kafka transaction", errstr, errstr_size) : 0;
 }
 
@@ -602,6 +611,7 @@ int ferry_kafka_producer_commit(ferry_kafka_producer_t *p, int timeout_ms, char 
     }
     if (!error) {
         p->first_err = 0;
+        p->in_txn = false;
         return 0;
     }
     char why[512];
@@ -649,7 +659,17 @@ int ferry_kafka_produce(ferry_kafka_producer_t *p, const ferry_kafka_record_t *r
             break;
         rd_kafka_poll(p->rk, 100); /* let deliveries make room */
     }
-    /* _STATE: produce outside a transaction of a transactional producer, a caller bug */
+    /*
+     * _STATE inside a transaction: the transaction failed (a broker refused to
+     * add a partition to it, say) and takes no more records until aborted;
+     * outside one, a transactional producer used without a transaction: a
+     * caller bug.
+     */
+    if (err == RD_KAFKA_RESP_ERR__STATE && p->in_txn)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_ABORTED,
+                             "could not produce to \"%s\": the Kafka transaction failed and must "
+                             "be aborted and produced again",
+                             rec->topic);
     int code = err == RD_KAFKA_RESP_ERR__STATE ? FERRY_ERR_INVALID : ferry_kafka_err_class(err);
     return ferry_err_set(errstr, errstr_size, code, "could not produce to \"%s\": %s", rec->topic,
                          rd_kafka_err2str(err));

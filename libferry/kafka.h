@@ -167,6 +167,14 @@ int ferry_kafka_topic_partitions(const char *const *props, const char *topic, in
                                  int *partitions, char *errstr, size_t errstr_size);
 
 /*
+ * ferry_kafka_topic_partitions through an open producer's client (asking for
+ * every topic, so never creating one), for callers that ask often: no new
+ * client, connection and threads each time.
+ */
+int ferry_kafka_producer_find_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms,
+                                    int *partitions, char *errstr, size_t errstr_size);
+
+/*
  * The same through an open producer, asking for topic by name, which also
  * gives the producer the topic's leaders: a producer that meets a topic it
  * has no metadata for holds the records until its next metadata refresh,

@@ -4,11 +4,15 @@
  *   kafka_probe probe   <bootstrap> [timeout_ms]
  *   kafka_probe create  <bootstrap> <topic> <partitions>
  *   kafka_probe produce <bootstrap> <topic> <count>
+ *   kafka_probe committed <bootstrap> <group> <topic> <partitions>
  *
  * probe exits 0 if a broker answers; create makes the topic through the
  * admin API and prints "partitions=<n>" as the cluster reports it; produce
  * writes count keyed records with an idempotent producer and flushes. Any
  * failure prints the wrapper's one-line error on stderr and exits 1.
+ * committed prints "<partition> <offset>" for each partition of the topic,
+ * the group's committed offset (-1001 when it has none), without joining
+ * the group.
  */
 #include "err.h"
 #include "kafka.h"
@@ -62,10 +66,35 @@ static int produce(const char *const *props, int argc, char **argv, char *errstr
     return rc;
 }
 
+static int committed(const char *const *props, int argc, char **argv, char *errstr, size_t size)
+{
+    if (argc < 6)
+        return ferry_err_set(errstr, size, FERRY_ERR_INVALID,
+                             "committed needs group, topic and partitions");
+    int n = atoi(argv[5]);
+    if (n < 1 || n > 10000)
+        return ferry_err_set(errstr, size, FERRY_ERR_INVALID, "bad partition count \"%s\"",
+                             argv[5]);
+    ferry_kafka_tp_t *tps = calloc((size_t)n, sizeof(*tps));
+    if (!tps)
+        return ferry_err_set(errstr, size, FERRY_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        tps[i] = (ferry_kafka_tp_t){.topic = argv[4], .partition = i};
+    ferry_kafka_consumer_t *c = NULL;
+    int rc = ferry_kafka_consumer_new(&c, argv[3], props, NULL, errstr, size);
+    if (!rc)
+        rc = ferry_kafka_consumer_committed(c, tps, (size_t)n, 10000, errstr, size);
+    for (int i = 0; !rc && i < n; i++)
+        printf("%d %lld\n", i, (long long)tps[i].offset);
+    ferry_kafka_consumer_destroy(c);
+    free(tps);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: kafka_probe probe|create|produce <bootstrap> ...\n");
+        fprintf(stderr, "usage: kafka_probe probe|create|produce|committed <bootstrap> ...\n");
         return 2;
     }
     ferry_log_init("kafka_probe", FERRY_LOG_ERROR);
@@ -78,6 +107,8 @@ int main(int argc, char **argv)
         rc = create(props, argc, argv, errstr, sizeof(errstr));
     else if (!strcmp(argv[1], "produce"))
         rc = produce(props, argc, argv, errstr, sizeof(errstr));
+    else if (!strcmp(argv[1], "committed"))
+        rc = committed(props, argc, argv, errstr, sizeof(errstr));
     else
         rc = ferry_err_set(errstr, sizeof(errstr), FERRY_ERR_INVALID, "unknown command \"%s\"",
                            argv[1]);

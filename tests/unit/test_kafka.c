@@ -23,8 +23,9 @@
 #include <unistd.h>
 
 /* Kafka protocol ApiKey of Produce requests (not in the public headers). */
-#define API_PRODUCE 0
-#define API_END_TXN 26
+#define API_PRODUCE               0
+#define API_END_TXN               26
+#define API_ADD_PARTITIONS_TO_TXN 24
 
 /* Runs a call that takes errstr and fails the test with the message if it fails. */
 #define OK(call)                                                                                   \
@@ -394,6 +395,25 @@ static void mock_shows_aborted_records_it_received(void **state)
     ferry_kafka_consumer_destroy(c);
 }
 
+/*
+ * The caller's loop after an abort: produce the transaction (one record)
+ * again until it commits. On the mock the first retry still fails (it does
+ * not follow the epoch bump that follows the abort: "skipped sequence
+ * numbers"), the next commits.
+ */
+static void commit_after_abort(ferry_kafka_producer_t *p, const char *topic, int32_t partition,
+                               const char *value)
+{
+    char errstr[512];
+    int rc = FERRY_ERR_RETRIABLE;
+    for (int attempt = 0; attempt < 5 && rc == FERRY_ERR_RETRIABLE; attempt++) {
+        OK(ferry_kafka_producer_begin(p, errstr, sizeof(errstr)));
+        produce_str(p, topic, partition, "k", value);
+        rc = ferry_kafka_producer_commit(p, DEADLINE_MS, errstr, sizeof(errstr));
+    }
+    OK(rc);
+}
+
 static void failed_transaction_is_aborted_and_retriable(void **state)
 {
     (void)state;
@@ -409,19 +429,7 @@ static void failed_transaction_is_aborted_and_retriable(void **state)
     assert_non_null(strstr(errstr, "could not commit Kafka transaction"));
     assert_non_null(strstr(errstr, "aborted"));
 
-    /*
-     * The caller's loop: produce the transaction again until it commits. On
-     * the mock the first retry still fails (it does not follow the epoch bump
-     * that follows the abort: "skipped sequence numbers"), the next commits.
-     */
-    for (int attempt = 0; attempt < 5; attempt++) {
-        OK(ferry_kafka_producer_begin(p, errstr, sizeof(errstr)));
-        produce_str(p, "t.txnfail", 0, "k", "accepted");
-        rc = ferry_kafka_producer_commit(p, DEADLINE_MS, errstr, sizeof(errstr));
-        if (rc != FERRY_ERR_RETRIABLE)
-            break;
-    }
-    OK(rc);
+    commit_after_abort(p, "t.txnfail", 0, "accepted");
     ferry_kafka_producer_destroy(p, 1000);
 
     ferry_kafka_consumer_t *c =
@@ -430,6 +438,37 @@ static void failed_transaction_is_aborted_and_retriable(void **state)
     assert_true(msg_is(m, "accepted"));
     ferry_kafka_msg_destroy(m);
     ferry_kafka_consumer_destroy(c);
+}
+
+/*
+ * A broker that cannot add a partition to the transaction (a timeout, as
+ * ferry-devkafka's fault injection makes) leaves it abortable: librdkafka
+ * refuses further records with "Erroneous state". That is ABORTED, not a
+ * caller bug: after an abort the same producer goes on.
+ */
+static void failed_add_partitions_is_aborted(void **state)
+{
+    (void)state;
+    topic_new("t.txnadd", 2);
+    ferry_kafka_producer_t *p = producer_new("ferry-test-txnadd");
+    char errstr[512];
+    OK(ferry_kafka_producer_begin(p, errstr, sizeof(errstr)));
+    rd_kafka_mock_push_request_errors(
+        mock, API_ADD_PARTITIONS_TO_TXN, 4, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    ferry_kafka_record_t rec = {.topic = "t.txnadd", .partition = 0, .value = "v", .value_len = 1};
+    int rc = 0;
+    for (int i = 0; i < 200 && rc == 0; i++) {
+        rc = ferry_kafka_produce(p, &rec, errstr, sizeof(errstr));
+        ferry_kafka_producer_poll(p, 50);
+    }
+    assert_int_equal(rc, FERRY_ERR_ABORTED);
+    assert_non_null(strstr(errstr, "must be aborted"));
+    OK(ferry_kafka_producer_abort(p, DEADLINE_MS, errstr, sizeof(errstr)));
+
+    commit_after_abort(p, "t.txnadd", 1, "after-abort");
+    ferry_kafka_producer_destroy(p, 1000);
 }
 
 /*
@@ -621,6 +660,7 @@ int main(void)
         cmocka_unit_test(aborted_transactions_stay_invisible),
         cmocka_unit_test(mock_shows_aborted_records_it_received),
         cmocka_unit_test(failed_transaction_is_aborted_and_retriable),
+        cmocka_unit_test(failed_add_partitions_is_aborted),
         cmocka_unit_test(fenced_producer_is_fatal),
         cmocka_unit_test(delivery_failure_is_reported_by_flush),
         cmocka_unit_test(group_commit_and_seek),
