@@ -257,20 +257,22 @@ static int run(ferry_service_t *svc)
         if (setup(svc, c, err, sizeof(err)) == 0)
             break;
         teardown(c);
+        char q[1100];
         if (!strstr(err, "no such topic") || ferry_service_stopping(svc)) {
-            ferry_log_error("could not start the consumer", "group=%s error=\"%s\"", c->group, err);
+            ferry_log_error("could not start the consumer", "group=%s error=%s", c->group,
+                            ferry_log_quote(err, q, sizeof(q)));
             return 1;
         }
         if (tries % 30 == 0)
-            ferry_log_info("waiting for the producer to create the link's topics", "missing=\"%s\"",
-                           err);
+            ferry_log_info("waiting for the producer to create the link's topics", "missing=%s",
+                           ferry_log_quote(err, q, sizeof(q)));
         if (ferry_service_sleep(svc, 1000))
             return 0;
     }
     ferry_log_info("consumer started",
-                   "group=%s ddl_topic=%s stored_partitions=%zu "
+                   "link=%s member=%d group=%s ddl_topic=%s stored_partitions=%zu "
                    "applied_chunks=%zu",
-                   c->group, c->ddl_topic, c->nparts, c->n_applied);
+                   c->link, c->member, c->group, c->ddl_topic, c->nparts, c->n_applied);
     while (!ferry_service_stopping(svc) && !c->fatal)
         step(c);
     if (!c->fatal)

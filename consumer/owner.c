@@ -103,7 +103,6 @@ int owner_join(consumer_t *c, char *errstr, size_t errstr_size)
         if (try_lock(c, name)) {
             c->member = i;
             c->members = 1;
-            ferry_log_info("consumer joined its link", "link=%s member=%d", c->link, i);
             return 0;
         }
     }

@@ -83,6 +83,13 @@ int ferry_conf_get_bool(const ferry_conf_t *conf, const char *name);
 const char *ferry_conf_get_table(const ferry_conf_t *conf, const char *family, const char *db,
                                  const char *table);
 
+/*
+ * The keys of a "<family>.*" family the file sets, one per call: starts at
+ * *pos = 0, returns the next whole key ("where.shop.orders") and moves *pos
+ * past it; NULL when there is no more.
+ */
+const char *ferry_conf_family_next(const ferry_conf_t *conf, const char *family, size_t *pos);
+
 /* Value safe to show a person: secrets as "***", URL passwords masked. */
 const char *ferry_conf_get_display(const ferry_conf_t *conf, const char *name, char *buf,
                                    size_t buf_size);

@@ -168,6 +168,60 @@ int ferry_link_map_new(const ferry_conf_t *conf, const ferry_table_name_t *table
     return 0;
 }
 
+size_t ferry_link_unmatched_table_keys(const ferry_conf_t *conf, const ferry_table_name_t *tables,
+                                       size_t n, void (*fn)(void *arg, const char *key), void *arg)
+{
+    static const char *const families[] = {"columns.include", "columns.exclude", "where"};
+    size_t unmatched = 0;
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        size_t pos = 0;
+        const char *key;
+        while ((key = ferry_conf_family_next(conf, families[f], &pos)) != NULL) {
+            const char *name = key + strlen(families[f]) + 1; /* "db.table" */
+            bool found = false;
+            for (size_t i = 0; i < n && !found; i++) {
+                size_t dl = strlen(tables[i].db);
+                found = strncmp(name, tables[i].db, dl) == 0 && name[dl] == '.' &&
+                        strcmp(name + dl + 1, tables[i].table) == 0;
+            }
+            if (!found) {
+                unmatched++;
+                fn(arg, key);
+            }
+        }
+    }
+    return unmatched;
+}
+
+typedef struct {
+    const ferry_tabledef_t *def;
+    char missing[256];
+} known_t;
+
+static int column_known(void *arg, char *column)
+{
+    known_t *k = arg;
+    if (ferry_tabledef_find_column(k->def, column) >= 0)
+        return 0;
+    snprintf(k->missing, sizeof(k->missing), "%s", column);
+    return FERRY_ERR_NOT_FOUND;
+}
+
+int ferry_link_filter_columns_known(const ferry_conf_t *conf, const ferry_tabledef_t *def,
+                                    char *errstr, size_t errstr_size)
+{
+    static const char *const families[] = {"columns.include", "columns.exclude"};
+    for (size_t f = 0; f < 2; f++) {
+        known_t k = {.def = def};
+        if (each_item(ferry_conf_get_table(conf, families[f], def->db, def->name), column_known,
+                      &k) == FERRY_ERR_NOT_FOUND)
+            return ferry_err_set(errstr, errstr_size, FERRY_ERR_INVALID,
+                                 "%s.%s.%s names column `%s`, which `%s`.`%s` does not have",
+                                 families[f], def->db, def->name, k.missing, def->db, def->name);
+    }
+    return 0;
+}
+
 /* Removes element i of an array of n elements of size sz. */
 static void remove_at(void *array, size_t *n, size_t i, size_t sz)
 {

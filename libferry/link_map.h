@@ -32,6 +32,23 @@ int ferry_link_list_tables(const ferry_conf_t *conf, MYSQL *source, ferry_table_
                            size_t *n, char *errstr, size_t errstr_size);
 
 /*
+ * The per-table keys (columns.include.*, columns.exclude.*, where.*) that
+ * name none of tables[0..n): calls fn(arg, key) for each and returns how
+ * many. A misspelt table in such a key would otherwise leave its columns or
+ * rows unfiltered without a word.
+ */
+size_t ferry_link_unmatched_table_keys(const ferry_conf_t *conf, const ferry_table_name_t *tables,
+                                       size_t n, void (*fn)(void *arg, const char *key), void *arg);
+
+/*
+ * 0 when every column that def's columns.include / columns.exclude key
+ * names is a column of def; else FERRY_ERR_INVALID naming the first that is
+ * not (a misspelt column would travel although the project leaves it out).
+ */
+int ferry_link_filter_columns_known(const ferry_conf_t *conf, const ferry_tabledef_t *def,
+                                    char *errstr, size_t errstr_size);
+
+/*
  * A map with the project's renames, and the column filters of the given
  * tables (filters are per table, so the tables must be named; NULL, 0 for
  * renames only). Returns 0 and *out (ferry_rename_map_destroy), or

@@ -195,6 +195,27 @@ static void check_read_binlogs(const char *url, uint32_t server_id, int timeout_
         ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "source: could not read binlogs: %s", err);
 }
 
+/*
+ * Without a position to open a dump at (the binlogs could not be listed),
+ * REPLICATION SLAVE is looked up among the user's global privileges, so
+ * that a user lacking both rights learns of both at once.
+ */
+static void check_read_grant(MYSQL *my, ferry_precheck_t *p)
+{
+    /* a user who may read the mysql schema sees every user's rows */
+    if (mysql_query(my, "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
+                        "WHERE PRIVILEGE_TYPE = 'REPLICATION SLAVE' AND GRANTEE = "
+                        "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+                        "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')") != 0)
+        return;
+    MYSQL_RES *r = mysql_store_result(my);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[0] && strcmp(row[0], "0") == 0)
+        ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
+                           "source: the user may not read binlogs: GRANT REPLICATION SLAVE ON *.*");
+    mysql_free_result(r);
+}
+
 int ferry_precheck_mysql_source(const char *url, uint32_t server_id, int timeout_ms,
                                 ferry_precheck_t *p)
 {
@@ -217,6 +238,8 @@ int ferry_precheck_mysql_source(const char *url, uint32_t server_id, int timeout
     uint64_t pos = 0;
     if (check_list_binlogs(my, file, sizeof(file), &pos, p) == 0)
         check_read_binlogs(url, server_id, timeout_ms, file, pos, p);
+    else
+        check_read_grant(my, p);
     ferry_db_close(db);
     return 0;
 }

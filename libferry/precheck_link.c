@@ -11,8 +11,10 @@
 #include "link_map.h"
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
+#include "url.h"
 
 #include <mysql.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,12 +94,21 @@ static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_
             ferry_precheck_add(p, items[k].error ? FERRY_PRECHECK_ERROR : FERRY_PRECHECK_WARNING,
                                "%s", items[k].text);
         ferry_precheck_items_free(items, n_items);
-        if (ferry_link_filter_columns(def, map, err, sizeof(err)) != 0)
+        if (ferry_link_filter_columns_known(conf, def, err, sizeof(err)) != 0 ||
+            ferry_link_filter_columns(def, map, err, sizeof(err)) != 0)
             ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
         else
             check_row_filter(conf, src, def, p);
         ferry_tabledef_destroy(def);
     }
+}
+
+static void report_unmatched(void *arg, const char *key)
+{
+    ferry_precheck_add(arg, FERRY_PRECHECK_ERROR,
+                       "%s names no table the project selects: check the database and table "
+                       "names (tables.include, tables.exclude)",
+                       key);
 }
 
 static int stop_at_first(void *arg, const ferry_kafka_msg_t *msg)
@@ -183,6 +194,20 @@ static void check_destination(const ferry_conf_t *conf, ferry_table_name_t *name
 int ferry_precheck_link(const ferry_conf_t *conf, ferry_precheck_t *p)
 {
     const char *src_url = ferry_conf_get(conf, "source.url");
+    ferry_url_t u;
+    if (ferry_url_parse(src_url, &u, NULL, 0) == 0) {
+        bool mysql_family = ferry_engine_is_mysql_family(u.engine);
+        const char *engine = ferry_engine_name(u.engine);
+        ferry_url_free(&u);
+        if (!mysql_family) {
+            ferry_precheck_add(p, FERRY_PRECHECK_ERROR,
+                               "source: %s sources are not supported by the link yet (only "
+                               "ferry-verifier reads them); source.url must be a MySQL-family "
+                               "database (mysql://, mariadb://, oceanbase://, tidb://)",
+                               engine);
+            return FERRY_ERR_UNSUPPORTED;
+        }
+    }
     int timeout = (int)ferry_conf_get_int(conf, "connect.timeout.ms");
     int rc = ferry_precheck_mysql_source(src_url, ferry_conf_replica_server_id(conf), timeout, p);
     if (rc != 0)
@@ -199,6 +224,7 @@ int ferry_precheck_link(const ferry_conf_t *conf, ferry_precheck_t *p)
     if (names && ferry_link_map_new(conf, names, n, &map, err, sizeof(err)) != 0)
         ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
     if (names && map) {
+        ferry_link_unmatched_table_keys(conf, names, n, report_unmatched, p);
         check_tables(conf, src, names, n, map, p);
         check_destination(conf, names, n, map, p);
     }

@@ -161,14 +161,7 @@ static int cmd_precheck(int argc, char **argv)
     if (!conf)
         return 2;
     ferry_precheck_t *p = ferry_precheck_new();
-    ferry_url_t u;
-    const char *src = ferry_conf_get(conf, "source.url");
-    if (ferry_url_parse(src, &u, NULL, 0) == 0 && ferry_engine_is_mysql_family(u.engine))
-        ferry_precheck_link(conf, p);
-    else
-        ferry_precheck_add(p, FERRY_PRECHECK_WARNING,
-                           "source: only MySQL-family sources have prechecks so far");
-    ferry_url_free(&u);
+    ferry_precheck_link(conf, p);
     for (size_t i = 0; i < ferry_precheck_count(p); i++)
         printf("%s: %s\n",
                ferry_precheck_severity(p, i) == FERRY_PRECHECK_ERROR ? "error" : "warning",

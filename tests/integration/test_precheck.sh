@@ -40,6 +40,9 @@ if out=$("$ctl" precheck "$FERRY_TEST_TMP/user.properties" 2>&1); then
     fail "precheck passed for a user without replication rights: $out"
 fi
 grep -q "^error: source: the user may not list binlogs .*GRANT REPLICATION CLIENT" <<<"$out" || fail "$out"
+# both missing rights at once, not one per round
+grep -q "^error: source: the user may not read binlogs: GRANT REPLICATION SLAVE ON \*\.\*" <<<"$out" ||
+    fail "REPLICATION SLAVE is not named next to REPLICATION CLIENT: $out"
 mysql1 -e "GRANT BINLOG MONITOR ON *.* TO '$user'@'%'"
 out=$("$ctl" precheck "$FERRY_TEST_TMP/user.properties" 2>&1) && fail "passed without REPLICATION SLAVE: $out"
 grep -q "^error: source: the user may not read binlogs: GRANT REPLICATION SLAVE ON \*\.\*" <<<"$out" || fail "$out"
@@ -74,7 +77,26 @@ grep -q "^error: destination: table \`$db\`.\`t\` already holds rows" <<<"$out" 
 project "$FERRY_TEST_TMP/none.properties" "$FERRY_MARIADB1_URL" "tables.exclude = $db.*"
 out=$("$ctl" precheck "$FERRY_TEST_TMP/none.properties" 2>&1) && fail "passed with no table: $out"
 grep -q "^error: source: no table matches tables.include" <<<"$out" || fail "$out"
+# misspelt table or column in a per-table key: refused, not silently unfiltered
+project "$FERRY_TEST_TMP/typo.properties" "$FERRY_MARIADB1_URL" "destination.keep.rows = true" \
+    "columns.exclude.$db.tt = v" "where.$db.cc = id > 1" "columns.exclude.$db.c = xx"
+out=$("$ctl" precheck "$FERRY_TEST_TMP/typo.properties" 2>&1) && fail "passed with misspelt keys: $out"
+grep -q "^error: columns.exclude.$db.tt names no table the project selects" <<<"$out" || fail "$out"
+grep -q "^error: where.$db.cc names no table the project selects" <<<"$out" || fail "$out"
+grep -q "^error: columns.exclude.$db.c names column \`xx\`, which \`$db\`.\`c\` does not have" <<<"$out" ||
+    fail "a misspelt column is not refused: $out"
+# the producer refuses to start on them too, before it copies anything
+expect_fail_with "columns.exclude.$db.tt names no table" "$FERRY_BUILD/producer/ferry-producer" \
+    "$FERRY_TEST_TMP/typo.properties"
 project "$FERRY_TEST_TMP/keep.properties" "$FERRY_MARIADB1_URL" "destination.keep.rows = true"
 out=$("$ctl" precheck "$FERRY_TEST_TMP/keep.properties" 2>&1)
 grep -q "already holds rows" <<<"$out" && fail "keep.rows did not allow the rows: $out"
 pass "table and destination problems are named, one line each"
+
+# 5. a PostgreSQL source: the link cannot read it yet (the verifier can)
+project "$FERRY_TEST_TMP/pg.properties" "$FERRY_PG_URL"
+out=$("$ctl" precheck "$FERRY_TEST_TMP/pg.properties" 2>&1) && fail "precheck passed a PostgreSQL source: $out"
+grep -q "^error: source: postgresql sources are not supported by the link yet" <<<"$out" || fail "$out"
+expect_fail_with "postgresql sources are not supported by the link yet" \
+    "$FERRY_BUILD/producer/ferry-producer" "$FERRY_TEST_TMP/pg.properties"
+pass "a PostgreSQL source is refused by precheck and by ferry-producer, naming why"
