@@ -1038,8 +1038,10 @@ static bool nap(volatile const int *stop, int ms)
 static int start_position(ferry_capture_t *c, char *errstr, size_t errstr_size)
 {
     ferry_capture_position_t p;
-    int rc = ferry_capture_checkpoint_read(c->kprops, c->registry, c->prefix, c->link,
-                                           c->timeout_ms, &p, errstr, errstr_size);
+    /* the project's own properties: c->kprops adds producer-only ones a consumer warns about */
+    int rc =
+        ferry_capture_checkpoint_read(ferry_conf_kafka_props(c->project), c->registry, c->prefix,
+                                      c->link, c->timeout_ms, &p, errstr, errstr_size);
     if (rc == 0) {
         c->ckpt = p;
         if (p.snapshot_done)

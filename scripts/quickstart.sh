@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: on a fresh Debian 12 machine (as root) installs what is
 # missing, builds ferry, starts a demo setup on loopback -- a source and a
-# destination MariaDB, a PostgreSQL, and ferry-devkafka as the Kafka broker --
+# destination MariaDB, and ferry-devkafka as the Kafka broker --
 # creates a sample database on the source, starts ferry-producer,
 # ferry-consumer and ferry-verifier, migrates the database while a small
 # write load runs, shows both sides' checksums and where the services'
@@ -11,8 +11,9 @@
 #   scripts/quickstart.sh status   ferryctl status of the demo project
 #   scripts/quickstart.sh stop     stop the services and the servers
 #
-# Everything lives under $FERRY_DEMO_DIR (default /tmp/ferry-demo); the build
-# goes to $FERRY_DEMO_BUILD (default ./build).
+# Everything lives under $FERRY_DEMO_DIR (default /tmp/ferry-demo; a start
+# there stops and replaces the demo it holds); the build goes to
+# $FERRY_DEMO_BUILD (default ./build). Give status and stop the same values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -54,8 +55,8 @@ fi
 
 mkdir -p "$DEMO"
 stop_services
-echo "==> starting MariaDB (source, destination), PostgreSQL and ferry-devkafka on loopback"
-FERRY_BUILD=$BUILD tests/harness/servers.sh start "$SERVERS" >/dev/null
+echo "==> starting MariaDB (source, destination) and ferry-devkafka on loopback"
+FERRY_BUILD=$BUILD FERRY_TEST_SKIP_PG=1 tests/harness/servers.sh start "$SERVERS" >/dev/null
 # shellcheck source=/dev/null
 . "$SERVERS/env.sh"
 
@@ -136,5 +137,9 @@ echo
 "$BUILD/tools/ferryctl" status "$PROJECT" || true
 echo
 echo "project file: $PROJECT"
-echo "status:       scripts/quickstart.sh status"
-echo "stop:         scripts/quickstart.sh stop"
+# the commands to type, with the settings this run used
+env_prefix=""
+[ -n "${FERRY_DEMO_DIR:-}" ] && env_prefix+="FERRY_DEMO_DIR=$(printf '%q' "$DEMO") "
+[ -n "${FERRY_DEMO_BUILD:-}" ] && env_prefix+="FERRY_DEMO_BUILD=$(printf '%q' "$BUILD") "
+echo "status:       ${env_prefix}scripts/quickstart.sh status"
+echo "stop:         ${env_prefix}scripts/quickstart.sh stop"

@@ -19,7 +19,9 @@
 # FERRY_DEVKAFKA_ARGS (extra ferry-devkafka arguments, e.g. "--brokers 3"),
 # FERRY_DEVKAFKA_BIN (another ferry-devkafka executable),
 # FERRY_TEST_SKIP_KAFKA=1 (start only the databases; the FERRY_KAFKA_*
-# variables are then empty), FERRY_PG_BIN (default /usr/lib/postgresql/15/bin).
+# variables are then empty), FERRY_TEST_SKIP_PG=1 (no PostgreSQL; the
+# FERRY_PG_* variables are then empty), FERRY_PG_BIN (default
+# /usr/lib/postgresql/15/bin).
 set -euo pipefail
 
 HARNESS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -394,10 +396,13 @@ kafka_start() {
 }
 
 write_env() {
-    local p1 p2 pp s1 s2 ps kb="" kc="" tmp=$DIR/env.sh.tmp
+    local p1 p2 ph="" pp="" s1 s2 ps="" pu="" kb="" kc="" tmp=$DIR/env.sh.tmp
     p1=$(cat "$DIR/mariadb1/port") s1=$(cat "$DIR/mariadb1/socket")
     p2=$(cat "$DIR/mariadb2/port") s2=$(cat "$DIR/mariadb2/socket")
-    pp=$(cat "$DIR/pg/port") ps=$(cat "$DIR/pg/socket_dir")
+    if [ "${FERRY_TEST_SKIP_PG:-0}" != 1 ]; then
+        pp=$(cat "$DIR/pg/port") ps=$(cat "$DIR/pg/socket_dir")
+        ph=127.0.0.1 pu="postgresql://ferry:ferry@127.0.0.1:$pp/ferry"
+    fi
     if [ "${FERRY_TEST_SKIP_KAFKA:-0}" != 1 ]; then
         kb=$(cat "$DIR/kafka/bootstrap.addr") kc=$(cat "$DIR/kafka/control.addr")
     fi
@@ -414,10 +419,10 @@ write_env() {
         envline FERRY_MARIADB2_PORT "$p2"
         envline FERRY_MARIADB2_SOCKET "$s2"
         envline FERRY_MARIADB2_URL "mysql://ferry:ferry@127.0.0.1:$p2"
-        envline FERRY_PG_HOST 127.0.0.1
+        envline FERRY_PG_HOST "$ph"
         envline FERRY_PG_PORT "$pp"
         envline FERRY_PG_SOCKET_DIR "$ps"
-        envline FERRY_PG_URL "postgresql://ferry:ferry@127.0.0.1:$pp/ferry"
+        envline FERRY_PG_URL "$pu"
         envline FERRY_KAFKA_BOOTSTRAP "$kb"
         envline FERRY_KAFKA_CONTROL "$kc"
     } >"$tmp"
@@ -453,7 +458,9 @@ cmd_start() {
     jobs_pids=() jobs_names=()
     run_bg mariadb1 mariadb_setup mariadb1 101
     run_bg mariadb2 mariadb_setup mariadb2 102
-    run_bg pg pg_start
+    if [ "${FERRY_TEST_SKIP_PG:-0}" != 1 ]; then
+        run_bg pg pg_start
+    fi
     if [ "${FERRY_TEST_SKIP_KAFKA:-0}" != 1 ]; then
         run_bg devkafka kafka_start
     fi

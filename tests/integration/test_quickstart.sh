@@ -23,6 +23,11 @@ if grep -q ":ferry@" <<<"$out"; then fail "quickstart printed a password: $out";
     fail "the demo's checksums do not agree: $out"
 
 "$FERRY_SRC/scripts/quickstart.sh" status >/dev/null || fail "quickstart status"
+# the closing hint is a command that works as printed, in this demo directory
+hint=$(sed -n 's/^status: *//p' <<<"$out")
+grep -q "FERRY_DEMO_DIR=" <<<"$hint" || fail "the status hint drops FERRY_DEMO_DIR: $hint"
+(unset FERRY_DEMO_DIR FERRY_DEMO_BUILD && cd "$FERRY_SRC" && eval "$hint" >/dev/null) ||
+    fail "the printed status command fails: $hint"
 # ferryctl up on a running project leaves it alone
 again=$("$FERRY_BUILD/tools/ferryctl" up "$demo/demo.properties" 2>&1) || fail "second ferryctl up: $again"
 [ "$(grep -c 'is already running (pid ' <<<"$again")" -eq 3 ] || fail "second ferryctl up: $again"
