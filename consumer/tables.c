@@ -739,10 +739,9 @@ static void quiet_lag(consumer_t *c, ctable_t *t, int64_t now)
 {
     bool at_end = changes_at_end(c, t, now);
     double lag = at_end ? 0 : (double)(now - t->behind_since_ms + IDLE_MS) / 1000.0;
+    /* read to the end with nothing applied yet is a lag of 0 too, not an unknown one */
     if (t->has_lag && t->lag_s == lag)
         return;
-    if (at_end && !t->has_lag)
-        return; /* nothing applied yet and nothing waiting: no lag to show */
     pthread_mutex_lock(&c->lock);
     t->lag_s = lag;
     t->has_lag = true;
