@@ -145,8 +145,8 @@ typedef struct ctable {
     int64_t ends_checked_ms;
     int64_t behind_since_ms;
     char *last_error;
-    ferry_counter_t *m_rows, *m_events, *m_dlq;
-    ferry_gauge_t *m_lag;
+    ferry_counter_t *m_rows, *m_events, *m_dlq, *m_bytes;
+    ferry_gauge_t *m_lag, *m_phase;
 } ctable_t;
 
 /* A topic partition the consumer reads. */

@@ -291,6 +291,7 @@ static void loaded(consumer_t *c, sbuf_t *b)
     b->t->rows_applied += rows;
     pthread_mutex_unlock(&c->lock);
     ferry_counter_add(b->t->m_rows, rows);
+    ferry_counter_add(b->t->m_bytes, b->len);
 }
 
 /* Takes the loaders' finished chunks (loop thread). */

@@ -123,6 +123,15 @@ void status_table_metrics(consumer_t *c, ctable_t *t)
                               "Change events applied to the destination", "table", t->src_full);
     t->m_dlq = ferry_metrics_counter(m, "ferry_consumer_dlq_total",
                                      "Events sent to the dead-letter topic", "table", t->src_full);
+    t->m_bytes = ferry_metrics_counter(m, "ferry_consumer_bytes_applied_total",
+                                       "Bytes of the Kafka messages (keys and values) applied to "
+                                       "the destination",
+                                       "table", t->src_full);
+    t->m_phase = ferry_metrics_gauge(m, "ferry_consumer_table_phase",
+                                     "The table's phase: 0 schema, 1 full load, 2 catch-up, 3 "
+                                     "incremental",
+                                     "table", t->src_full);
+    ferry_gauge_set(t->m_phase, t->phase);
     t->m_lag = ferry_metrics_gauge_double(m, "ferry_consumer_lag_seconds",
                                           "Seconds from the source change of the last applied "
                                           "event to its destination commit",

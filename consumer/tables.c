@@ -96,6 +96,7 @@ void tables_set_phase(consumer_t *c, ctable_t *t, phase_t p)
     pthread_mutex_lock(&c->lock);
     t->phase = p;
     pthread_mutex_unlock(&c->lock);
+    ferry_gauge_set(t->m_phase, p);
     ferry_log_info("table phase", "table=%s destination=%s phase=%s", t->src_full, t->dst_full,
                    tables_phase_name(p));
 }

@@ -66,6 +66,8 @@ typedef struct family {
 struct ferry_metrics {
     pthread_mutex_t lock; /* guards the lists, not the values */
     family_t *families, *families_tail;
+    void (*collect)(void *arg);
+    void *collect_arg;
 };
 
 static uint64_t double_bits(double d)
@@ -488,6 +490,16 @@ void ferry_counter_add(ferry_counter_t *c, uint64_t n)
         atomic_fetch_add_explicit(&c->value, n, memory_order_relaxed);
 }
 
+void ferry_counter_raise(ferry_counter_t *c, uint64_t total)
+{
+    if (!c)
+        return;
+    uint64_t v = atomic_load_explicit(&c->value, memory_order_relaxed);
+    while (v < total && !atomic_compare_exchange_weak_explicit(
+                            &c->value, &v, total, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
 uint64_t ferry_counter_get(const ferry_counter_t *c)
 {
     return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
@@ -711,6 +723,16 @@ static void render_family(FILE *out, const family_t *f)
     }
 }
 
+void ferry_metrics_set_collect(ferry_metrics_t *m, void (*fn)(void *arg), void *arg)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->collect = fn;
+    m->collect_arg = arg;
+    pthread_mutex_unlock(&m->lock);
+}
+
 char *ferry_metrics_render(ferry_metrics_t *m)
 {
     char *text = NULL;
@@ -719,6 +741,12 @@ char *ferry_metrics_render(ferry_metrics_t *m)
     if (!out)
         return NULL;
     if (m) {
+        pthread_mutex_lock(&m->lock);
+        void (*collect)(void *) = m->collect;
+        void *arg = m->collect_arg;
+        pthread_mutex_unlock(&m->lock);
+        if (collect)
+            collect(arg);
         pthread_mutex_lock(&m->lock);
         for (const family_t *f = m->families; f; f = f->next)
             render_family(out, f);

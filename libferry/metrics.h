@@ -105,6 +105,8 @@ ferry_histogram_t *ferry_metrics_histogram_labels(ferry_metrics_t *m, const char
 
 /* Adds n to a counter (counters only go up). */
 void ferry_counter_add(ferry_counter_t *c, uint64_t n);
+/* Raises a counter to total, a running count kept elsewhere; a lower total is ignored. */
+void ferry_counter_raise(ferry_counter_t *c, uint64_t total);
 uint64_t ferry_counter_get(const ferry_counter_t *c);
 
 /*
@@ -136,5 +138,12 @@ void ferry_histogram_observe(ferry_histogram_t *h, double value);
  * string the caller frees with free(), or NULL when out of memory.
  */
 char *ferry_metrics_render(ferry_metrics_t *m);
+
+/*
+ * fn(arg) runs at the start of every render, outside the registry's lock,
+ * to bring series kept elsewhere (a status struct) up to date; it may
+ * register series. One per registry; NULL removes it.
+ */
+void ferry_metrics_set_collect(ferry_metrics_t *m, void (*fn)(void *arg), void *arg);
 
 #endif

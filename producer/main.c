@@ -131,12 +131,69 @@ static int precheck(const ferry_conf_t *conf)
     return errors ? FERRY_ERR_FATAL : 0;
 }
 
+/* Capture's running counts per table, for /metrics. */
+static void capture_table_metrics(ferry_capture_t *capture, ferry_metrics_t *m)
+{
+    ferry_capture_table_count_t counts[256];
+    size_t n = ferry_capture_table_counts(capture, counts, 256);
+    for (size_t i = 0; i < n && i < 256; i++) {
+        char name[300];
+        snprintf(name, sizeof(name), "%s.%s", counts[i].db, counts[i].table);
+        ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_changes_total",
+                                                  "Row changes of the table capture committed to "
+                                                  "Kafka",
+                                                  "table", name),
+                            counts[i].inserts + counts[i].updates + counts[i].deletes);
+    }
+}
+
+/*
+ * /metrics from what /status shows: capture's counts and lag, and each
+ * table's full-load progress (runs before each render, on the HTTP thread).
+ */
+static void collect_metrics(void *arg)
+{
+    ferry_service_t *svc = arg;
+    producer_state_t *st = ferry_service_opaque(svc);
+    ferry_metrics_t *m = ferry_service_metrics(svc);
+    pthread_mutex_lock(&st->lock);
+    if (st->snapshot)
+        producer_snapshot_metrics(st->snapshot, m);
+    if (st->capture) {
+        ferry_capture_status_t cs;
+        ferry_capture_status(st->capture, &cs);
+        ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_capture_events_total",
+                                                  "Change and DDL events capture committed to "
+                                                  "Kafka",
+                                                  NULL, NULL),
+                            cs.events);
+        ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_capture_transactions_total",
+                                                  "Source transactions capture covered by "
+                                                  "checkpoints",
+                                                  NULL, NULL),
+                            cs.transactions);
+        ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_capture_reconnects_total",
+                                                  "Reconnections to the source's binlog", NULL,
+                                                  NULL),
+                            cs.reconnects);
+        ferry_gauge_set_double(ferry_metrics_gauge_double(m, "ferry_producer_capture_lag_seconds",
+                                                          "Seconds from the source commit of the "
+                                                          "last event read to its reading (0 "
+                                                          "when idle)",
+                                                          NULL, NULL),
+                               (double)cs.lag_ms / 1000.0);
+        capture_table_metrics(st->capture, m);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
 static int run(ferry_service_t *svc)
 {
     producer_state_t *st = ferry_service_opaque(svc);
     const ferry_conf_t *conf = ferry_service_conf(svc);
     char err[1024];
     ferry_service_topic_prefix(svc, "fwd", st->prefix, sizeof(st->prefix));
+    ferry_metrics_set_collect(ferry_service_metrics(svc), collect_metrics, svc);
     if (precheck(conf) != 0) {
         ferry_log_error("precheck failed: nothing was written; fix the findings above and start "
                         "again",

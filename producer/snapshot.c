@@ -627,6 +627,36 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
     return 0;
 }
 
+void producer_snapshot_metrics(producer_snapshot_t *s, ferry_metrics_t *m)
+{
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n; i++) {
+        const ferry_fullload_progress_t *p = &s->progress[i];
+        char name[600];
+        snprintf(name, sizeof(name), "%s.%s", s->names[i].db, s->names[i].table);
+        ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_fullload_rows_copied_total",
+                                                  "Rows of the table's full load copied to Kafka "
+                                                  "(done chunks)",
+                                                  "table", name),
+                            (uint64_t)(p->rows_copied > 0 ? p->rows_copied : 0));
+        ferry_gauge_set(ferry_metrics_gauge(m, "ferry_producer_fullload_rows_estimate",
+                                            "The source's estimate of the table's rows, when its "
+                                            "full load was planned",
+                                            "table", name),
+                        p->rows_estimate);
+        ferry_gauge_set(ferry_metrics_gauge(m, "ferry_producer_fullload_chunks_done",
+                                            "Chunks of the table's full load copied", "table",
+                                            name),
+                        p->chunks_done);
+        ferry_gauge_set(ferry_metrics_gauge(m, "ferry_producer_fullload_done",
+                                            "1 once the table's full load is copied and its high "
+                                            "watermark published",
+                                            "table", name),
+                        s->announced[i] ? 1 : 0);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j)
 {
     pthread_mutex_lock(&s->lock);

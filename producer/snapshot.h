@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "json.h"
+#include "metrics.h"
 #include "registry.h"
 
 typedef struct producer_snapshot producer_snapshot_t;
@@ -42,6 +43,13 @@ void producer_snapshot_p0(const producer_snapshot_t *s, char *file, size_t file_
  * negative ferry_err_t.
  */
 int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, size_t errstr_size);
+
+/*
+ * Brings the per-table full-load series of /metrics up to date (rows copied
+ * and estimated, chunks done and planned, done or not; takes the
+ * snapshot's lock).
+ */
+void producer_snapshot_metrics(producer_snapshot_t *s, ferry_metrics_t *m);
 
 /* Adds "snapshot" to a /status object (takes the snapshot's lock). */
 void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j);

@@ -82,6 +82,28 @@ compare
 [ -z "$(mysql2 -e "SHOW COLUMNS FROM $dst.orders LIKE 'secret'")" ] || fail "the filtered column was migrated"
 pass "full load and changes during and after it: destination equals source"
 
+# /metrics shows each table's phase, rows copied against the estimate,
+# events and bytes (rates through rate()), and the lags, as /status does
+run=$(link_rundir "$project")
+pm=$(curl -fsS "$(cat "$run/producer.addr")/metrics") || fail "no producer /metrics"
+cm=$(curl -fsS "$(cat "$run/consumer.addr")/metrics") || fail "no consumer /metrics"
+metric() { # metric TEXT NAME LABELS: the value of one series
+    awk -v k="$2{$3}" '$1 == k { print $2 }' <<<"$1"
+}
+t="table=\"$src.orders\""
+# (the workload ran during the copy: rows copied need not be the first 3000)
+[ "$(metric "$pm" ferry_producer_fullload_rows_copied_total "$t")" -gt 1000 ] ||
+    fail "producer /metrics: rows copied of orders: $(grep orders <<<"$pm")"
+[ "$(metric "$pm" ferry_producer_fullload_done "$t")" = 1 ] || fail "producer /metrics: orders not done: $pm"
+[ -n "$(metric "$pm" ferry_producer_fullload_rows_estimate "$t")" ] || fail "producer /metrics: no estimate: $pm"
+[ "$(metric "$pm" ferry_producer_changes_total "$t")" -gt 0 ] || fail "producer /metrics: no changes of orders: $pm"
+grep -Eq '^ferry_producer_capture_events_total [1-9]' <<<"$pm" || fail "producer /metrics: no capture events: $pm"
+grep -q '^ferry_producer_capture_lag_seconds ' <<<"$pm" || fail "producer /metrics: no capture lag: $pm"
+[ "$(metric "$cm" ferry_consumer_table_phase "$t")" = 3 ] || fail "consumer /metrics: orders not incremental (3): $cm"
+[ "$(metric "$cm" ferry_consumer_bytes_applied_total "$t")" -gt 0 ] || fail "consumer /metrics: no bytes: $cm"
+[ -n "$(metric "$cm" ferry_consumer_lag_seconds "$t")" ] || fail "consumer /metrics: no lag: $cm"
+pass "/metrics of producer and consumer: per-table phase, rows copied and estimate, events, bytes, lag"
+
 # crash safety: kill -9 in the middle of more writes, then start again
 for r in 6 7; do workload "$r"; done
 link_kill "$project" producer
