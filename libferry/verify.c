@@ -145,6 +145,7 @@ void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out
     out->tables_done = atomic_load(&v->tables_done);
     out->rows_estimated = v->rows_estimated;
     out->rows_checked = atomic_load(&v->rows_checked);
+    out->rows_resumed = atomic_load(&v->rows_resumed);
     out->chunks_checked = atomic_load(&v->chunks_checked);
     out->chunks_differing = atomic_load(&v->chunks_differing);
     pthread_mutex_lock((pthread_mutex_t *)&v->diffs.lock);
@@ -1079,8 +1080,9 @@ static int restore_table(ferry_verify_t *v, char **f, int nf)
     atomic_store(&t->rows_src, st->rows_src);
     atomic_store(&t->rows_dst, st->rows_dst);
     atomic_store(&t->chunks, st->chunks);
+    /* resumed first: a reader of both never sees more new rows than there are */
+    atomic_fetch_add(&v->rows_resumed, st->rows_src);
     atomic_fetch_add(&v->rows_checked, st->rows_src);
-    v->rows_resumed += st->rows_src;
     if (st->done) {
         atomic_store(&t->done, 1);
         atomic_fetch_add(&v->tables_done, 1);
@@ -1884,6 +1886,24 @@ static int start_workers(ferry_verify_t *v, worker_t *ws, int n, char *errstr, s
     return 0;
 }
 
+/*
+ * A verification of no table would say "equal" having compared nothing, so
+ * a typo in a pattern would pass: it is "could not verify" instead.
+ */
+static int no_tables(const ferry_verify_t *v, char *errstr, size_t errstr_size)
+{
+    if (v->opts->tables)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOT_FOUND,
+                             "could not verify: no selected table matches the pattern \"%s\"",
+                             v->opts->tables);
+    return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOT_FOUND,
+                         "could not verify: no source table matches the project's selection "
+                         "(tables.include "
+                         "\"%s\", tables.exclude \"%s\")",
+                         ferry_conf_get(v->conf, "tables.include"),
+                         ferry_conf_get(v->conf, "tables.exclude"));
+}
+
 int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
 {
     v->started_ms = now_ms();
@@ -1901,6 +1921,8 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
         rc = open_side(v->conf, true, &dst, errstr, errstr_size);
     if (!rc)
         rc = load_tables(v, src, dst, errstr, errstr_size);
+    if (!rc && v->n_tables == 0)
+        rc = no_tables(v, errstr, errstr_size);
     for (size_t i = 0; !rc && i < v->n_tables; i++) {
         vtable_t *t = &v->tables[i];
         t->led = v->opts->stream && !v->opts->shared && t->splittable && !integer_key(t) &&

@@ -72,8 +72,9 @@ void ferry_verify_destroy(ferry_verify_t *v);
  * see ferry_verify_differences), FERRY_ERR_TIMEOUT when opts->stop ended it
  * early (the checkpoint keeps what was done), or another negative
  * ferry_err_t with a one-line reason in errstr when it could not verify
- * (a server unreachable, a table missing at the destination, a column the
- * destination lacks, a query that failed).
+ * (no table selected, by opts->tables or by the project; a server
+ * unreachable, a table missing at the destination, a column the destination
+ * lacks, a query that failed).
  */
 int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size);
 
@@ -99,6 +100,7 @@ typedef struct {
     int64_t tables_total, tables_done;
     int64_t rows_estimated; /* source rows, from the servers' estimates */
     int64_t rows_checked;   /* source rows in chunks already compared */
+    int64_t rows_resumed;   /* of those, rows compared before the checkpoint it resumed from */
     int64_t chunks_checked, chunks_differing;
     int64_t differences;
     int64_t elapsed_ms;
@@ -127,6 +129,10 @@ char *ferry_verify_report_json(const ferry_verify_t *v);
  */
 int ferry_verify_write_repair(const ferry_verify_t *v, const char *path, char *errstr,
                               size_t errstr_size);
+
+/* The same SQL as a malloc'd text ending in a newline (for the HTTP API); NULL when out of memory.
+ */
+char *ferry_verify_repair_sql(const ferry_verify_t *v);
 
 /* Runs the repair statements on the destination. Returns 0 or FERRY_ERR_IO. */
 int ferry_verify_apply_repair(const ferry_verify_t *v, char *errstr, size_t errstr_size);

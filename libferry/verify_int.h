@@ -140,7 +140,7 @@ struct ferry_verify {
 
     atomic_llong rows_checked, chunks_checked, chunks_differing, tables_done;
     int64_t rows_estimated;
-    int64_t rows_resumed; /* rows_checked restored from a checkpoint */
+    atomic_llong rows_resumed; /* rows_checked restored from a checkpoint */
     int64_t started_ms;
     atomic_llong elapsed_ms;
     atomic_int running, finished;

@@ -140,8 +140,7 @@ static const char *const repair_session[] = {
     "SET SESSION foreign_key_checks = 0",
 };
 
-int ferry_verify_write_repair(const ferry_verify_t *v, const char *path, char *errstr,
-                              size_t errstr_size)
+char *ferry_verify_repair_sql(const ferry_verify_t *v)
 {
     ferry_strbuf_t sb = FERRY_STRBUF_INIT;
     ferry_strbuf_printf(&sb,
@@ -153,9 +152,21 @@ int ferry_verify_write_repair(const ferry_verify_t *v, const char *path, char *e
     ferry_strbuf_puts(&sb, "START TRANSACTION;\n");
     repair_text(v, &sb);
     ferry_strbuf_puts(&sb, "COMMIT;\n");
-    int rc = sb.oom ? ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory")
-                    : write_file(path, sb.buf, sb.len, errstr, errstr_size);
-    ferry_strbuf_free(&sb);
+    if (sb.oom) {
+        ferry_strbuf_free(&sb);
+        return NULL;
+    }
+    return sb.buf;
+}
+
+int ferry_verify_write_repair(const ferry_verify_t *v, const char *path, char *errstr,
+                              size_t errstr_size)
+{
+    char *text = ferry_verify_repair_sql(v);
+    if (!text)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    int rc = write_file(path, text, strlen(text), errstr, errstr_size);
+    free(text);
     return rc;
 }
 

@@ -258,6 +258,24 @@ static int raw_row(const vtable_t *t, bool dst, const entry_t *e, ferry_arena_t 
                                     e->lens + t->n_cols, arena, out, errstr, errstr_size);
 }
 
+/*
+ * "values" of a row only one side has: every column's value on that side
+ * (a missing row's source values are what a repair by hand inserts).
+ */
+static void json_side_values(ferry_json_t *j, const vtable_t *t, const entry_t *e, const char *side)
+{
+    ferry_json_key(j, "values");
+    ferry_json_object_begin(j);
+    for (size_t c = 0; c < t->n_cols; c++) {
+        ferry_json_key(j, t->cols[c].src->col.name);
+        ferry_json_object_begin(j);
+        ferry_json_key(j, side);
+        json_cell(j, &t->cols[c], e->cells[c], e->lens[c]);
+        ferry_json_object_end(j);
+    }
+    ferry_json_object_end(j);
+}
+
 /* Records one difference: a is the source row (NULL: extra), b the destination's (NULL: missing).
  */
 static int record(const vtable_t *t, const entry_t *a, const entry_t *b, double tol, vdiffs_t *out,
@@ -324,12 +342,16 @@ static int record(const vtable_t *t, const entry_t *a, const entry_t *b, double 
         ferry_json_object_end(j);
         if (!rc)
             rc = repair_where(&fix, t, dst_row, errstr, errstr_size);
-    } else if (!rc && d.kind == VDIFF_EXTRA) {
+    } else if (d.kind == VDIFF_EXTRA) {
+        json_side_values(j, t, b, "destination");
         ferry_strbuf_puts(&fix, "DELETE FROM ");
         ferry_verify_sql_table(&fix, t, true);
-        rc = repair_where(&fix, t, dst_row, errstr, errstr_size);
-    } else if (!rc) {
-        rc = repair_replace(&fix, t, src_row, errstr, errstr_size);
+        if (!rc)
+            rc = repair_where(&fix, t, dst_row, errstr, errstr_size);
+    } else {
+        json_side_values(j, t, a, "source");
+        if (!rc)
+            rc = repair_replace(&fix, t, src_row, errstr, errstr_size);
     }
     ferry_json_object_end(j);
     ferry_arena_destroy(arena);

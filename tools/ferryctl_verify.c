@@ -1,7 +1,8 @@
 /*
  * ferryctl_verify.c - `ferryctl verify FILE`: runs a verification in the
  * project's ferry-verifier service (POST /verify), draws its progress from
- * /status until it ends, and prints the report's verdict.
+ * /status until it ends, and prints the report's verdict; saves the report
+ * and the repair SQL (GET /verify/report, /verify/repair) when asked.
  */
 #include "ferryctl.h"
 
@@ -55,17 +56,28 @@ static long request(const char *method, const char *url, char **out)
     return code;
 }
 
-static void bar(FILE *out, json_t *v)
+/*
+ * The progress line. The row total is the servers' estimate: it is never
+ * shown below the count (api.c grows it, and so does this for an older
+ * service), and 100% only once the verification has ended.
+ */
+static void bar(FILE *out, json_t *v, bool ended)
 {
     long long pct = json_integer_value(json_object_get(v, "percent"));
+    long long done = json_integer_value(json_object_get(v, "rows_checked"));
+    long long total = json_integer_value(json_object_get(v, "rows_estimated"));
+    if (ended)
+        total = done, pct = 100;
+    else if (done > total)
+        total = done;
+    if (!ended && pct > 99)
+        pct = 99;
     int width = 30, filled = (int)(pct * width / 100);
     fputc('\r', out);
     fputc('[', out);
     for (int i = 0; i < width; i++)
         fputc(i < filled ? '#' : '.', out);
-    fprintf(out, "] %3lld%%  %lld/%lld rows  tables %lld/%lld  differences %lld", pct,
-            json_integer_value(json_object_get(v, "rows_checked")),
-            json_integer_value(json_object_get(v, "rows_estimated")),
+    fprintf(out, "] %3lld%%  %lld/%lld rows  tables %lld/%lld  differences %lld", pct, done, total,
             json_integer_value(json_object_get(v, "tables_done")),
             json_integer_value(json_object_get(v, "tables_total")),
             json_integer_value(json_object_get(v, "differences")));
@@ -77,11 +89,16 @@ static void bar(FILE *out, json_t *v)
     fflush(out);
 }
 
-/* Polls /status until the verification ends; returns its final state (malloc'd) or NULL. */
-static char *follow(const char *base, bool tty)
+/*
+ * Polls /status until the verification ends; returns the final
+ * "verification" object of /status (json_decref it), or NULL when the
+ * verifier stopped answering.
+ */
+static json_t *follow(const char *base, bool tty)
 {
     char url[700];
     snprintf(url, sizeof(url), "%s/status", base);
+    bool drawn = false;
     for (;;) {
         char *body = NULL;
         long code = request("GET", url, &body);
@@ -94,39 +111,54 @@ static char *follow(const char *base, bool tty)
             fputs("\nferryctl verify: the verifier stopped answering\n", stderr);
             return NULL;
         }
-        if (tty)
-            bar(stderr, v);
-        if (strcmp(state, "running") != 0) {
-            char *s = strdup(state);
-            if (tty)
+        bool ended = strcmp(state, "running") != 0, failed = strcmp(state, "failed") == 0;
+        /* a verification that failed ends with its reason, not with a bar */
+        if ((tty || ended) && !failed) {
+            bar(stderr, v, ended);
+            drawn = true;
+        }
+        if (ended) {
+            if (drawn)
                 fputc('\n', stderr);
-            else
-                bar(stderr, v), fputc('\n', stderr);
+            json_incref(v);
             json_decref(doc);
-            return s;
+            return v;
         }
         json_decref(doc);
         usleep(300 * 1000);
     }
 }
 
-/* Prints the report's differences (the first 50) and saves it to path if given. */
-static void show_report(const char *base, const char *path)
+/* GETs path of the service and writes the body to file; 0 or -1 (said on stderr). */
+static int save(const char *base, const char *path, const char *file, bool newline)
+{
+    char url[700], *body = NULL;
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    long code = request("GET", url, &body);
+    if (code != 200 || !body) {
+        fprintf(stderr, "ferryctl verify: could not get %s from the verifier: %s\n", path,
+                code ? (body ? body : "no answer") : "unreachable");
+        free(body);
+        return -1;
+    }
+    FILE *f = fopen(file, "w");
+    bool ok = f && fputs(body, f) >= 0 && (!newline || fputc('\n', f) != EOF);
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        fprintf(stderr, "ferryctl verify: could not write \"%s\"\n", file);
+    free(body);
+    return ok ? 0 : -1;
+}
+
+/* Prints the report's differences (the first 50). */
+static void show_report(const char *base)
 {
     char url[700], *body = NULL;
     snprintf(url, sizeof(url), "%s/verify/report", base);
     if (request("GET", url, &body) != 200 || !body) {
         free(body);
         return;
-    }
-    if (path) {
-        FILE *f = fopen(path, "w");
-        if (f) {
-            fprintf(f, "%s\n", body);
-            fclose(f);
-        } else {
-            fprintf(stderr, "ferryctl verify: could not write \"%s\"\n", path);
-        }
     }
     json_t *doc = json_loads(body, 0, NULL);
     free(body);
@@ -148,15 +180,79 @@ static void show_report(const char *base, const char *path)
     json_decref(doc);
 }
 
+static void verify_usage(FILE *out)
+{
+    fputs("usage: ferryctl verify FILE [--tables PATTERN] [--live] [--shared] [--report OUT.json]\n"
+          "                       [--repair-sql OUT.sql]\n"
+          "\n"
+          "Runs a verification in the project's ferry-verifier service (ferryctl up) with a\n"
+          "progress bar and prints the differences.\n"
+          "\n"
+          "  --tables PATTERN    only source tables matching db.table PATTERN ('*' wildcard)\n"
+          "  --live              the link is running: re-check differences after the consumer\n"
+          "                      applied what the source had written (default: verify.live)\n"
+          "  --shared            chunks checksummed by ferry-verifier --worker processes\n"
+          "  --report FILE       write the JSON report to FILE\n"
+          "  --repair-sql FILE   write the SQL that makes the destination equal to FILE\n"
+          "\n"
+          "Exit status: 0 equal, 1 differences, 2 could not verify.\n",
+          out);
+}
+
+/* Starts the verification, follows it and prints its outcome; returns the exit status. */
+static int run(const char *base, const char *query, const char *report, const char *repair)
+{
+    char url[1400];
+    snprintf(url, sizeof(url), "%s/verify%s", base, query);
+    char *body = NULL;
+    long code = request("POST", url, &body);
+    int status = 2;
+    if (code != 202) {
+        fprintf(stderr, "ferryctl verify: could not start a verification at %s: %s\n", base,
+                code ? (body ? body : "no answer") : "unreachable");
+        free(body);
+        return 2;
+    }
+    free(body);
+    json_t *v = follow(base, isatty(fileno(stderr)));
+    if (!v)
+        return 2;
+    const char *state = json_string_value(json_object_get(v, "state"));
+    status = strcmp(state, "equal") == 0 ? 0 : strcmp(state, "different") == 0 ? 1 : 2;
+    if (status != 2) {
+        show_report(base);
+        if (report && save(base, "/verify/report", report, true) != 0)
+            status = 2;
+        if (repair && save(base, "/verify/repair", repair, false) != 0)
+            status = 2;
+    } else {
+        const char *why = json_string_value(json_object_get(v, "error"));
+        fprintf(stderr, "ferryctl verify: %s\n",
+                why                             ? why
+                : strcmp(state, "stopped") == 0 ? "the verification was stopped"
+                                                : "the verification failed");
+    }
+    json_decref(v);
+    return status;
+}
+
 int ferryctl_cmd_verify(int argc, char **argv)
 {
-    const char *path = NULL, *tables = NULL, *report = NULL;
+    const char *path = NULL, *tables = NULL, *report = NULL, *repair = NULL;
     bool live = false, shared = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            verify_usage(stdout);
+            return 0;
+        }
+    }
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--tables") == 0 && i + 1 < argc)
             tables = argv[++i];
         else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc)
             report = argv[++i];
+        else if (strcmp(argv[i], "--repair-sql") == 0 && i + 1 < argc)
+            repair = argv[++i];
         else if (strcmp(argv[i], "--live") == 0)
             live = true;
         else if (strcmp(argv[i], "--shared") == 0)
@@ -164,7 +260,7 @@ int ferryctl_cmd_verify(int argc, char **argv)
         else if (!path && argv[i][0] != '-')
             path = argv[i];
         else {
-            fprintf(stderr, "ferryctl verify: unexpected argument \"%s\"\n", argv[i]);
+            fprintf(stderr, "ferryctl verify: unexpected argument \"%s\" (see --help)\n", argv[i]);
             return 2;
         }
     }
@@ -179,29 +275,14 @@ int ferryctl_cmd_verify(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *esc = curl_easy_init();
-    char url[1400];
     char *qt = tables && esc ? curl_easy_escape(esc, tables, 0) : NULL;
-    snprintf(url, sizeof(url), "%s/verify?live=%d&shared=%d%s%s", base, live ? 1 : 0,
-             shared ? 1 : 0, qt ? "&tables=" : "", qt ? qt : "");
+    /* without --live the service's own default applies (verify.live, ferry-verifier --live) */
+    char query[900];
+    snprintf(query, sizeof(query), "?shared=%d%s%s%s", shared ? 1 : 0, live ? "&live=1" : "",
+             qt ? "&tables=" : "", qt ? qt : "");
     curl_free(qt);
     curl_easy_cleanup(esc);
-    char *body = NULL;
-    long code = request("POST", url, &body);
-    int status = 2;
-    if (code != 202) {
-        fprintf(stderr, "ferryctl verify: could not start a verification at %s: %s\n", base,
-                code ? (body ? body : "no answer") : "unreachable");
-    } else {
-        char *state = follow(base, isatty(fileno(stderr)));
-        if (state) {
-            show_report(base, report);
-            status = strcmp(state, "equal") == 0 ? 0 : strcmp(state, "different") == 0 ? 1 : 2;
-            if (status == 2)
-                fprintf(stderr, "ferryctl verify: verification %s\n", state);
-            free(state);
-        }
-    }
-    free(body);
+    int status = run(base, query, report, repair);
     curl_global_cleanup();
     ferry_conf_destroy(conf);
     return status;

@@ -3,12 +3,14 @@
  *
  *   POST /verify[?tables=PATTERN][&live=1][&shared=1]   starts one (409 while one runs)
  *   GET  /verify/report                      the last finished one's JSON report
+ *   GET  /verify/repair                      the last finished one's repair SQL
  *   POST /verify/stop                        stops the running one (it keeps its
  *                                            checkpoint and resumes next time)
  *
  * /status carries a "verification" object (state idle | running | equal |
- * different | failed | stopped, tables, rows checked and estimated,
- * percent, ETA, differences) and /metrics the counts. A verification runs
+ * different | failed | stopped, tables, live, shared, rows checked and estimated,
+ * percent, ETA, differences) and /metrics the counts. A verification of no
+ * table is "failed" with the reason (verify.h). A verification runs
  * on its own thread; the HTTP thread only takes the state lock, and reads
  * the engine's progress, which is made of atomics.
  */
@@ -34,6 +36,8 @@ struct verifier_state {
     pthread_mutex_t lock; /* everything below */
     vstate_t state;
     int64_t runs;
+    int64_t rows_ended; /* rows compared by verifications that have ended (for the counter) */
+    bool live;          /* every verification is live unless the request says live=0 */
     char tables[512];
     bool has_tables;
     ferry_verify_opts_t opts;
@@ -41,16 +45,19 @@ struct verifier_state {
     pthread_t thread;
     bool joinable;
     char *report; /* last finished one's */
+    char *repair; /* its repair SQL */
     char error[512];
     char checkpoint[600];
     atomic_int stop;
 };
 
-verifier_state_t *ferry_verifier_state_new(void)
+verifier_state_t *ferry_verifier_state_new(bool live)
 {
     verifier_state_t *st = calloc(1, sizeof(*st));
-    if (st)
+    if (st) {
         pthread_mutex_init(&st->lock, NULL);
+        st->live = live;
+    }
     return st;
 }
 
@@ -60,6 +67,7 @@ void ferry_verifier_state_destroy(verifier_state_t *st)
         return;
     ferry_verify_destroy(st->v);
     free(st->report);
+    free(st->repair);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -70,10 +78,16 @@ static void *verify_main(void *arg)
     char err[512];
     int rc = ferry_verify_run(st->v, err, sizeof(err));
     char *report = ferry_verify_report_json(st->v);
+    char *repair = ferry_verify_repair_sql(st->v);
     size_t differences = ferry_verify_differences(st->v);
+    ferry_verify_progress_t p;
+    ferry_verify_progress(st->v, &p);
     pthread_mutex_lock(&st->lock);
     free(st->report);
     st->report = report;
+    free(st->repair);
+    st->repair = repair;
+    st->rows_ended += p.rows_checked - p.rows_resumed;
     if (rc == FERRY_ERR_TIMEOUT) {
         st->state = V_STOPPED;
     } else if (rc) {
@@ -124,6 +138,7 @@ static int on_verify(void *opaque, const ferry_http_request_t *req, ferry_http_r
     ferry_verify_destroy(st->v);
     st->v = NULL;
     ferry_verify_opts_from_conf(conf, &st->opts);
+    st->opts.live = st->opts.live || st->live;
     st->has_tables = false;
     for (size_t i = 0; i < req->n_args; i++) {
         const ferry_http_arg_t *a = &req->args[i];
@@ -163,22 +178,36 @@ static int on_verify(void *opaque, const ferry_http_request_t *req, ferry_http_r
     return status;
 }
 
-static int on_report(void *opaque, const ferry_http_request_t *req, ferry_http_response_t *resp)
+/* GET of the last finished verification's report or repair SQL. */
+static int last_result(verifier_state_t *st, bool repair, ferry_http_response_t *resp)
 {
-    (void)req;
-    verifier_state_t *st = opaque;
     resp->content_type = "application/json";
     pthread_mutex_lock(&st->lock);
+    const char *text = repair ? st->repair : st->report;
     int status = 200;
-    if (st->state == V_RUNNING || !st->report) {
+    if (st->state == V_RUNNING || !text) {
         resp->body = json_message("error", st->state == V_RUNNING ? "a verification is running"
                                                                   : "no verification yet");
         status = 404;
     } else {
-        resp->body = strdup(st->report);
+        resp->body = strdup(text);
+        if (repair)
+            resp->content_type = "application/sql; charset=utf-8";
     }
     pthread_mutex_unlock(&st->lock);
     return status;
+}
+
+static int on_report(void *opaque, const ferry_http_request_t *req, ferry_http_response_t *resp)
+{
+    (void)req;
+    return last_result(opaque, false, resp);
+}
+
+static int on_repair(void *opaque, const ferry_http_request_t *req, ferry_http_response_t *resp)
+{
+    (void)req;
+    return last_result(opaque, true, resp);
 }
 
 static int on_stop(void *opaque, const ferry_http_request_t *req, ferry_http_response_t *resp)
@@ -206,14 +235,23 @@ void ferry_verifier_service_status(ferry_service_t *svc, ferry_json_t *j)
         ferry_verify_progress(st->v, &p);
         ferry_json_key(j, "tables");
         ferry_json_string(j, st->has_tables ? st->tables : "*");
+        ferry_json_key(j, "live");
+        ferry_json_bool(j, st->opts.live);
+        ferry_json_key(j, "shared");
+        ferry_json_bool(j, st->opts.shared);
         ferry_json_key(j, "tables_total");
         ferry_json_int(j, p.tables_total);
         ferry_json_key(j, "tables_done");
         ferry_json_int(j, p.tables_done);
         ferry_json_key(j, "rows_checked");
         ferry_json_int(j, p.rows_checked);
+        /* the servers' estimate, grown to the count once the count passes it;
+           the count itself once the verification has ended */
+        int64_t total = st->state != V_RUNNING              ? p.rows_checked
+                        : p.rows_checked > p.rows_estimated ? p.rows_checked
+                                                            : p.rows_estimated;
         ferry_json_key(j, "rows_estimated");
-        ferry_json_int(j, p.rows_estimated);
+        ferry_json_int(j, total);
         ferry_json_key(j, "chunks");
         ferry_json_int(j, p.chunks_checked);
         ferry_json_key(j, "differences");
@@ -227,7 +265,7 @@ void ferry_verifier_service_status(ferry_service_t *svc, ferry_json_t *j)
             ferry_json_int(j, p.threads_running);
         }
         double frac = st->state != V_RUNNING ? 1.0
-                      : p.rows_estimated > 0 ? (double)p.rows_checked / (double)p.rows_estimated
+                      : total > 0            ? (double)p.rows_checked / (double)total
                                              : 0.0;
         if (frac > 0.99 && st->state == V_RUNNING)
             frac = 0.99; /* estimates are estimates: not done until done */
@@ -247,19 +285,27 @@ void ferry_verifier_service_status(ferry_service_t *svc, ferry_json_t *j)
     pthread_mutex_unlock(&st->lock);
 }
 
-/* Copies the engine's progress into the service's metrics. */
+/*
+ * Copies the engine's progress into the service's metrics. The counters
+ * (_total) count over every verification since the service started; the
+ * gauges hold the current or last one's numbers.
+ */
 typedef struct {
-    ferry_gauge_t *running, *rows, *chunks, *differing, *differences, *runs;
+    ferry_gauge_t *running, *chunks, *differing, *differences;
+    ferry_counter_t *rows, *runs;
+    int64_t rows_seen, runs_seen; /* what the counters were given so far */
 } meters_t;
 
 static void meters_init(ferry_service_t *svc, meters_t *m)
 {
     ferry_metrics_t *r = ferry_service_metrics(svc);
+    memset(m, 0, sizeof(*m));
     m->running =
         ferry_metrics_gauge(r, "ferry_verifier_running", "1 while a verification runs", NULL, NULL);
-    m->rows =
-        ferry_metrics_gauge(r, "ferry_verifier_rows_checked",
-                            "Source rows compared by the current or last verification", NULL, NULL);
+    m->rows = ferry_metrics_counter(r, "ferry_verifier_rows_checked_total",
+                                    "Source rows compared by every verification since the start "
+                                    "(rows a resumed one had compared before not counted again)",
+                                    NULL, NULL);
     m->chunks =
         ferry_metrics_gauge(r, "ferry_verifier_chunks_checked",
                             "Chunks compared by the current or last verification", NULL, NULL);
@@ -268,21 +314,31 @@ static void meters_init(ferry_service_t *svc, meters_t *m)
     m->differences =
         ferry_metrics_gauge(r, "ferry_verifier_differences",
                             "Rows that differ (current or last verification)", NULL, NULL);
-    m->runs = ferry_metrics_gauge(r, "ferry_verifier_runs", "Verifications started", NULL, NULL);
+    m->runs =
+        ferry_metrics_counter(r, "ferry_verifier_runs_total", "Verifications started", NULL, NULL);
 }
 
 static void meters_update(verifier_state_t *st, meters_t *m)
 {
     pthread_mutex_lock(&st->lock);
     ferry_gauge_set(m->running, st->state == V_RUNNING);
-    ferry_gauge_set(m->runs, st->runs);
+    int64_t rows = st->rows_ended;
     if (st->v) {
         ferry_verify_progress_t p;
         ferry_verify_progress(st->v, &p);
-        ferry_gauge_set(m->rows, p.rows_checked);
+        if (st->state == V_RUNNING)
+            rows += p.rows_checked - p.rows_resumed;
         ferry_gauge_set(m->chunks, p.chunks_checked);
         ferry_gauge_set(m->differing, p.chunks_differing);
         ferry_gauge_set(m->differences, p.differences);
+    }
+    if (st->runs > m->runs_seen) {
+        ferry_counter_add(m->runs, (uint64_t)(st->runs - m->runs_seen));
+        m->runs_seen = st->runs;
+    }
+    if (rows > m->rows_seen) {
+        ferry_counter_add(m->rows, (uint64_t)(rows - m->rows_seen));
+        m->rows_seen = rows;
     }
     pthread_mutex_unlock(&st->lock);
 }
@@ -293,6 +349,7 @@ int ferry_verifier_service_run(ferry_service_t *svc)
     st->svc = svc;
     if (ferry_service_route(svc, "POST", "/verify", on_verify, st) != 0 ||
         ferry_service_route(svc, "GET", "/verify/report", on_report, st) != 0 ||
+        ferry_service_route(svc, "GET", "/verify/repair", on_repair, st) != 0 ||
         ferry_service_route(svc, "POST", "/verify/stop", on_stop, st) != 0) {
         ferry_log_error("could not add the verification routes", NULL);
         return 1;

@@ -1,15 +1,18 @@
 /*
  * ferry-verifier - proves that source and destination hold the same rows.
  *
+ *   ferry-verifier <project> [--live]
  *   ferry-verifier <project> --once [--tables PATTERN] [--report FILE.json]
- *                  [--repair-sql FILE.sql] [--apply] [--checkpoint FILE] [--shared]
+ *                  [--repair-sql FILE.sql] [--apply] [--live] [--checkpoint FILE] [--shared]
  *   ferry-verifier <project> --worker [--once]
  *
  * runs one full verification (libferry/verify.h) and exits 0 when every
  * table is equal, 1 when differences were found (after --apply: when they
  * remain), 2 when it could not verify, with a one-line reason on stderr.
  * Without --once it runs as a service that verifies on demand through its
- * HTTP API (api.c; `ferryctl verify`).
+ * HTTP API (api.c; `ferryctl verify`); --live there makes every verification
+ * it starts live, as verify.live does. --help anywhere prints every mode's
+ * options.
  */
 #include "db.h"
 #include "err.h"
@@ -39,28 +42,46 @@ typedef struct {
     bool apply, live, shared;
 } once_args_t;
 
-static void once_usage(FILE *out)
+/* Every mode's options: `--help` anywhere on the command line prints this. */
+static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: ferry-verifier <project file> --once [options]\n"
+        "usage: ferry-verifier <project file> [--live] [--log-level LEVEL]\n"
+        "       ferry-verifier <project file> --once [options]\n"
+        "       ferry-verifier <project file> --worker [--once] [--log-level LEVEL]\n"
         "\n"
-        "Runs one full verification and exits.\n"
+        "Verifies that source and destination hold the same rows, reports row and column\n"
+        "differences and writes the SQL that repairs the destination. Without --once or\n"
+        "--worker it runs as a service that verifies on demand through its HTTP API\n"
+        "(`ferryctl verify`); with --once it runs one verification and exits; with\n"
+        "--worker it checksums the chunks of --shared verifications.\n"
         "\n"
         "options:\n"
-        "  --tables PATTERN     only source tables matching db.table PATTERN ('*' wildcard)\n"
-        "  --report FILE        write the JSON report to FILE\n"
-        "  --repair-sql FILE    write the SQL that makes the destination equal to FILE\n"
-        "  --apply              run that SQL on the destination, then verify again\n"
+        "  --once               run one full verification and exit\n"
+        "  --tables PATTERN     --once: only source tables matching db.table PATTERN ('*' "
+        "wildcard)\n"
+        "  --report FILE        --once: write the JSON report to FILE\n"
+        "  --repair-sql FILE    --once: write the SQL that makes the destination equal to FILE\n"
+        "  --apply              --once: run that SQL on the destination, then verify again\n"
         "  --live               the link is running: re-check differences after the consumer\n"
-        "                       applied what the source had written (verify.rounds rounds)\n"
-        "  --checkpoint FILE    per-chunk checkpoint (default runtime.dir/verify.checkpoint);\n"
+        "                       applied what the source had written (verify.rounds rounds);\n"
+        "                       as a service: every verification it starts (as verify.live)\n"
+        "  --checkpoint FILE    --once: per-chunk checkpoint (default "
+        "runtime.dir/verify.checkpoint);\n"
         "                       a stopped run resumes from it\n"
-        "  --shared             the chunks are checksummed by verifier workers through Kafka\n"
-        "                       (ferry-verifier <project> --worker [--once], started anywhere)\n"
-        "  --log-level LEVEL    debug, info, warn or error\n"
+        "  --shared             --once: the chunks are checksummed by verifier workers through "
+        "Kafka\n"
+        "  --worker             checksum the chunks of --shared verifications; with --once,\n"
+        "                       exit when the verification it worked on has ended\n"
+        "  --log-level LEVEL    debug, info, warn or error (overrides log.level)\n"
+        "  --version            show the version and exit\n"
+        "  --help               show this help and exit\n"
         "\n"
-        "Exit status: 0 equal, 1 differences, 2 could not verify.\n");
+        "The project file is described by `ferryctl --help-config`.\n"
+        "Exit status with --once: 0 equal, 1 differences (after --apply: differences\n"
+        "remain), 2 could not verify. As a service or worker: 0 stopped cleanly,\n"
+        "1 failed, 2 bad usage or project file.\n");
 }
 
 static int parse_once(int argc, char **argv, once_args_t *a, const char **log_level)
@@ -74,7 +95,6 @@ static int parse_once(int argc, char **argv, once_args_t *a, const char **log_le
                                          {"checkpoint", required_argument, NULL, 'c'},
                                          {"shared", no_argument, NULL, 'S'},
                                          {"log-level", required_argument, NULL, 'l'},
-                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
@@ -106,11 +126,8 @@ static int parse_once(int argc, char **argv, once_args_t *a, const char **log_le
         case 'l':
             *log_level = optarg;
             break;
-        case 'h':
-            once_usage(stdout);
-            return 0;
         default:
-            fprintf(stderr, "ferry-verifier: unknown option \"%s\" (see --once --help)\n",
+            fprintf(stderr, "ferry-verifier: unknown option \"%s\" (see --help)\n",
                     argv[optind - 1]);
             return 2;
         }
@@ -251,8 +268,8 @@ static int main_worker(int argc, char **argv)
             project = argv[i];
         } else {
             fprintf(stderr,
-                    "ferry-verifier: unknown argument \"%s\" (usage: ferry-verifier <project file> "
-                    "--worker [--once] [--log-level LEVEL])\n",
+                    "ferry-verifier: unknown argument \"%s\" for --worker (usage: ferry-verifier "
+                    "<project file> --worker [--once] [--log-level LEVEL])\n",
                     argv[i]);
             return 2;
         }
@@ -274,13 +291,37 @@ static int main_worker(int argc, char **argv)
     return rc ? 2 : 0;
 }
 
+/*
+ * Takes --live out of a service's command line (ferry_service_main knows
+ * only the options every service has); returns whether it was there.
+ */
+static bool take_live(int *argc, char **argv)
+{
+    bool live = false;
+    int n = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--live") == 0)
+            live = true;
+        else
+            argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    *argc = n;
+    return live;
+}
+
 int main(int argc, char **argv)
 {
+    if (has_arg(argc, argv, "--help") || has_arg(argc, argv, "-h")) {
+        usage(stdout);
+        return 0;
+    }
     if (has_arg(argc, argv, "--worker"))
         return main_worker(argc, argv);
     if (has_arg(argc, argv, "--once"))
         return main_once(argc, argv);
-    verifier_state_t *st = ferry_verifier_state_new();
+    bool live = take_live(&argc, argv);
+    verifier_state_t *st = ferry_verifier_state_new(live);
     if (!st) {
         fprintf(stderr, "ferry-verifier: out of memory\n");
         return 1;
@@ -288,8 +329,7 @@ int main(int argc, char **argv)
     ferry_service_def_t def = {
         .name = "verifier",
         .summary = "Verifies that source and destination hold the same rows, reports row and\n"
-                   "column differences, and writes repair SQL (run once: --once, see\n"
-                   "ferry-verifier <project> --once --help).",
+                   "column differences, and writes repair SQL.",
         .needs_source = 1,
         .needs_destination = 1,
         .run = ferry_verifier_service_run,

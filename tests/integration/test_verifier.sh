@@ -9,7 +9,10 @@
 # and column and nothing else; the project's rename, column filter and row
 # filter must be applied; the repair SQL applied by --apply must make a
 # second run exit 0; a table missing at the destination is "could not
-# verify" (exit 2). Chunk planning: a composite text key (chunks that end
+# verify" (exit 2), and so is a --tables pattern or a project selection
+# that matches no table (not "equal" having compared nothing). Missing and
+# extra rows carry their one side's values; --help anywhere lists every
+# option. Chunk planning: a composite text key (chunks that end
 # where the source's rows say) and an integer key with a gap of 10^15 are
 # each cut into more than one chunk, with differences on both sides of them.
 . "$FERRY_SRC/tests/harness/lib.sh"
@@ -74,6 +77,19 @@ runtime.dir = $FERRY_TEST_TMP/run
 verify.float.tolerance = 1e-6
 verify.chunk.target.ms = 20
 P
+
+# --help anywhere: every option of verifier/main.c, exit 0
+for args in "--help" "$project --worker --help" "$project --once --help" "$project --help"; do
+    # shellcheck disable=SC2086
+    "$bin" $args >"$FERRY_TEST_TMP/help.txt" 2>&1 ||
+        fail "ferry-verifier $args exited $?: $(cat "$FERRY_TEST_TMP/help.txt")"
+    for opt in --once --worker --shared --report --repair-sql --apply --tables --live \
+        --checkpoint --log-level --version --help; do
+        grep -q -- "^  $opt\b" "$FERRY_TEST_TMP/help.txt" ||
+            fail "ferry-verifier $args does not list $opt: $(cat "$FERRY_TEST_TMP/help.txt")"
+    done
+done
+pass "--help anywhere on the command line lists every option"
 
 report=$FERRY_TEST_TMP/report.json
 repair=$FERRY_TEST_TMP/repair.sql
@@ -193,6 +209,17 @@ sed -i '/^verify.checksum/d' "$project"
     "$report")" = "2 2 22" ] || fail "per-table counts wrong: $(jq -c .tables "$report")"
 grep -q "time_zone = '+00:00'" "$repair" || fail "the repair SQL does not pin the time zone"
 grep -q "REPLACE INTO \`$dst\`.\`types\`" "$repair" || fail "the repair SQL does not use the destination's names"
+[ "$(tail -n 1 "$repair")" = "COMMIT;" ] && [ -z "$(tail -c 1 "$repair")" ] ||
+    fail "the repair SQL does not end with COMMIT; and a newline: $(tail -c 20 "$repair" | od -c)"
+# a missing row carries its source values, an extra row its destination values
+[ "$(jq -c '.differences[] | select(.kind == "missing" and .key.id == 2) | [.values.id, .values.i, .values.vc]' \
+    "$report")" = '[{"source":2},{"source":-4994},{"source":"v2"}]' ] ||
+    fail "a missing row without its source values: $(jq -c '.differences[] | select(.key.id == 2)' "$report")"
+[ "$(jq -c '.differences[] | select(.kind == "extra" and .key.id == 9000) | [.values.i, .values.vc]' \
+    "$report")" = '[{"destination":1},{"destination":null}]' ] ||
+    fail "an extra row without its destination values: $(jq -c '.differences[] | select(.key.id == 9000)' "$report")"
+[ "$(jq '[.differences[] | select(.values == null)] | length' "$report")" = 0 ] ||
+    fail "differences without values: $(jq -c '[.differences[] | select(.values == null)]' "$report")"
 pass "every seeded difference found with its key, kind and column, and nothing else (both checksum modes, both stream readers)"
 
 run_verifier 0 --apply
@@ -207,3 +234,16 @@ grep -q "does not exist at the destination" "$FERRY_TEST_TMP/err.txt" ||
     fail "no reason for the missing table: $(cat "$FERRY_TEST_TMP/err.txt")"
 [ "$(wc -l <"$FERRY_TEST_TMP/err.txt")" -eq 1 ] || fail "the reason is not one line"
 pass "a table missing at the destination: could not verify (exit 2) with the reason"
+
+# a selection of no table is "could not verify", never "equal" having compared nothing
+run_verifier 2 --tables "nodb_$$.*"
+grep -q "could not verify: no selected table matches the pattern \"nodb_$$\.\*\"" "$FERRY_TEST_TMP/err.txt" ||
+    fail "no reason for the pattern that matches nothing: $(cat "$FERRY_TEST_TMP/out.txt" "$FERRY_TEST_TMP/err.txt")"
+[ "$(wc -l <"$FERRY_TEST_TMP/err.txt")" -eq 1 ] && [ ! -s "$FERRY_TEST_TMP/out.txt" ] ||
+    fail "not one line: $(cat "$FERRY_TEST_TMP/out.txt" "$FERRY_TEST_TMP/err.txt")"
+sed -i "s/^tables.include = .*/tables.include = nodb_$$.*/" "$project"
+run_verifier 2
+grep -q "could not verify: no source table matches the project's selection (tables.include \"nodb_$$\.\*\"" \
+    "$FERRY_TEST_TMP/err.txt" || fail "no reason for the empty selection: $(cat "$FERRY_TEST_TMP/err.txt")"
+[ "$(wc -l <"$FERRY_TEST_TMP/err.txt")" -eq 1 ] || fail "not one line: $(cat "$FERRY_TEST_TMP/err.txt")"
+pass "a --tables pattern or a project selection that matches no table: could not verify (exit 2)"
