@@ -306,6 +306,25 @@ static rd_kafka_t *admin_client_new(const char *const *props, int quiet, char *e
 
 /* ---- cluster --------------------------------------------------------- */
 
+size_t ferry_kafka_props_check(const char *const *props, ferry_kafka_bad_prop_fn bad, void *opaque)
+{
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    size_t n = 0;
+    for (size_t i = 0; props && props[i]; i += 2) {
+        char why[512] = "no value given";
+        if (props[i + 1] && rd_kafka_conf_set(scratch, props[i], props[i + 1], why, sizeof(why)) ==
+                                RD_KAFKA_CONF_OK)
+            continue;
+        n++;
+        why[strcspn(why, "\r\n")] = '\0'; /* some reasons end with a newline */
+        bad(opaque, props[i], why);
+        if (!props[i + 1])
+            break; /* the array ends here */
+    }
+    rd_kafka_conf_destroy(scratch);
+    return n;
+}
+
 int ferry_kafka_probe(const char *const *props, int timeout_ms, char *errstr, size_t errstr_size)
 {
     rd_kafka_t *rk = admin_client_new(props, 1, errstr, errstr_size);

@@ -140,6 +140,17 @@ int ferry_kafka_watermarks(struct rd_kafka_s *rk, const char *topic, int32_t par
 int ferry_kafka_probe(const char *const *props, int timeout_ms, char *errstr, size_t errstr_size);
 
 /*
+ * Checks every property in props with librdkafka's own configuration check
+ * (rd_kafka_conf_set on a scratch configuration: nothing connects) and calls
+ * bad once for each property librdkafka refuses, with its name and
+ * librdkafka's reason (which may quote the value: redact it for a secret).
+ * Returns how many were refused. Properties that are only valid together
+ * (e.g. SASL without a mechanism) are caught by a client, not here.
+ */
+typedef void (*ferry_kafka_bad_prop_fn)(void *opaque, const char *name, const char *reason);
+size_t ferry_kafka_props_check(const char *const *props, ferry_kafka_bad_prop_fn bad, void *opaque);
+
+/*
  * Creates a topic with partitions partitions and replication_factor replicas
  * (-1 for the broker's default) through the admin API. configs is an
  * optional NULL-terminated name, value array of topic configs (e.g.

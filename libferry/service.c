@@ -34,6 +34,7 @@ struct ferry_service {
     ferry_metrics_t *metrics;
     ferry_http_t *http;
     char addr_path[512];
+    int addr_written; /* addr_path exists and is this process's */
     time_t started;
 
     pthread_t watcher;
@@ -243,6 +244,15 @@ static void usage(FILE *out, const ferry_service_def_t *def)
             def->name, def->summary);
 }
 
+/* Where the address file goes: runtime.dir/<service>[-<instance>].addr */
+static void set_addr_path(ferry_service_t *svc)
+{
+    char dir[400];
+    ferry_conf_runtime_dir(svc->conf, dir, sizeof(dir));
+    snprintf(svc->addr_path, sizeof(svc->addr_path), "%s/%s%s%s.addr", dir, svc->def->name,
+             svc->def->instance ? "-" : "", svc->def->instance ? svc->def->instance : "");
+}
+
 /* Writes the HTTP address where ferryctl finds it; temp file + rename. */
 static void write_addr_file(ferry_service_t *svc)
 {
@@ -260,21 +270,27 @@ static void write_addr_file(ferry_service_t *svc)
     else if (strcmp(bind, "::") == 0)
         host = "[::1]";
     int v6 = strchr(host, ':') && host[0] != '[';
-    snprintf(svc->addr_path, sizeof(svc->addr_path), "%s/%s%s%s.addr", dir, svc->def->name,
-             svc->def->instance ? "-" : "", svc->def->instance ? svc->def->instance : "");
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", svc->addr_path, (int)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f) {
-        svc->addr_path[0] = '\0';
+    if (!f)
         return;
-    }
     fprintf(f, "http://%s%s%s:%d\n", v6 ? "[" : "", host, v6 ? "]" : "",
             ferry_http_port(svc->http));
     fclose(f);
-    if (rename(tmp, svc->addr_path) != 0) {
+    if (rename(tmp, svc->addr_path) != 0)
         unlink(tmp);
-        svc->addr_path[0] = '\0';
-    }
+    else
+        svc->addr_written = 1;
+}
+
+void ferry_service_started(ferry_service_t *svc)
+{
+    if (svc->addr_written || !svc->http)
+        return;
+    write_addr_file(svc);
+    char q[600];
+    ferry_log_info("start-up checks passed", "addr_file=%s",
+                   ferry_log_quote(svc->addr_path, q, sizeof(q)));
 }
 
 static void install_signals(void)
@@ -326,7 +342,7 @@ static int parse_args(int argc, char **argv, ferry_service_def_t *def, const cha
 static void service_free(ferry_service_t *svc)
 {
     ferry_http_stop(svc->http);
-    if (svc->addr_path[0])
+    if (svc->addr_written)
         unlink(svc->addr_path);
     ferry_metrics_destroy(svc->metrics);
     ferry_conf_destroy(svc->conf);
@@ -395,7 +411,9 @@ static int start(ferry_service_t *svc, const char *log_level)
         fprintf(stderr, "ferry-%s: %s\n", def->name, err);
         return 1;
     }
-    write_addr_file(svc);
+    set_addr_path(svc);
+    if (!def->announces_start)
+        write_addr_file(svc);
     char q[600];
     ferry_log_info("started", "project=%s http_port=%d addr_file=%s",
                    ferry_conf_get(svc->conf, "project.name"), ferry_http_port(svc->http),

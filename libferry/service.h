@@ -8,7 +8,10 @@
  *   3. checks that Kafka and the databases the service needs answer, with the
  *      right credentials (exit 1 with a one-line error naming what failed),
  *   4. starts the HTTP endpoints (/healthz, /readyz, /metrics, /status) and
- *      writes their address to runtime.dir/<service>.addr,
+ *      writes their address to runtime.dir/<service>.addr, or, for a
+ *      service with start-up checks of its own (announces_start), leaves
+ *      that to the loop once they passed: `ferryctl up` takes the address
+ *      file as "this service started",
  *   5. runs the service's loop until SIGTERM or SIGINT, then lets the loop
  *      flush and commit, and exits 0.
  * A watcher thread re-checks Kafka and the databases every few seconds so
@@ -50,6 +53,14 @@ typedef struct {
      * once.
      */
     const char *instance;
+    /*
+     * 1 for a service whose loop runs start-up checks of its own before its
+     * work (the producer's precheck): the address file is written only when
+     * the loop calls ferry_service_started(), so `ferryctl up` does not call
+     * the service started while it may still refuse to. 0: written before
+     * run() is called.
+     */
+    int announces_start;
 } ferry_service_def_t;
 
 /* Runs a service process; returns the process exit status. */
@@ -58,6 +69,12 @@ int ferry_service_main(int argc, char **argv, ferry_service_def_t *def);
 const ferry_conf_t *ferry_service_conf(const ferry_service_t *svc);
 ferry_metrics_t *ferry_service_metrics(ferry_service_t *svc);
 void *ferry_service_opaque(const ferry_service_t *svc);
+
+/*
+ * For a service with announces_start: its own start-up checks passed, so it
+ * writes its address file. Call from run(); later calls do nothing.
+ */
+void ferry_service_started(ferry_service_t *svc);
 
 /* True once SIGTERM or SIGINT arrived. Safe from any thread. */
 int ferry_service_stopping(const ferry_service_t *svc);

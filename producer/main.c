@@ -2,7 +2,8 @@
  * ferry-producer - capture and full-load side of a link.
  *
  * In order: prechecks the source (any error stops it before anything is
- * written), creates the link's control topics, then runs the snapshot side
+ * written), creates the link's control topics, writes its address file (the
+ * sign `ferryctl up` waits for), then runs the snapshot side
  * (snapshot.h: schema events, chunk planning and copying, high watermarks)
  * until every table is copied. Binlog capture runs beside it (capture.h).
  */
@@ -112,21 +113,33 @@ static int create_topics(ferry_service_t *svc, producer_state_t *st)
     return 0;
 }
 
-/* Runs the source checks; logs each finding; 0 when none is an error. */
+/*
+ * Runs the source checks and logs each finding. 0 when none is an error;
+ * else logs that nothing was written, with the first error (the line
+ * `ferryctl wait` quotes when the producer gave up), and fails.
+ */
 static int precheck(const ferry_conf_t *conf)
 {
     ferry_precheck_t *p = ferry_precheck_new();
     if (!p)
         return FERRY_ERR_NOMEM;
     ferry_precheck_link(conf, p);
+    const char *first = NULL;
     for (size_t i = 0; i < ferry_precheck_count(p); i++) {
         char q[1200];
-        ferry_log(ferry_precheck_severity(p, i) == FERRY_PRECHECK_ERROR ? FERRY_LOG_ERROR
-                                                                        : FERRY_LOG_WARN,
-                  "precheck", "finding=%s",
+        int error = ferry_precheck_severity(p, i) == FERRY_PRECHECK_ERROR;
+        if (error && !first)
+            first = ferry_precheck_text(p, i);
+        ferry_log(error ? FERRY_LOG_ERROR : FERRY_LOG_WARN, "precheck", "finding=%s",
                   ferry_log_quote(ferry_precheck_text(p, i), q, sizeof(q)));
     }
     size_t errors = ferry_precheck_errors(p);
+    if (errors) {
+        char q[1200];
+        ferry_log_error("precheck failed: nothing was written; fix the findings above and start "
+                        "again",
+                        "errors=%zu first=%s", errors, ferry_log_quote(first, q, sizeof(q)));
+    }
     ferry_precheck_destroy(p);
     return errors ? FERRY_ERR_FATAL : 0;
 }
@@ -194,15 +207,13 @@ static int run(ferry_service_t *svc)
     char err[1024];
     ferry_service_topic_prefix(svc, "fwd", st->prefix, sizeof(st->prefix));
     ferry_metrics_set_collect(ferry_service_metrics(svc), collect_metrics, svc);
-    if (precheck(conf) != 0) {
-        ferry_log_error("precheck failed: nothing was written; fix the findings above and start "
-                        "again",
-                        NULL);
+    if (precheck(conf) != 0)
         return 1;
-    }
     if (create_topics(svc, st) != 0)
         return 1;
     atomic_store(&st->topics_ready, 1);
+    /* past the checks that refuse a link: now `ferryctl up` may call it started */
+    ferry_service_started(svc);
 
     ferry_registry_t *registry = ferry_registry_from_conf(conf, err, sizeof(err));
     if (!registry) {
@@ -322,6 +333,7 @@ int main(int argc, char **argv)
         .run = run,
         .status = status,
         .opaque = &state,
+        .announces_start = 1,
     };
     return ferry_service_main(argc, argv, &def);
 }

@@ -2,6 +2,9 @@
  * ferryctl - the operator's command: project file in, lifecycle out.
  *
  *   ferryctl check [--connect] <project file>   validate; print every problem
+ *                                               (keys, values, kafka.* through
+ *                                               librdkafka); warn of HTTP ports
+ *                                               `up` would start twice
  *   ferryctl status [--json] <project file>     ask each service's /status
  *   ferryctl --help-config [--markdown]         the property table
  *
@@ -31,7 +34,9 @@ static void usage(FILE *out)
           "Controls the ferry services of a migration project.\n"
           "\n"
           "commands:\n"
-          "  check [--connect] FILE   validate the project file and print every problem;\n"
+          "  check [--connect] FILE   validate the project file and print every problem\n"
+          "                           (kafka.* keys as librdkafka reads them) and warn of\n"
+          "                           a fixed HTTP port up would give two services;\n"
           "                           --connect also checks that Kafka and both databases\n"
           "                           answer with the configured credentials\n"
           "  status [--json] FILE     show the state of each service from its /status\n"
@@ -44,19 +49,21 @@ static void usage(FILE *out)
           "                           non-zero with the reason on timeout (default 600 s)\n"
           "                           or as soon as a service it started stopped on an error\n"
           "  up FILE                  start the project's services in the background\n"
-          "                           (logs and pid files under runtime.dir)\n"
+          "                           (logs and pid files under runtime.dir); if one\n"
+          "                           does not start, stop the ones it started and exit 1\n"
           "  verify FILE [--tables PATTERN] [--live] [--shared] [--report OUT.json]\n"
+          "              [--repair-sql OUT.sql]\n"
           "                           run a verification in the project's ferry-verifier\n"
           "                           with a progress bar (--shared: chunks checksummed by\n"
           "                           ferry-verifier --worker processes through Kafka);\n"
           "                           exit 0 equal, 1 differences, 2 could not verify\n"
-          "  down FILE                stop them gracefully (SIGTERM, then SIGKILL after\n"
-          "                           --timeout seconds, default 30)\n"
+          "  down FILE [--timeout S]  stop them gracefully (SIGTERM, then SIGKILL after\n"
+          "                           S seconds, default 30)\n"
           "\n"
           "options:\n"
           "  --help-config [--markdown]  print every project file key with its type,\n"
           "                              default and meaning\n"
-          "  --help                      show this help and exit\n"
+          "  --help                      show this help and exit (also after a command)\n"
           "  --version                   show the version and exit\n"
           "\n"
           "Exit status: 0 success, 1 a check or service failed, 2 bad usage or project file.\n",
@@ -92,6 +99,34 @@ ferry_conf_t *ferryctl_open(const char *cmd, const char *path)
     return conf;
 }
 
+/* For ferry_kafka_props_check: one line per property librdkafka refuses. */
+typedef struct {
+    const char *path;
+    const char *const *props;
+} kafka_check_t;
+
+static void report_kafka_prop(void *opaque, const char *name, const char *reason)
+{
+    const kafka_check_t *k = opaque;
+    char key[256];
+    snprintf(key, sizeof(key), "kafka.%s", name);
+    /* librdkafka's reason may quote the value: not a secret's */
+    const char *value = NULL;
+    for (size_t i = 0; k->props[i] && k->props[i + 1]; i += 2)
+        if (strcmp(k->props[i], name) == 0)
+            value = k->props[i + 1];
+    if (ferry_conf_is_secret_key(key) && value && *value && strstr(reason, value))
+        reason = "invalid value (not shown: the key holds a secret)";
+    fprintf(stderr, "%s: %s: %s\n", k->path, key, reason);
+}
+
+/* kafka.* keys librdkafka refuses, beyond the file's own problems: prints each; how many. */
+static size_t kafka_problems(const ferry_conf_t *conf, const char *path)
+{
+    kafka_check_t k = {path, ferry_conf_kafka_props(conf)};
+    return ferry_kafka_props_check(k.props, report_kafka_prop, &k);
+}
+
 static int cmd_check(int argc, char **argv)
 {
     int connect = 0;
@@ -112,12 +147,16 @@ static int cmd_check(int argc, char **argv)
     }
     int bad;
     ferry_conf_t *conf = ferryctl_load(path, &bad);
-    if (bad) {
-        fprintf(stderr, "%s: %zu problem%s found\n", path, ferry_conf_problem_count(conf),
-                ferry_conf_problem_count(conf) == 1 ? "" : "s");
+    size_t problems = ferry_conf_problem_count(conf) + kafka_problems(conf, path);
+    if (problems) {
+        fprintf(stderr, "%s: %zu problem%s found\n", path, problems, problems == 1 ? "" : "s");
         ferry_conf_destroy(conf);
         return 2;
     }
+    /* fine for services in containers of their own; `up` refuses it */
+    char warning[600];
+    snprintf(warning, sizeof(warning), "%s: warning: ferryctl up would refuse this: ", path);
+    ferryctl_check_ports(conf, warning);
     int failed = 0;
     if (connect) {
         char err[1024];
@@ -181,9 +220,16 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
+    }
+    /* --help anywhere, as in `ferryctl status --help` */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
     }
     if (strcmp(cmd, "--version") == 0) {
         printf("ferryctl %s\n", FERRY_VERSION);

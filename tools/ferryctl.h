@@ -40,6 +40,15 @@ int ferryctl_cmd_up(int argc, char **argv);
 int ferryctl_cmd_down(int argc, char **argv);
 
 /*
+ * Fixed HTTP ports that processes `ferryctl up` starts on one machine would
+ * share (http.port applies to every service its <service>.http.port does not
+ * override; instance n listens n - 1 above its service's): one line each on
+ * stderr, after prefix. Returns how many. Services in containers of their
+ * own may share a port, so only up refuses such a file.
+ */
+int ferryctl_check_ports(const ferry_conf_t *conf, const char *prefix);
+
+/*
  * Whether the link has given up: the producer `ferryctl up` started, or
  * every consumer it started, is gone with a log that ends with a failed
  * stop. 1 with the service and its last error in why; 0 otherwise (also

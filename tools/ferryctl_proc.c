@@ -9,7 +9,13 @@
  * the terminal (own session), stdout and stderr appended to
  * runtime.dir/logs/<service>.log, pid in runtime.dir/<service>.pid, and
  * waits until each has written its HTTP address (it is past its start-up
- * checks) or has died, in which case the end of its log is shown.
+ * checks: the producer writes it only after its precheck and topics) or has
+ * died. When one does not start, up shows what that service logged in this
+ * start, stops the services it started before it (as down does), starts no
+ * more and exits 1; the failed one's pid file stays, so `ferryctl wait` and
+ * `status` can tell it gave up. Before anything starts, up refuses a project
+ * where two of its processes would listen on one fixed HTTP port (fine for
+ * services in containers of their own, so check only warns of it).
  * down sends SIGTERM (the services flush, commit and exit 0) and waits, then
  * SIGKILL with a warning after the timeout.
  *
@@ -134,13 +140,17 @@ static pid_t running_pid(const ferry_conf_t *conf, const proc_t *proc)
 }
 
 /*
- * Whether the log at path ends with the service giving up: its last
- * "started" or "stopped" line is a "stopped" with a status other than 0 (a
- * process killed, or stopped by down, writes none or status=0). reason gets
- * the last error line before it, from its message on.
+ * Whether the log at path ends with ferry-<binary> giving up: its last
+ * "started" or "stopped" line is a "stopped" with a status other than 0, or
+ * after it comes the one line a service prints when it refuses to start
+ * ("ferry-<binary>: could not connect ..."). A process killed, or stopped by
+ * down, writes none or status=0. reason gets the last error line, from its
+ * message on, or the refusal after its "ferry-<binary>: ".
  */
-static int log_says_failed(const char *path, char *reason, size_t n)
+static int log_says_failed(const char *path, const char *binary, char *reason, size_t n)
 {
+    char refusal[48];
+    snprintf(refusal, sizeof(refusal), "ferry-%s: ", binary);
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
@@ -162,6 +172,8 @@ static int log_says_failed(const char *path, char *reason, size_t n)
             failed = !strstr(line, " status=0");
         else if (strstr(line, " level=error ") && strstr(line, " msg="))
             snprintf(reason, n, "%s", strstr(line, " msg=") + 1);
+        else if (strncmp(line, refusal, strlen(refusal)) == 0)
+            failed = 1, snprintf(reason, n, "%s", line + strlen(refusal));
     }
     return failed;
 }
@@ -194,7 +206,7 @@ int ferryctl_service_failed(const ferry_conf_t *conf, char *why, size_t n)
             continue;
         }
         path_of(conf, name, "log", log, sizeof(log));
-        if (!log_says_failed(log, reason, sizeof(reason)))
+        if (!log_says_failed(log, procs[i].binary, reason, sizeof(reason)))
             continue;
         snprintf(producer ? why : first, producer ? n : sizeof(first),
                  "ferry-%s stopped on an error (%s): %s", name, log,
@@ -223,18 +235,34 @@ static int mkdirs(const char *dir)
     return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void show_log_tail(const char *log)
+/* The size of a log before a start, so that only that start's lines are shown. */
+static long log_size(const char *log)
+{
+    struct stat st;
+    return stat(log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+#define TAIL_LINES 12
+
+/* The last lines of log from offset from on (logs are appended to by every run). */
+static void show_log_since(const char *log, long from)
 {
     FILE *f = fopen(log, "r");
-    if (!f)
+    if (!f || fseek(f, from, SEEK_SET) != 0) {
+        if (f)
+            fclose(f);
         return;
-    char lines[8][512];
+    }
+    char lines[TAIL_LINES][512];
     int n = 0;
-    while (fgets(lines[n % 8], sizeof(lines[0]), f))
+    while (fgets(lines[n % TAIL_LINES], sizeof(lines[0]), f))
         n++;
     fclose(f);
-    for (int i = n > 8 ? n - 8 : 0; i < n; i++)
-        fprintf(stderr, "    %s", lines[i % 8]);
+    if (n == 0)
+        fputs("    (nothing)\n", stderr);
+    for (int i = n > TAIL_LINES ? n - TAIL_LINES : 0; i < n; i++)
+        fprintf(stderr, "    %s%s", lines[i % TAIL_LINES],
+                strchr(lines[i % TAIL_LINES], '\n') ? "" : "\n");
 }
 
 static pid_t spawn(const char *bin, const char *instance, const char *project, const char *log)
@@ -262,7 +290,11 @@ static pid_t spawn(const char *bin, const char *instance, const char *project, c
     _exit(127);
 }
 
-/* Waits for the address file; 0 when it appeared, -1 when the process died. */
+/*
+ * Waits for the address file, which a service writes once it passed its
+ * start-up checks: 0 when it appeared, -1 when the process died, -2 when it
+ * still runs without one after START_WAIT_S.
+ */
 static int wait_started(const ferry_conf_t *conf, const char *svc, pid_t pid)
 {
     char addr[512];
@@ -276,7 +308,100 @@ static int wait_started(const ferry_conf_t *conf, const char *svc, pid_t pid)
             return -1;
         sleep_ms(100);
     }
-    return -1;
+    return -2;
+}
+
+/*
+ * Stops one process gracefully: SIGTERM, then SIGKILL with a warning after
+ * timeout seconds; removes its pid file. Returns 1 if it had to be killed.
+ */
+static int stop_proc(const ferry_conf_t *conf, const proc_t *proc, pid_t pid, long timeout)
+{
+    char pidfile[512];
+    path_of(conf, proc->name, "pid", pidfile, sizeof(pidfile));
+    kill(pid, SIGTERM);
+    long waited = 0;
+    while (kill(pid, 0) == 0 && waited < timeout * 10) {
+        /* reap it if it is our child (after `up` it is not: harmless) */
+        waitpid(pid, NULL, WNOHANG);
+        sleep_ms(100);
+        waited++;
+    }
+    int forced = 0;
+    if (kill(pid, 0) == 0 && running_pid(conf, proc) == pid) {
+        fprintf(stderr, "ferry-%s (pid %ld) did not stop within %ld s; killing it\n", proc->name,
+                (long)pid, timeout);
+        kill(pid, SIGKILL);
+        forced = 1;
+    } else {
+        printf("ferry-%s stopped\n", proc->name);
+    }
+    unlink(pidfile);
+    return forced;
+}
+
+/* The "<service>.http.port" key that sets binary's port, else "http.port". */
+static const char *port_key(const ferry_conf_t *conf, const char *binary, char *key, size_t n)
+{
+    size_t count;
+    const ferry_conf_prop_t *props = ferry_conf_props(&count);
+    snprintf(key, n, "%s.http.port", binary);
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(props[i].name, key) == 0 && ferry_conf_get(conf, key))
+            return key;
+    return "http.port";
+}
+
+int ferryctl_check_ports(const ferry_conf_t *conf, const char *prefix)
+{
+    proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS];
+    size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]),
+                              (int)ferry_conf_get_int(conf, "consumer.instances"),
+                              (int)ferry_conf_get_int(conf, "fullload.workers"));
+    /* instance n of a fixed port listens n - 1 above it (service.c) */
+    long port[sizeof(procs) / sizeof(procs[0])];
+    for (size_t i = 0; i < nprocs; i++) {
+        port[i] = ferry_conf_http_port(conf, procs[i].binary);
+        if (port[i] > 0 && atoi(procs[i].instance) > 1)
+            port[i] += atoi(procs[i].instance) - 1;
+    }
+    int problems = 0;
+    for (size_t i = 0; i < nprocs; i++) {
+        if (port[i] <= 0)
+            continue; /* a free port, or reported with an earlier one */
+        /* every process on this port, as "ferry-NAME (KEY[ + n])" */
+        char key[40], text[1024] = "";
+        size_t shared = 0;
+        for (size_t j = i; j < nprocs; j++) {
+            if (port[j] != port[i])
+                continue;
+            int above = atoi(procs[j].instance) > 1 ? atoi(procs[j].instance) - 1 : 0;
+            size_t len = strlen(text);
+            const char *k = port_key(conf, procs[j].binary, key, sizeof(key));
+            if (above)
+                snprintf(text + len, sizeof(text) - len, "%sferry-%s (%s + %d)", j > i ? ", " : "",
+                         procs[j].name, k, above);
+            else
+                snprintf(text + len, sizeof(text) - len, "%sferry-%s (%s)", j > i ? ", " : "",
+                         procs[j].name, k);
+            if (j > i)
+                port[j] = 0;
+            shared++;
+        }
+        if (port[i] > 65535) {
+            fprintf(stderr, "%s%s would listen on port %ld, above 65535\n", prefix, text, port[i]);
+            problems++;
+        } else if (shared > 1) {
+            fprintf(stderr,
+                    "%s%s would %s listen on port %ld: give each its own with "
+                    "producer.http.port, consumer.http.port and verifier.http.port (workers "
+                    "use http.port; consumer-n and worker-n listen n - 1 above theirs), or 0 "
+                    "for a free one\n",
+                    prefix, text, shared == 2 ? "both" : "all", port[i]);
+            problems++;
+        }
+    }
+    return problems;
 }
 
 int ferryctl_cmd_up(int argc, char **argv)
@@ -288,6 +413,10 @@ int ferryctl_cmd_up(int argc, char **argv)
     ferry_conf_t *conf = ferryctl_open("up", argv[0]);
     if (!conf)
         return 2;
+    if (ferryctl_check_ports(conf, "ferryctl up: ") > 0) {
+        ferry_conf_destroy(conf);
+        return 2;
+    }
     char project[PATH_MAX], dir[400], logs[512];
     if (!realpath(argv[0], project))
         snprintf(project, sizeof(project), "%s", argv[0]);
@@ -300,10 +429,12 @@ int ferryctl_cmd_up(int argc, char **argv)
     }
     int failed = 0;
     proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS];
+    pid_t started[sizeof(procs) / sizeof(procs[0])] = {0}; /* by this call, else 0 */
     size_t nprocs = proc_list(procs, sizeof(procs) / sizeof(procs[0]),
                               (int)ferry_conf_get_int(conf, "consumer.instances"),
                               (int)ferry_conf_get_int(conf, "fullload.workers"));
-    for (size_t i = 0; i < nprocs; i++) {
+    size_t i;
+    for (i = 0; i < nprocs && !failed; i++) {
         const char *svc = procs[i].name;
         pid_t old = running_pid(conf, &procs[i]);
         if (old) {
@@ -316,24 +447,35 @@ int ferryctl_cmd_up(int argc, char **argv)
         path_of(conf, svc, "pid", pidfile, sizeof(pidfile));
         path_of(conf, svc, "addr", addr, sizeof(addr));
         unlink(addr); /* a stale address would look like a started service */
+        long log_from = log_size(log);
         pid_t pid = spawn(bin, procs[i].instance, project, log);
         if (pid < 0) {
             fprintf(stderr, "ferryctl up: could not start ferry-%s: %s\n", svc, strerror(errno));
             failed = 1;
-            continue;
+            break;
         }
         FILE *f = fopen(pidfile, "w");
         if (f) {
             fprintf(f, "%ld\n", (long)pid);
             fclose(f);
         }
-        if (wait_started(conf, svc, pid) != 0) {
-            fprintf(stderr, "ferryctl up: ferry-%s did not start; the end of %s:\n", svc, log);
-            show_log_tail(log);
-            unlink(pidfile);
+        int rc = wait_started(conf, svc, pid);
+        if (rc != 0) {
+            if (rc == -2)
+                fprintf(stderr,
+                        "ferryctl up: ferry-%s did not start within %d s; what it logged (%s):\n",
+                        svc, START_WAIT_S, log);
+            else
+                fprintf(stderr, "ferryctl up: ferry-%s did not start; what it logged (%s):\n", svc,
+                        log);
+            show_log_since(log, log_from);
+            /* a dead one keeps its pid file: wait and status tell it gave up */
+            if (rc == -2)
+                stop_proc(conf, &procs[i], pid, 30);
             failed = 1;
-            continue;
+            break;
         }
+        started[i] = pid;
         char url[256] = "";
         FILE *a = fopen(addr, "r");
         if (a) {
@@ -342,6 +484,13 @@ int ferryctl_cmd_up(int argc, char **argv)
             fclose(a);
         }
         printf("ferry-%-9s pid %-7ld %s  log %s\n", svc, (long)pid, url, log);
+    }
+    /* half a link is no use: stop what this call started, last first */
+    for (size_t k = i; failed && k-- > 0;) {
+        if (!started[k])
+            continue;
+        fprintf(stderr, "ferryctl up: stopping ferry-%s, which it started\n", procs[k].name);
+        stop_proc(conf, &procs[k], started[k], 30);
     }
     ferry_conf_destroy(conf);
     return failed ? 1 : 0;
@@ -369,7 +518,7 @@ int ferryctl_cmd_down(int argc, char **argv)
     ferry_conf_t *conf = ferryctl_open("down", path);
     if (!conf)
         return 2;
-    int forced = 0;
+    int forced = 0, stopped = 0;
     /* stop in reverse order: workers first, the producer is the last to go */
     proc_t procs[FERRYCTL_N_SERVICES + MAX_CONSUMERS + MAX_WORKERS + 1];
     size_t nprocs =
@@ -379,31 +528,20 @@ int ferryctl_cmd_down(int argc, char **argv)
     procs[1] = (proc_t){"consumer", "consumer", ""};
     nprocs++;
     for (size_t i = nprocs; i-- > 0;) {
-        const char *svc = procs[i].name;
         pid_t pid = running_pid(conf, &procs[i]);
-        char pidfile[512];
-        path_of(conf, svc, "pid", pidfile, sizeof(pidfile));
         if (!pid) {
+            char pidfile[512];
+            path_of(conf, procs[i].name, "pid", pidfile, sizeof(pidfile));
             unlink(pidfile);
             continue;
         }
-        kill(pid, SIGTERM);
-        long waited = 0;
-        while (kill(pid, 0) == 0 && waited < timeout * 10) {
-            /* reap it if it is our child (not the case after `up`, harmless) */
-            waitpid(pid, NULL, WNOHANG);
-            sleep_ms(100);
-            waited++;
-        }
-        if (kill(pid, 0) == 0 && running_pid(conf, &procs[i]) == pid) {
-            fprintf(stderr, "ferry-%s (pid %ld) did not stop within %ld s; killing it\n", svc,
-                    (long)pid, timeout);
-            kill(pid, SIGKILL);
-            forced = 1;
-        } else {
-            printf("ferry-%s stopped\n", svc);
-        }
-        unlink(pidfile);
+        forced |= stop_proc(conf, &procs[i], pid, timeout);
+        stopped++;
+    }
+    if (!stopped) {
+        char dir[400];
+        ferry_conf_runtime_dir(conf, dir, sizeof(dir));
+        printf("nothing running (no service of this project has a live pid file in %s)\n", dir);
     }
     ferry_conf_destroy(conf);
     return forced ? 1 : 0;

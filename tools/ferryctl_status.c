@@ -413,7 +413,14 @@ int ferryctl_cmd_wait(int argc, char **argv)
             return 2;
         }
     }
-    if (!path || !until || (strcmp(until, "full-done") && strcmp(until, "caught-up"))) {
+    if (until && strcmp(until, "full-done") && strcmp(until, "caught-up")) {
+        fprintf(stderr,
+                "ferryctl wait: unknown --until \"%s\" (full-done: every table copied; "
+                "caught-up: every table incremental with lag under 1 s)\n",
+                until);
+        return 2;
+    }
+    if (!path || !until) {
         fputs("ferryctl wait: usage: ferryctl wait FILE --until full-done|caught-up "
               "[--timeout S]\n",
               stderr);

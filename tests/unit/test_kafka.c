@@ -214,6 +214,44 @@ static void rejects_bad_properties(void **state)
     ferry_kafka_msg_destroy(NULL);
 }
 
+/* ferry_kafka_props_check's findings, "name: reason" one per line */
+static void collect_bad(void *opaque, const char *name, const char *reason)
+{
+    char *out = opaque;
+    size_t len = strlen(out);
+    snprintf(out + len, 2048 - len, "%s: %s\n", name, reason);
+}
+
+static void checks_every_property_without_connecting(void **state)
+{
+    (void)state;
+    char found[2048] = "";
+    /* nothing listens on port 1: a check that connected would hang or fail */
+    const char *good[] = {"bootstrap.servers", "127.0.0.1:1",    "linger.ms", "25",
+                          "isolation.level",   "read_committed", NULL};
+    assert_int_equal(ferry_kafka_props_check(good, collect_bad, found), 0);
+    assert_string_equal(found, "");
+    const char *bad[] = {"no.such.prop",     "1",   "linger.ms", "abc", "acks", "all",
+                         "compression.type", "zip", NULL};
+    assert_int_equal(ferry_kafka_props_check(bad, collect_bad, found), 3);
+    /* each refused key once, named, with librdkafka's reason */
+    assert_non_null(strstr(found, "no.such.prop: No such configuration property"));
+    assert_non_null(strstr(found, "linger.ms: "));
+    assert_non_null(strstr(found, "compression.type: "));
+    /* librdkafka ends some reasons with a newline: one line per property */
+    const char *range[] = {"batch.num.messages", "-5", NULL};
+    found[0] = '\0';
+    assert_int_equal(ferry_kafka_props_check(range, collect_bad, found), 1);
+    assert_non_null(strstr(found, "batch.num.messages: "));
+    assert_ptr_equal(strchr(found, '\n'), found + strlen(found) - 1);
+    assert_null(strstr(found, "acks"));
+    const char *odd[] = {"bootstrap.servers", NULL};
+    found[0] = '\0';
+    assert_int_equal(ferry_kafka_props_check(odd, collect_bad, found), 1);
+    assert_string_equal(found, "bootstrap.servers: no value given\n");
+    assert_int_equal(ferry_kafka_props_check(NULL, collect_bad, found), 0);
+}
+
 static void probe_answers_and_names_unreachable_brokers(void **state)
 {
     (void)state;
@@ -653,6 +691,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classifies_errors),
         cmocka_unit_test(rejects_bad_properties),
+        cmocka_unit_test(checks_every_property_without_connecting),
         cmocka_unit_test(probe_answers_and_names_unreachable_brokers),
         cmocka_unit_test(topic_partitions_does_not_create),
         cmocka_unit_test(producer_topic_partitions_counts),
