@@ -68,7 +68,9 @@ static const ferry_conf_prop_t props[] = {
      "Address the services' HTTP endpoints listen on (0.0.0.0 for all)."},
     {"http.port", FERRY_CONF_T_INT, "0", 0, 0, 65535, NULL,
      "Port of the services' HTTP endpoints; 0 picks a free port, which the service logs and "
-     "writes to runtime.dir."},
+     "writes to runtime.dir. It applies to every service without a <service>.http.port: "
+     "ferryctl up refuses a fixed port two of the processes it starts would share (one "
+     "service per container can use the same one)."},
     {"producer.http.port", FERRY_CONF_T_INT, NULL, 0, 0, 65535, NULL,
      "Port of ferry-producer's HTTP endpoints; unset: http.port."},
     {"consumer.http.port", FERRY_CONF_T_INT, NULL, 0, 0, 65535, NULL,
