@@ -129,9 +129,6 @@ typedef struct ctable {
     int64_t chunks_applied;
     int change_partitions;   /* 0 until known */
     int snapshot_partitions; /* 0 until known */
-    /* while a count is unknown: when it was last asked, and whether the topic was missing */
-    int64_t change_asked_ms, snapshot_asked_ms;
-    bool change_missing, snapshot_missing;
     /* published for /status (guarded by consumer_t.lock) */
     uint64_t rows_applied, events_applied, dlq;
     double lag_s;
@@ -298,6 +295,10 @@ typedef struct consumer {
     ferry_rename_map_t *rename;
     ferry_kafka_consumer_t *data, *ddl;
     ferry_kafka_producer_t *dlq;
+    /* every topic and its partitions as the cluster listed them at topics_ms (tables.c) */
+    ferry_kafka_topic_list_t topics;
+    int64_t topics_ms;
+    bool topics_ok;
     pthread_mutex_t dlq_lock; /* dead letters come from the loop, apply and loader threads */
     ferry_fullload_donelog_t *donelog;
     int64_t donelog_ms; /* last catch-up */

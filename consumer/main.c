@@ -221,6 +221,9 @@ static void teardown(consumer_t *c)
     c->data = NULL;
     ferry_kafka_consumer_destroy(c->ddl);
     ferry_kafka_producer_destroy(c->dlq, 5000);
+    ferry_kafka_topic_list_free(&c->topics);
+    c->topics_ms = 0;
+    c->topics_ok = false;
     ferry_fullload_donelog_destroy(c->donelog);
     batch_free(c);
     for (size_t i = 0; i < c->ncodecs; i++)

@@ -638,29 +638,32 @@ static bool changes_at_end(consumer_t *c, ctable_t *t, int64_t now)
 }
 
 /*
- * A topic's partition count, asked of the broker until known. Meanwhile the
- * last answer stands for PARTITIONS_ASK_MS unless fresh: a table whose change
- * topic does not exist yet (no change so far) is asked about on every turn of
- * the loop. Asked through the dead-letter producer's client, not a new one.
+ * A topic's partition count, asked of the broker until known: -1 when the
+ * topic does not exist yet, 0 when the cluster could not be asked. Unless
+ * fresh, the answer comes from the cluster's topic list, fetched once per
+ * PARTITIONS_ASK_MS for all tables (a table whose change topic does not
+ * exist yet, no change so far, is asked about on every turn of the loop),
+ * through the dead-letter producer's client.
  */
-static int count_partitions(consumer_t *c, const char *topic, int *cached, int64_t *asked_ms,
-                            bool *missing, bool fresh)
+static int count_partitions(consumer_t *c, const char *topic, int *cached, bool fresh)
 {
     if (*cached > 0)
         return *cached;
     int64_t now = cons_now_ms();
-    if (!fresh && *asked_ms && now - *asked_ms < PARTITIONS_ASK_MS)
-        return *missing ? -1 : 0;
-    *asked_ms = now;
-    char err[512];
-    int n = 0;
+    if (fresh || !c->topics_ms || now - c->topics_ms >= PARTITIONS_ASK_MS) {
+        char err[512];
+        ferry_kafka_topic_list_free(&c->topics);
+        c->topics_ok = ferry_kafka_producer_topics(c->dlq, 5000, &c->topics, err, sizeof(err)) == 0;
+        c->topics_ms = now;
+        if (!c->topics_ok)
+            ferry_log_debug("could not list topics", "error=\"%s\"", err);
+    }
+    if (!c->topics_ok)
+        return 0;
     /* the producer creates a table's topics when it first writes to them */
-    int rc = ferry_kafka_producer_find_topic(c->dlq, topic, 5000, &n, err, sizeof(err));
-    if (rc != 0)
-        ferry_log_debug("could not count partitions", "topic=%s error=\"%s\"", topic, err);
-    *cached = rc == 0 ? n : 0;
-    *missing = rc == FERRY_ERR_NOT_FOUND;
-    return *missing ? -1 : *cached;
+    int n = ferry_kafka_topic_list_find(&c->topics, topic);
+    *cached = n > 0 ? n : 0;
+    return n; /* 0: listed with an error (no leader yet), so unknown */
 }
 
 /*
@@ -671,15 +674,13 @@ static int count_partitions(consumer_t *c, const char *topic, int *cached, int64
  */
 int tables_change_partitions(consumer_t *c, ctable_t *t, bool fresh)
 {
-    return count_partitions(c, t->change_topic, &t->change_partitions, &t->change_asked_ms,
-                            &t->change_missing, fresh);
+    return count_partitions(c, t->change_topic, &t->change_partitions, fresh);
 }
 
 /* The same for t's snapshot topic (never fresh). */
 int tables_snapshot_partitions(consumer_t *c, ctable_t *t)
 {
-    return count_partitions(c, t->snapshot_topic, &t->snapshot_partitions, &t->snapshot_asked_ms,
-                            &t->snapshot_missing, false);
+    return count_partitions(c, t->snapshot_topic, &t->snapshot_partitions, false);
 }
 
 /*
@@ -718,7 +719,6 @@ int tables_rename(consumer_t *c, ctable_t *t, const char *db, const char *name,
     snprintf(t->change_topic, sizeof(t->change_topic), "%s", topic);
     pthread_mutex_unlock(&c->lock);
     t->change_partitions = 0;
-    t->change_asked_ms = 0;
     if (at) {
         t->has_floor = true;
         t->floor = *at;

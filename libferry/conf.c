@@ -132,11 +132,12 @@ static const ferry_conf_prop_t props[] = {
      "rename.databases for that table."},
     {"columns.include.*", FERRY_CONF_T_LIST, NULL, 0, 0, 0, NULL,
      "columns.include.<db>.<table> = c1, c2: migrate only these columns of that source table "
-     "(the key columns must be among them). A key naming no selected table, or a column the "
-     "table lacks, is refused at start."},
+     "(the key columns must be among them). A key naming no table of the source, or a column "
+     "the table lacks, is refused before the link first starts (a warning once it runs)."},
     {"columns.exclude.*", FERRY_CONF_T_LIST, NULL, 0, 0, 0, NULL,
      "columns.exclude.<db>.<table> = c1, c2: leave these columns of that source table out. A "
-     "key naming no selected table, or a column the table lacks, is refused at start."},
+     "key naming no table of the source, or a column the table lacks, is refused before the "
+     "link first starts (a warning once it runs)."},
     {"where.*", FERRY_CONF_T_STRING, NULL, 0, 0, 0, NULL,
      "where.<db>.<table> = SQL condition: migrate only the rows of that source table for which "
      "it holds, in the full load and in every later change (an update moving a row out of the "
@@ -145,8 +146,8 @@ static const ferry_conf_prop_t props[] = {
      "!= < <= > >= <=>, IS [NOT] NULL, [NOT] IN, [NOT] BETWEEN, [NOT] LIKE [ESCAPE]), AND, OR, "
      "NOT (&& and the double-bar OR too), parentheses; no functions, arithmetic or "
      "column-to-column comparisons. "
-     "TIMESTAMP literals are UTC. Anything else, and a key naming no selected table, is refused "
-     "at start, naming the key."},
+     "TIMESTAMP literals are UTC. Anything else is refused at start, naming the key, and so is "
+     "a key naming no table of the source before the link first starts."},
     {"source.server.id", FERRY_CONF_T_INT, "0", 0, 0, 4294967295LL, NULL,
      "Replica server id ferry presents when it reads the binlog; must differ from every server "
      "and replica of the source. 0: derived from project.name."},

@@ -489,10 +489,54 @@ int ferry_kafka_topic_partitions(const char *const *props, const char *topic, in
     return rc;
 }
 
-int ferry_kafka_producer_find_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms,
-                                    int *partitions, char *errstr, size_t errstr_size)
+static int by_name(const void *a, const void *b)
 {
-    return partitions_on(p->rk, NULL, topic, timeout_ms, partitions, errstr, errstr_size);
+    return strcmp(((const ferry_kafka_topic_count_t *)a)->name,
+                  ((const ferry_kafka_topic_count_t *)b)->name);
+}
+
+int ferry_kafka_producer_topics(ferry_kafka_producer_t *p, int timeout_ms,
+                                ferry_kafka_topic_list_t *list, char *errstr, size_t errstr_size)
+{
+    memset(list, 0, sizeof(*list));
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 1, NULL, &md, timeout_ms);
+    if (err)
+        return ferry_err_set(errstr, errstr_size, ferry_kafka_err_class(err),
+                             "could not list topics: %s", rd_kafka_err2str(err));
+    ferry_kafka_topic_count_t *t = calloc((size_t)md->topic_cnt + 1, sizeof(*t));
+    size_t n = 0;
+    for (int i = 0; t && i < md->topic_cnt; i++) {
+        if (!(t[n].name = strdup(md->topics[i].topic)))
+            break;
+        t[n++].partitions = md->topics[i].err ? 0 : md->topics[i].partition_cnt;
+    }
+    bool whole = t && n == (size_t)md->topic_cnt;
+    rd_kafka_metadata_destroy(md);
+    list->topics = t;
+    list->n = n;
+    if (!whole) {
+        ferry_kafka_topic_list_free(list);
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    }
+    qsort(t, n, sizeof(*t), by_name);
+    return 0;
+}
+
+int ferry_kafka_topic_list_find(const ferry_kafka_topic_list_t *list, const char *topic)
+{
+    ferry_kafka_topic_count_t key = {(char *)topic, 0};
+    const ferry_kafka_topic_count_t *hit =
+        list->n ? bsearch(&key, list->topics, list->n, sizeof(key), by_name) : NULL;
+    return hit ? hit->partitions : -1;
+}
+
+void ferry_kafka_topic_list_free(ferry_kafka_topic_list_t *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        free(list->topics[i].name);
+    free(list->topics);
+    memset(list, 0, sizeof(*list));
 }
 
 int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char *topic,
@@ -615,7 +659,7 @@ int ferry_kafka_producer_abort(ferry_kafka_producer_t *p, int timeout_ms, char *
     rd_kafka_error_t *error = rd_kafka_abort_transaction(p->rk, timeout_ms);
     rd_kafka_poll(p->rk, 0); /* serve the purge reports of the aborted records */
     p->first_err = 0;
-    p->in_txn = false;
+    p->in_txn = error != NULL;
     return error ? error_take(error, "abort Kafka transaction", errstr, errstr_size) : 0;
 }
 

@@ -178,12 +178,29 @@ int ferry_kafka_topic_partitions(const char *const *props, const char *topic, in
                                  int *partitions, char *errstr, size_t errstr_size);
 
 /*
- * ferry_kafka_topic_partitions through an open producer's client (asking for
- * every topic, so never creating one), for callers that ask often: no new
- * client, connection and threads each time.
+ * Every topic of the cluster with its partition count (0 for a topic the
+ * cluster reported an error for, such as no leader yet), sorted by name, in
+ * one metadata request through an open producer's client (never creating a
+ * topic): for callers that ask often, without a new client each time.
+ * Returns 0 with *list (free with ferry_kafka_topic_list_free), or an error.
  */
-int ferry_kafka_producer_find_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms,
-                                    int *partitions, char *errstr, size_t errstr_size);
+typedef struct {
+    char *name;
+    int partitions;
+} ferry_kafka_topic_count_t;
+
+typedef struct {
+    size_t n;
+    ferry_kafka_topic_count_t *topics;
+} ferry_kafka_topic_list_t;
+
+int ferry_kafka_producer_topics(ferry_kafka_producer_t *p, int timeout_ms,
+                                ferry_kafka_topic_list_t *list, char *errstr, size_t errstr_size);
+
+/* topic's partition count in list (0: unknown), or -1 when the list does not have it. */
+int ferry_kafka_topic_list_find(const ferry_kafka_topic_list_t *list, const char *topic);
+
+void ferry_kafka_topic_list_free(ferry_kafka_topic_list_t *list);
 
 /*
  * The same through an open producer, asking for topic by name, which also
@@ -251,7 +268,10 @@ int ferry_kafka_producer_abort(ferry_kafka_producer_t *p, int timeout_ms, char *
  * Queues one record. Key, value and headers are copied; the caller keeps
  * ownership of rec. When the local queue is full it waits for deliveries,
  * up to about a second, then returns FERRY_ERR_RETRIABLE. A delivery failure
- * surfaces later, from ferry_kafka_producer_flush or _commit.
+ * surfaces later, from ferry_kafka_producer_flush or _commit. Inside a
+ * transaction that already failed it returns FERRY_ERR_ABORTED: the caller
+ * aborts (ferry_kafka_producer_abort) and produces the transaction again
+ * (unlike a failed _commit's FERRY_ERR_RETRIABLE, which has aborted).
  */
 int ferry_kafka_produce(ferry_kafka_producer_t *p, const ferry_kafka_record_t *rec, char *errstr,
                         size_t errstr_size);

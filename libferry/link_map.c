@@ -169,7 +169,9 @@ int ferry_link_map_new(const ferry_conf_t *conf, const ferry_table_name_t *table
 }
 
 size_t ferry_link_unmatched_table_keys(const ferry_conf_t *conf, const ferry_table_name_t *tables,
-                                       size_t n, void (*fn)(void *arg, const char *key), void *arg)
+                                       size_t n,
+                                       void (*fn)(void *arg, const char *key, const char *name),
+                                       void *arg)
 {
     static const char *const families[] = {"columns.include", "columns.exclude", "where"};
     size_t unmatched = 0;
@@ -186,7 +188,7 @@ size_t ferry_link_unmatched_table_keys(const ferry_conf_t *conf, const ferry_tab
             }
             if (!found) {
                 unmatched++;
-                fn(arg, key);
+                fn(arg, key, name);
             }
         }
     }

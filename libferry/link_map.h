@@ -33,12 +33,14 @@ int ferry_link_list_tables(const ferry_conf_t *conf, MYSQL *source, ferry_table_
 
 /*
  * The per-table keys (columns.include.*, columns.exclude.*, where.*) that
- * name none of tables[0..n): calls fn(arg, key) for each and returns how
- * many. A misspelt table in such a key would otherwise leave its columns or
- * rows unfiltered without a word.
+ * name none of tables[0..n): calls fn(arg, key, name) for each, name being
+ * the key's "db.table" part, and returns how many. A misspelt table in such a key would otherwise
+ * leave its columns or rows unfiltered without a word.
  */
 size_t ferry_link_unmatched_table_keys(const ferry_conf_t *conf, const ferry_table_name_t *tables,
-                                       size_t n, void (*fn)(void *arg, const char *key), void *arg);
+                                       size_t n,
+                                       void (*fn)(void *arg, const char *key, const char *name),
+                                       void *arg);
 
 /*
  * 0 when every column that def's columns.include / columns.exclude key

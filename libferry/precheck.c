@@ -202,11 +202,17 @@ static void check_read_binlogs(const char *url, uint32_t server_id, int timeout_
  */
 static void check_read_grant(MYSQL *my, ferry_precheck_t *p)
 {
-    /* a user who may read the mysql schema sees every user's rows */
-    if (mysql_query(my, "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
-                        "WHERE PRIVILEGE_TYPE = 'REPLICATION SLAVE' AND GRANTEE = "
-                        "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
-                        "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')") != 0)
+    /*
+     * A user who may read the mysql schema sees every user's rows: only the
+     * current one's count (the host follows the last '@'). Rights a role
+     * gives are not listed there: with a role in use, nothing is said.
+     */
+    if (mysql_query(
+            my, "SELECT IF(CURRENT_ROLE() IS NULL, COUNT(*), -1) FROM "
+                "information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = "
+                "'REPLICATION SLAVE' AND GRANTEE = CONCAT('''', LEFT(CURRENT_USER(), "
+                "CHAR_LENGTH(CURRENT_USER()) - CHAR_LENGTH(SUBSTRING_INDEX(CURRENT_USER(), "
+                "'@', -1)) - 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')") != 0)
         return;
     MYSQL_RES *r = mysql_store_result(my);
     MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;

@@ -75,7 +75,7 @@ static void check_row_filter(const ferry_conf_t *conf, ferry_db_t *src, const fe
 }
 
 static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_name_t *names,
-                         size_t n, const ferry_rename_map_t *map, ferry_precheck_t *p)
+                         size_t n, const ferry_rename_map_t *map, bool started, ferry_precheck_t *p)
 {
     ferry_mysql_flavor_t flavor = ferry_mysql_flavor_from_version(ferry_db_server_version(src));
     for (size_t i = 0; i < n; i++) {
@@ -94,8 +94,11 @@ static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_
             ferry_precheck_add(p, items[k].error ? FERRY_PRECHECK_ERROR : FERRY_PRECHECK_WARNING,
                                "%s", items[k].text);
         ferry_precheck_items_free(items, n_items);
-        if (ferry_link_filter_columns_known(conf, def, err, sizeof(err)) != 0 ||
-            ferry_link_filter_columns(def, map, err, sizeof(err)) != 0)
+        /* a column dropped since the link started is a warning: the link goes on without it */
+        if (ferry_link_filter_columns_known(conf, def, err, sizeof(err)) != 0)
+            ferry_precheck_add(p, started ? FERRY_PRECHECK_WARNING : FERRY_PRECHECK_ERROR, "%s",
+                               err);
+        if (ferry_link_filter_columns(def, map, err, sizeof(err)) != 0)
             ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
         else
             check_row_filter(conf, src, def, p);
@@ -103,12 +106,61 @@ static void check_tables(const ferry_conf_t *conf, ferry_db_t *src, ferry_table_
     }
 }
 
-static void report_unmatched(void *arg, const char *key)
+typedef struct {
+    ferry_precheck_t *p;
+    MYSQL *src;
+    bool started;
+} unmatched_t;
+
+/* Whether the source has a table whose "db.table" is name. */
+static bool source_has(MYSQL *my, const char *name)
 {
-    ferry_precheck_add(arg, FERRY_PRECHECK_ERROR,
-                       "%s names no table the project selects: check the database and table "
-                       "names (tables.include, tables.exclude)",
-                       key);
+    size_t n = strlen(name);
+    char *esc = malloc(2 * n + 1);
+    if (!esc)
+        return false;
+    mysql_real_escape_string(my, esc, name, (unsigned long)n);
+    ferry_strbuf_t q = FERRY_STRBUF_INIT;
+    ferry_strbuf_printf(&q,
+                        "SELECT 1 FROM information_schema.TABLES WHERE CONCAT(TABLE_SCHEMA, '.', "
+                        "TABLE_NAME) = '%s' LIMIT 1",
+                        esc);
+    free(esc);
+    bool has = false;
+    if (!q.oom && mysql_real_query(my, q.buf, q.len) == 0) {
+        MYSQL_RES *r = mysql_store_result(my);
+        has = r && mysql_num_rows(r) > 0;
+        mysql_free_result(r);
+    }
+    ferry_strbuf_free(&q);
+    return has;
+}
+
+/*
+ * A per-table key naming no selected table: refused before the link starts
+ * when the source has no such table either (a misspelt name would leave
+ * its columns or rows unfiltered); a warning for a table left out on
+ * purpose, and once the link has started (a table dropped or renamed since
+ * must not keep the link from restarting).
+ */
+static void report_unmatched(void *arg, const char *key, const char *name)
+{
+    unmatched_t *u = arg;
+    if (u->started)
+        ferry_precheck_add(u->p, FERRY_PRECHECK_WARNING,
+                           "%s names no table the project selects (dropped or renamed since the "
+                           "link started?)",
+                           key);
+    else if (source_has(u->src, name))
+        ferry_precheck_add(u->p, FERRY_PRECHECK_WARNING,
+                           "%s names a table the project does not select (tables.include, "
+                           "tables.exclude): it does nothing",
+                           key);
+    else
+        ferry_precheck_add(u->p, FERRY_PRECHECK_ERROR,
+                           "%s names no table the project selects: check the database and table "
+                           "names (tables.include, tables.exclude)",
+                           key);
 }
 
 static int stop_at_first(void *arg, const ferry_kafka_msg_t *msg)
@@ -134,7 +186,7 @@ static bool link_started(const ferry_conf_t *conf)
 }
 
 static void check_destination(const ferry_conf_t *conf, ferry_table_name_t *names, size_t n,
-                              const ferry_rename_map_t *map, ferry_precheck_t *p)
+                              bool started, const ferry_rename_map_t *map, ferry_precheck_t *p)
 {
     ferry_db_t *dst;
     char err[768];
@@ -167,7 +219,7 @@ static void check_destination(const ferry_conf_t *conf, ferry_table_name_t *name
                            "destination: the user may not create databases and tables (%s): "
                            "GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX",
                            mysql_error(my));
-    bool keep = ferry_conf_get_bool(conf, "destination.keep.rows") || link_started(conf);
+    bool keep = ferry_conf_get_bool(conf, "destination.keep.rows") || started;
     for (size_t i = 0; i < n && !keep; i++) {
         const char *db, *table;
         ferry_rename_map_table(map, names[i].db, names[i].table, &db, &table);
@@ -224,9 +276,11 @@ int ferry_precheck_link(const ferry_conf_t *conf, ferry_precheck_t *p)
     if (names && ferry_link_map_new(conf, names, n, &map, err, sizeof(err)) != 0)
         ferry_precheck_add(p, FERRY_PRECHECK_ERROR, "%s", err);
     if (names && map) {
-        ferry_link_unmatched_table_keys(conf, names, n, report_unmatched, p);
-        check_tables(conf, src, names, n, map, p);
-        check_destination(conf, names, n, map, p);
+        bool started = link_started(conf);
+        unmatched_t um = {p, ferry_db_mysql(src), started};
+        ferry_link_unmatched_table_keys(conf, names, n, report_unmatched, &um);
+        check_tables(conf, src, names, n, map, started, p);
+        check_destination(conf, names, n, started, map, p);
     }
     ferry_rename_map_destroy(map);
     ferry_table_names_free(names, n);

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -147,9 +148,14 @@ static int precheck(const ferry_conf_t *conf)
 /* Capture's running counts per table, for /metrics. */
 static void capture_table_metrics(ferry_capture_t *capture, ferry_metrics_t *m)
 {
-    ferry_capture_table_count_t counts[256];
-    size_t n = ferry_capture_table_counts(capture, counts, 256);
-    for (size_t i = 0; i < n && i < 256; i++) {
+    size_t cap = ferry_capture_table_counts(capture, NULL, 0);
+    ferry_capture_table_count_t *counts = cap ? calloc(cap, sizeof(*counts)) : NULL;
+    if (!counts)
+        return;
+    size_t n = ferry_capture_table_counts(capture, counts, cap);
+    if (n > cap)
+        n = cap; /* a table met meanwhile waits for the next render */
+    for (size_t i = 0; i < n; i++) {
         char name[300];
         snprintf(name, sizeof(name), "%s.%s", counts[i].db, counts[i].table);
         ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_changes_total",
@@ -158,6 +164,7 @@ static void capture_table_metrics(ferry_capture_t *capture, ferry_metrics_t *m)
                                                   "table", name),
                             counts[i].inserts + counts[i].updates + counts[i].deletes);
     }
+    free(counts);
 }
 
 /*

@@ -57,6 +57,11 @@ struct producer_snapshot {
     int64_t unapplied; /* snapshot rows the consumer has not applied; -1 unknown */
     bool waiting;      /* the planner waits for the consumer */
     bool all_done;
+    /* the per-table /metrics series, registered by the first render */
+    struct table_series {
+        ferry_counter_t *copied;
+        ferry_gauge_t *estimate, *chunks, *done;
+    } * series;
 };
 
 static int64_t now_ms(void)
@@ -627,32 +632,44 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
     return 0;
 }
 
+/* Registers table i's series (once: a render then only sets values). */
+static void table_series_register(producer_snapshot_t *s, size_t i, ferry_metrics_t *m)
+{
+    char name[600];
+    snprintf(name, sizeof(name), "%s.%s", s->names[i].db, s->names[i].table);
+    struct table_series *t = &s->series[i];
+    t->copied = ferry_metrics_counter(m, "ferry_producer_fullload_rows_copied_total",
+                                      "Rows of the table's full load copied to Kafka (done chunks)",
+                                      "table", name);
+    t->estimate = ferry_metrics_gauge(m, "ferry_producer_fullload_rows_estimate",
+                                      "The source's estimate of the table's rows, when its full "
+                                      "load was planned",
+                                      "table", name);
+    t->chunks = ferry_metrics_gauge(m, "ferry_producer_fullload_chunks_done",
+                                    "Chunks of the table's full load copied", "table", name);
+    t->done = ferry_metrics_gauge(m, "ferry_producer_fullload_done",
+                                  "1 once the table's full load is copied and its high watermark "
+                                  "published",
+                                  "table", name);
+}
+
 void producer_snapshot_metrics(producer_snapshot_t *s, ferry_metrics_t *m)
 {
+    if (!s->series) {
+        s->series = calloc(s->n + 1, sizeof(*s->series));
+        for (size_t i = 0; s->series && i < s->n; i++)
+            table_series_register(s, i, m);
+    }
+    if (!s->series)
+        return;
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->n; i++) {
         const ferry_fullload_progress_t *p = &s->progress[i];
-        char name[600];
-        snprintf(name, sizeof(name), "%s.%s", s->names[i].db, s->names[i].table);
-        ferry_counter_raise(ferry_metrics_counter(m, "ferry_producer_fullload_rows_copied_total",
-                                                  "Rows of the table's full load copied to Kafka "
-                                                  "(done chunks)",
-                                                  "table", name),
-                            (uint64_t)(p->rows_copied > 0 ? p->rows_copied : 0));
-        ferry_gauge_set(ferry_metrics_gauge(m, "ferry_producer_fullload_rows_estimate",
-                                            "The source's estimate of the table's rows, when its "
-                                            "full load was planned",
-                                            "table", name),
-                        p->rows_estimate);
-        ferry_gauge_set(ferry_metrics_gauge(m, "ferry_producer_fullload_chunks_done",
-                                            "Chunks of the table's full load copied", "table",
-                                            name),
-                        p->chunks_done);
-        ferry_gauge_set(ferry_metrics_gauge(m, "ferry_producer_fullload_done",
-                                            "1 once the table's full load is copied and its high "
-                                            "watermark published",
-                                            "table", name),
-                        s->announced[i] ? 1 : 0);
+        struct table_series *t = &s->series[i];
+        ferry_counter_raise(t->copied, (uint64_t)(p->rows_copied > 0 ? p->rows_copied : 0));
+        ferry_gauge_set(t->estimate, p->rows_estimate);
+        ferry_gauge_set(t->chunks, p->chunks_done);
+        ferry_gauge_set(t->done, s->announced[i] ? 1 : 0);
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -706,6 +723,7 @@ void producer_snapshot_destroy(producer_snapshot_t *s)
     producer_workers_stop(s->workers);
     ferry_fullload_planner_destroy(s->planner);
     ferry_kafka_producer_destroy(s->ddl_producer, 5000);
+    free(s->series);
     for (size_t i = 0; s->tables && i < s->n; i++)
         ferry_table_destroy(s->tables[i]);
     free(s->tables);

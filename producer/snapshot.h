@@ -46,8 +46,7 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
 
 /*
  * Brings the per-table full-load series of /metrics up to date (rows copied
- * and estimated, chunks done and planned, done or not; takes the
- * snapshot's lock).
+ * and estimated, chunks done, done or not; takes the snapshot's lock).
  */
 void producer_snapshot_metrics(producer_snapshot_t *s, ferry_metrics_t *m);
 

@@ -246,7 +246,9 @@ static void print_tables(json_t *all)
         long long est = src ? estimate_of(all, src) : -1;
         if (phase && strcmp(phase, "full") == 0 && est > 0)
             print_bar((double)rows / (double)est);
-        printf(" %lld rows", rows);
+        /* rows the full load brought; changes applied since (the table's size is neither) */
+        printf(" %lld rows loaded, %lld changes", rows,
+               json_integer_value(json_object_get(t, "events_applied")));
         json_t *lag = json_object_get(t, "lag_s");
         if (json_is_number(lag))
             printf("  lag %.1fs", json_number_value(lag));

@@ -95,13 +95,16 @@ t="table=\"$src.orders\""
 [ "$(metric "$pm" ferry_producer_fullload_rows_copied_total "$t")" -gt 1000 ] ||
     fail "producer /metrics: rows copied of orders: $(grep orders <<<"$pm")"
 [ "$(metric "$pm" ferry_producer_fullload_done "$t")" = 1 ] || fail "producer /metrics: orders not done: $pm"
-[ -n "$(metric "$pm" ferry_producer_fullload_rows_estimate "$t")" ] || fail "producer /metrics: no estimate: $pm"
+[ "$(metric "$pm" ferry_producer_fullload_rows_estimate "$t")" -gt 0 ] || fail "producer /metrics: no estimate: $pm"
 [ "$(metric "$pm" ferry_producer_changes_total "$t")" -gt 0 ] || fail "producer /metrics: no changes of orders: $pm"
 grep -Eq '^ferry_producer_capture_events_total [1-9]' <<<"$pm" || fail "producer /metrics: no capture events: $pm"
-grep -q '^ferry_producer_capture_lag_seconds ' <<<"$pm" || fail "producer /metrics: no capture lag: $pm"
+# caught up: capture's lag is a number under a minute (0 when idle)
+awk '$1 == "ferry_producer_capture_lag_seconds" && $2 >= 0 && $2 < 60 { ok = 1 } END { exit !ok }' <<<"$pm" ||
+    fail "producer /metrics: no capture lag: $(grep lag <<<"$pm")"
 [ "$(metric "$cm" ferry_consumer_table_phase "$t")" = 3 ] || fail "consumer /metrics: orders not incremental (3): $cm"
 [ "$(metric "$cm" ferry_consumer_bytes_applied_total "$t")" -gt 0 ] || fail "consumer /metrics: no bytes: $cm"
-[ -n "$(metric "$cm" ferry_consumer_lag_seconds "$t")" ] || fail "consumer /metrics: no lag: $cm"
+awk -v k="ferry_consumer_lag_seconds{$t}" '$1 == k && $2 >= 0 && $2 < 60 { ok = 1 } END { exit !ok }' <<<"$cm" ||
+    fail "consumer /metrics: no lag: $(grep lag <<<"$cm")"
 pass "/metrics of producer and consumer: per-table phase, rows copied and estimate, events, bytes, lag"
 
 # crash safety: kill -9 in the middle of more writes, then start again

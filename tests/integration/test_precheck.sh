@@ -79,10 +79,13 @@ out=$("$ctl" precheck "$FERRY_TEST_TMP/none.properties" 2>&1) && fail "passed wi
 grep -q "^error: source: no table matches tables.include" <<<"$out" || fail "$out"
 # misspelt table or column in a per-table key: refused, not silently unfiltered
 project "$FERRY_TEST_TMP/typo.properties" "$FERRY_MARIADB1_URL" "destination.keep.rows = true" \
-    "columns.exclude.$db.tt = v" "where.$db.cc = id > 1" "columns.exclude.$db.c = xx"
+    "columns.exclude.$db.tt = v" "where.$db.cc = id > 1" "columns.exclude.$db.c = xx" \
+    "where.mysql.db = Host = 'x'"
 out=$("$ctl" precheck "$FERRY_TEST_TMP/typo.properties" 2>&1) && fail "passed with misspelt keys: $out"
 grep -q "^error: columns.exclude.$db.tt names no table the project selects" <<<"$out" || fail "$out"
 grep -q "^error: where.$db.cc names no table the project selects" <<<"$out" || fail "$out"
+# a table the source has but the project leaves out: a warning, not a refusal
+grep -q "^warning: where.mysql.db names a table the project does not select" <<<"$out" || fail "$out"
 grep -q "^error: columns.exclude.$db.c names column \`xx\`, which \`$db\`.\`c\` does not have" <<<"$out" ||
     fail "a misspelt column is not refused: $out"
 # the producer refuses to start on them too, before it copies anything

@@ -303,6 +303,26 @@ static void producer_topic_partitions_counts(void **state)
     ferry_kafka_producer_destroy(p, 1000);
 }
 
+/* The whole topic list in one request: counts found by name, and no topic created by asking. */
+static void producer_topics_lists_without_creating(void **state)
+{
+    (void)state;
+    topic_new("t.list.b", 3);
+    topic_new("t.list.a", 2);
+    ferry_kafka_producer_t *p = producer_new(NULL);
+    char errstr[512];
+    ferry_kafka_topic_list_t list;
+    OK(ferry_kafka_producer_topics(p, 5000, &list, errstr, sizeof(errstr)));
+    assert_int_equal(ferry_kafka_topic_list_find(&list, "t.list.a"), 2);
+    assert_int_equal(ferry_kafka_topic_list_find(&list, "t.list.b"), 3);
+    assert_int_equal(ferry_kafka_topic_list_find(&list, "t.list.none"), -1);
+    ferry_kafka_topic_list_free(&list);
+    OK(ferry_kafka_producer_topics(p, 5000, &list, errstr, sizeof(errstr)));
+    assert_int_equal(ferry_kafka_topic_list_find(&list, "t.list.none"), -1);
+    ferry_kafka_topic_list_free(&list);
+    ferry_kafka_producer_destroy(p, 1000);
+}
+
 static void idempotent_round_trip_with_headers(void **state)
 {
     (void)state;
@@ -695,6 +715,7 @@ int main(void)
         cmocka_unit_test(probe_answers_and_names_unreachable_brokers),
         cmocka_unit_test(topic_partitions_does_not_create),
         cmocka_unit_test(producer_topic_partitions_counts),
+        cmocka_unit_test(producer_topics_lists_without_creating),
         cmocka_unit_test(idempotent_round_trip_with_headers),
         cmocka_unit_test(aborted_transactions_stay_invisible),
         cmocka_unit_test(mock_shows_aborted_records_it_received),
