@@ -197,7 +197,7 @@ size_t ferry_link_unmatched_table_keys(const ferry_conf_t *conf, const ferry_tab
 
 typedef struct {
     const ferry_tabledef_t *def;
-    char missing[256];
+    char missing[512]; /* each_item's items are shorter */
 } known_t;
 
 static int column_known(void *arg, char *column)

@@ -23,6 +23,7 @@
  * tree's layout (../<service>/ferry-<service>), then on PATH.
  */
 #include "ferryctl.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -370,26 +371,25 @@ int ferryctl_check_ports(const ferry_conf_t *conf, const char *prefix)
         if (port[i] <= 0)
             continue; /* a free port, or reported with an earlier one */
         /* every process on this port, as "ferry-NAME (KEY[ + n])" */
-        char key[40], text[1024] = "";
+        char key[40];
+        ferry_strbuf_t text = FERRY_STRBUF_INIT;
         size_t shared = 0;
         for (size_t j = i; j < nprocs; j++) {
             if (port[j] != port[i])
                 continue;
             int above = atoi(procs[j].instance) > 1 ? atoi(procs[j].instance) - 1 : 0;
-            size_t len = strlen(text);
             const char *k = port_key(conf, procs[j].binary, key, sizeof(key));
+            ferry_strbuf_printf(&text, "%sferry-%s (%s", j > i ? ", " : "", procs[j].name, k);
             if (above)
-                snprintf(text + len, sizeof(text) - len, "%sferry-%s (%s + %d)", j > i ? ", " : "",
-                         procs[j].name, k, above);
-            else
-                snprintf(text + len, sizeof(text) - len, "%sferry-%s (%s)", j > i ? ", " : "",
-                         procs[j].name, k);
+                ferry_strbuf_printf(&text, " + %d", above);
+            ferry_strbuf_puts(&text, ")");
             if (j > i)
                 port[j] = 0;
             shared++;
         }
+        const char *list = text.buf ? text.buf : "";
         if (port[i] > 65535) {
-            fprintf(stderr, "%s%s would listen on port %ld, above 65535\n", prefix, text, port[i]);
+            fprintf(stderr, "%s%s would listen on port %ld, above 65535\n", prefix, list, port[i]);
             problems++;
         } else if (shared > 1) {
             fprintf(stderr,
@@ -397,9 +397,10 @@ int ferryctl_check_ports(const ferry_conf_t *conf, const char *prefix)
                     "producer.http.port, consumer.http.port and verifier.http.port (workers "
                     "use http.port; consumer-n and worker-n listen n - 1 above theirs), or 0 "
                     "for a free one\n",
-                    prefix, text, shared == 2 ? "both" : "all", port[i]);
+                    prefix, list, shared == 2 ? "both" : "all", port[i]);
             problems++;
         }
+        ferry_strbuf_free(&text);
     }
     return problems;
 }

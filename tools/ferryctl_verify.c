@@ -202,7 +202,7 @@ static void verify_usage(FILE *out)
 /* Starts the verification, follows it and prints its outcome; returns the exit status. */
 static int run(const char *base, const char *query, const char *report, const char *repair)
 {
-    char url[1400];
+    char url[1600]; /* base (600) + "/verify" + query (900) */
     snprintf(url, sizeof(url), "%s/verify%s", base, query);
     char *body = NULL;
     long code = request("POST", url, &body);
