@@ -27,7 +27,7 @@
 #include <strings.h>
 
 #define IDLE_MS 1000
-/* how long an unknown partition count (topic missing) stands before it is asked again */
+/* how long the cluster's topic list answers for topics not known yet (tables.c) */
 #define PARTITIONS_ASK_MS 250
 
 const char *tables_phase_name(phase_t p)
@@ -639,7 +639,8 @@ static bool changes_at_end(consumer_t *c, ctable_t *t, int64_t now)
 
 /*
  * A topic's partition count, asked of the broker until known: -1 when the
- * topic does not exist yet, 0 when the cluster could not be asked. Unless
+ * topic does not exist yet, 0 when the cluster could not be asked or listed
+ * it with an error (no leader yet). Unless
  * fresh, the answer comes from the cluster's topic list, fetched once per
  * PARTITIONS_ASK_MS for all tables (a table whose change topic does not
  * exist yet, no change so far, is asked about on every turn of the loop),
