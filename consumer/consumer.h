@@ -417,6 +417,7 @@ void parts_destroy(consumer_t *c);
 int ddl_open(consumer_t *c, char *errstr, size_t errstr_size);
 void ddl_drain(consumer_t *c);
 bool ddl_read_ahead(consumer_t *c);
+bool ddl_read_to_end(consumer_t *c);
 const ddl_pending_t *ddl_first_pending(const consumer_t *c, const ctable_t *t);
 bool ddl_blocks(const consumer_t *c, const ctable_t *t, const ferry_binlog_pos_t *pos);
 void ddl_apply_ready(consumer_t *c);

@@ -64,6 +64,7 @@ int ddl_open(consumer_t *c, char *errstr, size_t errstr_size)
     if (ferry_kafka_consumer_new(&c->ddl, group, c->kprops, NULL, errstr, errstr_size) != 0)
         return FERRY_ERR_FATAL;
     ferry_kafka_tp_t tp = {c->ddl_topic, 0, FERRY_KAFKA_OFFSET_BEGINNING};
+    ferry_kafka_consumer_learn_topic(c->ddl, c->ddl_topic, 2000);
     if (ferry_kafka_consumer_assign(c->ddl, &tp, 1, errstr, errstr_size) != 0)
         return FERRY_ERR_FATAL;
     if (!parts_get(c, c->ddl_topic, 0))
@@ -724,6 +725,22 @@ void ddl_drain(consumer_t *c)
     for (int i = 0; i < 1000 && !c->fatal && read_one(c, a, 0); i++)
         ;
     ferry_arena_destroy(a);
+}
+
+/*
+ * Whether every ddl event written so far was read (the end the broker
+ * reports now; false when it cannot say): tables announced together are
+ * then all known, and taking them need not wait for more.
+ */
+bool ddl_read_to_end(consumer_t *c)
+{
+    int64_t position, high;
+    char err[512];
+    const part_t *p = parts_get(c, c->ddl_topic, 0);
+    return p &&
+           ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 1000, &position, &high, err,
+                                    sizeof(err)) == 0 &&
+           p->next >= high;
 }
 
 /*

@@ -191,7 +191,9 @@ static void step(consumer_t *c)
 {
     ddl_drain(c);
     int64_t now = cons_now_ms();
-    if (!c->subscription_dirty || now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS)
+    /* tables announced one after another are taken together, once the ddl topic is read */
+    if (!c->subscription_dirty || now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS ||
+        ddl_read_to_end(c))
         owner_step(c);
     changes_poll(c, 20);
     for (int i = 0; i < POLL_BURST && !c->fatal && c->nstaged < STAGE_MAX; i++)

@@ -109,8 +109,11 @@ static void early_open(ferry_fullload_tasks_t *t, const char *group, const char 
         }
         tps[i].offset = FERRY_KAFKA_OFFSET_BEGINNING;
     }
-    if (!rc)
+    if (!rc) {
+        /* the planner writes its first tasks within milliseconds: fetch at once */
+        ferry_kafka_consumer_learn_topic(t->early, topic, 5000);
         rc = ferry_kafka_consumer_assign(t->early, tps, (size_t)parts, why, sizeof(why));
+    }
     if (rc) {
         ferry_log_debug("no head start for the full-load tasks", "topic=%s reason=\"%s\"", topic,
                         rc == FERRY_ERR_NOMEM ? "out of memory" : why);

@@ -539,26 +539,52 @@ void ferry_kafka_topic_list_free(ferry_kafka_topic_list_t *list)
     memset(list, 0, sizeof(*list));
 }
 
-int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char *topic,
-                                          int timeout_ms, int *partitions, char *errstr,
-                                          size_t errstr_size)
+/* Metadata of topic asked by name through rk, which also updates rk's leaders for it. */
+static int partitions_by_name(rd_kafka_t *rk, const char *topic, int timeout_ms, int *partitions,
+                              char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     if (!rkt)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM,
                              "could not describe topic \"%s\": %s", topic,
                              rd_kafka_err2str(rd_kafka_last_error()));
-    int rc = partitions_on(p->rk, rkt, topic, timeout_ms, partitions, errstr, errstr_size);
+    int rc = partitions_on(rk, rkt, topic, timeout_ms, partitions, errstr, errstr_size);
     rd_kafka_topic_destroy(rkt);
     return rc;
 }
 
-void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms)
+static void learn_topic(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
     int n;
     char why[512];
-    if (ferry_kafka_producer_topic_partitions(p, topic, timeout_ms, &n, why, sizeof(why)) != 0)
+    if (partitions_by_name(rk, topic, timeout_ms, &n, why, sizeof(why)) != 0)
         ferry_log_debug("no metadata for the topic yet; its first records wait for a refresh",
+                        "topic=%s error=\"%s\"", topic, why);
+}
+
+int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char *topic,
+                                          int timeout_ms, int *partitions, char *errstr,
+                                          size_t errstr_size)
+{
+    return partitions_by_name(p->rk, topic, timeout_ms, partitions, errstr, errstr_size);
+}
+
+void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms)
+{
+    learn_topic(p->rk, topic, timeout_ms);
+}
+
+void ferry_kafka_consumer_learn_topic(ferry_kafka_consumer_t *c, const char *topic, int timeout_ms)
+{
+    /*
+     * All topics are asked for, so that a topic not made yet is not made by
+     * the request on a broker that creates topics on demand; the answer
+     * gives the leaders of every topic the client knows.
+     */
+    int n;
+    char why[512];
+    if (partitions_on(c->rk, NULL, topic, timeout_ms, &n, why, sizeof(why)) != 0)
+        ferry_log_debug("no metadata for the topic yet; its first fetch waits for a refresh",
                         "topic=%s error=\"%s\"", topic, why);
 }
 

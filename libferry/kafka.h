@@ -221,6 +221,13 @@ int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char 
  */
 void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms);
 
+/*
+ * The same for a consumer that assigns itself partitions of topic: without
+ * the topic's leaders it starts fetching only after its next metadata
+ * refresh, about a second later (measured on ferry-devkafka).
+ */
+void ferry_kafka_consumer_learn_topic(ferry_kafka_consumer_t *c, const char *topic, int timeout_ms);
+
 /* ---- producer ------------------------------------------------------- */
 
 /*

@@ -451,7 +451,8 @@ int ferryctl_cmd_wait(int argc, char **argv)
         if (reached || time(NULL) >= deadline ||
             (failed = ferryctl_service_failed(conf, why, sizeof(why))))
             break;
-        usleep(500 * 1000);
+        /* full-done is final once seen: asked more often, it ends a scripted wait sooner */
+        usleep(caught_up ? 500 * 1000 : 100 * 1000);
     }
     if (reached)
         printf("%s: %s\n", path, caught_up ? "caught up" : "full load done");
