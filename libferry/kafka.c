@@ -576,11 +576,6 @@ void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *top
 
 void ferry_kafka_consumer_learn_topic(ferry_kafka_consumer_t *c, const char *topic, int timeout_ms)
 {
-    /*
-     * All topics are asked for, so that a topic not made yet is not made by
-     * the request on a broker that creates topics on demand; the answer
-     * gives the leaders of every topic the client knows.
-     */
     int n;
     char why[512];
     if (partitions_on(c->rk, NULL, topic, timeout_ms, &n, why, sizeof(why)) != 0)

@@ -222,9 +222,12 @@ int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char 
 void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms);
 
 /*
- * The same for a consumer that assigns itself partitions of topic: without
- * the topic's leaders it starts fetching only after its next metadata
- * refresh, about a second later (measured on ferry-devkafka).
+ * Has c learn the leaders of topic now, before it assigns itself partitions
+ * of it: without them it starts fetching only after its next metadata
+ * refresh, 0.5-1 s later (measured on ferry-devkafka). Every topic is asked
+ * for, so that a topic not made yet is not made by the request on a broker
+ * that creates topics on demand. Best effort (a failure is logged at debug
+ * level).
  */
 void ferry_kafka_consumer_learn_topic(ferry_kafka_consumer_t *c, const char *topic, int timeout_ms);
 
