@@ -737,10 +737,11 @@ bool ddl_read_to_end(consumer_t *c)
     int64_t position, high;
     char err[512];
     const part_t *p = parts_get(c, c->ddl_topic, 0);
+    /* position steps over the markers that end capture's transactions */
     return p &&
-           ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 1000, &position, &high, err,
+           ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 300, &position, &high, err,
                                     sizeof(err)) == 0 &&
-           p->next >= high;
+           (p->next >= high || (position >= high && position >= 0));
 }
 
 /*

@@ -265,6 +265,9 @@ static int assign(consumer_t *c)
         }
     }
     char err[512];
+    /* one metadata answer gives the leaders of every topic added */
+    if (rc == 0 && add.n)
+        ferry_kafka_consumer_learn_topic(c->data, add.tp[0].topic, 2000);
     if (rc == 0 && (add.n || del.n))
         rc = ferry_kafka_consumer_assign_change(c->data, add.tp, add.n, del.tp, del.n, err,
                                                 sizeof(err));
