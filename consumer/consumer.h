@@ -406,6 +406,7 @@ void parts_release(consumer_t *c);
 int parts_reload(consumer_t *c, char *errstr, size_t errstr_size);
 void parts_restart(consumer_t *c, part_t *p);
 void parts_unassign(consumer_t *c, part_t *p);
+bool parts_read_past(const part_t *p, int64_t position, int64_t high);
 bool parts_read_to_end(consumer_t *c, part_t *p);
 bool parts_topic_read_to_end(consumer_t *c, const char *topic);
 bool parts_chunk_applied(const consumer_t *c, const char *chunk);

@@ -741,7 +741,7 @@ bool ddl_read_to_end(consumer_t *c)
     return p &&
            ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 300, &position, &high, err,
                                     sizeof(err)) == 0 &&
-           (p->next >= high || (position >= high && position >= 0));
+           parts_read_past(p, position, high);
 }
 
 /*

@@ -311,7 +311,7 @@ int parts_reload(consumer_t *c, char *errstr, size_t errstr_size)
 }
 
 /* p's position (polled, or the next offset kept here) is at or past the end high. */
-static bool read_past(const part_t *p, int64_t position, int64_t high)
+bool parts_read_past(const part_t *p, int64_t position, int64_t high)
 {
     int64_t at = position > p->next ? position : p->next;
     return high <= 0 || at >= high;
@@ -333,7 +333,7 @@ bool parts_read_to_end(consumer_t *c, part_t *p)
                        "topic=%s partition=%d error=\"%s\"", p->topic, (int)p->partition, err);
         return false;
     }
-    bool done = read_past(p, position, high);
+    bool done = parts_read_past(p, position, high);
     if (!done)
         ferry_log_debug("partition not read to its end",
                         "topic=%s partition=%d position=%lld next=%lld high=%lld", p->topic,
@@ -370,7 +370,7 @@ bool parts_topic_read_to_end(consumer_t *c, const char *topic)
             0) {
             done = true;
             for (size_t k2 = 0; done && k2 < n; k2++)
-                done = read_past(&c->parts[at[k2]], position[k2], high[k2]);
+                done = parts_read_past(&c->parts[at[k2]], position[k2], high[k2]);
             err[0] = '\0';
         }
     }

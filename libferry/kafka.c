@@ -553,12 +553,19 @@ static int partitions_by_name(rd_kafka_t *rk, const char *topic, int timeout_ms,
     return rc;
 }
 
-static void learn_topic(rd_kafka_t *rk, const char *topic, int timeout_ms)
+/*
+ * Has rk learn topic's leaders: asking for the topic by name (a producer's
+ * topics exist), or for every topic (a consumer's may not exist yet, and
+ * must not be made by the request).
+ */
+static void learn_topic(rd_kafka_t *rk, const char *topic, bool by_name, int timeout_ms)
 {
     int n;
     char why[512];
-    if (partitions_by_name(rk, topic, timeout_ms, &n, why, sizeof(why)) != 0)
-        ferry_log_debug("no metadata for the topic yet; its first records wait for a refresh",
+    int rc = by_name ? partitions_by_name(rk, topic, timeout_ms, &n, why, sizeof(why))
+                     : partitions_on(rk, NULL, topic, timeout_ms, &n, why, sizeof(why));
+    if (rc != 0)
+        ferry_log_debug("no metadata for the topic yet; the client waits for its next refresh",
                         "topic=%s error=\"%s\"", topic, why);
 }
 
@@ -571,16 +578,12 @@ int ferry_kafka_producer_topic_partitions(ferry_kafka_producer_t *p, const char 
 
 void ferry_kafka_producer_learn_topic(ferry_kafka_producer_t *p, const char *topic, int timeout_ms)
 {
-    learn_topic(p->rk, topic, timeout_ms);
+    learn_topic(p->rk, topic, true, timeout_ms);
 }
 
 void ferry_kafka_consumer_learn_topic(ferry_kafka_consumer_t *c, const char *topic, int timeout_ms)
 {
-    int n;
-    char why[512];
-    if (partitions_on(c->rk, NULL, topic, timeout_ms, &n, why, sizeof(why)) != 0)
-        ferry_log_debug("no metadata for the topic yet; its first fetch waits for a refresh",
-                        "topic=%s error=\"%s\"", topic, why);
+    learn_topic(c->rk, topic, false, timeout_ms);
 }
 
 /* ---- producer -------------------------------------------------------- */
