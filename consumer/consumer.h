@@ -52,6 +52,9 @@
  */
 #define OWNER_PREFIX "owner:"
 #define STAGE_MAX    5000
+/* changes_refill wakes librdkafka's fetchers after a queue this long, or this many bytes polled */
+#define REFILL_PEAK  1000
+#define REFILL_BYTES (4 << 20)
 
 /* A set of offsets on the ddl topic (few: one per statement). */
 typedef struct {
@@ -332,6 +335,8 @@ typedef struct consumer {
     ferry_binlog_pos_t ddl_last;
     ferry_kafka_msg_t **staged; /* polled, not dispatched yet (changes.c) */
     size_t nstaged;
+    size_t fetched_peak; /* most messages queued in librdkafka since the fetchers were woken */
+    size_t polled_bytes; /* bytes polled since then */
     int member, members; /* owner.c: this consumer's slot, consumers of the link */
     int64_t owner_ms;
     unsigned int exec_errno; /* the server's error number of cons_exec's last failure */
@@ -465,6 +470,7 @@ void apply_stop(applypool_t *a);
 void changes_message(consumer_t *c, ctable_t *t, part_t *p, ferry_kafka_msg_t *m);
 void changes_poll(consumer_t *c, int timeout_ms);
 void changes_dispatch(consumer_t *c);
+void changes_refill(consumer_t *c);
 void changes_unstage(consumer_t *c);
 
 /* ---- batch.c ---- */

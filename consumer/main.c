@@ -198,6 +198,7 @@ static void step(consumer_t *c)
     changes_poll(c, 20);
     for (int i = 0; i < POLL_BURST && !c->fatal && c->nstaged < STAGE_MAX; i++)
         changes_poll(c, 0);
+    changes_refill(c);
     changes_dispatch(c);
     ddl_apply_ready(c);
     snapshot_reap(c);

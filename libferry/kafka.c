@@ -34,6 +34,7 @@ struct ferry_kafka_consumer {
     rd_kafka_t *rk;
     char *group_id;
     ferry_kafka_rebalance_t rebalance;
+    rd_kafka_queue_t *queue; /* what polls read: fetched messages and events */
 };
 
 /* Defaults applied before the caller's properties, so callers can override them. */
@@ -893,6 +894,7 @@ int ferry_kafka_consumer_new(ferry_kafka_consumer_t **out, const char *group_id,
                              why);
     }
     rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
     *out = c;
     return 0;
 }
@@ -901,6 +903,8 @@ void ferry_kafka_consumer_destroy(ferry_kafka_consumer_t *c)
 {
     if (!c)
         return;
+    if (c->queue)
+        rd_kafka_queue_destroy(c->queue);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
     free(c->group_id);
@@ -1118,6 +1122,25 @@ int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32
     *position = err ? FERRY_KAFKA_OFFSET_INVALID : l->elems[0].offset;
     rd_kafka_topic_partition_list_destroy(l);
     return 0;
+}
+
+size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c)
+{
+    return c->queue ? rd_kafka_queue_length(c->queue) : 0;
+}
+
+void ferry_kafka_consumer_wake_fetchers(ferry_kafka_consumer_t *c, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l)
+        return;
+    for (int i = 0; i < l->cnt; i++)
+        l->elems[i].offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = l->cnt ? rd_kafka_offsets_for_times(c->rk, l, timeout_ms) : 0;
+    if (err)
+        ferry_log_debug("could not wake the fetchers; they fetch on their own later",
+                        "group=%s error=\"%s\"", c->group_id, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 int ferry_kafka_consumer_ends(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t *tps, size_t n,

@@ -391,6 +391,22 @@ int ferry_kafka_consumer_ends(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t 
                               int timeout_ms, int64_t *position, int64_t *high, char *errstr,
                               size_t errstr_size);
 
+/* Messages (and events) fetched and not polled yet. */
+size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c);
+
+/*
+ * Has librdkafka look at once whether its assigned partitions may be
+ * fetched again. librdkafka 2.0 stops fetching while its queue holds more
+ * than queued.max.messages.kbytes and looks again only when something
+ * wakes its broker threads: with nothing else going on, a second later
+ * (measured: a backlog arrived at one queue, 40,000 changes, per second).
+ * Any request to a broker wakes its thread; this one asks the leaders of
+ * every assigned partition for its end (one request per broker), and waits
+ * up to timeout_ms for the answers. Best effort: a failure is logged at
+ * debug level.
+ */
+void ferry_kafka_consumer_wake_fetchers(ferry_kafka_consumer_t *c, int timeout_ms);
+
 /*
  * Stops (pause true) or restarts fetching one assigned partition. Messages
  * fetched before a pause may still be returned by the next polls.

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Kafka protocol ApiKey of Produce requests (not in the public headers). */
@@ -114,6 +115,19 @@ static void produce_str(ferry_kafka_producer_t *p, const char *topic, int32_t pa
     char errstr[512];
     if (ferry_kafka_produce(p, &rec, errstr, sizeof(errstr)))
         fail_msg("%s", errstr);
+}
+
+/* Fills buf with NUL-terminated letters that do not compress (xorshift from seed). */
+static void random_letters(char *buf, size_t size, uint32_t seed)
+{
+    uint32_t x = seed;
+    for (size_t i = 0; i + 1 < size; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (char)('a' + x % 26);
+    }
+    buf[size - 1] = '\0';
 }
 
 static ferry_kafka_consumer_t *consumer_new(const char *group)
@@ -624,6 +638,69 @@ static void group_commit_and_seek(void **state)
 }
 
 /*
+ * librdkafka 2.0 stops fetching while its queue is over
+ * queued.max.messages.kbytes and looks again about once a second. With a
+ * queue that one batch fills, 60 batches would take a minute; woken each
+ * time the queue is empty, the consumer reads them well inside the
+ * deadline, every message once and in order.
+ */
+static void woken_fetchers_keep_a_full_queue_coming(void **state)
+{
+    (void)state;
+    enum { BATCHES = 60, PER_BATCH = 10 };
+    topic_new("t.wake", 1);
+    ferry_kafka_producer_t *p = producer_new(NULL);
+    /* random letters: lz4 must not shrink a batch under the queue's 1 KB */
+    static char value[1024];
+    random_letters(value, sizeof(value), 88675123u);
+    char errstr[512];
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < PER_BATCH; i++)
+            produce_str(p, "t.wake", 0, NULL, value);
+        OK(ferry_kafka_producer_flush(p, DEADLINE_MS, errstr, sizeof(errstr)));
+    }
+    ferry_kafka_producer_destroy(p, 0);
+
+    const char *small[] = {"bootstrap.servers",
+                           props[1],
+                           "queued.max.messages.kbytes",
+                           "1",
+                           "max.partition.fetch.bytes",
+                           "1024",
+                           NULL};
+    ferry_kafka_consumer_t *c = NULL;
+    OK(ferry_kafka_consumer_new(&c, "g.wake", small, NULL, errstr, sizeof(errstr)));
+    ferry_kafka_tp_t tp = {"t.wake", 0, FERRY_KAFKA_OFFSET_BEGINNING};
+    OK(ferry_kafka_consumer_assign(c, &tp, 1, errstr, sizeof(errstr)));
+    int64_t next = 0;
+    size_t most_queued = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (t = t0; next < BATCHES * PER_BATCH && (t.tv_sec - t0.tv_sec) * 1000 < DEADLINE_MS;
+         clock_gettime(CLOCK_MONOTONIC, &t)) {
+        size_t queued = ferry_kafka_consumer_queued(c);
+        most_queued = queued > most_queued ? queued : most_queued;
+        ferry_kafka_msg_t *m = NULL;
+        int rc = ferry_kafka_consumer_poll(c, 10, &m, errstr, sizeof(errstr));
+        if (rc && rc != FERRY_ERR_RETRIABLE)
+            fail_msg("poll: %s", errstr);
+        if (m) {
+            assert_int_equal(m->offset, next);
+            next++;
+            ferry_kafka_msg_destroy(m);
+        } else if (queued == 0) {
+            ferry_kafka_consumer_wake_fetchers(c, 1000);
+        }
+    }
+    if (next < BATCHES * PER_BATCH)
+        fail_msg("%lld of %d messages within %d ms: the fetchers were not woken", (long long)next,
+                 BATCHES * PER_BATCH, DEADLINE_MS);
+    /* the queue held a batch at a time, and was seen doing so */
+    assert_true(most_queued >= 1 && most_queued <= 3 * PER_BATCH);
+    ferry_kafka_consumer_destroy(c);
+}
+
+/*
  * The real case: the mock keeps at most 5 MB per partition, so after 8 MB
  * the oldest records are gone, and a consumer that still wants them gets a
  * fatal error naming topic and partition.
@@ -635,13 +712,7 @@ static void expired_data_is_fatal_and_named(void **state)
     ferry_kafka_producer_t *p = producer_new(NULL);
     /* random letters: the producers compress (lz4), and the mock keeps what was sent */
     static char big[100 * 1024];
-    uint32_t x = 2463534242u;
-    for (size_t i = 0; i < sizeof(big) - 1; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        big[i] = (char)('a' + x % 26);
-    }
+    random_letters(big, sizeof(big), 2463534242u);
     for (int i = 0; i < 80; i++)
         produce_str(p, "t.expire", 1, NULL, big);
     char errstr[512];
@@ -724,6 +795,7 @@ int main(void)
         cmocka_unit_test(fenced_producer_is_fatal),
         cmocka_unit_test(delivery_failure_is_reported_by_flush),
         cmocka_unit_test(group_commit_and_seek),
+        cmocka_unit_test(woken_fetchers_keep_a_full_queue_coming),
         cmocka_unit_test(expired_data_is_fatal_and_named),
         cmocka_unit_test(offset_beyond_end_is_fatal),
         cmocka_unit_test(no_committed_offset_is_not_called_expiry),
