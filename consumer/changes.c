@@ -174,31 +174,38 @@ void changes_poll(consumer_t *c, int timeout_ms)
     if (!m)
         return;
     c->last_data_ms = cons_now_ms();
+    c->polled_msgs++;
     c->polled_bytes += m->key_len + m->value_len;
     c->staged[c->nstaged++] = m;
 }
 
 /*
  * Keeps a backlog coming at the pace it is applied. librdkafka stops
- * fetching while its queue is over queued.max.messages.kbytes and looks
- * again about once a second (kafka.h, ferry_kafka_consumer_wake_fetchers):
- * a backlog of changes arrived at 40,000-47,000 a second (one 16 MB queue)
- * whatever the destination could take. Once the queue is down to a quarter
- * of the most it held since the last wake, after a large queue (by count)
- * or 4 MB polled (large rows), the fetchers are woken: the next fetch runs
- * while the rest of the queue is applied. A trickle of changes wakes them
- * once per 4 MB, which costs one request per broker.
+ * fetching while its queue is over queued.max.messages.kbytes (or
+ * queued.min.messages) and looks again about once a second (kafka.h,
+ * ferry_kafka_consumer_wake_fetchers): a backlog of changes arrived at
+ * 40,000-47,000 a second (one 16 MB queue) whatever the destination could
+ * take. Once the queue is down to a quarter of the most it held since the
+ * last wake, and that most was near a stop (half of either limit; bytes at
+ * the average size of the messages polled since), the fetchers are woken:
+ * the next fetch runs while the rest of the queue is applied. A queue that
+ * never comes near a stop (a trickle, or fetches that keep up) is left
+ * alone: each wake holds the loop for a round trip to the brokers.
  */
 void changes_refill(consumer_t *c)
 {
-    size_t queued = ferry_kafka_consumer_queued(c->data);
+    size_t stop_msgs, stop_bytes;
+    size_t queued = ferry_kafka_consumer_queued(c->data, &stop_msgs, &stop_bytes);
     if (queued > c->fetched_peak)
         c->fetched_peak = queued;
-    if (queued > c->fetched_peak / 4 ||
-        (c->fetched_peak < REFILL_PEAK && c->polled_bytes < REFILL_BYTES))
+    if (queued > c->fetched_peak / 4 || c->polled_msgs == 0)
+        return;
+    double peak_bytes = (double)c->fetched_peak * (double)c->polled_bytes / (double)c->polled_msgs;
+    if (c->fetched_peak < stop_msgs / 2 && peak_bytes < (double)stop_bytes / 2)
         return;
     ferry_kafka_consumer_wake_fetchers(c->data, 200);
     c->fetched_peak = queued;
+    c->polled_msgs = 0;
     c->polled_bytes = 0;
 }
 

@@ -52,9 +52,6 @@
  */
 #define OWNER_PREFIX "owner:"
 #define STAGE_MAX    5000
-/* changes_refill wakes librdkafka's fetchers after a queue this long, or this many bytes polled */
-#define REFILL_PEAK  1000
-#define REFILL_BYTES (4 << 20)
 
 /* A set of offsets on the ddl topic (few: one per statement). */
 typedef struct {
@@ -336,8 +333,8 @@ typedef struct consumer {
     ferry_kafka_msg_t **staged; /* polled, not dispatched yet (changes.c) */
     size_t nstaged;
     size_t fetched_peak; /* most messages queued in librdkafka since the fetchers were woken */
-    size_t polled_bytes; /* bytes polled since then */
-    int member, members; /* owner.c: this consumer's slot, consumers of the link */
+    size_t polled_msgs, polled_bytes; /* messages and their bytes polled since then */
+    int member, members;              /* owner.c: this consumer's slot, consumers of the link */
     int64_t owner_ms;
     unsigned int exec_errno; /* the server's error number of cons_exec's last failure */
     bool assign_again;       /* a topic of an owned table did not exist yet */

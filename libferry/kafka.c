@@ -34,7 +34,8 @@ struct ferry_kafka_consumer {
     rd_kafka_t *rk;
     char *group_id;
     ferry_kafka_rebalance_t rebalance;
-    rd_kafka_queue_t *queue; /* what polls read: fetched messages and events */
+    rd_kafka_queue_t *queue;                  /* what polls read: fetched messages and events */
+    size_t fetch_stop_msgs, fetch_stop_bytes; /* queued.min.messages, queued.max.messages.kbytes */
 };
 
 /* Defaults applied before the caller's properties, so callers can override them. */
@@ -856,6 +857,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* A numeric property of rk's configuration, or fallback. */
+static long long conf_number(rd_kafka_t *rk, const char *name, long long fallback)
+{
+    char buf[64];
+    size_t n = sizeof(buf);
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &n) != RD_KAFKA_CONF_OK)
+        return fallback;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    return end != buf && v > 0 ? v : fallback;
+}
+
 int ferry_kafka_consumer_new(ferry_kafka_consumer_t **out, const char *group_id,
                              const char *const *props, const ferry_kafka_rebalance_t *rebalance,
                              char *errstr, size_t errstr_size)
@@ -895,6 +908,8 @@ int ferry_kafka_consumer_new(ferry_kafka_consumer_t **out, const char *group_id,
     }
     rd_kafka_poll_set_consumer(c->rk);
     c->queue = rd_kafka_queue_get_consumer(c->rk);
+    c->fetch_stop_msgs = (size_t)conf_number(c->rk, "queued.min.messages", 100000);
+    c->fetch_stop_bytes = (size_t)conf_number(c->rk, "queued.max.messages.kbytes", 65536) * 1024;
     *out = c;
     return 0;
 }
@@ -1124,8 +1139,12 @@ int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32
     return 0;
 }
 
-size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c)
+size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c, size_t *stop_msgs, size_t *stop_bytes)
 {
+    if (stop_msgs)
+        *stop_msgs = c->fetch_stop_msgs;
+    if (stop_bytes)
+        *stop_bytes = c->fetch_stop_bytes;
     return c->queue ? rd_kafka_queue_length(c->queue) : 0;
 }
 

@@ -391,8 +391,13 @@ int ferry_kafka_consumer_ends(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t 
                               int timeout_ms, int64_t *position, int64_t *high, char *errstr,
                               size_t errstr_size);
 
-/* Messages (and events) fetched and not polled yet. */
-size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c);
+/*
+ * Messages (and events) fetched and not polled yet; with the queue's length
+ * in messages and its size in bytes at which librdkafka stops fetching
+ * (queued.min.messages, queued.max.messages.kbytes) when asked for.
+ */
+size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c, size_t *stop_msgs,
+                                   size_t *stop_bytes);
 
 /*
  * Has librdkafka look at once whether its assigned partitions may be

@@ -678,7 +678,7 @@ static void woken_fetchers_keep_a_full_queue_coming(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (t = t0; next < BATCHES * PER_BATCH && (t.tv_sec - t0.tv_sec) * 1000 < DEADLINE_MS;
          clock_gettime(CLOCK_MONOTONIC, &t)) {
-        size_t queued = ferry_kafka_consumer_queued(c);
+        size_t queued = ferry_kafka_consumer_queued(c, NULL, NULL);
         most_queued = queued > most_queued ? queued : most_queued;
         ferry_kafka_msg_t *m = NULL;
         int rc = ferry_kafka_consumer_poll(c, 10, &m, errstr, sizeof(errstr));
