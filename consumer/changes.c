@@ -203,6 +203,8 @@ void changes_refill(consumer_t *c)
     double peak_bytes = (double)c->fetched_peak * (double)c->polled_bytes / (double)c->polled_msgs;
     if (c->fetched_peak < stop_msgs / 2 && peak_bytes < (double)stop_bytes / 2)
         return;
+    ferry_log_debug("waking the fetchers", "queued=%zu peak=%zu peak_bytes=%.0f", queued,
+                    c->fetched_peak, peak_bytes);
     ferry_kafka_consumer_wake_fetchers(c->data, 200);
     c->fetched_peak = queued;
     c->polled_msgs = 0;
