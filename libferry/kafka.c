@@ -1139,6 +1139,19 @@ int ferry_kafka_consumer_end(ferry_kafka_consumer_t *c, const char *topic, int32
     return 0;
 }
 
+/*
+ * Asks the leaders for the end of every partition of l (one ListOffsets
+ * request per broker): a "timestamp" of RD_KAFKA_OFFSET_END asks for the
+ * latest offset. Each element's offset becomes its end.
+ */
+static rd_kafka_resp_err_t ask_ends(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l,
+                                    int timeout_ms)
+{
+    for (int i = 0; i < l->cnt; i++)
+        l->elems[i].offset = RD_KAFKA_OFFSET_END;
+    return rd_kafka_offsets_for_times(rk, l, timeout_ms);
+}
+
 size_t ferry_kafka_consumer_queued(ferry_kafka_consumer_t *c, size_t *stop_msgs, size_t *stop_bytes)
 {
     if (stop_msgs)
@@ -1153,9 +1166,7 @@ void ferry_kafka_consumer_wake_fetchers(ferry_kafka_consumer_t *c, int timeout_m
     rd_kafka_topic_partition_list_t *l = NULL;
     if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l)
         return;
-    for (int i = 0; i < l->cnt; i++)
-        l->elems[i].offset = RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t err = l->cnt ? rd_kafka_offsets_for_times(c->rk, l, timeout_ms) : 0;
+    rd_kafka_resp_err_t err = l->cnt ? ask_ends(c->rk, l, timeout_ms) : 0;
     if (err)
         ferry_log_debug("could not wake the fetchers; they fetch on their own later",
                         "group=%s error=\"%s\"", c->group_id, rd_kafka_err2str(err));
@@ -1170,10 +1181,7 @@ int ferry_kafka_consumer_ends(ferry_kafka_consumer_t *c, const ferry_kafka_tp_t 
         return 0;
     rd_kafka_topic_partition_list_t *ends = tp_list(tps, n), *at = tp_list(tps, n);
     int rc = 0;
-    /* a "timestamp" of RD_KAFKA_OFFSET_END asks for each partition's end */
-    for (int i = 0; i < ends->cnt; i++)
-        ends->elems[i].offset = RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, ends, timeout_ms);
+    rd_kafka_resp_err_t err = ask_ends(c->rk, ends, timeout_ms);
     for (int i = 0; !err && i < ends->cnt; i++)
         if (ends->elems[i].err) {
             err = ends->elems[i].err;
