@@ -5,6 +5,7 @@
  *   kafka_probe create  <bootstrap> <topic> <partitions>
  *   kafka_probe produce <bootstrap> <topic> <count>
  *   kafka_probe committed <bootstrap> <group> <topic> <partitions>
+ *   kafka_probe spread  <bootstrap> <producers> <topics> <prefix> <seconds>
  *
  * probe exits 0 if a broker answers; create makes the topic through the
  * admin API and prints "partitions=<n>" as the cluster reports it; produce
@@ -12,7 +13,10 @@
  * failure prints the wrapper's one-line error on stderr and exits 1.
  * committed prints "<partition> <offset>" for each partition of the topic,
  * the group's committed offset (-1001 when it has none), without joining
- * the group.
+ * the group. spread runs that many producers for that long, each writing
+ * one record every 20 ms to the next of the topics <prefix>0..<prefix>N-1
+ * (new topics, so every producer's Metadata requests keep naming topics the
+ * broker has to create); a record that is not delivered is not an error.
  */
 #include "err.h"
 #include "kafka.h"
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int probe(const char *const *props, int argc, char **argv, char *errstr, size_t size)
 {
@@ -91,10 +96,45 @@ static int committed(const char *const *props, int argc, char **argv, char *errs
     return rc;
 }
 
+static int spread(const char *const *props, int argc, char **argv, char *errstr, size_t size)
+{
+    if (argc < 7)
+        return ferry_err_set(errstr, size, FERRY_ERR_INVALID,
+                             "spread needs producers, topics, prefix and seconds");
+    int np = atoi(argv[3]), nt = atoi(argv[4]), secs = atoi(argv[6]);
+    if (np < 1 || np > 100 || nt < 1 || nt > 10000 || secs < 1)
+        return ferry_err_set(errstr, size, FERRY_ERR_INVALID, "bad spread arguments");
+    ferry_kafka_producer_t **ps = calloc((size_t)np, sizeof(*ps));
+    if (!ps)
+        return ferry_err_set(errstr, size, FERRY_ERR_NOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < np && !rc; i++)
+        rc = ferry_kafka_producer_new(&ps[i], props, NULL, errstr, size);
+    time_t end = time(NULL) + secs;
+    for (long n = 0; !rc && time(NULL) < end; n++) {
+        char topic[256];
+        snprintf(topic, sizeof(topic), "%s%ld", argv[5], n % nt);
+        for (int i = 0; i < np && !rc; i++) {
+            ferry_kafka_record_t rec = {.topic = topic,
+                                        .partition = FERRY_KAFKA_PARTITION_ANY,
+                                        .value = "x",
+                                        .value_len = 1};
+            rc = ferry_kafka_produce(ps[i], &rec, errstr, size);
+            ferry_kafka_producer_poll(ps[i], 0);
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    for (int i = 0; i < np; i++)
+        ferry_kafka_producer_destroy(ps[i], 0);
+    free(ps);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: kafka_probe probe|create|produce|committed <bootstrap> ...\n");
+        fprintf(stderr,
+                "usage: kafka_probe probe|create|produce|committed|spread <bootstrap> ...\n");
         return 2;
     }
     ferry_log_init("kafka_probe", FERRY_LOG_ERROR);
@@ -109,6 +149,8 @@ int main(int argc, char **argv)
         rc = produce(props, argc, argv, errstr, sizeof(errstr));
     else if (!strcmp(argv[1], "committed"))
         rc = committed(props, argc, argv, errstr, sizeof(errstr));
+    else if (!strcmp(argv[1], "spread"))
+        rc = spread(props, argc, argv, errstr, sizeof(errstr));
     else
         rc = ferry_err_set(errstr, sizeof(errstr), FERRY_ERR_INVALID, "unknown command \"%s\"",
                            argv[1]);

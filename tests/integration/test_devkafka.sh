@@ -124,6 +124,35 @@ curl -sf "$CTL/status" >"$TMP/status" || fail "GET /status failed"
 grep -q "broker id=1 state=up" "$TMP/status" || fail "status: $(cat "$TMP/status")"
 grep -q "topic name=demo.ctl partitions=5" "$TMP/status" || fail "status: $(cat "$TMP/status")"
 
+# librdkafka 2.0.2's mock thread loses wake-ups: now and then a call into it
+# waits out its 1 s poll. The proxy used to make one such call per topic of
+# every Metadata request, and under many clients naming new topics it stalled
+# for minutes, accepting no one (a test_link_crash failure); before the fix
+# this load stopped the proxy within about 30 s every time.
+step "many producers naming new topics: the proxy keeps answering"
+SPREAD_S=${FERRY_DEVKAFKA_SPREAD_S:-40}
+"$PROBE" spread "$BS" 15 30 spread-a "$SPREAD_S" 2>"$TMP/spread-a.err" &
+SPREAD_A=$!
+"$PROBE" spread "$BS" 15 30 spread-b "$SPREAD_S" 2>"$TMP/spread-b.err" &
+SPREAD_B=$!
+misses=0
+while kill -0 "$SPREAD_A" 2>/dev/null || kill -0 "$SPREAD_B" 2>/dev/null; do
+    sleep 2
+    if timeout 6 kcat -b "$BS" -L -m 5 >/dev/null 2>&1; then
+        misses=0
+    else
+        misses=$((misses + 1))
+        echo "   metadata probe $misses failed"
+    fi
+    if [ "$misses" -ge 3 ]; then
+        kill -KILL "$SPREAD_A" "$SPREAD_B" 2>/dev/null
+        fail "the proxy stopped answering metadata requests under $((2 * 15)) producers"
+    fi
+done
+wait "$SPREAD_A" "$SPREAD_B"
+timeout 10 kcat -b "$BS" -L -t spread-a29 | grep -q "topic \"spread-a29\" with 6 partitions" ||
+    fail "spread-a29 was not created with --partitions 6"
+
 step "SIGTERM stops it cleanly"
 kill -TERM "$DK_PID"
 wait "$DK_PID"
