@@ -680,17 +680,29 @@ static int produce_wants_response(int16_t version, rd_t *r)
     return !r->ok || acks != 0;
 }
 
-/* Passes a request frame (with a valid header) on to the mock. */
-static void forward(conn_t *c, const uint8_t *frame, size_t len)
+/* A request's header, as the proxy needs it. */
+typedef struct {
+    int16_t key, version;
+    int32_t corr_id;
+} req_header_t;
+
+/* Reads a request frame's header into h and leaves r at its body; 0 when it is cut short. */
+static int read_header(const uint8_t *frame, size_t len, req_header_t *h, rd_t *r)
 {
-    rd_t r = {frame + 4, len - 4, 0, 1};
-    int16_t key = get16(&r);
-    int16_t version = get16(&r);
-    int32_t corr_id = get32(&r);
+    *r = (rd_t){frame + 4, len - 4, 0, 1};
+    h->key = get16(r);
+    h->version = get16(r);
+    h->corr_id = get32(r);
     int idlen;
-    getstr(&r, &idlen); /* client_id */
-    if (key != API_PRODUCE || produce_wants_response(version, &r))
-        pending_push(c, corr_id, key, version);
+    getstr(r, &idlen); /* client_id */
+    return r->ok;
+}
+
+/* Passes a request frame on to the mock; body is where read_header left it. */
+static void forward(conn_t *c, const req_header_t *h, rd_t *body, const uint8_t *frame, size_t len)
+{
+    if (h->key != API_PRODUCE || produce_wants_response(h->version, body))
+        pending_push(c, h->corr_id, h->key, h->version);
     buf_put(&c->uout, frame, len);
 }
 
@@ -708,20 +720,16 @@ static void job_submit(devkafka_t *dk, conn_t *c, job_t *job)
 /* One complete request frame from the client. */
 static void on_request(devkafka_t *dk, conn_t *c, const uint8_t *frame, size_t len)
 {
-    rd_t r = {frame + 4, len - 4, 0, 1};
-    int16_t key = get16(&r);
-    int16_t version = get16(&r);
-    int32_t corr_id = get32(&r);
-    int idlen;
-    getstr(&r, &idlen); /* client_id */
-    if (!r.ok) {
+    req_header_t h;
+    rd_t r;
+    if (!read_header(frame, len, &h, &r)) {
         c->dead = 1;
         return;
     }
-    if (key == API_CREATE_TOPICS && version <= 4) {
-        pending_t *pd = pending_push(c, corr_id, key, version);
+    if (h.key == API_CREATE_TOPICS && h.version <= 4) {
+        pending_t *pd = pending_push(c, h.corr_id, h.key, h.version);
         pd->answered = 1;
-        job_t *job = create_topics_job(dk, c, version, r.p + r.off, r.len - r.off);
+        job_t *job = create_topics_job(dk, c, h.version, r.p + r.off, r.len - r.off);
         if (job_creates(job)) {
             c->held_pd = pd;
             job_submit(dk, c, job);
@@ -732,7 +740,7 @@ static void on_request(devkafka_t *dk, conn_t *c, const uint8_t *frame, size_t l
         pending_flush(c);
         return;
     }
-    if (key == API_METADATA && version <= 2) {
+    if (h.key == API_METADATA && h.version <= 2) {
         job_t *job = metadata_job(dk, c, &r);
         if (job) {
             buf_put(&c->held, frame, len);
@@ -740,7 +748,7 @@ static void on_request(devkafka_t *dk, conn_t *c, const uint8_t *frame, size_t l
             return;
         }
     }
-    forward(c, frame, len);
+    forward(c, &h, &r, frame, len);
 }
 
 /* One complete response frame from the mock. */
@@ -866,7 +874,10 @@ static void job_finish(devkafka_t *dk, const job_t *job)
     if (!c || c->dead)
         return; /* the client left meanwhile */
     if (job->api_key == API_METADATA) {
-        forward(c, c->held.data, c->held.len);
+        req_header_t h;
+        rd_t body;
+        read_header(c->held.data, c->held.len, &h, &body); /* on_request found it whole */
+        forward(c, &h, &body, c->held.data, c->held.len);
         c->held.len = 0;
     } else {
         answer_create_topics(c->held_pd, job);
