@@ -282,6 +282,16 @@ typedef struct {
 } progress_t;
 
 typedef struct consumer {
+    /*
+     * Kept when the consumer starts over after losing the destination
+     * (main.c): everything after `svc` is zeroed then, as in a new process.
+     */
+    pthread_mutex_t lock;     /* tables array and their published fields */
+    pthread_mutex_t dlq_lock; /* dead letters come from the loop, apply and loader threads */
+    uint64_t restarts;        /* starts over after losing the destination (guarded by lock) */
+    char down[1024];          /* while starting over: why the destination is out of reach */
+    ferry_counter_t *m_restarts;
+
     ferry_service_t *svc;
     const ferry_conf_t *conf;
     const char *const *kprops;
@@ -299,12 +309,10 @@ typedef struct consumer {
     ferry_kafka_topic_list_t topics;
     int64_t topics_ms;
     bool topics_ok;
-    pthread_mutex_t dlq_lock; /* dead letters come from the loop, apply and loader threads */
     ferry_fullload_donelog_t *donelog;
     int64_t donelog_ms; /* last catch-up */
 
-    pthread_mutex_t lock; /* tables array and their published fields */
-    ctable_t **tables;
+    ctable_t **tables; /* the array and the tables' published fields: under lock */
     size_t ntables, tables_cap;
     part_t *parts;
     size_t nparts, parts_cap;
@@ -342,7 +350,8 @@ typedef struct consumer {
     bool subscription_dirty;
     int64_t ddl_last_ms, last_data_ms, last_assign_ms, last_release_ms;
     int64_t group_commit_ms; /* last commit of offsets to the Kafka group */
-    int fatal;               /* set: stop the loop, exit 1 */
+    int fatal;               /* set: stop the loop (cons_fail), then exit 1 or start over */
+    char fatal_text[2048];   /* why */
     progress_t *progress;
     size_t nprogress;
 

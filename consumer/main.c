@@ -19,6 +19,7 @@
 #include "topics.h"
 
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,41 +252,110 @@ static void teardown(consumer_t *c)
     free(c->progress);
 }
 
+/*
+ * Zeroes everything of c after svc (see consumer_t), as in a new process:
+ * teardown freed what it pointed to.
+ */
+static void clear_state(consumer_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    memset(&c->svc, 0, sizeof(*c) - offsetof(consumer_t, svc));
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Set-up failures in a row, with the destination answering, before a start over gives up. */
+#define START_OVER_TRIES 5
+
+/*
+ * Sets the consumer up. It waits while the link's topics are missing (the
+ * producer creates them, and ferryctl up starts every service at once) and,
+ * when starting over (again), while the destination cannot be reached.
+ * Returns 0 once set up, 1 on an error (logged), 2 when asked to stop.
+ */
+static int start(ferry_service_t *svc, consumer_t *c, bool again)
+{
+    int backoff = 500, answered = 0;
+    for (int tries = 0;; tries++) {
+        char err[1024], q[1100];
+        if (setup(svc, c, err, sizeof(err)) == 0) {
+            pthread_mutex_lock(&c->lock);
+            c->down[0] = '\0';
+            pthread_mutex_unlock(&c->lock);
+            return 0;
+        }
+        teardown(c);
+        int wait_ms;
+        ferry_log_quote(err, q, sizeof(q));
+        if (strstr(err, "no such topic")) {
+            if (tries % 30 == 0)
+                ferry_log_info("waiting for the producer to create the link's topics", "missing=%s",
+                               q);
+            wait_ms = 1000;
+        } else if (again && (ferry_service_db_probe(svc, "destination", NULL, 0) != 0 ||
+                             ++answered < START_OVER_TRIES)) {
+            ferry_log_warn("could not start over yet; trying again", "retry_ms=%d error=%s",
+                           backoff, q);
+            pthread_mutex_lock(&c->lock);
+            snprintf(c->down, sizeof(c->down), "%s", err);
+            pthread_mutex_unlock(&c->lock);
+            wait_ms = backoff;
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        } else {
+            ferry_log_error("could not start the consumer", "group=%s error=%s", c->group, q);
+            return 1;
+        }
+        clear_state(c);
+        if (ferry_service_sleep(svc, wait_ms))
+            return 2;
+    }
+}
+
+/*
+ * Runs the link. When the loop stops on an error and the destination
+ * connection that holds the tables no longer answers (the server restarted,
+ * or the network dropped it), the consumer starts over in this process: as
+ * a restarted process would, it reads the offsets, chunks and DDL marks the
+ * destination holds and takes its tables again, so nothing is lost or
+ * applied twice (a batch whose COMMIT went unanswered is looked up in
+ * ferry_offsets). Any other error stops the process with status 1.
+ */
 static int run(ferry_service_t *svc)
 {
     consumer_t *c = ferry_service_opaque(svc);
-    char err[1024];
-    /*
-     * The producer creates the link's topics; a consumer started first (ferryctl
-     * up starts all services at once) waits for them rather than failing.
-     */
-    for (int tries = 0;; tries++) {
-        if (setup(svc, c, err, sizeof(err)) == 0)
-            break;
-        teardown(c);
-        char q[1100];
-        if (!strstr(err, "no such topic") || ferry_service_stopping(svc)) {
-            ferry_log_error("could not start the consumer", "group=%s error=%s", c->group,
-                            ferry_log_quote(err, q, sizeof(q)));
+    c->m_restarts = ferry_metrics_counter(
+        ferry_service_metrics(svc), "ferry_consumer_restarts_total",
+        "Times the consumer started over after losing its destination connection", NULL, NULL);
+    for (bool again = false;; again = true) {
+        int rc = start(svc, c, again);
+        if (rc != 0)
+            return rc == 2 ? 0 : 1;
+        ferry_log_info("consumer started",
+                       "link=%s member=%d group=%s ddl_topic=%s stored_partitions=%zu "
+                       "applied_chunks=%zu",
+                       c->link, c->member, c->group, c->ddl_topic, c->nparts, c->n_applied);
+        while (!ferry_service_stopping(svc) && !c->fatal)
+            step(c);
+        if (!c->fatal) {
+            batch_flush(c);
+            teardown(c);
+            return 0;
+        }
+        char q[2100];
+        ferry_log_quote(c->fatal_text, q, sizeof(q));
+        if (!c->db || ferry_db_ping(c->db, NULL, 0) == 0) {
+            ferry_log_error("link stopped", "group=%s error=%s", c->group, q);
+            teardown(c);
             return 1;
         }
-        if (tries % 30 == 0)
-            ferry_log_info("waiting for the producer to create the link's topics", "missing=%s",
-                           ferry_log_quote(err, q, sizeof(q)));
-        if (ferry_service_sleep(svc, 1000))
-            return 0;
+        pthread_mutex_lock(&c->lock);
+        uint64_t n = ++c->restarts;
+        pthread_mutex_unlock(&c->lock);
+        ferry_counter_add(c->m_restarts, 1);
+        ferry_log_warn("lost the destination; starting over from what it holds",
+                       "restarts=%llu error=%s", (unsigned long long)n, q);
+        teardown(c);
+        clear_state(c);
     }
-    ferry_log_info("consumer started",
-                   "link=%s member=%d group=%s ddl_topic=%s stored_partitions=%zu "
-                   "applied_chunks=%zu",
-                   c->link, c->member, c->group, c->ddl_topic, c->nparts, c->n_applied);
-    while (!ferry_service_stopping(svc) && !c->fatal)
-        step(c);
-    if (!c->fatal)
-        batch_flush(c);
-    int rc = c->fatal ? 1 : 0;
-    teardown(c);
-    return rc;
 }
 
 int main(int argc, char **argv)

@@ -3,7 +3,9 @@
  *
  * /status (called on the HTTP thread; everything read here is written under
  * c->lock by the loop thread):
- *   "group", "tables": [{"source", "destination", "phase", "owned" (this
+ *   "group", "restarts" (starts over after losing the destination),
+ *   "reconnecting" (why the destination is out of reach while starting
+ *   over; null otherwise), "tables": [{"source", "destination", "phase", "owned" (this
  *   consumer applies it; the phase of a table owned elsewhere is only what
  *   this one last knew), "rows_applied",
  *   "snapshot_chunks_done", "snapshot_chunks_total", "events_applied",
@@ -96,6 +98,13 @@ void status_write(ferry_service_t *svc, ferry_json_t *j)
     pthread_mutex_lock(&c->lock);
     ferry_json_key(j, "group");
     ferry_json_string(j, c->group);
+    ferry_json_key(j, "restarts");
+    ferry_json_uint(j, c->restarts);
+    ferry_json_key(j, "reconnecting");
+    if (c->down[0])
+        ferry_json_string(j, c->down);
+    else
+        ferry_json_null(j);
     ferry_json_key(j, "tables");
     ferry_json_array_begin(j);
     for (size_t i = 0; i < c->ntables; i++)

@@ -23,16 +23,19 @@ int64_t cons_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Logs the error that stops the link; the loop ends and the process exits 1. */
+/*
+ * Latches the first error that stops the loop. main.c logs it once the loop
+ * has ended: the link stops (the process exits 1), or, when the destination
+ * was lost, the consumer starts over.
+ */
 void cons_fail(consumer_t *c, const char *fmt, ...)
 {
-    char text[2048];
+    if (c->fatal)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    vsnprintf(c->fatal_text, sizeof(c->fatal_text), fmt, ap);
     va_end(ap);
-    if (!c->fatal)
-        ferry_log_error("link stopped", "group=%s error=\"%s\"", c->group, text);
     c->fatal = 1;
 }
 

@@ -102,6 +102,15 @@ void ferry_service_topic_prefix(const ferry_service_t *svc, const char *link, ch
     snprintf(buf, buf_size, "ferry.%s.%s", ferry_conf_get(svc->conf, "project.name"), link);
 }
 
+int ferry_service_db_probe(ferry_service_t *svc, const char *role, char *errstr, size_t errstr_size)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s.url", role);
+    return ferry_db_probe(ferry_conf_get(svc->conf, key), role,
+                          (int)ferry_conf_get_int(svc->conf, "connect.timeout.ms"), errstr,
+                          errstr_size);
+}
+
 /*
  * Checks every dependency of the service once. Returns 0, or an error with
  * the first failure in errstr.
@@ -110,21 +119,11 @@ static int probe_dependencies(ferry_service_t *svc, char *errstr, size_t errstr_
 {
     int timeout = (int)ferry_conf_get_int(svc->conf, "connect.timeout.ms");
     int rc = ferry_kafka_probe(ferry_conf_kafka_props(svc->conf), timeout, errstr, errstr_size);
-    if (rc != 0)
-        return rc;
-    if (svc->def->needs_source) {
-        rc = ferry_db_probe(ferry_conf_get(svc->conf, "source.url"), "source", timeout, errstr,
-                            errstr_size);
-        if (rc != 0)
-            return rc;
-    }
-    if (svc->def->needs_destination) {
-        rc = ferry_db_probe(ferry_conf_get(svc->conf, "destination.url"), "destination", timeout,
-                            errstr, errstr_size);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    if (rc == 0 && svc->def->needs_source)
+        rc = ferry_service_db_probe(svc, "source", errstr, errstr_size);
+    if (rc == 0 && svc->def->needs_destination)
+        rc = ferry_service_db_probe(svc, "destination", errstr, errstr_size);
+    return rc;
 }
 
 static void publish_readiness(ferry_service_t *svc, int ready, const char *reason)

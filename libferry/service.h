@@ -86,6 +86,14 @@ int ferry_service_stopping(const ferry_service_t *svc);
 int ferry_service_sleep(ferry_service_t *svc, int ms);
 
 /*
+ * Connects once to the project's source or destination (role "source" or
+ * "destination") and closes again: 0 when it answers, else a negative
+ * ferry_err_t naming it in errstr (may be NULL). Any thread.
+ */
+int ferry_service_db_probe(ferry_service_t *svc, const char *role, char *errstr,
+                           size_t errstr_size);
+
+/*
  * Adds an HTTP route to the service's server (see ferry_http_route): for
  * the service's own control endpoints. Call from run(). Returns 0 or a
  * negative ferry_err_t.

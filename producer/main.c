@@ -33,6 +33,7 @@ typedef struct {
     volatile int capture_stop; /* set by the main thread: capture flushes and returns */
     atomic_int capture_failed;
     char capture_error[1024];
+    uint64_t snapshot_restarts; /* starts over after losing the source (guarded by lock) */
 } producer_state_t;
 
 static void *capture_main(void *arg)
@@ -207,6 +208,55 @@ static void collect_metrics(void *arg)
     pthread_mutex_unlock(&st->lock);
 }
 
+/* Failed starts in a row, with the source answering, before a snapshot start over gives up. */
+#define START_OVER_TRIES 5
+
+/*
+ * The source went away during the full load (it restarted, or the network
+ * dropped its sessions): the planner's and the workers' connections failed.
+ * The snapshot starts over once the source answers, from what Kafka holds,
+ * as a restarted producer's would: chunks done stay done, a chunk cut off
+ * is copied again (its rows are never seen twice, fullload.h). Capture
+ * reconnects by itself meanwhile. Returns the new snapshot, or NULL when
+ * asked to stop or when it cannot start (logged; *failed set).
+ */
+static producer_snapshot_t *snapshot_again(ferry_service_t *svc, producer_state_t *st,
+                                           ferry_registry_t *registry, producer_snapshot_t *old,
+                                           const char *why, int *failed)
+{
+    char q[1100];
+    ferry_log_warn("lost the source during the full load; starting the snapshot over once it "
+                   "answers",
+                   "error=%s", ferry_log_quote(why, q, sizeof(q)));
+    pthread_mutex_lock(&st->lock);
+    st->snapshot = NULL;
+    st->snapshot_restarts++;
+    pthread_mutex_unlock(&st->lock);
+    producer_snapshot_destroy(old); /* its workers finish or abandon their chunks */
+    int backoff = 500, answered = 0;
+    while (!ferry_service_sleep(svc, backoff)) {
+        char err[1024];
+        producer_snapshot_t *snap = NULL;
+        if (producer_snapshot_start(ferry_service_conf(svc), st->prefix, registry, &snap, err,
+                                    sizeof(err)) == 0) {
+            pthread_mutex_lock(&st->lock);
+            st->snapshot = snap;
+            pthread_mutex_unlock(&st->lock);
+            return snap;
+        }
+        ferry_log_quote(err, q, sizeof(q));
+        if (ferry_service_db_probe(svc, "source", NULL, 0) == 0 && ++answered >= START_OVER_TRIES) {
+            ferry_log_error("could not start the snapshot over", "error=%s", q);
+            *failed = 1;
+            return NULL;
+        }
+        ferry_log_warn("could not start the snapshot over yet; trying again",
+                       "retry_ms=%d error=%s", backoff, q);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return NULL;
+}
+
 static int run(ferry_service_t *svc)
 {
     producer_state_t *st = ferry_service_opaque(svc);
@@ -262,6 +312,12 @@ static int run(ferry_service_t *svc)
             continue;
         }
         rc = producer_snapshot_step(snap, 200, err, sizeof(err));
+        if (rc < 0 && producer_snapshot_source_lost(snap)) {
+            snap = snapshot_again(svc, st, registry, snap, err, &failed);
+            if (!snap)
+                break;
+            continue;
+        }
         if (rc < 0) {
             char q[1100];
             ferry_log_error("snapshot failed", "error=%s", ferry_log_quote(err, q, sizeof(q)));
@@ -301,8 +357,17 @@ static void status(ferry_service_t *svc, ferry_json_t *j)
     ferry_json_key(j, "phase");
     ferry_json_string(j, phases[phase & 3]);
     pthread_mutex_lock(&st->lock);
-    if (st->snapshot)
+    ferry_json_key(j, "snapshot_restarts");
+    ferry_json_uint(j, st->snapshot_restarts);
+    if (st->snapshot) {
         producer_snapshot_status(st->snapshot, j);
+    } else if (phase == 1) { /* starting over after losing the source */
+        ferry_json_key(j, "snapshot_done");
+        ferry_json_bool(j, false);
+        ferry_json_key(j, "tables");
+        ferry_json_array_begin(j);
+        ferry_json_array_end(j);
+    }
     if (st->capture) {
         static const char *const states[] = {"starting", "streaming", "reconnecting", "stopped",
                                              "failed"};

@@ -632,6 +632,11 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
     return 0;
 }
 
+bool producer_snapshot_source_lost(producer_snapshot_t *s)
+{
+    return ferry_db_ping(s->db, NULL, 0) != 0;
+}
+
 /* Registers table i's series (once: a render then only sets values). */
 static void table_series_register(producer_snapshot_t *s, size_t i, ferry_metrics_t *m)
 {

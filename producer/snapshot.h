@@ -14,6 +14,7 @@
 #ifndef FERRY_PRODUCER_SNAPSHOT_H
 #define FERRY_PRODUCER_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,14 @@ void producer_snapshot_p0(const producer_snapshot_t *s, char *file, size_t file_
  * negative ferry_err_t.
  */
 int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, size_t errstr_size);
+
+/*
+ * Whether the snapshot's own source connection, open since the start and
+ * idle, no longer answers: the source restarted or dropped its sessions.
+ * The snapshot can then start over (destroy, then start again) once the
+ * source answers, as in a restarted producer.
+ */
+bool producer_snapshot_source_lost(producer_snapshot_t *s);
 
 /*
  * Brings the per-table full-load series of /metrics up to date (rows copied

@@ -305,6 +305,14 @@ int ferryctl_cmd_status(int argc, char **argv)
             const char *reason = json_string_value(json_object_get(doc, "not_ready_reason"));
             if (reason)
                 printf("              %s\n", reason);
+            const char *down = json_string_value(json_object_get(doc, "reconnecting"));
+            if (down)
+                printf("              starting over once the destination answers: %s\n", down);
+            long long over = json_integer_value(json_object_get(doc, "restarts")) +
+                             json_integer_value(json_object_get(doc, "snapshot_restarts"));
+            if (over > 0)
+                printf("              started over %lld time%s after losing its database\n", over,
+                       over == 1 ? "" : "s");
             if (json_is_true(json_object_get(doc, "snapshot_waiting_for_consumer")))
                 printf(
                     "              full load waiting for the consumer: %lld snapshot rows not "

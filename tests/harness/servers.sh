@@ -10,6 +10,9 @@
 #   servers.sh start DIR   kill what a previous run left, wipe DIR, start all
 #   servers.sh stop DIR    stop all (graceful, then kill), remove the data
 #                          (kept with FERRY_KEEP_TEST_DATA=1; logs always kept)
+#   servers.sh restart DIR NAME [SECONDS]
+#                          stop MariaDB NAME, wait SECONDS, start it again on
+#                          its port (for tests that run alone)
 #
 # ctest runs these as the "servers" fixture (tests/CMakeLists.txt). Both are
 # idempotent, and stop works on whatever a failed start left behind.
@@ -233,49 +236,89 @@ key_buffer_size=8M
 EOF
 }
 
-mariadb_start() {
-    local name=$1 server_id=$2 d=$DIR/$1 sock port attempt pid offset deadline
-    local logf=$DIR/logs/$1.log
+# mariadb_launch NAME PORT: starts MariaDB NAME with its my.cnf and waits
+# until ferry can log in on PORT. Returns 1 if it died or did not answer in
+# time (the caller looks at its log); exits if it answers but refuses ferry.
+mariadb_launch() {
+    local name=$1 port=$2 d=$DIR/$1 pid deadline
     local -a user=()
     is_root && user=(--user=root)
+    setsid mariadbd --defaults-file="$d/my.cnf" "${user[@]}" \
+        </dev/null >>"$DIR/logs/$name.out" 2>&1 &
+    pid=$!
+    record_pid "$name" "$pid" "$d/my.cnf"
+    deadline=$((SECONDS + START_TIMEOUT))
+    while ferry_proc_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do
+        if MYSQL_PWD=ferry mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 \
+            -P "$port" -u ferry --connect-timeout=2 ping >/dev/null 2>&1; then
+            break
+        fi
+        sleep 0.1
+    done
+    if ferry_proc_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; then
+        if ! MYSQL_PWD=ferry mariadb --no-defaults --protocol=TCP -h 127.0.0.1 \
+            -P "$port" -u ferry -N -B -e 'SELECT 1' >/dev/null 2>"$d/login.err"; then
+            cat "$d/login.err" >&2
+            die "$name answers on port $port but ferry cannot log in (log: $DIR/logs/$name.log)"
+        fi
+        return 0
+    fi
+    ferry_proc_alive "$pid" && ferry_stop_pid "$pid" TERM 10
+    return 1
+}
+
+mariadb_start() {
+    local name=$1 server_id=$2 d=$DIR/$1 sock port attempt offset
+    local logf=$DIR/logs/$1.log
     sock=$(socket_dir_for "$name")/mariadbd.sock
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
         mariadb_config "$name" "$server_id" "$port" "$sock"
         offset=$(stat -c %s "$logf" 2>/dev/null || echo 0)
-        setsid mariadbd --defaults-file="$d/my.cnf" "${user[@]}" \
-            </dev/null >>"$DIR/logs/$name.out" 2>&1 &
-        pid=$!
-        record_pid "$name" "$pid" "$d/my.cnf"
-        deadline=$((SECONDS + START_TIMEOUT))
-        while ferry_proc_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do
-            if MYSQL_PWD=ferry mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 \
-                -P "$port" -u ferry --connect-timeout=2 ping >/dev/null 2>&1; then
-                break
-            fi
-            sleep 0.1
-        done
-        if ferry_proc_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; then
-            if ! MYSQL_PWD=ferry mariadb --no-defaults --protocol=TCP -h 127.0.0.1 \
-                -P "$port" -u ferry -N -B -e 'SELECT 1' >/dev/null 2>"$d/login.err"; then
-                cat "$d/login.err" >&2
-                die "$name answers on port $port but ferry cannot log in (log: $logf)"
-            fi
+        if mariadb_launch "$name" "$port"; then
             printf '%s\n' "$port" >"$d/port"
             printf '%s\n' "$sock" >"$d/socket"
             return 0
         fi
-        if ! ferry_proc_alive "$pid" &&
-            tail -c +"$((offset + 1))" "$logf" 2>/dev/null | grep -q 'Address already in use'; then
+        if tail -c +"$((offset + 1))" "$logf" 2>/dev/null | grep -q 'Address already in use'; then
             log "$name: port $port was taken, retrying with another (attempt $attempt)"
             continue
         fi
-        ferry_proc_alive "$pid" && ferry_stop_pid "$pid" TERM 10
         tail_log "$name" "$logf"
         tail_log "$name stdout/stderr" "$DIR/logs/$name.out"
         die "$name (MariaDB) did not answer on 127.0.0.1:$port within ${START_TIMEOUT}s; log: $logf"
     done
     die "$name: gave up after 5 port collisions; log: $logf"
+}
+
+# servers.sh restart DIR NAME [SECONDS]: stops MariaDB NAME (mariadb1 or
+# mariadb2) as a service manager would (SIGTERM, then wait), leaves it down
+# SECONDS (default 0) and starts it again with the same files and port. For
+# tests of what a restarted server does to a link; they run alone ("#
+# ferry-test: serial"), since every test shares these servers.
+cmd_restart() {
+    local name=$1 down=${2:-0} pid port
+    case $name in
+        mariadb1 | mariadb2) ;;
+        *) die "restart: NAME must be mariadb1 or mariadb2, not '$name'" ;;
+    esac
+    [[ $down =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "restart: SECONDS must be a number, not '$down'"
+    pid=$(head -n 1 "$DIR/pids/$name.pid" 2>/dev/null || true)
+    port=$(cat "$DIR/$name/port" 2>/dev/null) || die "restart: $name was never started in $DIR"
+    if [[ $pid =~ ^[0-9]+$ ]] && owned_pid "$pid" "$DIR/$name/my.cnf"; then
+        ferry_stop_pid "$pid" TERM 60
+    fi
+    if MYSQL_PWD=ferry mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" \
+        -u ferry --connect-timeout=2 ping >/dev/null 2>&1; then
+        die "restart: a server not started by $DIR/pids/$name.pid answers on port $port"
+    fi
+    log "$name stopped; starting it again in ${down}s"
+    sleep "$down"
+    if ! mariadb_launch "$name" "$port"; then
+        tail_log "$name" "$DIR/logs/$name.log"
+        die "$name did not come back on 127.0.0.1:$port within ${START_TIMEOUT}s"
+    fi
+    log "$name answers again on 127.0.0.1:$port"
 }
 
 # The data directory must belong to postgres when we are root, and postgres
@@ -488,14 +531,25 @@ mariadb_setup() {
 
 # ---------------------------------------------------------------- main
 
-[ $# -eq 2 ] || die "usage: servers.sh start|stop DIR"
+USAGE="usage: servers.sh start|stop DIR | servers.sh restart DIR NAME [SECONDS]"
+[ $# -ge 2 ] || die "$USAGE"
 if [ "$1" = stop ] && [ ! -d "$2" ]; then
     exit 0
 fi
 mkdir -p "$2"
 DIR=$(cd "$2" && pwd)
 case $1 in
-    start) cmd_start ;;
-    stop) cmd_stop "$DIR" ;;
-    *) die "usage: servers.sh start|stop DIR" ;;
+    start)
+        [ $# -eq 2 ] || die "$USAGE"
+        cmd_start
+        ;;
+    stop)
+        [ $# -eq 2 ] || die "$USAGE"
+        cmd_stop "$DIR"
+        ;;
+    restart)
+        [ $# -eq 3 ] || [ $# -eq 4 ] || die "$USAGE"
+        cmd_restart "${@:3}"
+        ;;
+    *) die "$USAGE" ;;
 esac
