@@ -537,9 +537,9 @@ void batch_group_commit(consumer_t *c, bool force)
 
 /*
  * Applies a single job on the loop's own sink (apply.threads = 1). That
- * connection holds the table locks: once it is lost the link stops, and a
- * restarted consumer starts from ferry_offsets (which also settles a batch
- * whose COMMIT went unanswered).
+ * connection holds the table locks: once it is lost the loop ends and the
+ * consumer starts over from ferry_offsets (main.c), which also settles a
+ * batch whose COMMIT went unanswered.
  */
 static void apply_here(consumer_t *c, apply_job_t *j)
 {
@@ -553,8 +553,8 @@ static void apply_here(consumer_t *c, apply_job_t *j)
             snprintf(why, sizeof(why), "%s", j->err);
             j->rc = ferry_err_set(j->err, sizeof(j->err), FERRY_ERR_FATAL,
                                   "the destination connection holding the tables was lost during "
-                                  "a COMMIT (%s); a restarted consumer learns from ferry_offsets "
-                                  "whether it landed",
+                                  "a COMMIT (%s); the consumer learns from ferry_offsets whether "
+                                  "it landed once it starts over",
                                   why);
             break;
         }
