@@ -457,7 +457,9 @@ static void account(consumer_t *c, const flush_t *f)
         bool row = e->ev.op == 'r';
         *(row ? &e->t->rows_applied : &e->t->events_applied) += 1;
         ferry_counter_add(row ? e->t->m_rows : e->t->m_events, 1);
-        ferry_counter_add(e->t->m_bytes, e->msg ? e->msg->key_len + e->msg->value_len : 0);
+        size_t bytes = e->msg ? e->msg->key_len + e->msg->value_len : 0;
+        e->t->bytes_applied += bytes;
+        ferry_counter_add(e->t->m_bytes, bytes);
         e->t->lag_s = (double)(now - e->ev.source.ts_ms) / 1000.0;
         e->t->has_lag = true;
         ferry_gauge_set_double(e->t->m_lag, e->t->lag_s);

@@ -24,6 +24,7 @@
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
 #include "mysql_sink.h"
+#include "rate.h"
 #include "registry.h"
 #include "service.h"
 
@@ -130,7 +131,9 @@ typedef struct ctable {
     int change_partitions;   /* 0 until known */
     int snapshot_partitions; /* 0 until known */
     /* published for /status (guarded by consumer_t.lock) */
-    uint64_t rows_applied, events_applied, dlq;
+    uint64_t rows_applied, events_applied, bytes_applied, dlq;
+    ferry_rate_t rate; /* of rows, events and bytes applied (tables.c samples it) */
+    int64_t rate_ms;   /* last sample (loop thread) */
     double lag_s;
     bool has_lag;
     /*

@@ -289,6 +289,7 @@ static void loaded(consumer_t *c, sbuf_t *b)
     uint64_t rows = b->n - b->n_failed;
     pthread_mutex_lock(&c->lock);
     b->t->rows_applied += rows;
+    b->t->bytes_applied += b->len;
     pthread_mutex_unlock(&c->lock);
     ferry_counter_add(b->t->m_rows, rows);
     ferry_counter_add(b->t->m_bytes, b->len);

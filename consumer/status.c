@@ -9,8 +9,9 @@
  *   consumer applies it; the phase of a table owned elsewhere is only what
  *   this one last knew), "rows_applied",
  *   "snapshot_chunks_done", "snapshot_chunks_total", "events_applied",
- *   "dlq", "lag_s", "last_error"}], "totals": {...}, "ddl_errors": [...].
- * ferryctl waits on tables[].phase and lag_s: keep those names.
+ *   "bytes_applied" (Kafka keys and values), "rows_per_s", "events_per_s",
+ *   "bytes_per_s" (over the last 10 s), "dlq", "lag_s", "last_error"}], "totals": {...},
+ * "ddl_errors": [...]. ferryctl waits on tables[].phase and lag_s: keep those names.
  */
 #include "consumer.h"
 
@@ -42,6 +43,15 @@ static void write_table(ferry_json_t *j, const ctable_t *t)
         ferry_json_null(j);
     ferry_json_key(j, "events_applied");
     ferry_json_uint(j, t->events_applied);
+    ferry_json_key(j, "bytes_applied");
+    ferry_json_uint(j, t->bytes_applied);
+    /* over the last seconds (rate.h) */
+    ferry_json_key(j, "rows_per_s");
+    ferry_json_double(j, ferry_rate_per_s(&t->rate, 0));
+    ferry_json_key(j, "events_per_s");
+    ferry_json_double(j, ferry_rate_per_s(&t->rate, 1));
+    ferry_json_key(j, "bytes_per_s");
+    ferry_json_double(j, ferry_rate_per_s(&t->rate, 2));
     ferry_json_key(j, "dlq");
     ferry_json_uint(j, t->dlq);
     ferry_json_key(j, "lag_s");

@@ -757,12 +757,25 @@ static void enter_catchup(consumer_t *c, ctable_t *t)
     tables_set_phase(c, t, PHASE_CATCHUP);
 }
 
+/* Samples t's applied counts for the rates /status shows (once a second). */
+static void sample_rates(consumer_t *c, ctable_t *t, int64_t now)
+{
+    if (now - t->rate_ms < 1000 && now >= t->rate_ms)
+        return;
+    t->rate_ms = now;
+    pthread_mutex_lock(&c->lock);
+    uint64_t v[3] = {t->rows_applied, t->events_applied, t->bytes_applied};
+    ferry_rate_sample(&t->rate, now, v, 3);
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Moves tables on when their conditions hold (see the file comment). */
 void tables_advance(consumer_t *c)
 {
     int64_t now = cons_now_ms();
     for (size_t i = 0; i < c->ntables; i++) {
         ctable_t *t = c->tables[i];
+        sample_rates(c, t, now);
         if (t->failed || !t->owned)
             continue;
         if (t->phase == PHASE_FULL && t->has_h && t->chunks_applied >= t->chunks_total &&

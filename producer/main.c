@@ -12,6 +12,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "precheck.h"
+#include "rate.h"
 #include "registry.h"
 #include "service.h"
 #include "snapshot.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     atomic_int topics_ready;
@@ -34,7 +36,58 @@ typedef struct {
     atomic_int capture_failed;
     char capture_error[1024];
     uint64_t snapshot_restarts; /* starts over after losing the source (guarded by lock) */
+    /* capture's changes per table, sampled once a second for /status (guarded by lock) */
+    struct table_rate {
+        char source[300];
+        uint64_t changes;
+        ferry_rate_t rate;
+    } * capture_tables;
+    size_t n_capture_tables;
+    int64_t capture_sampled_ms; /* main thread */
 } producer_state_t;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Samples capture's per-table counts for the rates of /status (at most once a second). */
+static void sample_capture(producer_state_t *st)
+{
+    int64_t now = wall_ms();
+    if (!st->capture || (now - st->capture_sampled_ms < 1000 && now >= st->capture_sampled_ms))
+        return;
+    st->capture_sampled_ms = now;
+    size_t cap = ferry_capture_table_counts(st->capture, NULL, 0);
+    ferry_capture_table_count_t *counts = cap ? calloc(cap, sizeof(*counts)) : NULL;
+    size_t n = counts ? ferry_capture_table_counts(st->capture, counts, cap) : 0;
+    if (n > cap)
+        n = cap; /* a table met meanwhile waits for the next sample */
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < n; i++) {
+        char name[300];
+        snprintf(name, sizeof(name), "%s.%s", counts[i].db, counts[i].table);
+        struct table_rate *e = NULL;
+        for (size_t k = 0; k < st->n_capture_tables && !e; k++)
+            if (!strcmp(st->capture_tables[k].source, name))
+                e = &st->capture_tables[k];
+        if (!e) {
+            struct table_rate *grown =
+                realloc(st->capture_tables, (st->n_capture_tables + 1) * sizeof(*grown));
+            if (!grown)
+                break;
+            st->capture_tables = grown;
+            e = memset(&grown[st->n_capture_tables++], 0, sizeof(*e));
+            snprintf(e->source, sizeof(e->source), "%s", name);
+        }
+        e->changes = counts[i].inserts + counts[i].updates + counts[i].deletes;
+        ferry_rate_sample(&e->rate, now, &e->changes, 1);
+    }
+    pthread_mutex_unlock(&st->lock);
+    free(counts);
+}
 
 static void *capture_main(void *arg)
 {
@@ -300,6 +353,7 @@ static int run(ferry_service_t *svc)
         capturing = 1;
     }
     while (!failed && !ferry_service_stopping(svc)) {
+        sample_capture(st);
         if (atomic_load(&st->capture_failed)) {
             char q[1100];
             ferry_log_error("capture failed", "error=%s",
@@ -340,6 +394,11 @@ static int run(ferry_service_t *svc)
     st->capture = NULL;
     pthread_mutex_unlock(&st->lock);
     ferry_capture_destroy(capture);
+    pthread_mutex_lock(&st->lock);
+    free(st->capture_tables);
+    st->capture_tables = NULL;
+    st->n_capture_tables = 0;
+    pthread_mutex_unlock(&st->lock);
     producer_snapshot_destroy(snap);
     ferry_registry_destroy(registry);
     return failed;
@@ -389,6 +448,21 @@ static void status(ferry_service_t *svc, ferry_json_t *j)
         ferry_json_int(j, cs.lag_ms);
         ferry_json_key(j, "reconnects");
         ferry_json_uint(j, cs.reconnects);
+        /* per table: changes committed to Kafka, and per second over the last seconds */
+        ferry_json_key(j, "tables");
+        ferry_json_array_begin(j);
+        for (size_t i = 0; i < st->n_capture_tables; i++) {
+            const struct table_rate *t = &st->capture_tables[i];
+            ferry_json_object_begin(j);
+            ferry_json_key(j, "source");
+            ferry_json_string(j, t->source);
+            ferry_json_key(j, "changes");
+            ferry_json_uint(j, t->changes);
+            ferry_json_key(j, "changes_per_s");
+            ferry_json_double(j, ferry_rate_per_s(&t->rate, 0));
+            ferry_json_object_end(j);
+        }
+        ferry_json_array_end(j);
         ferry_json_object_end(j);
     }
     pthread_mutex_unlock(&st->lock);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mysql_ddl.h"
 #include "mysql_schema.h"
+#include "rate.h"
 #include "strbuf.h"
 #include "topics.h"
 #include "wire.h"
@@ -54,8 +55,9 @@ struct producer_snapshot {
 
     pthread_mutex_t lock; /* guards progress and the pacing state, for /status */
     ferry_fullload_progress_t *progress;
-    int64_t unapplied; /* snapshot rows the consumer has not applied; -1 unknown */
-    bool waiting;      /* the planner waits for the consumer */
+    ferry_rate_t *rates; /* of each table's rows copied */
+    int64_t unapplied;   /* snapshot rows the consumer has not applied; -1 unknown */
+    bool waiting;        /* the planner waits for the consumer */
     bool all_done;
     /* the per-table /metrics series, registered by the first render */
     struct table_series {
@@ -530,7 +532,8 @@ int producer_snapshot_start(const ferry_conf_t *conf, const char *prefix,
         rc = prepare_tables(s, has_table, errstr, errstr_size);
     free(has_table);
     ferry_arena_destroy(scan.arena);
-    if (rc == 0 && !(s->progress = calloc(s->n + 1, sizeof(*s->progress))))
+    if (rc == 0 && (!(s->progress = calloc(s->n + 1, sizeof(*s->progress))) ||
+                    !(s->rates = calloc(s->n + 1, sizeof(*s->rates)))))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     if (rc != 0) {
         producer_snapshot_destroy(s);
@@ -611,6 +614,11 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
     pthread_mutex_lock(&s->lock);
     size_t n = ferry_fullload_planner_progress(s->planner, s->progress, s->n);
     s->unapplied = ferry_fullload_planner_unapplied(s->planner, &s->waiting);
+    int64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        uint64_t rows = (uint64_t)(s->progress[i].rows_copied > 0 ? s->progress[i].rows_copied : 0);
+        ferry_rate_sample(&s->rates[i], now, &rows, 1);
+    }
     pthread_mutex_unlock(&s->lock);
     bool all = true;
     for (size_t i = 0; i < n; i++) {
@@ -715,6 +723,8 @@ void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j)
         ferry_json_int(j, p->rows_copied);
         ferry_json_key(j, "rows_estimate");
         ferry_json_int(j, p->rows_estimate);
+        ferry_json_key(j, "rows_per_s");
+        ferry_json_double(j, ferry_rate_per_s(&s->rates[i], 0));
         ferry_json_object_end(j);
     }
     ferry_json_array_end(j);
@@ -736,6 +746,7 @@ void producer_snapshot_destroy(producer_snapshot_t *s)
     ferry_rename_map_destroy(s->filters);
     free(s->announced);
     free(s->progress);
+    free(s->rates);
     ferry_db_close(s->db);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -227,6 +227,22 @@ static void print_bar(double frac)
     printf("] %3d%%", (int)(frac * 100 + 0.5));
 }
 
+/* The consumer's rates of a table over the last seconds, when it moves. */
+static void print_rates(json_t *t)
+{
+    double rows = json_number_value(json_object_get(t, "rows_per_s"));
+    double events = json_number_value(json_object_get(t, "events_per_s"));
+    double bytes = json_number_value(json_object_get(t, "bytes_per_s"));
+    if (rows < 0.5 && events < 0.5)
+        return;
+    printf(" (");
+    if (rows >= 0.5)
+        printf("%.0f rows/s, ", rows);
+    if (events >= 0.5)
+        printf("%.0f changes/s, ", events);
+    printf("%.2f MB/s)", bytes / 1e6);
+}
+
 /* One line per table of the consumer, with a bar while it is in its full load. */
 static void print_tables(json_t *all)
 {
@@ -249,6 +265,7 @@ static void print_tables(json_t *all)
         /* rows the full load brought; changes applied since (the table's size is neither) */
         printf(" %lld rows loaded, %lld changes", rows,
                json_integer_value(json_object_get(t, "events_applied")));
+        print_rates(t);
         json_t *lag = json_object_get(t, "lag_s");
         if (json_is_number(lag))
             printf("  lag %.1fs", json_number_value(lag));

@@ -112,6 +112,13 @@ declare -A pids=([producer]=$(pid_of producer) [consumer]=$(pid_of consumer))
 
 loaded() { status consumer | jq -e '[.tables[] | select(.source | endswith(".big"))][0].rows_applied >= 2000' >/dev/null; }
 wait_for loaded 120 "the consumer to load a first chunk of big"
+# /status rates over the last seconds: rows copied and loaded while the copy runs
+copying() {
+    status producer | jq -e '[.tables[] | select(.source | endswith(".big"))][0].rows_per_s > 0' &&
+        status consumer | jq -e '[.tables[] | select(.source | endswith(".big"))][0] |
+            .rows_per_s > 0 and .bytes_per_s > 0'
+}
+wait_for copying 60 "/status to show rows copied and loaded per second"
 done_before=$(status producer | jq -r '.snapshot_done')
 [ "$done_before" = false ] || fail "the full load ended before the destination restart"
 "$SERVERS" restart "$FERRY_TEST_DIR" mariadb2 6 >/dev/null 2>&1 &
@@ -129,7 +136,13 @@ check_phase "restarts during the full load"
 
 # ---- 2. restarts in incremental mode ----------------------------------------
 
-sleep 2
+# the write load's changes per second, at both ends (and in ferryctl status)
+changing() {
+    status producer | jq -e '[.capture.tables[] | select(.source | endswith(".big"))][0].changes_per_s > 0' &&
+        status consumer | jq -e '[.tables[] | select(.source | endswith(".big"))][0].events_per_s > 0' &&
+        "$LINK_CTL" status "$project" | grep -q "changes/s"
+}
+wait_for changing 60 "/status and ferryctl status to show changes per second"
 restart mariadb2 2
 sleep 3
 restart mariadb1 2
