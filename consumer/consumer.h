@@ -294,6 +294,12 @@ typedef struct consumer {
     uint64_t restarts;        /* starts over after losing the destination (guarded by lock) */
     char down[1024];          /* while starting over: why the destination is out of reach */
     ferry_counter_t *m_restarts;
+    int64_t started_ms; /* when the loop last started (main.c) */
+    int quick_restarts; /* starts over in a row, each within a minute of its start */
+    /* published totals and DDL failures (guarded by lock), kept across starts over */
+    uint64_t ddl_applied, ddl_failed, dlq_total;
+    char *ddl_errors[8];
+    size_t n_ddl_errors;
 
     ferry_service_t *svc;
     const ferry_conf_t *conf;
@@ -358,10 +364,6 @@ typedef struct consumer {
     progress_t *progress;
     size_t nprogress;
 
-    /* published totals and DDL failures (guarded by lock) */
-    uint64_t ddl_applied, ddl_failed, dlq_total;
-    char *ddl_errors[8];
-    size_t n_ddl_errors;
     ferry_counter_t *m_dlq_total, *m_ddl_failed;
 } consumer_t;
 

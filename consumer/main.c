@@ -143,7 +143,9 @@ static int setup(ferry_service_t *svc, consumer_t *c, char *errstr, size_t errst
     snprintf(c->project, sizeof(c->project), "%s", ferry_conf_get(c->conf, "project.name"));
     ferry_service_topic_prefix(svc, "fwd", c->prefix, sizeof(c->prefix));
     snprintf(c->link, sizeof(c->link), "%s.fwd", c->project);
+    pthread_mutex_lock(&c->lock); /* /status shows it */
     ferry_topic_consumer_group(c->prefix, c->group, sizeof(c->group));
+    pthread_mutex_unlock(&c->lock);
     snprintf(c->ddl_topic, sizeof(c->ddl_topic), "%s.ddl", c->prefix);
     snprintf(c->dlq_topic, sizeof(c->dlq_topic), "%s.dlq", c->prefix);
     c->batch.arena = ferry_arena_new(0);
@@ -239,9 +241,6 @@ static void teardown(consumer_t *c)
     ferry_rename_map_destroy(c->rename);
     pthread_mutex_lock(&c->lock);
     tables_destroy(c);
-    for (size_t i = 0; i < c->n_ddl_errors; i++)
-        free(c->ddl_errors[i]);
-    c->n_ddl_errors = 0;
     pthread_mutex_unlock(&c->lock);
     parts_destroy(c);
     ddl_destroy(c);
@@ -310,6 +309,10 @@ static int start(ferry_service_t *svc, consumer_t *c, bool again)
     }
 }
 
+/* Starts over in a row, each within this long of its start, before the consumer gives up. */
+#define QUICK_RESTART_MS  60000
+#define QUICK_RESTART_MAX 5
+
 /*
  * Runs the link. When the loop stops on an error and the destination
  * connection that holds the tables no longer answers (the server restarted,
@@ -317,14 +320,12 @@ static int start(ferry_service_t *svc, consumer_t *c, bool again)
  * a restarted process would, it reads the offsets, chunks and DDL marks the
  * destination holds and takes its tables again, so nothing is lost or
  * applied twice (a batch whose COMMIT went unanswered is looked up in
- * ferry_offsets). Any other error stops the process with status 1.
+ * ferry_offsets). Any other error stops the process with status 1, and so
+ * does a connection lost again and again soon after each start (a statement
+ * the server drops the session for, such as one over max_allowed_packet).
  */
-static int run(ferry_service_t *svc)
+static int run_link(ferry_service_t *svc, consumer_t *c)
 {
-    consumer_t *c = ferry_service_opaque(svc);
-    c->m_restarts = ferry_metrics_counter(
-        ferry_service_metrics(svc), "ferry_consumer_restarts_total",
-        "Times the consumer started over after losing its destination connection", NULL, NULL);
     for (bool again = false;; again = true) {
         int rc = start(svc, c, again);
         if (rc != 0)
@@ -333,19 +334,30 @@ static int run(ferry_service_t *svc)
                        "link=%s member=%d group=%s ddl_topic=%s stored_partitions=%zu "
                        "applied_chunks=%zu",
                        c->link, c->member, c->group, c->ddl_topic, c->nparts, c->n_applied);
+        c->started_ms = cons_now_ms();
         while (!ferry_service_stopping(svc) && !c->fatal)
             step(c);
-        if (!c->fatal) {
+        if (!c->fatal)
             batch_flush(c);
-            teardown(c);
-            return 0;
-        }
         char q[2100];
         ferry_log_quote(c->fatal_text, q, sizeof(q));
-        if (!c->db || ferry_db_ping(c->db, NULL, 0) == 0) {
-            ferry_log_error("link stopped", "group=%s error=%s", c->group, q);
+        bool lost =
+            c->fatal && !ferry_service_stopping(svc) && c->db && ferry_db_ping(c->db, NULL, 0) != 0;
+        c->quick_restarts =
+            cons_now_ms() - c->started_ms < QUICK_RESTART_MS ? c->quick_restarts + 1 : 0;
+        if (lost && c->quick_restarts >= QUICK_RESTART_MAX) {
+            ferry_log_error("lost the destination connection again and again soon after each "
+                            "start (a statement over the destination's max_allowed_packet "
+                            "does that); giving up",
+                            "restarts=%d error=%s", c->quick_restarts, q);
+            lost = false;
+        }
+        if (!lost) {
+            if (c->fatal)
+                ferry_log_error("link stopped", "group=%s error=%s", c->group, q);
+            int exit_rc = c->fatal ? 1 : 0;
             teardown(c);
-            return 1;
+            return exit_rc;
         }
         pthread_mutex_lock(&c->lock);
         uint64_t n = ++c->restarts;
@@ -356,6 +368,21 @@ static int run(ferry_service_t *svc)
         teardown(c);
         clear_state(c);
     }
+}
+
+static int run(ferry_service_t *svc)
+{
+    consumer_t *c = ferry_service_opaque(svc);
+    c->m_restarts = ferry_metrics_counter(
+        ferry_service_metrics(svc), "ferry_consumer_restarts_total",
+        "Times the consumer started over after losing its destination connection", NULL, NULL);
+    int rc = run_link(svc, c);
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_ddl_errors; i++)
+        free(c->ddl_errors[i]);
+    c->n_ddl_errors = 0;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -43,7 +43,9 @@ typedef struct {
         ferry_rate_t rate;
     } * capture_tables;
     size_t n_capture_tables;
-    int64_t capture_sampled_ms; /* main thread */
+    int64_t capture_sampled_ms;  /* main thread */
+    int64_t snapshot_started_ms; /* main thread */
+    int quick_restarts;          /* snapshot starts over in a row, each soon after a start */
 } producer_state_t;
 
 static int64_t wall_ms(void)
@@ -69,7 +71,11 @@ static void sample_capture(producer_state_t *st)
     for (size_t i = 0; i < n; i++) {
         char name[300];
         snprintf(name, sizeof(name), "%s.%s", counts[i].db, counts[i].table);
-        struct table_rate *e = NULL;
+        /* capture lists its tables in the order first met, as they were added here */
+        struct table_rate *e =
+            i < st->n_capture_tables && !strcmp(st->capture_tables[i].source, name)
+                ? &st->capture_tables[i]
+                : NULL;
         for (size_t k = 0; k < st->n_capture_tables && !e; k++)
             if (!strcmp(st->capture_tables[k].source, name))
                 e = &st->capture_tables[k];
@@ -263,6 +269,9 @@ static void collect_metrics(void *arg)
 
 /* Failed starts in a row, with the source answering, before a snapshot start over gives up. */
 #define START_OVER_TRIES 5
+/* Starts over in a row, each within this long of the one before, before the snapshot gives up. */
+#define QUICK_RESTART_MS  60000
+#define QUICK_RESTART_MAX 5
 
 /*
  * The source went away during the full load (it restarted, or the network
@@ -278,9 +287,19 @@ static producer_snapshot_t *snapshot_again(ferry_service_t *svc, producer_state_
                                            const char *why, int *failed)
 {
     char q[1100];
+    ferry_log_quote(why, q, sizeof(q));
+    int64_t now = wall_ms();
+    st->quick_restarts =
+        now - st->snapshot_started_ms < QUICK_RESTART_MS ? st->quick_restarts + 1 : 0;
+    if (st->quick_restarts >= QUICK_RESTART_MAX) {
+        ferry_log_error("snapshot failed: lost the source again and again soon after each start",
+                        "restarts=%d error=%s", st->quick_restarts, q);
+        *failed = 1;
+        return old; /* the caller destroys it */
+    }
     ferry_log_warn("lost the source during the full load; starting the snapshot over once it "
                    "answers",
-                   "error=%s", ferry_log_quote(why, q, sizeof(q)));
+                   "error=%s", q);
     pthread_mutex_lock(&st->lock);
     st->snapshot = NULL;
     st->snapshot_restarts++;
@@ -288,6 +307,7 @@ static producer_snapshot_t *snapshot_again(ferry_service_t *svc, producer_state_
     producer_snapshot_destroy(old); /* its workers finish or abandon their chunks */
     int backoff = 500, answered = 0;
     while (!ferry_service_sleep(svc, backoff)) {
+        sample_capture(st); /* capture goes on meanwhile */
         char err[1024];
         producer_snapshot_t *snap = NULL;
         if (producer_snapshot_start(ferry_service_conf(svc), st->prefix, registry, &snap, err,
@@ -295,6 +315,7 @@ static producer_snapshot_t *snapshot_again(ferry_service_t *svc, producer_state_
             pthread_mutex_lock(&st->lock);
             st->snapshot = snap;
             pthread_mutex_unlock(&st->lock);
+            st->snapshot_started_ms = wall_ms();
             return snap;
         }
         ferry_log_quote(err, q, sizeof(q));
@@ -342,6 +363,7 @@ static int run(ferry_service_t *svc)
     pthread_mutex_lock(&st->lock);
     st->snapshot = snap;
     pthread_mutex_unlock(&st->lock);
+    st->snapshot_started_ms = wall_ms();
     atomic_store(&st->phase, 1);
 
     int failed = 0, capturing = 0;
@@ -368,7 +390,7 @@ static int run(ferry_service_t *svc)
         rc = producer_snapshot_step(snap, 200, err, sizeof(err));
         if (rc < 0 && producer_snapshot_source_lost(snap)) {
             snap = snapshot_again(svc, st, registry, snap, err, &failed);
-            if (!snap)
+            if (!snap || failed)
                 break;
             continue;
         }

@@ -723,8 +723,8 @@ void producer_snapshot_status(producer_snapshot_t *s, ferry_json_t *j)
         ferry_json_int(j, p->rows_copied);
         ferry_json_key(j, "rows_estimate");
         ferry_json_int(j, p->rows_estimate);
-        ferry_json_key(j, "rows_per_s");
-        ferry_json_double(j, ferry_rate_per_s(&s->rates[i], 0));
+        ferry_json_key(j, "rows_per_s"); /* sampled by the steps, which end with the copy */
+        ferry_json_double(j, s->announced[i] ? 0 : ferry_rate_per_s(&s->rates[i], 0));
         ferry_json_object_end(j);
     }
     ferry_json_array_end(j);

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -73,6 +74,16 @@ static int tasks_topic(const ferry_conf_t *conf, char *errstr, size_t n)
 
 /* Failed starts in a row, with the source answering, before a start over gives up. */
 #define START_OVER_TRIES 5
+/* Starts over in a row, each within this long of its start, before the worker gives up. */
+#define QUICK_RESTART_MS  60000
+#define QUICK_RESTART_MAX 5
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /*
  * Runs the worker threads. When they fail and the source connection opened
@@ -87,7 +98,8 @@ static int run(ferry_service_t *svc)
     const ferry_conf_t *conf = ferry_service_conf(svc);
     char err[1024], q[1100], prefix[256];
     ferry_service_topic_prefix(svc, "fwd", prefix, sizeof(prefix));
-    int failed = 0, answered = 0, backoff = 500;
+    int failed = 0, answered = 0, backoff = 500, quick = 0;
+    int64_t started_ms = 0;
     for (bool again = false; !ferry_service_stopping(svc); again = true) {
         ferry_db_t *db = NULL;
         ferry_rename_map_t *filters = NULL;
@@ -108,6 +120,7 @@ static int run(ferry_service_t *svc)
                                (unsigned long long)st->restarts);
             answered = 0;
             backoff = 500;
+            started_ms = mono_ms();
         }
         while (!rc && !ferry_service_stopping(svc)) {
             if (producer_workers_check(workers, err, sizeof(err)) != 0)
@@ -128,10 +141,13 @@ static int run(ferry_service_t *svc)
             break;
         ferry_log_quote(err, q, sizeof(q));
         /*
-         * Fails: workers that failed with the source still there, a first
-         * start, or starts over that keep failing while the source answers.
+         * Fails: workers that failed with the source still there (or lost
+         * it again and again soon after each start), a first start, or
+         * starts over that keep failing while the source answers.
          */
-        if ((ran && !lost) || (!ran && !again) ||
+        if (ran)
+            quick = mono_ms() - started_ms < QUICK_RESTART_MS ? quick + 1 : 0;
+        if ((ran && (!lost || quick >= QUICK_RESTART_MAX)) || (!ran && !again) ||
             (!ran && ferry_service_db_probe(svc, "source", NULL, 0) == 0 &&
              ++answered >= START_OVER_TRIES)) {
             ferry_log_error("full-load worker failed", "error=%s", q);
