@@ -1352,16 +1352,72 @@ static int compare_led(ferry_verify_t *v, worker_t *w, chunk_t *c, sums_t *out, 
     return rc;
 }
 
+static int open_side(const ferry_conf_t *conf, bool dst, ferry_db_t **out, char *errstr,
+                     size_t errstr_size);
+
+/* Times a chunk is compared again on new sessions after losing a database. */
+#define CHUNK_REOPENS 5
+/* How long a lost database may take to answer again, each time. */
+#define REOPEN_WAIT_MS 60000
+
+/*
+ * After a chunk failed: when a side's session no longer answers (its server
+ * restarted, or the network dropped the session), waits until both sides
+ * answer again and gives the worker new sessions. 0 when the chunk may be
+ * compared again; non-zero when its failure stands (the sessions were not
+ * lost, the run is stopping, or the database stayed away).
+ */
+static int reopen_lost(worker_t *w, const char *why)
+{
+    ferry_verify_t *v = w->v;
+    bool src_lost = ferry_db_ping(w->src, NULL, 0) != 0;
+    bool dst_lost = ferry_db_ping(w->dst, NULL, 0) != 0;
+    if (!src_lost && !dst_lost)
+        return FERRY_ERR_IO;
+    ferry_log_warn("lost a database during a chunk; comparing it again on new sessions once it "
+                   "answers",
+                   "side=%s error=\"%s\"",
+                   src_lost ? (dst_lost ? "both" : "source") : "destination", why);
+    int64_t deadline = now_ms() + REOPEN_WAIT_MS;
+    for (int wait_ms = 250;; wait_ms = wait_ms * 2 > 2000 ? 2000 : wait_ms * 2) {
+        ferry_db_t *src = NULL, *dst = NULL;
+        char err[512];
+        int rc = open_side(v->conf, false, &src, err, sizeof(err));
+        if (!rc)
+            rc = open_side(v->conf, true, &dst, err, sizeof(err));
+        if (!rc) {
+            ferry_db_close(w->src);
+            ferry_db_close(w->dst);
+            w->src = src;
+            w->dst = dst;
+            return 0;
+        }
+        ferry_db_close(src);
+        if (stopping(v) || failed(v) || now_ms() >= deadline)
+            return rc;
+        usleep((useconds_t)wait_ms * 1000);
+    }
+}
+
+/*
+ * Compares a chunk and records it. A chunk whose database went away midway
+ * is compared again on new sessions (reopen_lost): nothing of it was
+ * recorded, and a led chunk whose source half was read compares [lo, hi]
+ * on both sides.
+ */
 static int compare_chunk(worker_t *w, chunk_t *c, char *errstr, size_t errstr_size)
 {
     ferry_verify_t *v = w->v;
     sums_t s;
-    if (c->lead) {
-        int rc = compare_led(v, w, c, &s, errstr, errstr_size);
-        return rc ? rc : record_chunk(w, c, &s, errstr, errstr_size);
+    int rc;
+    for (int n = 0;; n++) {
+        rc = c->lead
+                 ? compare_led(v, w, c, &s, errstr, errstr_size)
+                 : checksum_range(v, &v->tables[c->table], ferry_db_mysql(w->src),
+                                  ferry_db_mysql(w->dst), c->lo, c->hi, &s, errstr, errstr_size);
+        if (!rc || n == CHUNK_REOPENS || reopen_lost(w, errstr) != 0)
+            break;
     }
-    int rc = checksum_range(v, &v->tables[c->table], ferry_db_mysql(w->src), ferry_db_mysql(w->dst),
-                            c->lo, c->hi, &s, errstr, errstr_size);
     return rc ? rc : record_chunk(w, c, &s, errstr, errstr_size);
 }
 

@@ -206,6 +206,9 @@ int ferry_verify_wire_row(vwire_t *w, const char ***cells, const unsigned long *
     const unsigned char *p;
     size_t n;
     int r;
+    /* a fill that broke leaves no packet: without this the reader asked for bytes for ever */
+    if (w->state == VWIRE_BROKEN || w->state == VWIRE_DONE)
+        return -1;
     while ((r = next_packet(w, &p, &n)) == 1) {
         if (n > 0 && p[0] == 0xFF)
             return server_error(w, p, n);

@@ -18,6 +18,8 @@
 #      to copy, and starts over once the source answers.
 #   4. A connection the destination drops again and again (a statement over
 #      its max_allowed_packet) stops the consumer after a few starts over.
+#   5. A ferry-verifier --once run loses the destination midway and still
+#      ends "equal", having compared the chunk it was on again.
 #
 # After each phase the destination equals the source row by row and by
 # CHECKSUM TABLE (a key-less table shows any row applied twice), the
@@ -235,5 +237,30 @@ grep -q 'again and again' "$prun/logs/consumer.log" ||
     fail "the consumer stopped without saying why: $(tail -n 3 "$prun/logs/consumer.log")"
 pass "a statement the destination drops the connection for: the consumer started over $(grep -c 'starting over from what it holds' "$prun/logs/consumer.log") times, then stopped with the reason"
 mysql2 -e "SET GLOBAL max_allowed_packet = $old_packet"
+
+# ---- 5. a verification across a destination restart -------------------
+
+# With the link caught up and the load stopped, a throttled ferry-verifier
+# --once loses the destination midway, compares the chunk it was on again on
+# new sessions, and ends "equal" (exit 0).
+touch "$stop"
+wait "$wl" || true
+link_wait "$project" caught-up 180
+link_settle 30 same_now
+vproject=$FERRY_TEST_TMP/verify.properties
+{ cat "$project"; echo "verify.rows.per.second = 15000"; } >"$vproject"
+vrc=0
+"$FERRY_BUILD/verifier/ferry-verifier" "$vproject" --once --tables "$src.big" \
+    --report "$FERRY_TEST_TMP/verify.json" >"$FERRY_TEST_TMP/verify.out" 2>&1 &
+vpid=$!
+sleep 1
+restart mariadb2 2
+wait "$vpid" || vrc=$?
+[ "$vrc" = 0 ] || fail "the verification ended with exit status $vrc: $(tail -n 3 "$FERRY_TEST_TMP/verify.out")"
+grep -q 'comparing it again on new sessions' "$FERRY_TEST_TMP/verify.out" ||
+    fail "the destination restart did not reach the verification (ended too soon?)"
+[ "$(jq '.tables[0].rows_source' "$FERRY_TEST_TMP/verify.json")" = "$(mysql1 -e "SELECT COUNT(*) FROM $src.big")" ] ||
+    fail "the verification did not count every row: $(jq -c '.tables[0]' "$FERRY_TEST_TMP/verify.json")"
+pass "a verification that lost the destination midway compared the chunk again and reported equal"
 
 pass "consumer started over $(status consumer | jq '.restarts') times, the snapshot $(status producer | jq '.snapshot_restarts'), capture reconnected $reconnects times"
