@@ -32,7 +32,7 @@ ferry_test_init link_server_restart
 
 SERVERS=$FERRY_SRC/tests/harness/servers.sh
 src=rsrc_$$ dst=rdst_$$
-ROWS=60000
+ROWS=100000
 
 restart() { # restart mariadb1|mariadb2 DOWN_SECONDS
     "$SERVERS" restart "$FERRY_TEST_DIR" "$1" "$2" || fail "could not restart $1"
@@ -50,13 +50,15 @@ INSERT INTO nokey SELECT seq % 300, IF(seq % 5, 'dup', NULL) FROM seq_1_to_3000;
 ferry_cleanup_add "mysql1 -e 'DROP DATABASE IF EXISTS $src'; mysql2 -e 'DROP DATABASE IF EXISTS $dst'"
 
 project=$FERRY_TEST_TMP/restart.properties
-# Small chunks and a low pacing limit: the copy soon waits for a consumer
-# whose destination is down, so the source restarts during the full load.
+# Small chunks, one loader and a low pacing limit: the copy keeps pace with
+# the consumer, so it is still going when the destination goes down, and
+# soon waits for the consumer, so the source restarts during the full load.
 link_project "$project" "restart-$$" <<P
 tables.include = $src.*
 rename.databases = $src:$dst
 fullload.chunk.rows = 2000
 fullload.max.unapplied.rows = 6000
+apply.snapshot.threads = 1
 P
 run=$(link_rundir "$project")
 
