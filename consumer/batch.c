@@ -43,7 +43,7 @@ static int grow(consumer_t *c)
 void batch_touch(consumer_t *c)
 {
     if (!c->batch.first_ms)
-        c->batch.first_ms = cons_now_ms();
+        c->batch.first_ms = ferry_wall_ms();
 }
 
 /* Adds a decoded event (its rows in the batch's arena); the batch keeps m. */
@@ -149,7 +149,7 @@ int batch_add_mark(consumer_t *c, const char *topic, int64_t value)
 bool batch_due(const consumer_t *c)
 {
     return c->batch.n >= BATCH_MAX_EVENTS ||
-           (c->batch.first_ms && cons_now_ms() - c->batch.first_ms >= BATCH_MAX_MS);
+           (c->batch.first_ms && ferry_wall_ms() - c->batch.first_ms >= BATCH_MAX_MS);
 }
 
 /* What a flush hands one sink (one worker's share), built in the batch's arena. */
@@ -448,7 +448,7 @@ static void account(consumer_t *c, const flush_t *f)
     for (size_t w = 0; w < f->nw; w++)
         if (f->jobs[w].run)
             dead_letters(c, b, &f->pl[w], &f->jobs[w], bad);
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < b->n; i++) {
         entry_t *e = &b->e[i];
@@ -516,7 +516,7 @@ static void settle(consumer_t *c, const flush_t *f)
  */
 void batch_group_commit(consumer_t *c, bool force)
 {
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     if (!c->data || (!force && now - c->group_commit_ms < GROUP_COMMIT_MS))
         return;
     ferry_kafka_tp_t *tps = calloc(c->nparts + 1, sizeof(*tps));

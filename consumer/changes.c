@@ -173,7 +173,7 @@ void changes_poll(consumer_t *c, int timeout_ms)
         ferry_log_warn("consumer error, retrying", "group=%s error=\"%s\"", c->group, err);
     if (!m)
         return;
-    c->last_data_ms = cons_now_ms();
+    c->last_data_ms = ferry_wall_ms();
     c->polled_msgs++;
     c->polled_bytes += m->key_len + m->value_len;
     c->staged[c->nstaged++] = m;

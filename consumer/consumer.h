@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "avro_codec.h"
 #include "binlog_pos.h"
+#include "clock.h"
 #include "db.h"
 #include "fullload.h"
 #include "kafka.h"
@@ -371,7 +372,6 @@ typedef struct consumer {
 void cons_progress_restore(consumer_t *c, ctable_t *t);
 
 /* ---- util.c ---- */
-int64_t cons_now_ms(void);
 void cons_fail(consumer_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cons_exec(consumer_t *c, const char *sql, char *errstr, size_t errstr_size);
 const char *cons_msg_header(const ferry_kafka_msg_t *m, const char *name, char *buf, size_t size);

@@ -508,7 +508,7 @@ static bool ready(consumer_t *c, ddl_pending_t *d)
         return false; /* polled changes may still be before it */
     if (!d->has_pos)
         return true;
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     if (now - d->checked_ms < RECHECK_MS)
         return false;
     d->checked_ms = now;
@@ -708,7 +708,7 @@ static bool read_one(consumer_t *c, ferry_arena_t *a, int timeout_ms)
         ferry_log_warn("ddl reader error, retrying", "topic=%s error=\"%s\"", c->ddl_topic, err);
     if (!m)
         return false;
-    c->ddl_last_ms = cons_now_ms();
+    c->ddl_last_ms = ferry_wall_ms();
     handle(c, m, a);
     ferry_arena_reset(a);
     return true;
@@ -763,9 +763,9 @@ bool ddl_read_ahead(consumer_t *c)
         cons_fail(c, "out of memory");
         return false;
     }
-    int64_t until = cons_now_ms() + READ_AHEAD_MS;
+    int64_t until = ferry_wall_ms() + READ_AHEAD_MS;
     const part_t *p = parts_get(c, c->ddl_topic, 0);
-    while (!c->fatal && p && p->next < high && cons_now_ms() < until) {
+    while (!c->fatal && p && p->next < high && ferry_wall_ms() < until) {
         if (!read_one(c, a, 100) &&
             ferry_kafka_consumer_end(c->ddl, c->ddl_topic, 0, 5000, &position, &high, err,
                                      sizeof(err)) == 0 &&

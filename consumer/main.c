@@ -193,7 +193,7 @@ static bool any_hold(const consumer_t *c)
 static void step(consumer_t *c)
 {
     ddl_drain(c);
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     /* tables announced one after another are taken together, once the ddl topic is read */
     if (!c->subscription_dirty || now - c->ddl_last_ms >= SUBSCRIBE_DEBOUNCE_MS ||
         ddl_read_to_end(c))
@@ -262,9 +262,6 @@ static void clear_state(consumer_t *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Set-up failures in a row, with the destination answering, before a start over gives up. */
-#define START_OVER_TRIES 5
-
 /*
  * Sets the consumer up. It waits while the link's topics are missing (the
  * producer creates them, and ferryctl up starts every service at once) and,
@@ -291,7 +288,7 @@ static int start(ferry_service_t *svc, consumer_t *c, bool again)
                                q);
             wait_ms = 1000;
         } else if (again && (ferry_service_db_probe(svc, "destination", NULL, 0) != 0 ||
-                             ++answered < START_OVER_TRIES)) {
+                             ++answered < FERRY_START_OVER_TRIES)) {
             ferry_log_warn("could not start over yet; trying again", "retry_ms=%d error=%s",
                            backoff, q);
             pthread_mutex_lock(&c->lock);
@@ -308,10 +305,6 @@ static int start(ferry_service_t *svc, consumer_t *c, bool again)
             return 2;
     }
 }
-
-/* Starts over in a row, each within this long of its start, before the consumer gives up. */
-#define QUICK_RESTART_MS  60000
-#define QUICK_RESTART_MAX 5
 
 /*
  * Runs the link. When the loop stops on an error and the destination
@@ -334,7 +327,7 @@ static int run_link(ferry_service_t *svc, consumer_t *c)
                        "link=%s member=%d group=%s ddl_topic=%s stored_partitions=%zu "
                        "applied_chunks=%zu",
                        c->link, c->member, c->group, c->ddl_topic, c->nparts, c->n_applied);
-        c->started_ms = cons_now_ms();
+        c->started_ms = ferry_mono_ms();
         while (!ferry_service_stopping(svc) && !c->fatal)
             step(c);
         if (!c->fatal)
@@ -343,9 +336,7 @@ static int run_link(ferry_service_t *svc, consumer_t *c)
         ferry_log_quote(c->fatal_text, q, sizeof(q));
         bool lost =
             c->fatal && !ferry_service_stopping(svc) && c->db && ferry_db_ping(c->db, NULL, 0) != 0;
-        c->quick_restarts =
-            cons_now_ms() - c->started_ms < QUICK_RESTART_MS ? c->quick_restarts + 1 : 0;
-        if (lost && c->quick_restarts >= QUICK_RESTART_MAX) {
+        if (lost && ferry_service_start_over_too_soon(&c->quick_restarts, c->started_ms)) {
             ferry_log_error("lost the destination connection again and again soon after each "
                             "start (a statement over the destination's max_allowed_packet "
                             "does that); giving up",

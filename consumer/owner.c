@@ -279,7 +279,7 @@ static int assign(consumer_t *c)
         ferry_log_info("partitions assigned", "member=%d added=%zu removed=%zu", c->member, add.n,
                        del.n);
     if (add.n)
-        c->last_assign_ms = cons_now_ms();
+        c->last_assign_ms = ferry_wall_ms();
     free(add.tp);
     free(del.tp);
     return rc;
@@ -352,7 +352,7 @@ static int rebalance(consumer_t *c, size_t more)
 /* Every OWNER_EVERY_MS (or when the tables changed): members, share, locks. */
 void owner_step(consumer_t *c)
 {
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     if (!c->subscription_dirty && now - c->owner_ms < OWNER_EVERY_MS)
         return;
     c->owner_ms = now;

@@ -199,9 +199,9 @@ void parts_release(consumer_t *c)
                         (int)p->partition, (long long)p->hold);
         p->next = p->hold;
         if (p->hold_mem)
-            p->released_ms = cons_now_ms(); /* its slot is taken until a message comes */
+            p->released_ms = ferry_wall_ms(); /* its slot is taken until a message comes */
         unhold(p);
-        c->last_release_ms = cons_now_ms();
+        c->last_release_ms = ferry_wall_ms();
     }
 }
 

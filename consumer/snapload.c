@@ -240,7 +240,7 @@ static void load(loader_t *ld, sbuf_t *b)
     snprintf(mark, sizeof(mark), "%s%s", CHUNK_MARK_PREFIX, b->chunk);
     ferry_mysql_sink_offset_t off = {.topic = mark};
     const ferry_avro_codec_t *codec = b->n ? b->rows[0].codec : NULL;
-    int64_t t0 = cons_now_ms(), t1 = t0;
+    int64_t t0 = ferry_wall_ms(), t1 = t0;
     int rc = 0;
     undecoded = 0;
     bool undecoded_sent = false;
@@ -260,7 +260,7 @@ static void load(loader_t *ld, sbuf_t *b)
         if (!ev) {
             rc = decode(ld, b, shape, &ev, &at, &n, b->errstr, sizeof(b->errstr));
             undecoded = b->n_failed;
-            t1 = cons_now_ms();
+            t1 = ferry_wall_ms();
             if (rc != 0)
                 break;
         }
@@ -315,7 +315,7 @@ static void load(loader_t *ld, sbuf_t *b)
     }
     b->rc = rc;
     ferry_log_debug("chunk loaded", "loader=%s chunk=%s rows=%zu decode_ms=%lld load_ms=%lld rc=%d",
-                    ld->name, b->chunk, n, (long long)(t1 - t0), (long long)(cons_now_ms() - t1),
+                    ld->name, b->chunk, n, (long long)(t1 - t0), (long long)(ferry_wall_ms() - t1),
                     rc);
 }
 

@@ -126,7 +126,7 @@ int snapshot_open_slots(const consumer_t *c)
     int open = 0;
     for (const sbuf_t *b = c->sbufs; b; b = b->next)
         open += !b->queued;
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     for (size_t i = 0; i < c->nparts; i++) /* released, first message not seen yet */
         open += c->parts[i].released_ms && now - c->parts[i].released_ms < RELEASE_PENDING_MS;
     int slots = c->sbuf_bytes < SBUF_MAX_BYTES
@@ -247,7 +247,7 @@ static void resolve(consumer_t *c)
 /* Reads new done-markers (at most every REFRESH_MIN_MS) and recounts. */
 void snapshot_refresh(consumer_t *c, int timeout_ms)
 {
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     if (now - c->donelog_ms < REFRESH_MIN_MS)
         return;
     c->donelog_ms = now;

@@ -250,7 +250,7 @@ static void *index_job_run(void *arg)
         snprintf(j->err, sizeof(j->err), "could not add the indexes of \"%s\": %s", j->dst_full,
                  why);
     for (size_t i = 0; !j->rc && i < j->n; i++) {
-        int64_t t0 = cons_now_ms();
+        int64_t t0 = ferry_wall_ms();
         MYSQL *my = ferry_db_mysql(db);
         /* 1061 duplicate key name: another consumer of the link that owned the table added it */
         if (mysql_real_query(my, j->sql[i], strlen(j->sql[i])) != 0 && mysql_errno(my) != 1061) {
@@ -260,7 +260,7 @@ static void *index_job_run(void *arg)
             break;
         }
         ferry_log_info("index added after the full load", "table=%s index=%s ms=%lld", j->dst_full,
-                       j->names[i], (long long)(cons_now_ms() - t0));
+                       j->names[i], (long long)(ferry_wall_ms() - t0));
     }
     ferry_db_close(db);
     atomic_store(&j->done, true);
@@ -630,7 +630,7 @@ static bool changes_at_end(consumer_t *c, ctable_t *t, int64_t now)
     bool at_end = parts_topic_read_to_end(c, t->change_topic);
     /* behind since this check, unless the last check (a moment ago) said so too */
     bool still = !t->at_end && t->ends_checked_ms && now - t->ends_checked_ms <= 2 * IDLE_MS;
-    t->ends_checked_ms = cons_now_ms();
+    t->ends_checked_ms = ferry_wall_ms();
     if (!at_end && !still)
         t->behind_since_ms = t->ends_checked_ms;
     t->at_end = at_end;
@@ -650,7 +650,7 @@ static int count_partitions(consumer_t *c, const char *topic, int *cached, bool 
 {
     if (*cached > 0)
         return *cached;
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     if (fresh || !c->topics_ms || now - c->topics_ms >= PARTITIONS_ASK_MS) {
         char err[512];
         ferry_kafka_topic_list_free(&c->topics);
@@ -772,7 +772,7 @@ static void sample_rates(consumer_t *c, ctable_t *t, int64_t now)
 /* Moves tables on when their conditions hold (see the file comment). */
 void tables_advance(consumer_t *c)
 {
-    int64_t now = cons_now_ms();
+    int64_t now = ferry_wall_ms();
     for (size_t i = 0; i < c->ntables; i++) {
         ctable_t *t = c->tables[i];
         sample_rates(c, t, now);

@@ -1,5 +1,5 @@
 /*
- * util.c - small helpers of ferry-consumer: time, the fatal-error latch,
+ * util.c - small helpers of ferry-consumer: the fatal-error latch,
  * running a statement on the destination, message headers, and the cache
  * of codecs compiled from writer schemas.
  */
@@ -14,14 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-int64_t cons_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Latches the first error that stops the loop. main.c logs it once the loop

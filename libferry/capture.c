@@ -13,6 +13,7 @@
  */
 #include "capture_int.h"
 
+#include "clock.h"
 #include "ddl_event.h"
 #include "err.h"
 #include "ferry_avsc.h"
@@ -35,20 +36,6 @@ enum { FAIL_NONE = 0, FAIL_KAFKA, FAIL_SOURCE };
 #define SQL_MODE_ANSI_QUOTES          0x4ULL
 #define SQL_MODE_NO_BACKSLASH_ESCAPES 0x200000ULL
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Records why a step failed and passes its error code on. */
 static int fail_as(ferry_capture_t *c, int kind, int rc)
 {
@@ -67,7 +54,7 @@ static void set_state(ferry_capture_t *c, ferry_capture_state_t s)
 
 static void status_read_position(ferry_capture_t *c)
 {
-    int64_t now = mono_ms();
+    int64_t now = ferry_mono_ms();
     pthread_mutex_lock(&c->mu);
     snprintf(c->st.read_file, sizeof(c->st.read_file), "%s", c->file);
     c->st.read_pos = c->pos;
@@ -85,7 +72,7 @@ void ferry_capture_status(ferry_capture_t *c, ferry_capture_status_t *out)
 {
     pthread_mutex_lock(&c->mu);
     *out = c->st;
-    int64_t pending = c->pending_ts_ms ? wall_ms() - c->pending_ts_ms : 0;
+    int64_t pending = c->pending_ts_ms ? ferry_wall_ms() - c->pending_ts_ms : 0;
     pthread_mutex_unlock(&c->mu);
     if (pending > out->lag_ms)
         out->lag_ms = pending;
@@ -96,7 +83,7 @@ static void note_pending(ferry_capture_t *c)
 {
     pthread_mutex_lock(&c->mu);
     if (!c->pending_ts_ms)
-        c->pending_ts_ms = c->last_ts_ms ? c->last_ts_ms : wall_ms();
+        c->pending_ts_ms = c->last_ts_ms ? c->last_ts_ms : ferry_wall_ms();
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -369,7 +356,7 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     snprintf(p.gtid_set, sizeof(p.gtid_set), "%s", g);
     free(g);
-    p.ts_ms = idle || !c->last_ts_ms ? wall_ms() : c->last_ts_ms;
+    p.ts_ms = idle || !c->last_ts_ms ? ferry_wall_ms() : c->last_ts_ms;
     p.snapshot_done = atomic_load(&c->snapshot_done);
 
     frame(&c->vbuf, c->off_hdr, c->off_hdr_len);
@@ -420,7 +407,7 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
     c->group_events = c->group_txns = 0;
     c->group_ddl = false;
     c->group_start_ms = 0;
-    c->last_commit_ms = mono_ms();
+    c->last_commit_ms = ferry_mono_ms();
     return 0;
 }
 
@@ -444,7 +431,7 @@ static int end_txn(ferry_capture_t *c, char *errstr, size_t errstr_size)
 {
     c->in_txn = c->txn_begun = false;
     c->group_txns++;
-    int64_t now = mono_ms();
+    int64_t now = ferry_mono_ms();
     if (!c->group_start_ms)
         c->group_start_ms = now;
     bool due = c->group_ddl || c->group_events >= (uint64_t)c->max_events ||
@@ -463,7 +450,7 @@ static int on_idle(ferry_capture_t *c, char *errstr, size_t errstr_size)
     pthread_mutex_unlock(&c->mu);
     if (c->group_events > 0)
         return commit_group(c, false, errstr, errstr_size);
-    if (mono_ms() - c->last_commit_ms >= c->idle_ms)
+    if (ferry_mono_ms() - c->last_commit_ms >= c->idle_ms)
         return commit_group(c, true, errstr, errstr_size);
     return 0;
 }
@@ -776,7 +763,7 @@ static int on_rows(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t 
         t->txn_seq = c->txn_seq;
         t->data_order = 0;
     }
-    int64_t now = wall_ms();
+    int64_t now = ferry_wall_ms();
     for (size_t r = 0; r < ev->u.rows.n_rows; r++) {
         ferry_change_t ch;
         memset(&ch, 0, sizeof(ch));
@@ -850,7 +837,7 @@ static int on_event(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
 {
     if (ev->timestamp && ev->kind != FERRY_BINLOG_EV_HEARTBEAT && end_pos) {
         c->last_ts_ms = (int64_t)ev->timestamp * 1000;
-        int64_t lag = wall_ms() - c->last_ts_ms;
+        int64_t lag = ferry_wall_ms() - c->last_ts_ms;
         pthread_mutex_lock(&c->mu);
         c->st.lag_ms = lag > 0 ? lag : 0;
         pthread_mutex_unlock(&c->mu);
@@ -1139,8 +1126,8 @@ int ferry_capture_run(ferry_capture_t *c, volatile const int *stop_flag, char *e
         return 0;
     }
     int backoff = 200;
-    c->last_commit_ms = mono_ms();
-    c->rate_t0 = mono_ms();
+    c->last_commit_ms = ferry_mono_ms();
+    c->rate_t0 = ferry_mono_ms();
     while (rc == 0) {
         c->fail_kind = FAIL_NONE;
         if (!c->stream && *stop_flag)

@@ -13,6 +13,7 @@
 
 #include "avro_record.h"
 
+#include "clock.h"
 #include "err.h"
 #include "kafka.h"
 #include "ferry_avsc.h"
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- the record ------------------------------------------------------------ */
 
@@ -142,13 +142,6 @@ int ferry_capture_position_decode(const char *writer_schema, const uint8_t *body
 
 /* ---- reading the topic ---------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool reader_owned(const char *name)
 {
     static const char *const ours[] = {
@@ -206,7 +199,7 @@ typedef struct {
 static int read_tail(rd_kafka_t *rk, const char *topic, int parts, const char *link, int64_t window,
                      int timeout_ms, last_t *last, char *errstr, size_t errstr_size)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = ferry_mono_ms() + timeout_ms;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
     bool *eof = calloc((size_t)parts, sizeof(*eof));
     int rc = 0;
@@ -236,7 +229,7 @@ static int read_tail(rd_kafka_t *rk, const char *topic, int parts, const char *l
     }
     int open = parts;
     while (open > 0) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - ferry_mono_ms();
         if (left <= 0) {
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                                "could not read the checkpoint from \"%s\" up to its end within "

@@ -5,6 +5,7 @@
 #include "chunk.h"
 
 #include "avro_canon.h"
+#include "clock.h"
 #include "err.h"
 #include "mysql_rows.h"
 #include "wire.h"
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 /* schemas/chunk_task.avsc, byte for byte (test_chunk holds the two together). */
 static const char chunk_task_schema[] =
@@ -873,13 +873,6 @@ int64_t ferry_chunk_planner_estimate(ferry_chunk_planner_t *p)
     return p->estimate;
 }
 
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* Runs a query that returns at most one row; *res is NULL on error. */
 static int one_row(ferry_chunk_planner_t *p, const ferry_strbuf_t *sql, const char *what,
                    MYSQL_RES **res, MYSQL_ROW *row, char *errstr, size_t errstr_size)
@@ -976,7 +969,7 @@ static int planner_next(ferry_chunk_planner_t *p, bool rest, ferry_chunk_task_t 
     task->generation = p->generation;
     task->lower_inclusive = false;
     task->upper_inclusive = true;
-    task->planned_ts_ms = now_ms();
+    task->planned_ts_ms = ferry_wall_ms();
     int rc = 0;
     if (rest) {
         if (p->last && !(task->lower = arena_values(task->arena, p->last, p->n_keys)))

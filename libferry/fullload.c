@@ -7,6 +7,7 @@
  * partition-EOF events, which kafka.h's group consumer does not expose.
  */
 #include "fullload.h"
+#include "clock.h"
 #include "fullload_shape.h"
 #include "link_map.h"
 #include "topics.h"
@@ -32,19 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define POLL_MS            100
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -321,14 +314,14 @@ static int reader_open(topic_reader_t *r, const char *const *props, const char *
 static int reader_catch_up(topic_reader_t *r, int timeout_ms, reader_fn fn, void *opaque,
                            char *errstr, size_t errstr_size)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ferry_wall_ms() + timeout_ms;
     int64_t *high = calloc((size_t)r->nparts, sizeof(*high));
     if (!high)
         return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     int rc = 0, pending = 0;
     for (int32_t p = 0; p < r->nparts && !rc; p++) {
         int64_t lo, hi;
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - ferry_wall_ms());
         rd_kafka_resp_err_t err =
             ferry_kafka_watermarks(r->rk, r->topic, p, left > 0 ? left : 1, &lo, &hi);
         if (err) {
@@ -345,7 +338,7 @@ static int reader_catch_up(topic_reader_t *r, int timeout_ms, reader_fn fn, void
             pending++;
     }
     while (!rc && pending > 0) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - ferry_wall_ms());
         if (left <= 0) {
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                                "could not read topic \"%s\" up to its end within %d ms", r->topic,
@@ -1064,7 +1057,7 @@ static bool pace_hold(ferry_fullload_planner_t *p, size_t i)
 {
     if (p->conf.max_unapplied_rows <= 0)
         return false;
-    int64_t now = now_ms();
+    int64_t now = ferry_wall_ms();
     if (now >= p->measure_at_ms) {
         char err[512];
         int rc = pace_measure(p, err, sizeof(err));
@@ -1127,7 +1120,7 @@ int ferry_fullload_planner_step(ferry_fullload_planner_t *p, int wait_ms, char *
     /* a step that asked no table (all handed out, or too many open) keeps the state */
     if (asked && held != p->waiting) {
         /* near the limit a table waits and goes on many times a second */
-        int64_t now = now_ms(), unapplied = planner_unapplied_sum(p);
+        int64_t now = ferry_wall_ms(), unapplied = planner_unapplied_sum(p);
         if (held && now - p->told_ms >= 30000) {
             ferry_log_info("full load waiting for the consumer", "unapplied_rows=%lld limit=%lld",
                            (long long)unapplied, (long long)p->conf.max_unapplied_rows);
@@ -1419,7 +1412,7 @@ int ferry_fullload_worker_new(const ferry_fullload_worker_conf_t *conf,
         w->conf.max_attempts = 5;
     if (!w->conf.timeout_ms)
         w->conf.timeout_ms = DEFAULT_TIMEOUT_MS;
-    w->started_ms = now_ms();
+    w->started_ms = ferry_wall_ms();
     snprintf(w->txn_id, sizeof(w->txn_id), "ferry.%s.fullload.%s", conf->project, conf->worker_id);
     ferry_fullload_done_topic(conf->project, w->done_topic, sizeof(w->done_topic));
     /*
@@ -1556,10 +1549,10 @@ static bool own_row(ferry_arena_t *a, const ferry_table_t *t, ferry_row_t *row)
 static int produce_waiting(ferry_fullload_worker_t *w, const ferry_kafka_record_t *rec,
                            char *errstr, size_t errstr_size)
 {
-    int64_t deadline = now_ms() + w->conf.timeout_ms;
+    int64_t deadline = ferry_wall_ms() + w->conf.timeout_ms;
     for (;;) {
         int rc = ferry_kafka_produce(w->producer, rec, errstr, errstr_size);
-        if (rc != FERRY_ERR_RETRIABLE || now_ms() >= deadline)
+        if (rc != FERRY_ERR_RETRIABLE || ferry_wall_ms() >= deadline)
             return rc;
         ferry_kafka_producer_poll(w->producer, POLL_MS);
     }
@@ -1583,7 +1576,7 @@ static int produce_row(attempt_t *a, const ferry_row_t *row, bool last, char *er
     ev.source.db = e->db;
     ev.source.table = e->table;
     ev.has_ts_ms = true;
-    ev.ts_ms = now_ms();
+    ev.ts_ms = ferry_wall_ms();
     w->key.len = w->val.len = 0;
     if (ferry_avro_buf_reserve(&w->val, e->vhdr_len) != 0 ||
         (e->kcodec && ferry_avro_buf_reserve(&w->key, e->khdr_len) != 0))
@@ -1714,7 +1707,7 @@ static int stream_rows(attempt_t *a, char *errstr, size_t errstr_size)
         return rc;
     }
     MYSQL_RES *res = NULL;
-    a->read_ms = now_ms();
+    a->read_ms = ferry_wall_ms();
     if ((rc = snapshot_begin(a, conn, errstr, errstr_size)) != 0) {
         ferry_strbuf_free(&sql);
         w->reconnect = rc == FERRY_ERR_RETRIABLE;
@@ -1804,7 +1797,7 @@ static int produce_marker(attempt_t *a, char *errstr, size_t errstr_size)
         .rows = a->rows,
         .partition = a->partition,
         .chunks_total = a->task->chunks_total,
-        .ts_ms = now_ms(),
+        .ts_ms = ferry_wall_ms(),
         .snapshot_file = a->snap_file[0] ? a->snap_file : NULL,
         .snapshot_pos = a->snap_pos,
     };

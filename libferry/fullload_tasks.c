@@ -25,6 +25,7 @@
  */
 #include "fullload.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -33,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     int32_t partition;
@@ -55,13 +55,6 @@ struct ferry_fullload_tasks {
     size_t n_early;  /* tasks handed out before the group assigned partitions */
     size_t n_caught; /* of those, the ones the group then handed this member */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The group's first assignment ends the head start, even one without partitions. */
 static void on_assigned(void *opaque, size_t partitions)
@@ -220,7 +213,7 @@ int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_k
 {
     *msg = NULL;
     int rc = 0;
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = ferry_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&t->poll_lock);
     while (!rc && !*msg) {
         if (t->early && !t->early_over && t->assigned) {
@@ -237,7 +230,7 @@ int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_k
                            t->n_early);
             pthread_mutex_unlock(&t->lock);
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - ferry_mono_ms();
         if (left < 0)
             left = 0;
         ferry_kafka_msg_t *m = NULL;
@@ -271,7 +264,7 @@ int ferry_fullload_tasks_take(ferry_fullload_tasks_t *t, int timeout_ms, ferry_k
         }
         if (rc == FERRY_ERR_NOMEM)
             ferry_err_set(errstr, errstr_size, rc, "out of memory");
-        if (!*msg && now_ms() >= deadline)
+        if (!*msg && ferry_mono_ms() >= deadline)
             break;
     }
     pthread_mutex_unlock(&t->poll_lock);

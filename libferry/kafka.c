@@ -10,6 +10,7 @@
  */
 #include "kafka.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -154,25 +155,18 @@ int ferry_kafka_err_class(int kafka_err)
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int ferry_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms,
                            int64_t *low, int64_t *high)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = ferry_mono_ms() + timeout_ms;
     for (;;) {
-        int left = (int)(deadline - mono_ms());
+        int left = (int)(deadline - ferry_mono_ms());
         rd_kafka_resp_err_t err =
             rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, left > 0 ? left : 1);
         if (!err || ferry_kafka_err_class(err) != FERRY_ERR_RETRIABLE ||
             err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
             err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-            err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || deadline - mono_ms() < 100)
+            err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || deadline - ferry_mono_ms() < 100)
             return err;
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);

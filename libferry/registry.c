@@ -19,6 +19,7 @@
  * jansson, ferry's JSON parser.
  */
 #include "registry.h"
+#include "clock.h"
 #include "conf.h"
 #include "kafka.h"
 #include "strbuf.h"
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -256,13 +256,6 @@ struct ferry_registry_s {
     table_t hdrs;
     table_t ids;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *id_lookup_locked(ferry_registry_t *r, int kind, uint64_t id)
 {
@@ -919,8 +912,8 @@ static int kafka_publish(ferry_registry_t *r, uint64_t fp, const char *schema, c
         RD_KAFKA_V_VALUE((void *)schema, strlen(schema)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)r->dr_seq), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        int64_t deadline = now_ms() + r->kafka_timeout_ms + 1000;
-        while (!r->dr_done && now_ms() < deadline)
+        int64_t deadline = ferry_mono_ms() + r->kafka_timeout_ms + 1000;
+        while (!r->dr_done && ferry_mono_ms() < deadline)
             rd_kafka_flush(r->producer, POLL_MS);
         err = r->dr_done ? r->dr_err : RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
     }
@@ -1036,7 +1029,7 @@ static int kafka_catch_up(ferry_registry_t *r, char *errstr, size_t errstr_size)
     if ((rc = kafka_partitions(r, errstr, errstr_size)) != 0)
         return rc;
 
-    int64_t deadline = now_ms() + r->kafka_timeout_ms;
+    int64_t deadline = ferry_mono_ms() + r->kafka_timeout_ms;
     int64_t *high = calloc((size_t)r->npartitions, sizeof(*high));
     bool *waiting = calloc((size_t)r->npartitions, sizeof(*waiting));
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(r->npartitions);
@@ -1047,7 +1040,7 @@ static int kafka_catch_up(ferry_registry_t *r, char *errstr, size_t errstr_size)
     int pending = 0;
     for (int32_t p = 0; p < r->npartitions; p++) {
         int64_t lo, hi;
-        int remaining = (int)(deadline - now_ms());
+        int remaining = (int)(deadline - ferry_mono_ms());
         rd_kafka_resp_err_t err = ferry_kafka_watermarks(r->reader, r->schemas_topic, p,
                                                          remaining > 0 ? remaining : 1, &lo, &hi);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1077,7 +1070,7 @@ static int kafka_catch_up(ferry_registry_t *r, char *errstr, size_t errstr_size)
         goto out;
     }
     while (pending > 0 && rc == 0) {
-        int remaining = (int)(deadline - now_ms());
+        int remaining = (int)(deadline - ferry_mono_ms());
         if (remaining <= 0) {
             rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                                "could not read topic \"%s\" up to its end within %d ms",

@@ -8,6 +8,7 @@
  */
 #include "service.h"
 
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "http.h"
@@ -109,6 +110,12 @@ int ferry_service_db_probe(ferry_service_t *svc, const char *role, char *errstr,
     return ferry_db_probe(ferry_conf_get(svc->conf, key), role,
                           (int)ferry_conf_get_int(svc->conf, "connect.timeout.ms"), errstr,
                           errstr_size);
+}
+
+bool ferry_service_start_over_too_soon(int *quick, int64_t started_ms)
+{
+    *quick = ferry_mono_ms() - started_ms < 60000 ? *quick + 1 : 0;
+    return *quick >= 5;
 }
 
 /*

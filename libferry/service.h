@@ -25,6 +25,9 @@
 #include "json.h"
 #include "metrics.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 typedef struct ferry_service ferry_service_t;
 
 typedef struct {
@@ -92,6 +95,19 @@ int ferry_service_sleep(ferry_service_t *svc, int ms);
  */
 int ferry_service_db_probe(ferry_service_t *svc, const char *role, char *errstr,
                            size_t errstr_size);
+
+/* Set-ups in a row that fail with the database answering, before a start over gives up. */
+#define FERRY_START_OVER_TRIES 5
+
+/*
+ * For a service starting over after losing a database: counts this start
+ * over in *quick when it comes within a minute of the last start
+ * (started_ms, ferry_mono_ms), else starts the count again, and says whether
+ * five came in a row. The session is then dropped for a reason a restart
+ * does not cure (a statement over the server's max_allowed_packet), and
+ * the service stops instead.
+ */
+bool ferry_service_start_over_too_soon(int *quick, int64_t started_ms);
 
 /*
  * Adds an HTTP route to the service's server (see ferry_http_route): for

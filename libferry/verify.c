@@ -23,6 +23,7 @@
  */
 #include "verify.h"
 
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "link_map.h"
@@ -43,13 +44,6 @@
 #define INITIAL_ROWS 10000
 #define MIN_ROWS     1000
 #define MAX_ROWS     2000000
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool stopping(const ferry_verify_t *v)
 {
@@ -155,7 +149,7 @@ void ferry_verify_progress(const ferry_verify_t *v, ferry_verify_progress_t *out
     out->finished = atomic_load(&v->finished);
     out->paused = atomic_load(&v->paused);
     out->threads_running = atomic_load(&v->threads_running);
-    out->elapsed_ms = out->running ? now_ms() - v->started_ms : atomic_load(&v->elapsed_ms);
+    out->elapsed_ms = out->running ? ferry_mono_ms() - v->started_ms : atomic_load(&v->elapsed_ms);
 }
 
 /* Records the first error; later ones are dropped. */
@@ -783,10 +777,10 @@ static int checksum_range(const ferry_verify_t *v, const vtable_t *t, MYSQL *src
                           char *errstr, size_t errstr_size)
 {
     if (v->opts->stream) {
-        int64_t t0 = now_ms();
+        int64_t t0 = ferry_mono_ms();
         int rc = ferry_verify_stream_checksum(t, src, dst, lo, hi, &out->rows_src, &out->rows_dst,
                                               &out->equal, errstr, errstr_size);
-        out->ms = now_ms() - t0;
+        out->ms = ferry_mono_ms() - t0;
         return rc;
     }
     ferry_strbuf_t qs = FERRY_STRBUF_INIT, qd = FERRY_STRBUF_INIT;
@@ -800,11 +794,11 @@ static int checksum_range(const ferry_verify_t *v, const vtable_t *t, MYSQL *src
     if (!rc && (qs.oom || qd.oom))
         rc = ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
     MYSQL_RES *rs = NULL, *rd = NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_mono_ms();
     if (!rc)
         rc = ferry_verify_query_both(src, dst, qs.buf, qd.buf, &rs, &rd, "checksum a chunk",
                                      t->label, errstr, errstr_size);
-    out->ms = now_ms() - t0;
+    out->ms = ferry_mono_ms() - t0;
     ferry_strbuf_free(&qs);
     ferry_strbuf_free(&qd);
     if (rc)
@@ -1264,7 +1258,7 @@ static void throttle(ferry_verify_t *v)
         return;
     int64_t due =
         (atomic_load(&v->rows_checked) - v->rows_resumed) * 1000 / v->opts->rows_per_second;
-    int64_t ahead = due - (now_ms() - v->started_ms);
+    int64_t ahead = due - (ferry_mono_ms() - v->started_ms);
     while (ahead > 0 && !stopping(v)) {
         int64_t step = ahead < 100 ? ahead : 100;
         usleep((useconds_t)step * 1000);
@@ -1321,10 +1315,10 @@ static int compare_led(ferry_verify_t *v, worker_t *w, chunk_t *c, sums_t *out, 
     tstate_t *st = &v->state[c->table];
     vside_t a = {0}, b = {0};
     ferry_chunk_value_t *hi = NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_mono_ms();
     int rc = ferry_verify_stream_lead(t, ferry_db_mysql(w->src), c->lo, c->lead, c->arena, &hi, &a,
                                       errstr, errstr_size);
-    int64_t t1 = now_ms();
+    int64_t t1 = ferry_mono_ms();
     if (rc)
         return rc;
     c->hi = hi;
@@ -1344,7 +1338,7 @@ static int compare_led(ferry_verify_t *v, worker_t *w, chunk_t *c, sums_t *out, 
     pthread_mutex_unlock(&v->lock);
     rc = ferry_verify_stream_side(t, ferry_db_mysql(w->dst), true, c->lo, c->hi, &b, errstr,
                                   errstr_size);
-    int64_t t2 = now_ms();
+    int64_t t2 = ferry_mono_ms();
     out->rows_src = (int64_t)a.rows;
     out->rows_dst = (int64_t)b.rows;
     out->equal = a.rows == b.rows && a.sum == b.sum;
@@ -1378,7 +1372,7 @@ static int reopen_lost(worker_t *w, const char *why)
                    "answers",
                    "side=%s error=\"%s\"",
                    src_lost ? (dst_lost ? "both" : "source") : "destination", why);
-    int64_t deadline = now_ms() + REOPEN_WAIT_MS;
+    int64_t deadline = ferry_mono_ms() + REOPEN_WAIT_MS;
     for (int wait_ms = 250;; wait_ms = wait_ms * 2 > 2000 ? 2000 : wait_ms * 2) {
         ferry_db_t *src = NULL, *dst = NULL;
         char err[512];
@@ -1393,7 +1387,7 @@ static int reopen_lost(worker_t *w, const char *why)
             return 0;
         }
         ferry_db_close(src);
-        if (stopping(v) || failed(v) || now_ms() >= deadline)
+        if (stopping(v) || failed(v) || ferry_mono_ms() >= deadline)
             return rc;
         usleep((useconds_t)wait_ms * 1000);
     }
@@ -1709,7 +1703,7 @@ static void *collector_main(void *arg)
     shared_t *sh = arg;
     ferry_verify_t *v = sh->v;
     char err[512];
-    int64_t last = now_ms();
+    int64_t last = ferry_mono_ms();
     while (!failed(v) && !stopping(v)) {
         pthread_mutex_lock(&sh->lock);
         bool over = sh->published_all && sh->n_pending == 0;
@@ -1717,10 +1711,10 @@ static void *collector_main(void *arg)
         pthread_mutex_unlock(&sh->lock);
         if (over)
             break;
-        if (waiting && now_ms() - last > 30000) {
+        if (waiting && ferry_mono_ms() - last > 30000) {
             ferry_log_warn("waiting for verifier workers (ferry-verifier <project> --worker)",
                            "run=%s chunks_unanswered=%zu", sh->run, waiting);
-            last = now_ms();
+            last = ferry_mono_ms();
         }
         vdist_msg_t m;
         int rc = ferry_verify_dist_poll(sh->d, 200, &m, err, sizeof(err));
@@ -1731,7 +1725,7 @@ static void *collector_main(void *arg)
                 rc = ferry_err_set(err, sizeof(err), FERRY_ERR_IO, "a verifier worker failed: %s",
                                    ferry_verify_dist_unhex(m.f[3]) >= 0 ? m.f[3] : "?");
             } else if (c && strcmp(m.f[0], "result") == 0 && m.n >= 8) {
-                last = now_ms();
+                last = ferry_mono_ms();
                 rc = take_result(sh, c, &m, err, sizeof(err));
             } else if (c) {
                 chunk_free(c);
@@ -1756,7 +1750,7 @@ static int start_shared(ferry_verify_t *v, shared_t *sh, char *errstr, size_t er
     char host[64] = "";
     gethostname(host, sizeof(host) - 1);
     snprintf(sh->run, sizeof(sh->run), "%s-%ld-%lld", host[0] ? host : "verifier", (long)getpid(),
-             (long long)now_ms());
+             (long long)ferry_mono_ms());
     for (char *p = sh->run; *p; p++)
         if (*p == ' ')
             *p = '_';
@@ -1895,12 +1889,12 @@ int ferry_verify_work(const ferry_conf_t *conf, const atomic_int *stop, bool onc
             snprintf(seen_run, sizeof(seen_run), "%s", m.f[1]);
             sums_t s = {0};
             char error[512];
-            int64_t t0 = now_ms();
+            int64_t t0 = ferry_mono_ms();
             rc = work_task(v, &w, &m, &s, error, sizeof(error), errstr, errstr_size);
             if (!rc)
                 rc = ferry_verify_dist_send_result(d, &m, error[0] ? error : NULL, s.rows_src,
-                                                   s.rows_dst, s.equal, now_ms() - t0, me, errstr,
-                                                   errstr_size);
+                                                   s.rows_dst, s.equal, ferry_mono_ms() - t0, me,
+                                                   errstr, errstr_size);
             tasks++;
             ferry_log_debug("chunk checksummed", "worker=%s run=%s task=%s rows=%lld equal=%d", me,
                             m.f[1], m.f[2], (long long)s.rows_src, s.equal ? 1 : 0);
@@ -1962,7 +1956,7 @@ static int no_tables(const ferry_verify_t *v, char *errstr, size_t errstr_size)
 
 int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
 {
-    v->started_ms = now_ms();
+    v->started_ms = ferry_mono_ms();
     atomic_store(&v->running, 1);
     int n = v->opts->threads > 0 ? v->opts->threads : 1;
     ferry_db_t *src = NULL, *dst = NULL;
@@ -2012,7 +2006,7 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
     }
     free(ws);
     ferry_db_close(src);
-    atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
+    atomic_store(&v->elapsed_ms, ferry_mono_ms() - v->started_ms);
     atomic_store(&v->running, 0);
     if (v->err) {
         ferry_err_set(errstr, errstr_size, v->err, "%s", v->errstr);
@@ -2021,10 +2015,10 @@ int ferry_verify_run(ferry_verify_t *v, char *errstr, size_t errstr_size)
     if (!stopping(v) && v->opts->live && v->diffs.n) {
         int lrc = live_rounds(v, errstr, errstr_size);
         if (lrc) {
-            atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
+            atomic_store(&v->elapsed_ms, ferry_mono_ms() - v->started_ms);
             return lrc;
         }
-        atomic_store(&v->elapsed_ms, now_ms() - v->started_ms);
+        atomic_store(&v->elapsed_ms, ferry_mono_ms() - v->started_ms);
     }
     pthread_mutex_lock(&v->diffs.lock);
     ferry_verify_diffs_sort(&v->diffs);

@@ -22,6 +22,7 @@
 
 #include "binlog_pos.h"
 #include "capture.h"
+#include "clock.h"
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
@@ -32,7 +33,6 @@
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct ferry_verify_live {
@@ -86,13 +86,6 @@ void ferry_verify_live_destroy(ferry_verify_live_t *l)
     free(l);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int source_position(MYSQL *src, ferry_binlog_pos_t *p, char *errstr, size_t errstr_size)
 {
     MYSQL_RES *res = NULL;
@@ -122,7 +115,7 @@ static int wait_capture(ferry_verify_live_t *l, const ferry_binlog_pos_t *p, int
         if (!rc && ferry_binlog_pos_init(&c, cp.file, cp.pos, NULL, 0) == 0 &&
             ferry_binlog_pos_cmp(&c, p) >= 0)
             return 0;
-        if (mono_ms() > deadline || (stop && atomic_load(stop)))
+        if (ferry_mono_ms() > deadline || (stop && atomic_load(stop)))
             return ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                                  "the capture checkpoint did not reach %s:%llu", p->file,
                                  (unsigned long long)p->offset);
@@ -171,7 +164,7 @@ static int wait_table(ferry_verify_live_t *l, MYSQL *dst, const vtable_t *t, int
                                  "could not read the end of \"%s\" [%d]: %s", topic, (int)p,
                                  rd_kafka_err2str(e));
         while (hi > lo && applied(dst, topic, p) < hi - 1) {
-            if (mono_ms() > deadline || (stop && atomic_load(stop)))
+            if (ferry_mono_ms() > deadline || (stop && atomic_load(stop)))
                 return ferry_err_set(errstr, errstr_size, FERRY_ERR_TIMEOUT,
                                      "the consumer did not apply \"%s\" [%d] up to offset %lld",
                                      topic, (int)p, (long long)hi);
@@ -185,7 +178,7 @@ int ferry_verify_live_wait(ferry_verify_live_t *l, MYSQL *src, MYSQL *dst,
                            const vtable_t *const *tables, size_t n, int timeout_ms,
                            const atomic_int *stop, char *errstr, size_t errstr_size)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = ferry_mono_ms() + timeout_ms;
     ferry_binlog_pos_t p;
     int rc = source_position(src, &p, errstr, errstr_size);
     if (!rc)

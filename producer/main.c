@@ -8,6 +8,7 @@
  * until every table is copied. Binlog capture runs beside it (capture.h).
  */
 #include "capture.h"
+#include "clock.h"
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
@@ -22,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     atomic_int topics_ready;
@@ -48,17 +48,10 @@ typedef struct {
     int quick_restarts;          /* snapshot starts over in a row, each soon after a start */
 } producer_state_t;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Samples capture's per-table counts for the rates of /status (at most once a second). */
 static void sample_capture(producer_state_t *st)
 {
-    int64_t now = wall_ms();
+    int64_t now = ferry_wall_ms();
     if (!st->capture || (now - st->capture_sampled_ms < 1000 && now >= st->capture_sampled_ms))
         return;
     st->capture_sampled_ms = now;
@@ -267,12 +260,6 @@ static void collect_metrics(void *arg)
     pthread_mutex_unlock(&st->lock);
 }
 
-/* Failed starts in a row, with the source answering, before a snapshot start over gives up. */
-#define START_OVER_TRIES 5
-/* Starts over in a row, each within this long of the one before, before the snapshot gives up. */
-#define QUICK_RESTART_MS  60000
-#define QUICK_RESTART_MAX 5
-
 /*
  * The source went away during the full load (it restarted, or the network
  * dropped its sessions): the planner's and the workers' connections failed.
@@ -288,10 +275,7 @@ static producer_snapshot_t *snapshot_again(ferry_service_t *svc, producer_state_
 {
     char q[1100];
     ferry_log_quote(why, q, sizeof(q));
-    int64_t now = wall_ms();
-    st->quick_restarts =
-        now - st->snapshot_started_ms < QUICK_RESTART_MS ? st->quick_restarts + 1 : 0;
-    if (st->quick_restarts >= QUICK_RESTART_MAX) {
+    if (ferry_service_start_over_too_soon(&st->quick_restarts, st->snapshot_started_ms)) {
         ferry_log_error("snapshot failed: lost the source again and again soon after each start",
                         "restarts=%d error=%s", st->quick_restarts, q);
         *failed = 1;
@@ -315,11 +299,12 @@ static producer_snapshot_t *snapshot_again(ferry_service_t *svc, producer_state_
             pthread_mutex_lock(&st->lock);
             st->snapshot = snap;
             pthread_mutex_unlock(&st->lock);
-            st->snapshot_started_ms = wall_ms();
+            st->snapshot_started_ms = ferry_mono_ms();
             return snap;
         }
         ferry_log_quote(err, q, sizeof(q));
-        if (ferry_service_db_probe(svc, "source", NULL, 0) == 0 && ++answered >= START_OVER_TRIES) {
+        if (ferry_service_db_probe(svc, "source", NULL, 0) == 0 &&
+            ++answered >= FERRY_START_OVER_TRIES) {
             ferry_log_error("could not start the snapshot over", "error=%s", q);
             *failed = 1;
             return NULL;
@@ -363,7 +348,7 @@ static int run(ferry_service_t *svc)
     pthread_mutex_lock(&st->lock);
     st->snapshot = snap;
     pthread_mutex_unlock(&st->lock);
-    st->snapshot_started_ms = wall_ms();
+    st->snapshot_started_ms = ferry_mono_ms();
     atomic_store(&st->phase, 1);
 
     int failed = 0, capturing = 0;

@@ -7,6 +7,7 @@
 #include "avro_codec.h"
 #include "binlog_pos.h"
 #include "capture.h"
+#include "clock.h"
 #include "db.h"
 #include "ddl_event.h"
 #include "err.h"
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 struct producer_snapshot {
@@ -65,13 +65,6 @@ struct producer_snapshot {
         ferry_gauge_t *estimate, *chunks, *done;
     } * series;
 };
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* SHOW MASTER STATUS and the GTID state of the source. */
 static int master_position(ferry_db_t *db, char *file, size_t file_size, uint64_t *pos, char *gtid,
@@ -407,7 +400,7 @@ static int prepare_tables(producer_snapshot_t *s, const bool *has_table, char *e
                                     .table = table,
                                     .kind = "SNAPSHOT_TABLE",
                                     .statement = "",
-                                    .ts_ms = now_ms(),
+                                    .ts_ms = ferry_wall_ms(),
                                     .gtid = *s->p0_gtid ? s->p0_gtid : NULL,
                                     .file = s->p0_file,
                                     .has_pos = true,
@@ -570,7 +563,7 @@ static int announce_done(producer_snapshot_t *s, size_t i, const ferry_fullload_
                             .table = s->names[i].table,
                             .kind = "SNAPSHOT_DONE",
                             .statement = "",
-                            .ts_ms = now_ms(),
+                            .ts_ms = ferry_wall_ms(),
                             .gtid = *gtid ? gtid : NULL,
                             .file = file,
                             .has_pos = true,
@@ -598,11 +591,11 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
      */
     int rc;
     if (!s->planner) {
-        int64_t t0 = now_ms();
+        int64_t t0 = ferry_wall_ms();
         if ((rc = start_copy(s, errstr, errstr_size)) != 0)
             return rc;
         ferry_log_info("chunk planner ready", "tables=%zu ms=%lld", s->n,
-                       (long long)(now_ms() - t0));
+                       (long long)(ferry_wall_ms() - t0));
     }
     int planned = ferry_fullload_planner_step(s->planner, wait_ms, errstr, errstr_size);
     if (planned < 0)
@@ -614,7 +607,7 @@ int producer_snapshot_step(producer_snapshot_t *s, int wait_ms, char *errstr, si
     pthread_mutex_lock(&s->lock);
     size_t n = ferry_fullload_planner_progress(s->planner, s->progress, s->n);
     s->unapplied = ferry_fullload_planner_unapplied(s->planner, &s->waiting);
-    int64_t now = now_ms();
+    int64_t now = ferry_wall_ms();
     for (size_t i = 0; i < n; i++) {
         uint64_t rows = (uint64_t)(s->progress[i].rows_copied > 0 ? s->progress[i].rows_copied : 0);
         ferry_rate_sample(&s->rates[i], now, &rows, 1);

@@ -14,6 +14,7 @@
  * is runtime.dir/worker-<instance>.addr and its transactional ids
  * <host>-w<instance>-<thread>, stable across restarts of that slot.
  */
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "fullload.h"
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -72,19 +72,6 @@ static int tasks_topic(const ferry_conf_t *conf, char *errstr, size_t n)
         (int)ferry_conf_get_int(conf, "connect.timeout.ms"), errstr, n);
 }
 
-/* Failed starts in a row, with the source answering, before a start over gives up. */
-#define START_OVER_TRIES 5
-/* Starts over in a row, each within this long of its start, before the worker gives up. */
-#define QUICK_RESTART_MS  60000
-#define QUICK_RESTART_MAX 5
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Runs the worker threads. When they fail and the source connection opened
  * at the start no longer answers (the source restarted, or the network
@@ -120,7 +107,7 @@ static int run(ferry_service_t *svc)
                                (unsigned long long)st->restarts);
             answered = 0;
             backoff = 500;
-            started_ms = mono_ms();
+            started_ms = ferry_mono_ms();
         }
         while (!rc && !ferry_service_stopping(svc)) {
             if (producer_workers_check(workers, err, sizeof(err)) != 0)
@@ -145,11 +132,10 @@ static int run(ferry_service_t *svc)
          * it again and again soon after each start), a first start, or
          * starts over that keep failing while the source answers.
          */
-        if (ran)
-            quick = mono_ms() - started_ms < QUICK_RESTART_MS ? quick + 1 : 0;
-        if ((ran && (!lost || quick >= QUICK_RESTART_MAX)) || (!ran && !again) ||
+        if ((ran && (!lost || ferry_service_start_over_too_soon(&quick, started_ms))) ||
+            (!ran && !again) ||
             (!ran && ferry_service_db_probe(svc, "source", NULL, 0) == 0 &&
-             ++answered >= START_OVER_TRIES)) {
+             ++answered >= FERRY_START_OVER_TRIES)) {
             ferry_log_error("full-load worker failed", "error=%s", q);
             failed = 1;
             break;
