@@ -47,6 +47,10 @@
 #                  other (A first on burst A, B first on burst B), and the
 #                  steady load runs once per build
 #   FERRY_EXTRA_B  lines added to the second build's project file
+#   STEADY_TPS     run the steady load alone at this many transactions/s:
+#                  no replica and no bursts (steps 2 and 3), so a lag
+#                  experiment takes two minutes; the official figure is the
+#                  full run's (half of what burst A was written at)
 #
 # For every ferry apply the report gives the CPU time, in microseconds per
 # row change, of the destination and source mariadbd, ferry-producer,
@@ -72,6 +76,8 @@ COMMAND="cd $SRC && TABLES=$TABLES ROWS=$ROWS"
 [ -n "${FERRY_EXTRA:-}" ] && COMMAND+=" FERRY_EXTRA='$FERRY_EXTRA'"
 [ -n "$BUILD_B" ] && COMMAND+=" BENCH_BUILD_B=$BUILD_B"
 [ -n "${FERRY_EXTRA_B:-}" ] && COMMAND+=" FERRY_EXTRA_B='$FERRY_EXTRA_B'"
+STEADY_TPS=${STEADY_TPS:-}
+[ -n "$STEADY_TPS" ] && COMMAND+=" STEADY_TPS=$STEADY_TPS"
 COMMAND+=" bench/incremental.sh"
 
 say() { echo "incremental: $*" >&2; }
@@ -79,7 +85,7 @@ die() {
     echo "incremental: FAIL: $*" >&2
     exit 1
 }
-for v in TABLES ROWS THREADS DURATION STEADY; do
+for v in TABLES ROWS THREADS DURATION STEADY ${STEADY_TPS:+STEADY_TPS}; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
 
@@ -225,20 +231,22 @@ for l in "${links[@]}"; do
     verify "${DBS[$l]}"
 done
 
-say "native replica: initial copy into sbtest on mariadb2"
-gtid0=$(mysql1 -e 'SELECT @@gtid_binlog_pos')
-mysql2 -e 'CREATE DATABASE sbtest'
-MYSQL_PWD=ferry mariadb-dump --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" \
-    -u ferry --single-transaction --quick sbtest |
-    MYSQL_PWD=ferry mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB2_PORT" \
-        -u ferry sbtest || die "mariadb-dump | mariadb failed"
-[ "$(mysql1 -e 'SELECT @@gtid_binlog_pos')" = "$gtid0" ] || die "the source changed during the copy"
-# the replica's own domain must be in its slave position too (gtid_strict_mode)
-own=$(mysql2 -e 'SELECT @@gtid_binlog_pos')
-mysql2 -e "SET GLOBAL gtid_slave_pos = '$gtid0${own:+,$own}';
-  CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = $FERRY_MARIADB1_PORT,
-    MASTER_USER = 'ferry', MASTER_PASSWORD = 'ferry', MASTER_USE_GTID = slave_pos"
-verify sbtest
+if [ -z "$STEADY_TPS" ]; then
+    say "native replica: initial copy into sbtest on mariadb2"
+    gtid0=$(mysql1 -e 'SELECT @@gtid_binlog_pos')
+    mysql2 -e 'CREATE DATABASE sbtest'
+    MYSQL_PWD=ferry mariadb-dump --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB1_PORT" \
+        -u ferry --single-transaction --quick sbtest |
+        MYSQL_PWD=ferry mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$FERRY_MARIADB2_PORT" \
+            -u ferry sbtest || die "mariadb-dump | mariadb failed"
+    [ "$(mysql1 -e 'SELECT @@gtid_binlog_pos')" = "$gtid0" ] || die "the source changed during the copy"
+    # the replica's own domain must be in its slave position too (gtid_strict_mode)
+    own=$(mysql2 -e 'SELECT @@gtid_binlog_pos')
+    mysql2 -e "SET GLOBAL gtid_slave_pos = '$gtid0${own:+,$own}';
+      CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = $FERRY_MARIADB1_PORT,
+        MASTER_USER = 'ferry', MASTER_PASSWORD = 'ferry', MASTER_USE_GTID = slave_pos"
+    verify sbtest
+fi
 
 # ------------------------------------------------------------ 2, 3. bursts
 
@@ -290,6 +298,10 @@ cpu_of() {
     awk -v t="$tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 server_pid() { head -n 1 "$SERVERS/pids/$1.pid"; }
+# machine_busy: CPU seconds all cores have spent on anything but idle and I/O
+# wait since boot, and (after a comma) the seconds the host gave to other
+# guests while this one had work (steal).
+machine_busy() { awk -v t="$tck" '/^cpu / { printf "%.2f,%.2f", ($2 + $3 + $4 + $7 + $8) / t, $9 / t; exit }' /proc/stat; }
 
 # note_stalls NAME: counts the times ferry's services found no broker
 # answering (ferry-devkafka has stalled for 10-50 s when many clients connect
@@ -339,21 +351,27 @@ declare -A base
 for l in "${links[@]}"; do base[$l]=$(events_applied "$l"); done
 note_stalls copy
 
-burst A
-replica replica1 0 A
-for l in "${links[@]}"; do ferry_apply "$l" A; done
-burst B
-replica replica4 4 B
-for ((j = ${#links[@]} - 1; j >= 0; j--)); do ferry_apply "${links[j]}" B; done
+if [ -z "$STEADY_TPS" ]; then
+    burst A
+    replica replica1 0 A
+    for l in "${links[@]}"; do ferry_apply "$l" A; done
+    burst B
+    replica replica4 4 B
+    for ((j = ${#links[@]} - 1; j >= 0; j--)); do ferry_apply "${links[j]}" B; done
+fi
 
 # ------------------------------------------------------------ 4. steady load, lag
 
-max_tps=$(awk -v w="${changes[A]}" -v s="${secs[sb_A]}" 'BEGIN { printf "%d", w / 4 / s }')
-half=$((max_tps / 2))
-declare -A lag steady_changes
+if [ -n "$STEADY_TPS" ]; then
+    half=$STEADY_TPS rate_note="set by STEADY_TPS"
+else
+    max_tps=$(awk -v w="${changes[A]}" -v s="${secs[sb_A]}" 'BEGIN { printf "%d", w / 4 / s }')
+    half=$((max_tps / 2)) rate_note="half of burst A's $max_tps"
+fi
+declare -A lag steady_changes steady_load steady_cpu
 steady() { # steady LINK: the lag of LINK under the steady load
     local l=$1 hb0 p lag_n lag_p50 lag_p99 lag_max db=${DBS[$1]}
-    say "steady load ($l): $half transactions/s (half of burst A's $max_tps) for $STEADY s, lag by heartbeat"
+    say "steady load ($l): $half transactions/s ($rate_note) for $STEADY s, lag by heartbeat"
     ferry_start "$l"
     "${CTLS[$l]}" wait "$(proj "$l")" --until caught-up --timeout 600 >/dev/null || die "ferry ($l) did not catch up"
     (while :; do echo "UPDATE sbtest.heartbeat SET ts = NOW(6) WHERE id = 1; DO SLEEP(0.1);"; done) |
@@ -368,8 +386,22 @@ steady() { # steady LINK: the lag of LINK under the steady load
     # time since the last run, not a lag).
     hb0=$(mysql1 -e 'SELECT UNIX_TIMESTAMP(NOW(6))')
     sleep 2
+    local run=${RUNS[$l]} d0 s0 k0 p0 q0 m0 m1 t0 t1
+    d0=$(cpu_of "$(server_pid mariadb2)") s0=$(cpu_of "$(server_pid mariadb1)") k0=$(cpu_of "$(server_pid devkafka)")
+    p0=$(cpu_of "$(cat "$run/producer.pid")") q0=$(cpu_of "$(cat "$run/consumer.pid")")
+    m0=$(machine_busy) t0=$(now)
     sb run --threads="$THREADS" --time="$STEADY" --rate="$half" --report-interval=0 \
         >"$BENCH_DIR/steady-$l.log" 2>&1 || die "sysbench steady run failed"
+    m1=$(machine_busy) t1=$(now)
+    steady_load[$l]=$(cut -d' ' -f1 /proc/loadavg)
+    # cores each part kept busy over the load: source, destination, producer, consumer, devkafka, machine
+    steady_cpu[$l]=$(awk -v w="$(elapsed "$t0" "$t1")" -v s="$(elapsed "$s0" "$(cpu_of "$(server_pid mariadb1)")")" \
+        -v d="$(elapsed "$d0" "$(cpu_of "$(server_pid mariadb2)")")" \
+        -v p="$(elapsed "$p0" "$(cpu_of "$(cat "$run/producer.pid")")")" \
+        -v q="$(elapsed "$q0" "$(cpu_of "$(cat "$run/consumer.pid")")")" \
+        -v k="$(elapsed "$k0" "$(cpu_of "$(server_pid devkafka)")")" -v m="$(elapsed "${m0%,*}" "${m1%,*}")" \
+        -v st="$(elapsed "${m0#*,}" "${m1#*,}")" \
+        'BEGIN { printf "source %.2f, destination %.2f, producer %.2f, consumer %.2f, devkafka %.2f; whole machine %.2f of %d, and %.2f taken by the host (steal)", s / w, d / w, p / w, q / w, k / w, m / w, '"$(nproc)"', st / w }')
     for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     bg_pids=()
     note_rss "$l"
@@ -392,11 +424,32 @@ for l in "${links[@]}"; do steady "$l"; done
 # ------------------------------------------------------------ report
 
 stall_note() { [ "${stalls[$1]:-0}" -eq 0 ] || echo " (Kafka stalled: ${stalls[$1]} warnings in ferry's logs)"; }
+declare -A label=([a]="ferry" [b]="ferry, build B")
+[ -n "$BUILD_B" ] && label[a]="ferry, build A"
+steady_lines() { # steady_lines LINK
+    cat <<EOF
+${label[$1]}, steady load: $half transactions/s for $STEADY s (${steady_changes[$1]} row changes; load average ${steady_load[$1]} at its end); heartbeat age at the destination ${lag[$1]} (source commit to destination commit, plus up to 0.1 s between heartbeats)
+${label[$1]}, cores busy during the steady load: ${steady_cpu[$1]}
+${label[$1]}, peak RSS (VmHWM) of any run here: ferry-producer ${rss[${1}producer]:-?} MB, ferry-consumer ${rss[${1}consumer]:-?} MB
+EOF
+}
+if [ -n "$STEADY_TPS" ]; then
+    cat <<EOF
+# ferry incremental benchmark, steady load only, $(date -u '+%Y-%m-%d %H:%M UTC')
+command: $COMMAND
+machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end
+data: $TABLES sysbench tables x $ROWS rows; sysbench oltp_write_only, $THREADS threads, rate $STEADY_TPS transactions/s (set, not half of a measured burst)
+build A: $BUILD${BUILD_B:+
+build B: $BUILD_B}
+
+EOF
+    for l in "${links[@]}"; do steady_lines "$l"; done
+    echo "every copy: CHECKSUM TABLE equal to the source after each step"
+    exit 0
+fi
 rA=$(rate "${changes[A]}" "${secs[replica1]}")
 rB=$(rate "${changes[B]}" "${secs[replica4]}")
 best=$((rA > rB ? rA : rB))
-declare -A label=([a]="ferry" [b]="ferry, build B")
-[ -n "$BUILD_B" ] && label[a]="ferry, build A"
 cat <<EOF
 # ferry incremental benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
 command: $COMMAND
@@ -424,9 +477,8 @@ for l in "${links[@]}"; do
 ${label[$l]} / replica (1 thread), burst A:  $(ratio "$fA" "$rA")x
 ${label[$l]} / replica (4 threads), burst B: $(ratio "$fB" "$rB")x
 ${label[$l]} (better burst) / better replica: $(ratio "$((fA > fB ? fA : fB))" "$best")x
-${label[$l]}, steady load: $half transactions/s for $STEADY s (${steady_changes[$l]} row changes); heartbeat age at the destination ${lag[$l]} (source commit to destination commit, plus up to 0.1 s between heartbeats)
-${label[$l]}, peak RSS (VmHWM) of any run here: ferry-producer ${rss[${l}producer]:-?} MB, ferry-consumer ${rss[${l}consumer]:-?} MB
 EOF
+    steady_lines "$l"
 done
 if [ -n "$BUILD_B" ]; then
     echo "build A / build B: burst A $(ratio "${secs[bA]}" "${secs[aA]}")x, burst B $(ratio "${secs[bB]}" "${secs[aB]}")x (time of B over time of A)"

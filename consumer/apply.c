@@ -160,6 +160,7 @@ static void work(worker_t *w, apply_job_t *j)
                                                  : "batch rolled back, retrying",
                            "worker=%s events=%zu error=\"%s\"", w->name, j->n_events, j->err);
     }
+    j->done_ms = ferry_wall_ms();
 }
 
 static void *worker_main(void *arg)

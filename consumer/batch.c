@@ -174,6 +174,9 @@ struct flush {
     apply_job_t *jobs;
     size_t nw;
     bool busy; /* handed to the workers and not settled yet */
+    /* for the debug line at settle: the batch's age when it flew, and the flush's wait for the
+     * batch before plus its own planning */
+    int64_t begun_ms, age_ms, waited_ms;
 };
 
 /*
@@ -616,6 +619,17 @@ static int finish(consumer_t *c)
         reset(f->b);
         return rc;
     }
+    size_t events = 0;
+    int64_t done = f->begun_ms;
+    for (size_t w = 0; w < f->nw; w++)
+        if (f->jobs[w].run) {
+            events += f->jobs[w].n_events;
+            done = f->jobs[w].done_ms > done ? f->jobs[w].done_ms : done;
+        }
+    ferry_log_debug("batch applied",
+                    "events=%zu age_ms=%lld waited_ms=%lld apply_ms=%lld settled_ms=%lld", events,
+                    (long long)f->age_ms, (long long)f->waited_ms, (long long)(done - f->begun_ms),
+                    (long long)(ferry_wall_ms() - f->begun_ms));
     account(c, f);
     settle(c, f);
     return 0;
@@ -647,6 +661,7 @@ static int flush(consumer_t *c, bool wait)
 {
     if (c->fatal)
         return FERRY_ERR_FATAL;
+    int64_t t0 = ferry_wall_ms();
     int rc = finish(c);
     if (rc != 0)
         return rc;
@@ -699,6 +714,9 @@ static int flush(consumer_t *c, bool wait)
                   mysql_error(c->my));
         return FERRY_ERR_FATAL;
     }
+    f->begun_ms = ferry_wall_ms();
+    f->age_ms = b->first_ms ? f->begun_ms - b->first_ms : 0;
+    f->waited_ms = f->begun_ms - t0;
     batch_t filled = *b; /* the batch flies; the settled spare is filled next */
     *b = *f->b;
     *f->b = filled;

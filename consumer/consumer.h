@@ -233,6 +233,7 @@ typedef struct {
     int rc;
     ferry_mysql_sink_result_t res;
     char err[1024];
+    int64_t done_ms; /* wall clock when the worker finished it */
 } apply_job_t;
 
 /* One event waiting in the batch. */

@@ -197,16 +197,17 @@ static int build_props(ferry_capture_t *c)
     c->kprops[0] = "partitioner";
     c->kprops[1] = "murmur2_random";
     /*
-     * Every group ends with a transaction commit, which sends what is still
-     * queued at once. Lingering until then would leave all of a group's
-     * compression and sending to the commit, while capture waits; 25 ms lets
-     * librdkafka's threads do most of it while capture reads on, in batches
-     * of a few dozen messages per partition when a backlog is read (without
-     * lingering, spread over many partitions, batches of one or two messages:
-     * per-batch work and no compression to speak of).
+     * Every group ends with a transaction commit, whose flush sends what is
+     * still queued at once, so lingering adds no lag; it sets how many
+     * batches a group becomes. Under a steady load of about 12,000 changes/s
+     * over 64 partitions, 25 ms made up to four small batches per partition
+     * per group, and ferry-devkafka spent 0.17-0.28 of a core on them (its
+     * mock walks a partition's batches one by one on every fetch); 100 ms, a
+     * group's age, makes about one: 0.06-0.09 of a core for the same load,
+     * and backlogs were applied no slower (docs/PERFORMANCE.md, session 14).
      */
     c->kprops[2] = "linger.ms";
-    c->kprops[3] = "25";
+    c->kprops[3] = "100";
     for (size_t i = 0; i < n; i++)
         c->kprops[4 + i] = user[i];
     return 0;
@@ -375,9 +376,11 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
      * any order, and a kill in between lost the changes behind the
      * checkpoint.
      */
+    int64_t t_flush = ferry_mono_ms();
     if (c->group_events > 0 &&
         (rc = ferry_kafka_producer_flush(c->producer, c->timeout_ms, errstr, errstr_size)) != 0)
         return fail_as(c, FAIL_KAFKA, rc);
+    int64_t t_commit = ferry_mono_ms();
     if ((rc = produce(c, c->off_topic, FERRY_KAFKA_PARTITION_ANY, c->link, strlen(c->link), errstr,
                       errstr_size)) != 0)
         return rc;
@@ -389,6 +392,13 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
     }
     c->kafka_open = false;
     c->ckpt = p;
+    int64_t t_done = ferry_mono_ms();
+    ferry_log_debug("capture group committed",
+                    "events=%" PRIu64 " transactions=%" PRIu64 " age_ms=%lld flush_ms=%lld "
+                    "commit_ms=%lld",
+                    c->group_events, c->group_txns,
+                    (long long)(c->group_start_ms ? t_flush - c->group_start_ms : 0),
+                    (long long)(t_commit - t_flush), (long long)(t_done - t_commit));
     pthread_mutex_lock(&c->mu);
     snprintf(c->st.file, sizeof(c->st.file), "%s", p.file);
     c->st.pos = p.pos;
