@@ -36,6 +36,9 @@ enum { FAIL_NONE = 0, FAIL_KAFKA, FAIL_SOURCE };
 #define SQL_MODE_ANSI_QUOTES          0x4ULL
 #define SQL_MODE_NO_BACKSLASH_ESCAPES 0x200000ULL
 
+/* a group's change records held before librdkafka gets them ("held records") */
+#define HOLD_MAX_BYTES ((size_t)4 << 20)
+
 /* Records why a step failed and passes its error code on. */
 static int fail_as(ferry_capture_t *c, int kind, int rc)
 {
@@ -240,6 +243,7 @@ ferry_capture_t *ferry_capture_new(const ferry_capture_conf_t *conf, char *errst
     c->start_pos = conf->start_pos;
     c->max_events = conf->max_events > 0 ? conf->max_events : 20000;
     c->max_ms = conf->max_ms > 0 ? conf->max_ms : 100;
+    c->hold.max = conf->hold_bytes > 0 ? conf->hold_bytes : HOLD_MAX_BYTES;
     c->idle_ms = conf->idle_checkpoint_ms > 0 ? conf->idle_checkpoint_ms : 2000;
     c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
     c->replica_id = ferry_conf_replica_server_id(conf->project);
@@ -293,6 +297,7 @@ void ferry_capture_destroy(ferry_capture_t *c)
     ferry_rename_map_destroy(c->empty_map);
     ferry_avro_buf_free(&c->kbuf);
     ferry_avro_buf_free(&c->vbuf);
+    ferry_avro_buf_free(&c->hold.buf);
     free(c->kprops);
     free(c->prefix);
     free(c->link);
@@ -341,6 +346,110 @@ static int produce(ferry_capture_t *c, const char *topic, int32_t partition, con
     return rc ? fail_as(c, FAIL_KAFKA, rc) : 0;
 }
 
+/* ---- held records ------------------------------------------------------------ */
+
+/*
+ * A group's change records are held here and given to librdkafka together,
+ * just before the group's flush. librdkafka adds a partition to the Kafka
+ * transaction when the first record for it is produced, one
+ * AddPartitionsToTxn request at a time, and after each answer its main
+ * thread waits out a 1 ms timer by spinning (it sleeps in whole
+ * milliseconds). Records produced as the source's transactions came in
+ * brought the partitions a few at a time: at 1,000 transactions/s, 21 rounds
+ * per group and 0.17 of a core spinning (docs/PERFORMANCE.md, session 15).
+ * Produced together they take one or two rounds. Holding adds no lag: the
+ * records would wait for the commit's flush in librdkafka's queue anyway
+ * (linger.ms, build_props). A group whose held records reach hold_bytes
+ * (ferry_capture_conf_t; 4 MiB by default) produces them then and the rest
+ * of its records at once, so a backlog keeps records going to the broker
+ * while it is read.
+ */
+#define HOLD_NO_KEY UINT32_MAX
+
+/* What precedes a held record's topic (NUL included), key and value in hold.buf. */
+typedef struct {
+    int32_t partition;
+    uint32_t topic_len, key_len, value_len;
+} held_t;
+
+/* Forgets the held records: the group committed, or is read again from the checkpoint. */
+static void hold_reset(ferry_capture_t *c)
+{
+    c->hold.buf.len = 0;
+    c->hold.released = false;
+}
+
+/* Produces the held records in the order they were held; the group's next ones go at once. */
+static int hold_release(ferry_capture_t *c, char *errstr, size_t errstr_size)
+{
+    c->hold.released = true;
+    if (c->hold.buf.len == 0)
+        return 0;
+    const uint8_t *d = c->hold.buf.data, *end = d + c->hold.buf.len;
+    int rc = 0;
+    while (d < end && rc == 0) {
+        held_t h;
+        memcpy(&h, d, sizeof(h));
+        d += sizeof(h);
+        ferry_kafka_record_t rec = {.topic = (const char *)d, .partition = h.partition};
+        d += h.topic_len;
+        if (h.key_len != HOLD_NO_KEY) {
+            rec.key = d;
+            rec.key_len = h.key_len;
+            d += h.key_len;
+        }
+        rec.value = d;
+        rec.value_len = h.value_len;
+        d += h.value_len;
+        rc = ferry_kafka_produce(c->producer, &rec, errstr, errstr_size);
+    }
+    c->hold.buf.len = 0;
+    return rc ? fail_as(c, FAIL_KAFKA, rc) : 0;
+}
+
+/* produce() for a change record (its value in c->vbuf): held while the group is young. */
+static int hold_add(ferry_capture_t *c, const char *topic, int32_t partition, const void *key,
+                    size_t key_len, char *errstr, size_t errstr_size)
+{
+    size_t topic_len = strlen(topic) + 1;
+    size_t need = sizeof(held_t) + topic_len + (key ? key_len : 0) + c->vbuf.len;
+    if (c->hold.released || c->hold.buf.len + need > c->hold.max) {
+        int rc = hold_release(c, errstr, errstr_size);
+        return rc ? rc : produce(c, topic, partition, key, key_len, errstr, errstr_size);
+    }
+    if (ferry_avro_buf_reserve(&c->hold.buf, need) != 0)
+        return ferry_err_set(errstr, errstr_size, FERRY_ERR_NOMEM, "out of memory");
+    held_t h = {.partition = partition,
+                .topic_len = (uint32_t)topic_len,
+                .key_len = key ? (uint32_t)key_len : HOLD_NO_KEY,
+                .value_len = (uint32_t)c->vbuf.len};
+    uint8_t *d = c->hold.buf.data + c->hold.buf.len;
+    memcpy(d, &h, sizeof(h));
+    d += sizeof(h);
+    memcpy(d, topic, topic_len);
+    d += topic_len;
+    if (key) {
+        memcpy(d, key, key_len);
+        d += key_len;
+    }
+    memcpy(d, c->vbuf.data, c->vbuf.len);
+    c->hold.buf.len += need;
+    return 0;
+}
+
+/*
+ * Produces the held records and waits until every record of the group is at
+ * the broker.
+ */
+static int group_flush(ferry_capture_t *c, char *errstr, size_t errstr_size)
+{
+    int rc = hold_release(c, errstr, errstr_size);
+    if (rc == 0 && c->group_events > 0 &&
+        (rc = ferry_kafka_producer_flush(c->producer, c->timeout_ms, errstr, errstr_size)) != 0)
+        rc = fail_as(c, FAIL_KAFKA, rc);
+    return rc;
+}
+
 /*
  * Commits the open group with a checkpoint at the stream's position, which
  * is the end of the last whole source transaction (callers make sure
@@ -377,9 +486,8 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
      * checkpoint.
      */
     int64_t t_flush = ferry_mono_ms();
-    if (c->group_events > 0 &&
-        (rc = ferry_kafka_producer_flush(c->producer, c->timeout_ms, errstr, errstr_size)) != 0)
-        return fail_as(c, FAIL_KAFKA, rc);
+    if ((rc = group_flush(c, errstr, errstr_size)) != 0)
+        return rc;
     int64_t t_commit = ferry_mono_ms();
     if ((rc = produce(c, c->off_topic, FERRY_KAFKA_PARTITION_ANY, c->link, strlen(c->link), errstr,
                       errstr_size)) != 0)
@@ -417,6 +525,7 @@ static int commit_group(ferry_capture_t *c, bool idle, char *errstr, size_t errs
     c->group_events = c->group_txns = 0;
     c->group_ddl = false;
     c->group_start_ms = 0;
+    hold_reset(c);
     c->last_commit_ms = ferry_mono_ms();
     return 0;
 }
@@ -575,9 +684,8 @@ static int emit_ddl(ferry_capture_t *c, const ferry_binlog_event_t *ev, uint64_t
      * (ferry-devkafka) may act on the statement at once, and must then find
      * every change before it in the change partitions' ends (consumer/ddl.c).
      */
-    if (c->group_events > 0 &&
-        (rc = ferry_kafka_producer_flush(c->producer, c->timeout_ms, errstr, errstr_size)) != 0)
-        return fail_as(c, FAIL_KAFKA, rc);
+    if ((rc = group_flush(c, errstr, errstr_size)) != 0)
+        return rc;
     if ((rc = produce(c, c->ddl_topic, 0, key, strlen(key), errstr, errstr_size)) != 0)
         return rc;
     c->group_events++;
@@ -707,8 +815,8 @@ static int emit(ferry_capture_t *c, cap_table_t *t, const ferry_change_t *ch, ui
                              t->db, t->name, c->file, end_pos, r, why);
     }
     /* keyless tables and tables with another unique key keep their order in one partition */
-    return produce(c, t->topic, t->key && !t->one_partition ? FERRY_KAFKA_PARTITION_ANY : 0, key,
-                   key_len, errstr, errstr_size);
+    return hold_add(c, t->topic, t->key && !t->one_partition ? FERRY_KAFKA_PARTITION_ANY : 0, key,
+                    key_len, errstr, errstr_size);
 }
 
 /*
@@ -996,6 +1104,7 @@ static void rewind_to_checkpoint(ferry_capture_t *c)
     c->group_events = c->group_txns = 0;
     c->group_ddl = false;
     c->group_start_ms = 0;
+    hold_reset(c);
     pthread_mutex_lock(&c->mu);
     c->st.stream_thread_id = 0;
     for (cap_table_t *t = c->tables; t; t = t->next)

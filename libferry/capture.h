@@ -102,6 +102,7 @@ typedef struct {
     int max_ms;                   /* age of a group before it commits; 0: 100 */
     int idle_checkpoint_ms;       /* checkpoint interval when idle; 0: 2000 */
     int timeout_ms;               /* Kafka and source round trips; 0: 30000 */
+    size_t hold_bytes;            /* change records a group holds (capture.c); 0: 4 MiB */
 } ferry_capture_conf_t;
 
 /* A source position as the offsets topic holds it. */

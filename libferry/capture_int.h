@@ -132,6 +132,16 @@ struct ferry_capture {
     uint64_t group_events, group_txns;
     int64_t group_start_ms, last_commit_ms;
     bool group_ddl;
+    /*
+     * The group's change records not yet given to librdkafka, one after the
+     * other in hold.buf (capture.c, "held records"); hold.released once the
+     * group produced them, after which it produces its records at once.
+     */
+    struct {
+        ferry_avro_buf_t buf;
+        size_t max; /* bytes; reached, the group produces them */
+        bool released;
+    } hold;
 
     /* tables */
     cap_table_t *buckets[CAP_TABLE_BUCKETS];

@@ -314,6 +314,13 @@ static void *run_capture(void *arg)
     return NULL;
 }
 
+/*
+ * Change records capture holds per group (0: its default, 4 MiB): after the
+ * first restart a few hundred bytes, so that a group holds some records,
+ * produces them and the rest at once.
+ */
+static size_t hold_bytes;
+
 static ferry_capture_conf_t capture_conf(const ferry_conf_t *pc, const char *pfx, const char *file,
                                          uint64_t pos, const char *gtid)
 {
@@ -325,6 +332,7 @@ static ferry_capture_conf_t capture_conf(const ferry_conf_t *pc, const char *pfx
                                .start_gtid = gtid,
                                .version = "test",
                                .idle_checkpoint_ms = 500,
+                               .hold_bytes = hold_bytes,
                                .timeout_ms = 20000};
     return cc;
 }
@@ -881,6 +889,7 @@ int main(int argc, char **argv)
     } else {
         /* 2. stopped: changes wait in the binlog; a restart resumes from the checkpoint */
         batch_two();
+        hold_bytes = 600;
         start_capture(&run, p0_file, p0_pos, gtid);
         wait_caught_up(&run, "after the restart");
         /* 3. the binlog session killed */
