@@ -1122,6 +1122,7 @@ static void kafka_reset(ferry_capture_t *c, bool broken)
         broken = true;
     }
     c->kafka_open = false;
+    hold_reset(c); /* the aborted transaction's records, not yet produced */
     if (broken && c->producer) {
         ferry_kafka_producer_destroy(c->producer, 0);
         c->producer = NULL; /* reopened by the loop */
