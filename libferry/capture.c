@@ -414,6 +414,11 @@ static int hold_add(ferry_capture_t *c, const char *topic, int32_t partition, co
     size_t topic_len = strlen(topic) + 1;
     size_t need = sizeof(held_t) + topic_len + (key ? key_len : 0) + c->vbuf.len;
     if (c->hold.released || c->hold.buf.len + need > c->hold.max) {
+        if (!c->hold.released && c->hold.buf.len > 0) {
+            pthread_mutex_lock(&c->mu);
+            c->st.early_releases++;
+            pthread_mutex_unlock(&c->mu);
+        }
         int rc = hold_release(c, errstr, errstr_size);
         return rc ? rc : produce(c, topic, partition, key, key_len, errstr, errstr_size);
     }

@@ -161,14 +161,15 @@ typedef struct {
     uint64_t pos;
     char read_file[256]; /* where the stream is (may be inside a transaction) */
     uint64_t read_pos;
-    uint64_t events;                /* change and DDL events committed to Kafka */
-    uint64_t transactions;          /* source transactions covered by checkpoints */
-    uint64_t kafka_commits;         /* Kafka transactions committed */
-    uint64_t kafka_aborts;          /* Kafka transactions aborted (then replayed) */
-    uint64_t reconnects;            /* binlog reconnections */
-    double events_per_s;            /* over the last few seconds */
-    int64_t last_source_ts_ms;      /* source time of the last event read; 0 before any */
-    int64_t lag_ms;                 /* now - that time when it was read; 0 when idle */
+    uint64_t events;           /* change and DDL events committed to Kafka */
+    uint64_t transactions;     /* source transactions covered by checkpoints */
+    uint64_t kafka_commits;    /* Kafka transactions committed */
+    uint64_t kafka_aborts;     /* Kafka transactions aborted (then replayed) */
+    uint64_t reconnects;       /* binlog reconnections */
+    uint64_t early_releases;   /* groups that reached hold_bytes: held records produced early */
+    double events_per_s;       /* over the last few seconds */
+    int64_t last_source_ts_ms; /* source time of the last event read; 0 before any */
+    int64_t lag_ms;            /* now - that time when it was read; 0 when idle */
     unsigned long stream_thread_id; /* the binlog session's id on the source; 0 when none */
     /* lag_ms grows, from its source time, while a change read is not yet in Kafka */
 } ferry_capture_status_t;

@@ -892,6 +892,9 @@ int main(int argc, char **argv)
         hold_bytes = 600;
         start_capture(&run, p0_file, p0_pos, gtid);
         wait_caught_up(&run, "after the restart");
+        ferry_capture_status(run.c, &st);
+        if (st.early_releases == 0)
+            die("no group produced its held records early with a hold of %zu bytes", hold_bytes);
         /* 3. the binlog session killed */
         batch_three(&run);
     }
